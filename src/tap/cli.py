@@ -1,0 +1,167 @@
+"""The `tap` command. It parses arguments, calls `tap.api`, and prints; nothing else.
+
+Heavy libraries (torch, transformers) are imported inside the commands so `tap --help` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="TAP — predict how much GRPO training on a dataset will improve a model, before training.", no_args_is_help=True, add_completion=False)
+world_app = typer.Typer(help="The embedded tiny world: items, probe, vendor cohorts and a tiny policy.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: built-in tiny world).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one config field, e.g. --set world.cohorts.count=32 (repeatable).")]
+HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Cache folder (default: $TAP_HOME or ~/.cache/tap).")]
+
+
+def _config(path: Path | None, overrides: list[str] | None):
+    from tap.config import load_config
+
+    return load_config(path, overrides)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console,
+    )
+
+
+def _print_world(built) -> None:
+    info = built.pretrain
+    state = "reused from cache" if built.reused else "built"
+    console.print(f"[bold]Tiny world[/bold] {state}: {built.root}")
+    console.print(
+        f"policy: {info['parameters']:,} parameters, pretrained {info['steps']} steps in {info['seconds']:.1f} s "
+        f"({'inside' if info['in_band'] else '[red]outside[/red]'} the accuracy band {info['band']}) at {built.policy_dir}"
+    )
+    table = Table(title="Probe (greedy accuracy, gold-answer NLL in nats/token)")
+    for column in ("subject", "probe items", "pool items", "accuracy", "gold NLL"):
+        table.add_column(column, justify="right" if column != "subject" else "left")
+    counts = built.items.groupby(["split", "subject"]).size()
+    for row in info["probe_table"]:
+        subject = row["subject"]
+        probe_n = counts.get(("probe", subject), counts.xs("probe").sum() if subject == "all" else 0)
+        pool_n = counts.get(("pool", subject), counts.xs("pool").sum() if subject == "all" else 0)
+        table.add_row(subject, str(probe_n), str(pool_n), f"{row['accuracy']:.3f}", f"{row['gold_nll']:.3f}")
+    console.print(table)
+    cohorts = built.cohorts.groupby("cohort_id").first()
+    vendors = cohorts.vendor.value_counts()
+    console.print(
+        f"{len(cohorts)} cohorts of {built.cohorts.groupby('cohort_id').size().max()} items; by vendor: "
+        + ", ".join(f"{v} {n}" for v, n in vendors.items())
+        + f"; defects: {built.cohorts.corrupted.mean():.0%} corrupted, {built.cohorts.duplicate.mean():.0%} duplicates, "
+        f"{built.cohorts.off_format.mean():.0%} off-format"
+    )
+
+
+@world_app.command("build")
+def world_build(config: ConfigOpt = None, set_: SetOpt = None, out: Annotated[Optional[Path], typer.Option("--out", help="Also write config.toml, items.parquet and cohorts.parquet into this run folder.")] = None, home: HomeOpt = None) -> None:
+    """Build the tiny world and pretrain its policy, or reuse them from the cache."""
+    from tap import api
+
+    cfg = _config(config, set_)
+    with _progress() as progress:
+        task = progress.add_task("pretraining tiny policy", total=cfg.pretrain.max_steps, note="")
+
+        def on_step(step: int, total: int, record: dict | None) -> None:
+            note = f"probe acc {record['acc_all']:.2f}" if record else None
+            progress.update(task, completed=step, **({"note": note} if note else {}))
+
+        built = api.world(cfg, home=home, out=out, progress=on_step)
+        progress.update(task, completed=cfg.pretrain.max_steps, visible=not built.reused)
+    _print_world(built)
+    if out:
+        console.print(f"run folder: {out}")
+
+
+@app.command()
+def rollout(
+    cohorts: Annotated[Path, typer.Argument(help="Cohorts file (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output parquet (default: rollouts.parquet beside the cohorts file).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")] = None,
+    max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
+    verifier: Annotated[str, typer.Option("--verifier", help="Reward function: exact, mcq, math or code.")] = "exact",
+    show: Annotated[int, typer.Option("--show", help="Print the rollouts of this many prompts.")] = 0,
+    home: HomeOpt = None,
+) -> None:
+    """Sample G completions per cohort prompt with the policy and write rollouts.parquet."""
+    from tap import api
+
+    cfg = _config(config, set_)
+    target = out or cohorts.with_name("rollouts.parquet")
+    with _progress() as progress:
+        task = progress.add_task("rollouts", total=None, note="prompts")
+        table = api.rollout(
+            cohorts, target, config=cfg, model=model, home=home, max_cohorts=max_cohorts, verifier=verifier,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"wrote {target}: {table.cohort_id.nunique()} cohorts, {len(table)} completions, "
+        f"mean reward {table.reward.mean():.3f}, {(table.finish_reason == 'length').mean():.1%} truncated"
+    )
+    if show:
+        _print_rollouts(table, show)
+
+
+def _print_rollouts(table, prompts: int) -> None:
+    for (cohort, position), group in list(table.groupby(["cohort_id", "position"], sort=False))[:prompts]:
+        first = group.iloc[0]
+        view = Table(title=f"{cohort} #{position} [{first.subject}]  {first.prompt!r}  gold={first.gold!r}")
+        for column in ("sample", "completion", "answer", "reward", "advantage", "tokens", "mean logprob", "finish"):
+            view.add_column(column)
+        mean_reward = group.reward.mean()
+        for row in group.itertuples():
+            view.add_row(
+                str(row.sample), repr(row.text), repr(row.answer), f"{row.reward:.0f}", f"{row.reward - mean_reward:+.2f}",
+                str(row.n_tokens), f"{sum(row.logprobs) / max(1, len(row.logprobs)):.2f}", row.finish_reason,
+            )
+        console.print(view)
+
+
+@app.command()
+def version() -> None:
+    """Print TAP's version."""
+    from tap import __version__
+
+    console.print(__version__)
+
+
+def main() -> None:
+    """Entry point: bad input is one line on stderr and exit status 2, never a traceback."""
+    import click
+
+    from tap.errors import TapInputError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name="tap", standalone_mode=False)
+    except TapInputError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""One typed config tree, read from TOML files plus `--set key.path=value` overrides.
+
+Every field carries its help text; the TOML files in `configs/` and the CLI flags are views of
+this tree. Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from tap.errors import TapInputError
+from tap.types import SUBJECTS
+
+# Bump when a change to the generators or the pretraining recipe would change what a config
+# builds, so that old cache entries are not reused.
+WORLD_CODE_VERSION = "world-1"
+
+
+def _to_range(value: Any) -> Any:
+    """A knob given as one number means the fixed range [x, x]."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (value, value)
+    return value
+
+
+Rate = Annotated[tuple[float, float], BeforeValidator(_to_range)]
+Levels = Annotated[tuple[int, int], BeforeValidator(_to_range)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KnowledgeConfig(_Strict):
+    n_countries: int = Field(64, ge=4, le=500, description="Invented countries in the fact table (4 facts each).")
+    facts_seed: int = Field(0, description="Seed of the fact table; kept apart from the world seed so the table stays fixed.")
+
+
+class ProbeConfig(_Strict):
+    per_subject: int = Field(48, ge=1, description="Clean held-out probe items per subject (never in any cohort).")
+
+
+class PoolConfig(_Strict):
+    per_level: int = Field(120, ge=1, description="Clean items per subject and difficulty level that cohorts draw from.")
+
+
+class VendorConfig(_Strict):
+    """A data vendor: where a cohort's knobs are drawn from (a number or a [lo, hi] range each)."""
+
+    name: str = Field(description="Vendor name, recorded on each of its cohorts.")
+    weight: float = Field(1.0, gt=0, description="Relative share of cohorts that come from this vendor.")
+    subjects: dict[str, float] = Field(
+        default_factory=lambda: {s: 1.0 for s in SUBJECTS},
+        description="Subjects this vendor sells, with relative weights.",
+    )
+    mixed: bool = Field(False, description="True: each item's subject is drawn from `subjects`; false: one subject per cohort.")
+    difficulty: Levels = Field((1, 5), description="Range of difficulty levels (1 easiest .. 5 hardest) of the items.")
+    corruption_rate: Rate = Field((0.0, 0.0), description="Share of gold answers replaced by plausible wrong ones.")
+    duplicate_rate: Rate = Field((0.0, 0.0), description="Share of items that repeat another item of the same cohort.")
+    off_format_rate: Rate = Field((0.0, 0.0), description="Share of prompts written in a style unseen in pretraining.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "VendorConfig":
+        unknown = sorted(set(self.subjects) - set(SUBJECTS))
+        if unknown:
+            raise ValueError(f"unknown subject {unknown[0]!r} (known: {', '.join(SUBJECTS)})")
+        if not self.subjects or not any(w > 0 for w in self.subjects.values()):
+            raise ValueError("subjects needs at least one subject with a positive weight")
+        lo, hi = self.difficulty
+        if not 1 <= lo <= hi <= 5:
+            raise ValueError("difficulty must be a range inside [1, 5] with lo <= hi")
+        for name in ("corruption_rate", "duplicate_rate", "off_format_rate"):
+            lo, hi = getattr(self, name)
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise ValueError(f"{name} must be a range inside [0, 1] with lo <= hi")
+        return self
+
+
+def _default_vendors() -> list[VendorConfig]:
+    return [
+        VendorConfig(name="clean", weight=2.0, difficulty=(1, 5)),
+        VendorConfig(name="easy", weight=1.0, difficulty=(1, 2)),
+        VendorConfig(name="hard", weight=1.0, difficulty=(4, 5)),
+        VendorConfig(name="sloppy", weight=1.0, corruption_rate=(0.2, 0.6), duplicate_rate=(0.0, 0.3)),
+        VendorConfig(name="scraped", weight=1.0, off_format_rate=(0.3, 1.0), duplicate_rate=(0.0, 0.5)),
+        VendorConfig(name="adversarial", weight=0.5, corruption_rate=(0.7, 1.0)),
+        VendorConfig(name="mixed", weight=1.0, mixed=True, corruption_rate=(0.0, 0.3)),
+    ]
+
+
+class CohortsConfig(_Strict):
+    count: int = Field(64, ge=1, description="Number of cohorts the vendors deliver.")
+    size: int = Field(8, ge=1, description="Items per cohort.")
+    vendors: list[VendorConfig] = Field(default_factory=_default_vendors, description="Vendor profiles cohorts are drawn from.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "CohortsConfig":
+        if not self.vendors:
+            raise ValueError("at least one vendor is needed")
+        return self
+
+
+class WorldConfig(_Strict):
+    seed: int = Field(0, description="Seed of everything the world generates (items, probe, cohorts, policy init).")
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+    cohorts: CohortsConfig = Field(default_factory=CohortsConfig)
+
+
+class ModelConfig(_Strict):
+    """The tiny policy: a Qwen3 architecture sized for a laptop CPU."""
+
+    hidden_size: int = Field(128, ge=8, description="Width of the residual stream.")
+    num_hidden_layers: int = Field(4, ge=1, description="Transformer blocks.")
+    num_attention_heads: int = Field(4, ge=1, description="Query heads.")
+    num_key_value_heads: int = Field(2, ge=1, description="Key/value heads (grouped-query attention).")
+    head_dim: int = Field(32, ge=4, description="Width of one attention head.")
+    intermediate_size: int = Field(384, ge=8, description="Width of the MLP.")
+    max_position_embeddings: int = Field(128, ge=16, description="Longest sequence in tokens.")
+
+
+class PretrainConfig(_Strict):
+    """SFT pretraining of the tiny policy on clean items, stopped inside the accuracy band."""
+
+    max_steps: int = Field(1500, ge=1, description="Upper bound on optimizer steps.")
+    batch_size: int = Field(128, ge=1, description="Sequences per step.")
+    lr: float = Field(3e-3, gt=0, description="Peak AdamW learning rate (linear warm-up, then constant).")
+    warmup_steps: int = Field(50, ge=0, description="Linear warm-up steps.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    eval_every: int = Field(50, ge=1, description="Steps between probe evaluations (greedy accuracy per subject).")
+    band: tuple[float, float] = Field((0.2, 0.8), description="Stop at the first evaluation where every subject's probe accuracy lies in this band and their mean is at least `min_mean_accuracy`.")
+    min_mean_accuracy: float = Field(0.4, ge=0, le=1, description="Also required before stopping: mean probe accuracy over subjects.")
+    subject_weights: dict[str, float] = Field(
+        default_factory=lambda: {"math": 1.0, "code": 1.0, "science": 1.0, "knowledge": 1.0},
+        description="Relative share of each subject in pretraining data (slow learners may need more).",
+    )
+    level_weights: tuple[float, float, float, float, float] = Field(
+        (1.0, 1.0, 1.0, 1.0, 1.0), description="Relative share of each difficulty level (1..5) in pretraining data."
+    )
+    knowledge_repeats: tuple[float, float, float, float, float] = Field(
+        (8.0, 4.0, 2.0, 1.0, 0.5),
+        description="How often a fact of knowledge difficulty 1..5 appears in pretraining, relative to the others.",
+    )
+    threads: int = Field(2, ge=1, description="torch threads (fixed so the same machine builds the same weights).")
+
+
+class RolloutConfig(_Strict):
+    num_generations: int = Field(8, ge=1, description="G: completions sampled per prompt.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    max_new_tokens: int = Field(8, ge=1, description="Longest completion in tokens.")
+    batch_size: int = Field(512, ge=1, description="Sequences generated together (prompts x G).")
+    seed: int = Field(0, description="Sampling seed.")
+
+
+class TapConfig(_Strict):
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+
+
+def _set_path(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise TapInputError(f"--set {dotted}: {key!r} is not a section")
+    node[keys[-1]] = value
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise TapInputError(f"--set {text!r}: expected KEY.PATH=VALUE")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word is a string
+    return key.strip(), value
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    got = first.get("input")
+    got_text = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    extra = f" and {len(err.errors()) - 1} more" if len(err.errors()) > 1 else ""
+    return f"{source}: {where}: {first['msg']}{got_text}{extra}"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TapConfig:
+    """Read a TOML config (or the defaults), apply `KEY.PATH=VALUE` overrides, and validate."""
+    tree: dict = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            tree = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise TapInputError(f"{path}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise TapInputError(f"{path}: not valid TOML: {exc}") from None
+    for text in overrides or []:
+        key, value = _parse_override(text)
+        _set_path(tree, key, value)
+        source = f"{source} (with --set)"
+    try:
+        return TapConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise TapInputError(_format_validation_error(source, exc)) from None
+
+
+def config_to_toml(config: BaseModel) -> str:
+    """The resolved config as TOML text (what a run folder's config.toml holds)."""
+    return _dump_toml(config.model_dump(mode="json"))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+def _dump_toml(tree: dict, prefix: str = "") -> str:
+    scalars, tables, arrays = [], [], []
+    for key, value in tree.items():
+        if isinstance(value, dict) and not prefix.endswith("subjects") and key != "subjects":
+            tables.append((key, value))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            arrays.append((key, value))
+        else:
+            scalars.append(f"{key} = {_toml_value(value)}")
+    out = "\n".join(scalars) + ("\n" if scalars else "")
+    for key, value in tables:
+        name = f"{prefix}.{key}" if prefix else key
+        out += f"\n[{name}]\n" + _dump_toml(value, name)
+    for key, rows in arrays:
+        name = f"{prefix}.{key}" if prefix else key
+        for row in rows:
+            out += f"\n[[{name}]]\n" + "\n".join(f"{k} = {_toml_value(v)}" for k, v in row.items()) + "\n"
+    return out
+
+
+def stable_hash(payload: Any, length: int = 12) -> str:
+    """A short hash of JSON-able data that does not depend on key order."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def policy_key(config: TapConfig) -> str:
+    """Cache key of the tiny policy: everything its weights depend on (not the vendors)."""
+    world = config.world
+    return stable_hash(
+        {
+            "code": WORLD_CODE_VERSION,
+            "seed": world.seed,
+            "knowledge": world.knowledge.model_dump(mode="json"),
+            "probe": world.probe.model_dump(mode="json"),
+            "model": config.model.model_dump(mode="json"),
+            "pretrain": config.pretrain.model_dump(mode="json"),
+        }
+    )
+
+
+def world_key(config: TapConfig) -> str:
+    """Cache key of the world (items, probe, cohorts) together with its policy."""
+    return stable_hash({"policy": policy_key(config), "world": config.world.model_dump(mode="json")})

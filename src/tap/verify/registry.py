@@ -1,0 +1,66 @@
+"""Verifiers by name: each maps (completion text, gold) to the extracted answer and a reward."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tap.verify import code, exact, math, mcq
+
+
+@dataclass(frozen=True)
+class Verdict:
+    answer: str | None  # what the verifier read as the answer; None = nothing extractable
+    reward: float
+    detail: str = ""
+
+
+def _exact(text: str, gold: str) -> Verdict:
+    answer = exact.extract_short_answer(text)
+    return Verdict(answer, exact.exact_match(answer, gold))
+
+
+def _mcq(text: str, gold: str) -> Verdict:
+    answer = mcq.extract_choice(text)
+    return Verdict(answer, mcq.choice_match(answer, gold))
+
+
+def _math(text: str, gold: str) -> Verdict:
+    return Verdict(math.extract_math(text), math.math_match(text, gold))
+
+
+def _code(text: str, gold: str) -> Verdict:
+    program = code.extract_code(text)
+    reward, reason = code.code_reward(text, gold)
+    return Verdict(program if program.strip() else None, reward, reason)
+
+
+VERIFIERS: dict[str, Callable[[str, str], Verdict]] = {
+    "exact": _exact,
+    "mcq": _mcq,
+    "math": _math,
+    "code": _code,
+}
+
+
+class VerifierError(RuntimeError):
+    """A verifier could not judge a completion: the run stops (a silent 0 would corrupt labels)."""
+
+
+def get_verifier(name: str) -> Callable[[str, str], Verdict]:
+    if name not in VERIFIERS:
+        from tap.errors import TapInputError
+
+        raise TapInputError(f"unknown verifier {name!r} (known: {', '.join(VERIFIERS)})")
+    return VERIFIERS[name]
+
+
+def judge(name: str, text: str, gold: str, *, where: str = "") -> Verdict:
+    """Run a verifier; any exception becomes a VerifierError that names the item."""
+    verifier = get_verifier(name)
+    try:
+        return verifier(text, gold)
+    except VerifierError:
+        raise
+    except Exception as exc:
+        raise VerifierError(f"verifier {name!r} failed{' on ' + where if where else ''}: {type(exc).__name__}: {exc}") from exc

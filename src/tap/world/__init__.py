@@ -1,0 +1,1 @@
+"""The embedded tiny world: item generators, a vendor-like cohort generator, a tiny policy."""

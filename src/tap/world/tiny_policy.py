@@ -1,0 +1,152 @@
+"""The tiny policy: a character tokenizer, a small Qwen3 model, and its SFT pretraining.
+
+Pretraining is plain next-token cross-entropy on the answer tokens (and the end token) of clean
+canonical items; it stops at the first evaluation where every subject's greedy probe accuracy
+lies inside the configured band and their mean reaches `min_mean_accuracy`, so that GRPO has room
+both to improve the policy and to make it worse.
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+
+from tap.config import TapConfig
+from tap.policy.hf import HFPolicy
+from tap.types import SUBJECTS
+from tap.verify.exact import exact_match, extract_short_answer
+from tap.world.pool import pretraining_stream
+
+PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+CHARS = [c for c in string.printable if c not in "\t\r\x0b\x0c"]
+
+
+def build_tokenizer():
+    """A character tokenizer (one token per printable ASCII character, newline included)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate([PAD, EOS, UNK] + CHARS)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token=PAD, eos_token=EOS, unk_token=UNK, padding_side="left"
+    )
+
+
+def build_model(config: TapConfig, tokenizer):
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    m = config.model
+    qwen = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=m.hidden_size,
+        intermediate_size=m.intermediate_size,
+        num_hidden_layers=m.num_hidden_layers,
+        num_attention_heads=m.num_attention_heads,
+        num_key_value_heads=m.num_key_value_heads,
+        head_dim=m.head_dim,
+        max_position_embeddings=m.max_position_embeddings,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(config.world.seed)
+    model = Qwen3ForCausalLM(qwen)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def probe_table(policy: HFPolicy, probe: pd.DataFrame, max_new_tokens: int = 8) -> pd.DataFrame:
+    """Per-subject greedy accuracy and mean gold-answer NLL on the probe, plus an "all" row."""
+    texts = policy.greedy(list(probe.prompt), max_new_tokens=max_new_tokens)
+    correct = [exact_match(extract_short_answer(t), g) for t, g in zip(texts, probe.gold)]
+    nll = policy.score_gold(list(probe.prompt), list(probe.gold))
+    frame = pd.DataFrame({"subject": probe.subject.values, "accuracy": correct, "gold_nll": nll})
+    table = frame.groupby("subject", sort=False).mean().reindex([s for s in SUBJECTS if s in set(frame.subject)])
+    table.loc["all"] = frame[["accuracy", "gold_nll"]].mean()
+    return table.reset_index().rename(columns={"index": "subject"})
+
+
+@dataclass
+class PretrainResult:
+    steps: int
+    seconds: float
+    in_band: bool
+    table: pd.DataFrame
+    history: list[dict] = field(default_factory=list)
+
+
+def _batch(tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded SFT batch; labels only on the answer and the end token."""
+    seqs, labels = [], []
+    for prompt, gold in pairs:
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        a = tokenizer(gold, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        seqs.append(p + a)
+        labels.append([-100] * len(p) + a)
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), tokenizer.pad_token_id)
+    lab = torch.full((len(seqs), width), -100)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (s, l) in enumerate(zip(seqs, labels)):
+        ids[i, : len(s)] = torch.tensor(s)
+        lab[i, : len(l)] = torch.tensor(l)
+        mask[i, : len(s)] = 1
+    return ids, mask, lab
+
+
+def _in_band(table: pd.DataFrame, band: tuple[float, float], min_mean: float) -> bool:
+    subjects = table[table.subject != "all"]
+    inside = subjects.accuracy.between(band[0], band[1]).all()
+    return bool(inside and subjects.accuracy.mean() >= min_mean)
+
+
+def pretrain(
+    config: TapConfig,
+    model,
+    tokenizer,
+    probe: pd.DataFrame,
+    on_step: Callable[[int, dict | None], None] | None = None,
+) -> PretrainResult:
+    """SFT the model in place until the probe accuracy is inside the band (or max_steps)."""
+    pre = config.pretrain
+    torch.manual_seed(config.world.seed + 1)
+    stream = pretraining_stream(config, set(probe.prompt))
+    optim = torch.optim.AdamW(model.parameters(), lr=pre.lr, weight_decay=pre.weight_decay, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / max(1, pre.warmup_steps)))
+    policy = HFPolicy(model, tokenizer, batch_size=512)
+    history: list[dict] = []
+    start = time.perf_counter()
+    table = None
+    for step in range(1, pre.max_steps + 1):
+        model.train()
+        ids, mask, labels = _batch(tokenizer, [next(stream) for _ in range(pre.batch_size)])
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        sched.step()
+        record = None
+        if step % pre.eval_every == 0 or step == pre.max_steps:
+            table = probe_table(policy, probe)
+            record = {"step": step, "loss": loss.item(), **{f"acc_{r.subject}": r.accuracy for r in table.itertuples()}}
+            history.append(record)
+            if _in_band(table, pre.band, pre.min_mean_accuracy):
+                if on_step:
+                    on_step(step, record)
+                return PretrainResult(step, time.perf_counter() - start, True, table, history)
+        if on_step:
+            on_step(step, record)
+    model.eval()
+    assert table is not None
+    return PretrainResult(pre.max_steps, time.perf_counter() - start, False, table, history)

@@ -1,0 +1,117 @@
+"""A cohort generator that imitates data vendors.
+
+Each cohort comes from one vendor profile (drawn by weight). Its knobs are drawn uniformly from
+the vendor's ranges and recorded on the cohort: subject mix, difficulty range, corruption rate
+(gold answers replaced by plausible wrong ones), duplicate rate (items repeating another item of
+the cohort) and off-format rate (prompts in a style unseen in pretraining). Defect counts are
+rounded stochastically so that a rate of 0.3 on 8 items gives 2 or 3 defects, 2.4 on average.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+
+from tap.config import TapConfig, VendorConfig
+from tap.world.subjects import Question, fact_table, wrong_answer
+
+COHORT_COLUMNS = [
+    "cohort_id", "position", "item_id", "subject", "difficulty", "prompt", "gold", "true_answer",
+    "corrupted", "duplicate", "off_format", "cohort_subject", "vendor", "difficulty_lo",
+    "difficulty_hi", "corruption_rate", "duplicate_rate", "off_format_rate",
+]
+
+
+def _count(rng: random.Random, rate: float, size: int) -> int:
+    expected = rate * size
+    base = int(expected)
+    return min(size, base + (1 if rng.random() < expected - base else 0))
+
+
+def _draw_knobs(rng: random.Random, vendor: VendorConfig) -> dict:
+    subjects = [s for s, w in vendor.subjects.items() if w > 0]
+    weights = [vendor.subjects[s] for s in subjects]
+    lo = rng.randint(*vendor.difficulty)
+    hi = rng.randint(lo, vendor.difficulty[1])
+    return {
+        "vendor": vendor.name,
+        "cohort_subject": "mixed" if vendor.mixed and len(subjects) > 1 else rng.choices(subjects, weights)[0],
+        "subjects": subjects,
+        "subject_weights": weights,
+        "difficulty_lo": lo,
+        "difficulty_hi": hi,
+        "corruption_rate": rng.uniform(*vendor.corruption_rate),
+        "duplicate_rate": rng.uniform(*vendor.duplicate_rate),
+        "off_format_rate": rng.uniform(*vendor.off_format_rate),
+    }
+
+
+def _pick_items(rng: random.Random, pool: pd.DataFrame, knobs: dict, n: int) -> list[dict]:
+    """n distinct pool items matching the cohort's subject(s) and difficulty range (the range is
+    widened one level at a time when it holds too few items)."""
+    chosen: list[dict] = []
+    used: set[str] = set()
+    for _ in range(n):
+        subject = knobs["cohort_subject"]
+        if subject == "mixed":
+            subject = rng.choices(knobs["subjects"], knobs["subject_weights"])[0]
+        lo, hi = knobs["difficulty_lo"], knobs["difficulty_hi"]
+        while True:
+            candidates = pool[(pool.subject == subject) & pool.difficulty.between(lo, hi) & ~pool.item_id.isin(used)]
+            if len(candidates) or (lo <= 1 and hi >= 5):
+                break
+            lo, hi = max(1, lo - 1), min(5, hi + 1)
+        if not len(candidates):
+            raise ValueError(f"the pool has too few {subject} items for a cohort; raise world.pool.per_level")
+        row = candidates.iloc[rng.randrange(len(candidates))].to_dict()
+        used.add(row["item_id"])
+        chosen.append(row)
+    return chosen
+
+
+def make_cohorts(config: TapConfig, items: pd.DataFrame) -> pd.DataFrame:
+    """All cohorts of the world in long form: one row per cohort x position."""
+    world = config.world
+    rng = random.Random(f"cohorts-{world.seed}")
+    pool = items[items.split == "pool"].reset_index(drop=True)
+    facts = fact_table(world.knowledge.n_countries, world.knowledge.facts_seed)
+    vendors = world.cohorts.vendors
+    size = world.cohorts.size
+    rows: list[dict] = []
+    for c in range(world.cohorts.count):
+        vendor = rng.choices(vendors, [v.weight for v in vendors])[0]
+        knobs = _draw_knobs(rng, vendor)
+        n_dup = _count(rng, knobs["duplicate_rate"], size - 1) if size > 1 else 0
+        originals = _pick_items(rng, pool, knobs, size - n_dup)
+        delivered = originals + [dict(rng.choice(originals), _duplicate=True) for _ in range(n_dup)]
+        rng.shuffle(delivered)
+        corrupt = set(rng.sample(range(size), _count(rng, knobs["corruption_rate"], size)))
+        off = set(rng.sample(range(size), _count(rng, knobs["off_format_rate"], size)))
+        cohort_id = f"c{c:04d}"
+        for pos, item in enumerate(delivered):
+            question = Question(item["subject"], item["difficulty"], item["prompt"], item["off_format_prompt"], item["gold"])
+            gold = wrong_answer(rng, question, facts) if pos in corrupt else item["gold"]
+            rows.append(
+                {
+                    "cohort_id": cohort_id,
+                    "position": pos,
+                    "item_id": item["item_id"],
+                    "subject": item["subject"],
+                    "difficulty": int(item["difficulty"]),
+                    "prompt": item["off_format_prompt"] if pos in off else item["prompt"],
+                    "gold": gold,
+                    "true_answer": item["gold"],
+                    "corrupted": pos in corrupt,
+                    "duplicate": bool(item.get("_duplicate", False)),
+                    "off_format": pos in off,
+                    "cohort_subject": knobs["cohort_subject"],
+                    "vendor": knobs["vendor"],
+                    "difficulty_lo": knobs["difficulty_lo"],
+                    "difficulty_hi": knobs["difficulty_hi"],
+                    "corruption_rate": knobs["corruption_rate"],
+                    "duplicate_rate": knobs["duplicate_rate"],
+                    "off_format_rate": knobs["off_format_rate"],
+                }
+            )
+    return pd.DataFrame(rows, columns=COHORT_COLUMNS)

@@ -1,0 +1,69 @@
+import pandas as pd
+import pytest
+
+from tap.config import load_config
+from tap.world.pool import build_items
+from tap.world.vendor import make_cohorts
+
+
+def _world(*overrides: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    config = load_config(None, list(overrides))
+    items = build_items(config)
+    return items, make_cohorts(config, items)
+
+
+def test_default_cohorts_have_size_knobs_and_no_probe_items():
+    items, cohorts = _world()
+    config = load_config()
+    sizes = cohorts.groupby("cohort_id").size()
+    assert len(sizes) == config.world.cohorts.count and (sizes == config.world.cohorts.size).all()
+    probe_ids = set(items[items.split == "probe"].item_id)
+    assert not probe_ids & set(cohorts.item_id)
+    for knob in ("vendor", "difficulty_lo", "difficulty_hi", "corruption_rate", "duplicate_rate", "off_format_rate"):
+        assert cohorts.groupby("cohort_id")[knob].nunique().max() == 1, f"{knob} is per cohort"
+
+
+def test_cohorts_are_deterministic():
+    assert _world()[1].equals(_world()[1])
+
+
+def test_full_corruption_replaces_every_gold():
+    _, cohorts = _world('world.cohorts.vendors=[{name="bad", corruption_rate=1.0}]', "world.cohorts.count=10")
+    assert cohorts.corrupted.all()
+    assert (cohorts.gold != cohorts.true_answer).all()
+
+
+def test_clean_vendor_delivers_clean_items():
+    _, cohorts = _world('world.cohorts.vendors=[{name="clean"}]', "world.cohorts.count=10")
+    assert not cohorts[["corrupted", "duplicate", "off_format"]].any().any()
+    assert (cohorts.gold == cohorts.true_answer).all()
+
+
+def test_duplicates_and_off_format_follow_their_rates():
+    _, cohorts = _world(
+        'world.cohorts.vendors=[{name="dup", duplicate_rate=0.5, off_format_rate=1.0}]', "world.cohorts.count=40"
+    )
+    assert cohorts.off_format.all()
+    per_cohort = cohorts.groupby("cohort_id").item_id.agg(lambda ids: len(ids) - ids.nunique())
+    # 0.5 of the 7 non-first slots are duplicates on average: 3.5 per cohort
+    assert 2.5 < per_cohort.mean() < 4.5
+    assert (cohorts.groupby("cohort_id").duplicate.sum() == per_cohort).all()
+    assert not (cohorts.prompt.str.endswith("=") & (cohorts.subject == "math")).any()
+
+
+def test_any_vendor_mix_and_size_work():
+    _, cohorts = _world(
+        'world.cohorts.vendors=[{name="a", subjects={code=1.0}, difficulty=[5,5]}, {name="b", mixed=true, weight=3.0}]',
+        "world.cohorts.size=20",
+        "world.cohorts.count=12",
+    )
+    assert (cohorts.groupby("cohort_id").size() == 20).all()
+    single = cohorts[cohorts.vendor == "a"]
+    assert (single.subject == "code").all() and (single.difficulty == 5).all()
+    mixed = cohorts[cohorts.vendor == "b"]
+    assert (mixed.cohort_subject == "mixed").all() and mixed.groupby("cohort_id").subject.nunique().max() > 1
+
+
+def test_pool_too_small_is_a_clear_error():
+    with pytest.raises(ValueError, match="raise world.pool.per_level"):
+        _world('world.cohorts.vendors=[{name="a", subjects={math=1.0}}]', "world.pool.per_level=1", "world.cohorts.size=30")
