@@ -47,8 +47,19 @@ def load_policy(model: str | Path | None = None, config: TapConfig | None = None
     return HFPolicy.from_pretrained(model, batch_size=batch)
 
 
+def read_cohorts(path: str | Path, max_cohorts: int | None = None) -> pd.DataFrame:
+    """Read and check a cohorts file (parquet, JSONL or CSV); optionally keep the first N cohorts."""
+    from tap.rollouts import load_cohorts
+
+    cohorts = load_cohorts(path)
+    if max_cohorts is not None:
+        keep = list(dict.fromkeys(cohorts.cohort_id))[:max_cohorts]
+        cohorts = cohorts[cohorts.cohort_id.isin(keep)].reset_index(drop=True)
+    return cohorts
+
+
 def rollout(
-    cohorts_path: str | Path,
+    cohorts: str | Path | pd.DataFrame,
     out: str | Path,
     *,
     config: TapConfig | None = None,
@@ -58,14 +69,14 @@ def rollout(
     verifier: str = "exact",
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Sample G completions per item of each cohort in a cohorts file; write rollouts.parquet."""
-    from tap.rollouts import load_cohorts, rollout_cohorts
+    """Sample G completions per item of each cohort (a file or a checked table); write rollouts.parquet."""
+    from tap.rollouts import rollout_cohorts
 
     config = config or load_config()
-    cohorts = load_cohorts(cohorts_path)
-    if max_cohorts is not None:
-        keep = list(dict.fromkeys(cohorts.cohort_id))[:max_cohorts]
-        cohorts = cohorts[cohorts.cohort_id.isin(keep)]
+    if not isinstance(cohorts, pd.DataFrame):
+        cohorts = read_cohorts(cohorts, max_cohorts)
+    elif max_cohorts is not None:
+        cohorts = cohorts[cohorts.cohort_id.isin(list(dict.fromkeys(cohorts.cohort_id))[:max_cohorts])]
     policy = load_policy(model, config, home=home)
     r = config.rollout
     table = rollout_cohorts(

@@ -105,10 +105,11 @@ def rollout(
 
     cfg = _config(config, set_)
     target = out or cohorts.with_name("rollouts.parquet")
+    frame = api.read_cohorts(cohorts, max_cohorts)  # bad input fails here, before any progress bar
     with _progress() as progress:
-        task = progress.add_task("rollouts", total=None, note="prompts")
+        task = progress.add_task("rollouts", total=len(frame), note="prompts")
         table = api.rollout(
-            cohorts, target, config=cfg, model=model, home=home, max_cohorts=max_cohorts, verifier=verifier,
+            frame, target, config=cfg, model=model, home=home, verifier=verifier,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     console.print(
@@ -123,7 +124,7 @@ def _print_rollouts(table, prompts: int) -> None:
     for (cohort, position), group in list(table.groupby(["cohort_id", "position"], sort=False))[:prompts]:
         first = group.iloc[0]
         view = Table(title=f"{cohort} #{position} [{first.subject}]  {first.prompt!r}  gold={first.gold!r}")
-        for column in ("sample", "completion", "answer", "reward", "advantage", "tokens", "mean logprob", "finish"):
+        for column in ("#", "completion", "answer", "reward", "adv", "tokens", "mean lp", "finish"):
             view.add_column(column)
         mean_reward = group.reward.mean()
         for row in group.itertuples():

@@ -129,17 +129,18 @@ class ModelConfig(_Strict):
 class PretrainConfig(_Strict):
     """SFT pretraining of the tiny policy on clean items, stopped inside the accuracy band."""
 
-    max_steps: int = Field(1500, ge=1, description="Upper bound on optimizer steps.")
+    max_steps: int = Field(800, ge=1, description="Upper bound on optimizer steps.")
     batch_size: int = Field(128, ge=1, description="Sequences per step.")
-    lr: float = Field(3e-3, gt=0, description="Peak AdamW learning rate (linear warm-up, then constant).")
+    lr: float = Field(3e-3, gt=0, description="Peak AdamW learning rate (linear warm-up, then cosine decay).")
+    final_lr_fraction: float = Field(0.1, ge=0, le=1, description="Learning rate at max_steps as a fraction of the peak.")
     warmup_steps: int = Field(50, ge=0, description="Linear warm-up steps.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     eval_every: int = Field(50, ge=1, description="Steps between probe evaluations (greedy accuracy per subject).")
     band: tuple[float, float] = Field((0.2, 0.8), description="Stop at the first evaluation where every subject's probe accuracy lies in this band and their mean is at least `min_mean_accuracy`.")
     min_mean_accuracy: float = Field(0.4, ge=0, le=1, description="Also required before stopping: mean probe accuracy over subjects.")
     subject_weights: dict[str, float] = Field(
-        default_factory=lambda: {"math": 1.0, "code": 1.0, "science": 1.0, "knowledge": 1.0},
-        description="Relative share of each subject in pretraining data (slow learners may need more).",
+        default_factory=lambda: {"math": 1.5, "code": 2.5, "science": 1.0, "knowledge": 0.6},
+        description="Relative share of each subject in pretraining data (code and math learn slowest).",
     )
     level_weights: tuple[float, float, float, float, float] = Field(
         (1.0, 1.0, 1.0, 1.0, 1.0), description="Relative share of each difficulty level (1..5) in pretraining data."
@@ -149,6 +150,15 @@ class PretrainConfig(_Strict):
         description="How often a fact of knowledge difficulty 1..5 appears in pretraining, relative to the others.",
     )
     threads: int = Field(2, ge=1, description="torch threads (fixed so the same machine builds the same weights).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "PretrainConfig":
+        unknown = sorted(set(self.subject_weights) - set(SUBJECTS))
+        if unknown:
+            raise ValueError(f"unknown subject {unknown[0]!r} in subject_weights (known: {', '.join(SUBJECTS)})")
+        if not 0 <= self.band[0] < self.band[1] <= 1:
+            raise ValueError("band must be [lo, hi] with 0 <= lo < hi <= 1")
+        return self
 
 
 class RolloutConfig(_Strict):

@@ -37,7 +37,9 @@ class HFPolicy:
     @classmethod
     def from_pretrained(cls, path: str | Path, *, batch_size: int = 512, device: str = "cpu", dtype=None) -> "HFPolicy":
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # TAP shows its own progress
         tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="left")
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32)
         return cls(model, tokenizer, batch_size=batch_size, device=device)

@@ -53,9 +53,11 @@ def file_sha256(path: Path) -> str:
 
 def _build_policy(config: TapConfig, probe: pd.DataFrame, target: Path, progress: ProgressFn | None) -> None:
     import torch
+    from transformers.utils import logging as hf_logging
 
     from tap.world.tiny_policy import build_model, build_tokenizer, pretrain
 
+    hf_logging.disable_progress_bar()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.pretrain.threads)
     try:

@@ -8,6 +8,7 @@ both to improve the policy and to make it worse.
 
 from __future__ import annotations
 
+import math
 import string
 import time
 from collections.abc import Callable
@@ -104,6 +105,14 @@ def _batch(tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch
     return ids, mask, lab
 
 
+def _lr_factor(step: int, warmup: int, total: int, final: float) -> float:
+    """Linear warm-up to 1, then cosine decay to `final` at `total` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 def _in_band(table: pd.DataFrame, band: tuple[float, float], min_mean: float) -> bool:
     subjects = table[table.subject != "all"]
     inside = subjects.accuracy.between(band[0], band[1]).all()
@@ -122,7 +131,7 @@ def pretrain(
     torch.manual_seed(config.world.seed + 1)
     stream = pretraining_stream(config, set(probe.prompt))
     optim = torch.optim.AdamW(model.parameters(), lr=pre.lr, weight_decay=pre.weight_decay, betas=(0.9, 0.98))
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / max(1, pre.warmup_steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: _lr_factor(s, pre.warmup_steps, pre.max_steps, pre.final_lr_fraction))
     policy = HFPolicy(model, tokenizer, batch_size=512)
     history: list[dict] = []
     start = time.perf_counter()

@@ -1,0 +1,58 @@
+"""The world cache: same config -> same files and weights; changed config -> a new entry."""
+
+import json
+
+from tap.config import load_config
+from tap.world.build import build_world, file_sha256
+from tests.conftest import MICRO, run_tap
+
+
+def _digest(world) -> dict:
+    return {
+        "items": file_sha256(world.root / "items.parquet"),
+        "cohorts": file_sha256(world.root / "cohorts.parquet"),
+        "weights": file_sha256(world.policy_dir / "model.safetensors"),
+    }
+
+
+def test_same_config_builds_identical_files_and_weights(tmp_path):
+    config = load_config(None, MICRO)
+    first = build_world(config, home=tmp_path / "a")
+    second = build_world(config, home=tmp_path / "b")
+    assert not first.reused and not second.reused
+    assert _digest(first) == _digest(second)
+    assert (first.policy_dir / "weights.sha256").read_text().strip() == _digest(first)["weights"]
+    again = build_world(config, home=tmp_path / "a")
+    assert again.reused and _digest(again) == _digest(first)
+
+
+def test_changed_config_builds_a_new_entry_and_vendor_changes_reuse_the_policy(micro_world, tap_home):
+    vendors_changed = build_world(load_config(None, MICRO + ["world.cohorts.count=5"]), home=tap_home)
+    assert vendors_changed.root != micro_world.root
+    assert vendors_changed.policy_dir == micro_world.policy_dir
+    seed_changed = build_world(load_config(None, MICRO + ["world.seed=7"]), home=tap_home)
+    assert seed_changed.policy_dir != micro_world.policy_dir
+    assert _digest(seed_changed)["weights"] != _digest(micro_world)["weights"]
+
+
+def test_policy_loads_through_auto_classes(micro_world):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(micro_world.policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(micro_world.policy_dir)
+    assert type(model).__name__ == "Qwen3ForCausalLM"
+    assert tokenizer.padding_side == "left"
+    assert tokenizer.decode(tokenizer("x=3;x+=4;x?")["input_ids"]) == "x=3;x+=4;x?"
+    info = json.loads((micro_world.policy_dir / "pretrain.json").read_text())
+    assert info["parameters"] == sum(p.numel() for p in model.parameters())
+
+
+def test_cli_world_build_prints_the_probe_table_and_fills_a_run_folder(micro_world, tap_home, tmp_path):
+    sets = [arg for pair in (("--set", s) for s in MICRO) for arg in pair]
+    result = run_tap("world", "build", *sets, "--out", str(tmp_path / "run"), env={"TAP_HOME": str(tap_home)})
+    assert result.returncode == 0, result.stderr
+    assert "reused from cache" in result.stdout
+    for subject in ("math", "code", "science", "knowledge"):
+        assert subject in result.stdout
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"config.toml", "items.parquet", "cohorts.parquet"}
+    assert load_config(tmp_path / "run" / "config.toml") == load_config(None, MICRO)
