@@ -24,7 +24,8 @@ MICRO = [
 
 @pytest.fixture(scope="session")
 def tap_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("tap_home")
+    """A fresh cache per session; set TAP_TEST_HOME to reuse one between local runs."""
+    home = Path(os.environ["TAP_TEST_HOME"]) if os.environ.get("TAP_TEST_HOME") else tmp_path_factory.mktemp("tap_home")
     os.environ["TAP_HOME"] = str(home)
     return home
 
@@ -48,6 +49,15 @@ def micro_policy(micro_world):
     from tap.policy.hf import HFPolicy
 
     return HFPolicy.from_pretrained(micro_world.policy_dir, batch_size=256)
+
+
+@pytest.fixture(scope="session")
+def default_world(tap_home):
+    """The default tiny world, as `make demo` builds it (~3 min on 2 cores, once per session)."""
+    from tap.config import load_config
+    from tap.world.build import build_world
+
+    return build_world(load_config(), home=tap_home)
 
 
 def run_tap(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -87,3 +87,80 @@ def rollout(
     )
     write_parquet(table, Path(out))
     return table
+
+
+def _run_config(run_dir: Path, config: TapConfig | None) -> TapConfig:
+    """The run folder's resolved config, unless one is given; written there when missing."""
+    paths = RunPaths(run_dir)
+    if config is None:
+        config = load_config(paths.config) if paths.config.exists() else load_config()
+    if not paths.config.exists():
+        paths.root.mkdir(parents=True, exist_ok=True)
+        write_text(config_to_toml(config), paths.config)
+    return config
+
+
+def label(
+    run_dir: str | Path,
+    *,
+    config: TapConfig | None = None,
+    cohorts: str | Path | pd.DataFrame | None = None,
+    max_cohorts: int | None = None,
+    seeds: int | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
+    retries: int = 1,
+    home: Path | None = None,
+    fail_times: dict[str, int] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
+):
+    """GRPO-train every cohort x seed from the base policy and record its lift in labels.sqlite.
+
+    Cohorts come from `cohorts` (a file or a table) or the run folder's cohorts.parquet; the probe
+    from the run folder's items.parquet (split == "probe"), else from the tiny world.
+    """
+    from tap.labels.battery import base_probe_metrics, label_hash, plan_units, run_battery, threads_per_worker
+    from tap.labels.executors import make_executor
+    from tap.labels.ledger import Ledger
+
+    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    config = _run_config(run_dir, config)
+    if seeds is not None:
+        config = config.model_copy(update={"label": config.label.model_copy(update={"seeds": seeds})})
+    if cohorts is None and not paths.cohorts.exists():
+        raise TapInputError(f"{run_dir}: no cohorts.parquet (run `tap world build --out {run_dir}` or pass --cohorts)")
+    table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts, max_cohorts)
+    built = build_world(config, home=home)
+    items = pd.read_parquet(paths.items) if paths.items.exists() else built.items
+    probe = items[items.split == "probe"].reset_index(drop=True)
+    weights_sha = (built.policy_dir / "weights.sha256").read_text().strip()
+    config_hash = label_hash(config.label, weights_sha, probe)
+    ledger = Ledger(paths.labels)
+    before = base_probe_metrics(ledger, config_hash, built.policy_dir, probe, config.label)
+    threads = threads_per_worker(workers, config.label.threads)
+    units = plan_units(table, probe, built.policy_dir, config.label, config_hash, before, threads, fail_times)
+    pool = make_executor(executor, workers, run_dir=run_dir, ray_address=ray_address)
+    try:
+        return run_battery(units, ledger, pool, retries=retries, progress=progress)
+    finally:
+        pool.close()
+
+
+def labels_table(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
+    """Per-cohort labels joined with each cohort's knobs, and the battery summary."""
+    from tap.labels.ledger import Ledger
+    from tap.labels.summary import battery_summary, cohort_labels
+
+    paths = RunPaths(Path(run_dir))
+    if not paths.labels.exists():
+        raise TapInputError(f"{run_dir}: no labels.sqlite (run `tap label {run_dir}` first)")
+    rows = Ledger(paths.labels).table()
+    per_cohort = cohort_labels(rows)
+    if paths.cohorts.exists():
+        knobs = pd.read_parquet(paths.cohorts).groupby("cohort_id").first().reset_index()
+        keep = [c for c in ("cohort_id", "cohort_subject", "vendor", "difficulty_lo", "difficulty_hi", "corruption_rate",
+                            "duplicate_rate", "off_format_rate", "subject") if c in knobs.columns]
+        per_cohort = per_cohort.merge(knobs[keep], on="cohort_id", how="left")
+    return per_cohort, battery_summary(rows)

@@ -16,6 +16,8 @@ from rich.table import Table
 app = typer.Typer(help="TAP — predict how much GRPO training on a dataset will improve a model, before training.", no_args_is_help=True, add_completion=False)
 world_app = typer.Typer(help="The embedded tiny world: items, probe, vendor cohorts and a tiny policy.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
+labels_app = typer.Typer(help="Inspect the lift labels of a run folder.", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -133,6 +135,84 @@ def _print_rollouts(table, prompts: int) -> None:
                 str(row.n_tokens), f"{sum(row.logprobs) / max(1, len(row.logprobs)):.2f}", row.finish_reason,
             )
         console.print(view)
+
+
+@app.command()
+def label(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (holds config.toml and cohorts.parquet; labels.sqlite is written here).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    cohorts: Annotated[Optional[Path], typer.Option("--cohorts", help="Cohorts file (default: RUN_DIR/cohorts.parquet).")] = None,
+    max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", "-S", help="Training seeds per cohort (default: label.seeds, 3).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel label runs; torch threads are split across them.")] = 1,
+    executor: Annotated[str, typer.Option("--executor", help="local (in-process / process pool) or ray.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Existing Ray cluster (default: start a local one).")] = None,
+    retries: Annotated[int, typer.Option("--retries", help="Retries of a unit that raises before it is recorded as failed.")] = 1,
+    home: HomeOpt = None,
+) -> None:
+    """GRPO-train each cohort x seed from the base policy (TRL) and record its probe lift.
+
+    Resumable: finished cohort x seed rows in labels.sqlite are skipped.
+    """
+    from tap import api
+    from tap.config import load_config
+
+    run_paths_config = run_dir / "config.toml"
+    cfg = _config(config, set_) if (config or set_ or not run_paths_config.exists()) else load_config(run_paths_config)
+    with _progress() as progress:
+        task = progress.add_task("label runs", total=None, note="")
+
+        def on_unit(done: int, failed: int, total: int) -> None:
+            progress.update(task, completed=done + failed, total=total, note=f"{failed} failed" if failed else "")
+
+        result = api.label(
+            run_dir, config=cfg, cohorts=cohorts, max_cohorts=max_cohorts, seeds=seeds, workers=workers,
+            executor=executor, ray_address=ray_address, retries=retries, home=home, progress=on_unit,
+        )
+    console.print(
+        f"label runs: {result.succeeded} done, {result.failed} failed, {result.skipped} already in the ledger "
+        f"({result.planned} planned) -> {run_dir / 'labels.sqlite'}"
+    )
+    _print_label_summary(run_dir)
+    if result.failed:
+        err_console.print(f"{result.failed} label runs failed; their errors are in labels.sqlite (status = 'failed')")
+        raise typer.Exit(1)
+
+
+def _print_label_summary(run_dir: Path, limit: int = 0) -> None:
+    from tap import api
+
+    per_cohort, summary = api.labels_table(run_dir)
+    if limit:
+        table = Table(title="Lift labels (probe gold-answer NLL reduction, nats/token; positive = better)")
+        for column in ("cohort", "subject", "vendor", "label", "seed std", "seeds", "corrupt", "dup", "off-fmt", "difficulty"):
+            table.add_column(column)
+        for row in per_cohort.sort_values("label", ascending=False).head(limit).itertuples():
+            table.add_row(
+                row.cohort_id, str(getattr(row, "cohort_subject", "")), str(getattr(row, "vendor", "")), f"{row.label:+.4f}",
+                f"{row.seed_std:.4f}", str(row.n_seeds), f"{getattr(row, 'corruption_rate', float('nan')):.2f}",
+                f"{getattr(row, 'duplicate_rate', float('nan')):.2f}", f"{getattr(row, 'off_format_rate', float('nan')):.2f}",
+                f"{getattr(row, 'difficulty_lo', '')}-{getattr(row, 'difficulty_hi', '')}",
+            )
+        console.print(table)
+    console.print(
+        f"{summary['cohorts']} cohorts, {summary['ok_runs']} runs ok, {summary['failed_runs']} failed; "
+        f"mean label {summary['mean_label']:+.4f}, {summary['share_improving']:.0%} improving; "
+        f"across-cohort std {summary['across_cohort_std']:.4f} vs within-cohort seed std "
+        f"{summary['within_cohort_seed_std']:.4f} (ratio {summary['across_over_within']:.2f}); "
+        f"single-seed reliability {summary['single_seed_reliability']:.3f}; "
+        f"median {summary['median_wall_seconds']:.2f} s per label run"
+    )
+
+
+@labels_app.command("show")
+def labels_show(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder with labels.sqlite.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Cohorts to list, best first.")] = 200,
+) -> None:
+    """Per-cohort labels (mean lift, seed std, subject, knobs) and the battery's summary."""
+    _print_label_summary(run_dir, limit)
 
 
 @app.command()

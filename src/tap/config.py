@@ -10,7 +10,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -169,11 +169,35 @@ class RolloutConfig(_Strict):
     seed: int = Field(0, description="Sampling seed.")
 
 
+class LabelConfig(_Strict):
+    """GRPO label runs: each cohort x seed is GRPO-trained from the base policy with TRL, and the
+    probe is measured before and after. Knobs named as in TRL's GRPOConfig are passed through."""
+
+    seeds: int = Field(3, ge=1, description="Training seeds S per cohort; the label is the mean lift over seeds.")
+    first_seed: int = Field(0, description="Seeds used are first_seed .. first_seed + seeds - 1.")
+    steps: int = Field(6, ge=1, description="GRPO optimizer steps per label run (GRPOConfig.max_steps).")
+    learning_rate: float = Field(1e-4, gt=0, description="GRPOConfig.learning_rate.")
+    lr_scheduler_type: str = Field("constant", description="GRPOConfig.lr_scheduler_type (TRL's default decays to zero, a poor fit for short runs).")
+    num_generations: int = Field(8, ge=2, description="GRPOConfig.num_generations: completions per prompt (G).")
+    max_completion_length: int = Field(8, ge=1, description="GRPOConfig.max_completion_length in tokens.")
+    temperature: float = Field(1.0, gt=0, description="GRPOConfig.temperature for the training rollouts.")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = Field("dapo", description="GRPOConfig.loss_type.")
+    scale_rewards: Literal["group", "batch", "none"] = Field("group", description="GRPOConfig.scale_rewards: divide advantages by the group (or batch) std, or not.")
+    beta: float = Field(0.0, ge=0, description="GRPOConfig.beta: KL coefficient against the base policy (0 = no reference model).")
+    epsilon: float = Field(0.2, gt=0, description="GRPOConfig.epsilon: clipping range.")
+    num_iterations: int = Field(1, ge=1, description="GRPOConfig.num_iterations: optimizer passes per generation batch.")
+    per_device_train_batch_size: Optional[int] = Field(None, ge=1, description="Completions per step (GRPOConfig.per_device_train_batch_size); default: cohort size x G, the whole cohort in one step.")
+    probe_max_new_tokens: int = Field(8, ge=1, description="Greedy decoding length for probe accuracy.")
+    verifier: str = Field("exact", description="Reward function for training and probe accuracy.")
+    threads: int = Field(0, ge=0, description="torch threads per label run; 0 = the machine's cores split across workers.")
+
+
 class TapConfig(_Strict):
     world: WorldConfig = Field(default_factory=WorldConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    label: LabelConfig = Field(default_factory=LabelConfig)
 
 
 def _set_path(tree: dict, dotted: str, value: Any) -> None:
@@ -248,7 +272,9 @@ def _toml_value(value: Any) -> str:
 def _dump_toml(tree: dict, prefix: str = "") -> str:
     scalars, tables, arrays = [], [], []
     for key, value in tree.items():
-        if isinstance(value, dict) and not prefix.endswith("subjects") and key != "subjects":
+        if value is None:  # TOML has no null: an absent key means the default (None)
+            continue
+        if isinstance(value, dict):
             tables.append((key, value))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             arrays.append((key, value))
@@ -261,7 +287,7 @@ def _dump_toml(tree: dict, prefix: str = "") -> str:
     for key, rows in arrays:
         name = f"{prefix}.{key}" if prefix else key
         for row in rows:
-            out += f"\n[[{name}]]\n" + "\n".join(f"{k} = {_toml_value(v)}" for k, v in row.items()) + "\n"
+            out += f"\n[[{name}]]\n" + "\n".join(f"{k} = {_toml_value(v)}" for k, v in row.items() if v is not None) + "\n"
     return out
 
 

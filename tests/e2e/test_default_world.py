@@ -2,15 +2,8 @@
 
 import pytest
 
-from tap.config import load_config
-from tap.world.build import build_world
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def default_world(tap_home):
-    return build_world(load_config(), home=tap_home)
 
 
 def test_default_policy_is_pretrained_into_the_accuracy_band(default_world):

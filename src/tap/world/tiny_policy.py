@@ -19,8 +19,8 @@ import torch
 
 from tap.config import TapConfig
 from tap.policy.hf import HFPolicy
+from tap.probe import probe_metrics
 from tap.types import SUBJECTS
-from tap.verify.exact import exact_match, extract_short_answer
 from tap.world.pool import pretraining_stream
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
@@ -67,14 +67,10 @@ def build_model(config: TapConfig, tokenizer):
 
 
 def probe_table(policy: HFPolicy, probe: pd.DataFrame, max_new_tokens: int = 8) -> pd.DataFrame:
-    """Per-subject greedy accuracy and mean gold-answer NLL on the probe, plus an "all" row."""
-    texts = policy.greedy(list(probe.prompt), max_new_tokens=max_new_tokens)
-    correct = [exact_match(extract_short_answer(t), g) for t, g in zip(texts, probe.gold)]
-    nll = policy.score_gold(list(probe.prompt), list(probe.gold))
-    frame = pd.DataFrame({"subject": probe.subject.values, "accuracy": correct, "gold_nll": nll})
-    table = frame.groupby("subject", sort=False).mean().reindex([s for s in SUBJECTS if s in set(frame.subject)])
-    table.loc["all"] = frame[["accuracy", "gold_nll"]].mean()
-    return table.reset_index().rename(columns={"index": "subject"})
+    """Per-subject greedy accuracy and gold-answer NLL on the probe, subjects in canonical order."""
+    table = probe_metrics(policy, probe, max_new_tokens=max_new_tokens)
+    order = [s for s in SUBJECTS if s in set(table.subject)] + ["all"]
+    return table.set_index("subject").loc[order].reset_index()
 
 
 @dataclass

@@ -1,0 +1,24 @@
+"""Probe metrics: what lift is measured on (greedy accuracy and gold-answer NLL, per subject)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tap.policy.base import Policy
+from tap.verify.registry import judge
+
+
+def probe_metrics(policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int = 8, verifier: str = "exact") -> pd.DataFrame:
+    """Per-subject greedy accuracy and mean gold-answer NLL on the probe, plus an "all" row.
+
+    `probe` needs columns prompt, gold and subject. Subjects keep their order of first appearance;
+    "all" is the mean over items (not over subjects).
+    """
+    prompts, golds = list(probe.prompt), list(probe.gold)
+    texts = policy.greedy(prompts, max_new_tokens=max_new_tokens)
+    correct = [judge(verifier, t, g, where=f"probe item {i}").reward for i, (t, g) in enumerate(zip(texts, golds))]
+    nll = policy.score_gold(prompts, golds)
+    frame = pd.DataFrame({"subject": probe.subject.values, "accuracy": correct, "gold_nll": nll})
+    table = frame.groupby("subject", sort=False).mean()
+    table.loc["all"] = frame[["accuracy", "gold_nll"]].mean()
+    return table.rename_axis("subject").reset_index()

@@ -1,0 +1,117 @@
+"""Label runs on TRL with the default tiny policy: determinism, real training, resume, executors.
+
+The default world (built once per session, shared with the e2e tests) is used because a barely
+pretrained policy gets reward 0 everywhere, so GRPO has no advantage to learn from."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tap import api
+from tap.config import load_config
+from tap.labels.battery import base_probe_metrics, label_hash, plan_units
+from tap.labels.ledger import Ledger
+from tap.labels.trl_run import run_label, train_cohort
+from tests.conftest import REPO
+
+LABEL = ["label.steps=2", "label.num_generations=4", "label.max_completion_length=6"]
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(None, LABEL)
+
+
+@pytest.fixture(scope="module")
+def units(default_world, config, tmp_path_factory):
+    ledger = Ledger(tmp_path_factory.mktemp("ledger") / "labels.sqlite")
+    probe = default_world.probe
+    sha = (default_world.policy_dir / "weights.sha256").read_text().strip()
+    config_hash = label_hash(config.label, sha, probe)
+    before = base_probe_metrics(ledger, config_hash, default_world.policy_dir, probe, config.label)
+    cohorts = default_world.cohorts[default_world.cohorts.cohort_id.isin(["c0000", "c0001"])]
+    return plan_units(cohorts, probe, default_world.policy_dir, config.label, config_hash, before, threads=2)
+
+
+def test_same_cohort_and_seed_give_the_same_lift(units):
+    first, second = run_label(units[0]), run_label(units[0])
+    assert first["lift_nll"] == second["lift_nll"] and first["delta_accuracy"] == second["delta_accuracy"]
+    other_seed = run_label(units[1])
+    assert other_seed["seed"] != first["seed"] and other_seed["lift_nll"] != first["lift_nll"]
+    assert first["generated_tokens"] > 0 and first["trained_tokens"] > first["generated_tokens"]
+    assert first["flops"] > 6 * first["parameters"] * first["trained_tokens"]
+
+
+def test_training_changes_every_parameter(units):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    unit = units[0]
+    tokenizer = AutoTokenizer.from_pretrained(unit.policy_dir)
+    model = AutoModelForCausalLM.from_pretrained(unit.policy_dir)
+    base = {name: p.detach().clone() for name, p in model.named_parameters()}
+    train_cohort(unit, model, tokenizer)
+    unchanged = [name for name, p in model.named_parameters() if torch.equal(p, base[name])]
+    assert not unchanged, unchanged
+
+
+def _rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT cohort_id, seed, lift_nll, delta_accuracy FROM labels WHERE status='ok' ORDER BY 1, 2").fetchall()
+
+
+def _label_cmd(run: Path, home: Path) -> list[str]:
+    sets = [a for s in LABEL for a in ("--set", s)]
+    return [sys.executable, "-m", "tap.cli", "label", str(run), *sets, "--seeds", "2", "--max-cohorts", "8", "--home", str(home)]
+
+
+def test_sigkilled_battery_resumes_to_the_same_ledger(default_world, tap_home, tmp_path):
+    for name in ("killed", "clean"):
+        (tmp_path / name).mkdir()
+        default_world.cohorts.to_parquet(tmp_path / name / "cohorts.parquet")
+    env = dict(os.environ, TAP_HOME=str(tap_home))
+    proc = subprocess.Popen(_label_cmd(tmp_path / "killed", tap_home), cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = tmp_path / "killed" / "labels.sqlite"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists() and len(_rows(db)) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the battery finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = _rows(db)
+    assert 2 <= len(partial) < 16
+    resumed = subprocess.run(_label_cmd(tmp_path / "killed", tap_home), cwd=REPO, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already in the ledger" in resumed.stdout
+    clean = subprocess.run(_label_cmd(tmp_path / "clean", tap_home), cwd=REPO, env=env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    killed_rows, clean_rows = _rows(db), _rows(tmp_path / "clean" / "labels.sqlite")
+    assert len(killed_rows) == 16 and len({(c, s) for c, s, *_ in killed_rows}) == 16
+    assert killed_rows == clean_rows
+
+
+def test_ray_executor_retries_and_records_failures(default_world, config, tap_home):
+    pytest.importorskip("ray")
+    # Ray's socket paths must stay short: keep the run folder near the root of /tmp.
+    run = Path(tempfile.mkdtemp(prefix="tapray-", dir="/tmp"))
+    default_world.cohorts.to_parquet(run / "cohorts.parquet")
+    result = api.label(
+        run, config=config, max_cohorts=3, seeds=1, workers=2, executor="ray", retries=1, home=tap_home,
+        fail_times={"c0001": 1, "c0002": 99},
+    )
+    assert (result.succeeded, result.failed) == (2, 1)
+    table = Ledger(run / "labels.sqlite").table().set_index("cohort_id")
+    assert table.loc["c0000", "status"] == "ok" and table.loc["c0000", "attempts"] == 1
+    assert table.loc["c0001", "status"] == "ok" and table.loc["c0001", "attempts"] == 2
+    assert table.loc["c0002", "status"] == "failed" and "injected failure 2" in table.loc["c0002", "error"]
+    assert (run / "ray").is_dir()
