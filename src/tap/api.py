@@ -90,13 +90,15 @@ def rollout(
 
 
 def _run_config(run_dir: Path, config: TapConfig | None) -> TapConfig:
-    """The run folder's resolved config, unless one is given; written there when missing."""
+    """The config a stage runs with: the given one, else the run folder's, else the defaults.
+    The run folder's config.toml is (re)written to what ran, so it always tells the truth."""
     paths = RunPaths(run_dir)
     if config is None:
         config = load_config(paths.config) if paths.config.exists() else load_config()
-    if not paths.config.exists():
-        paths.root.mkdir(parents=True, exist_ok=True)
-        write_text(config_to_toml(config), paths.config)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    text = config_to_toml(config)
+    if not paths.config.exists() or paths.config.read_text() != text:
+        write_text(text, paths.config)
     return config
 
 
@@ -126,9 +128,12 @@ def label(
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
-    config = _run_config(run_dir, config)
+    if config is None and paths.config.exists():
+        config = load_config(paths.config)
+    config = config or load_config()
     if seeds is not None:
         config = config.model_copy(update={"label": config.label.model_copy(update={"seeds": seeds})})
+    config = _run_config(run_dir, config)
     if cohorts is None and not paths.cohorts.exists():
         raise TapInputError(f"{run_dir}: no cohorts.parquet (run `tap world build --out {run_dir}` or pass --cohorts)")
     table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts, max_cohorts)

@@ -19,7 +19,8 @@ app.add_typer(world_app, name="world")
 labels_app = typer.Typer(help="Inspect the lift labels of a run folder.", no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
 
-console = Console()
+# Tables stay readable when piped to a file (rich would otherwise wrap at 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: built-in tiny world).")]

@@ -102,8 +102,9 @@ def test_sigkilled_battery_resumes_to_the_same_ledger(default_world, tap_home, t
 
 def test_ray_executor_retries_and_records_failures(default_world, config, tap_home):
     pytest.importorskip("ray")
-    # Ray's socket paths must stay short: keep the run folder near the root of /tmp.
-    run = Path(tempfile.mkdtemp(prefix="tapray-", dir="/tmp"))
+    # a long run-folder path: Ray's temp dir is then linked from it (unix socket paths are short)
+    run = Path(tempfile.mkdtemp(prefix="tapray-", dir="/tmp")) / ("deep" * 12) / "run"
+    run.mkdir(parents=True)
     default_world.cohorts.to_parquet(run / "cohorts.parquet")
     result = api.label(
         run, config=config, max_cohorts=3, seeds=1, workers=2, executor="ray", retries=1, home=tap_home,

@@ -79,19 +79,31 @@ def _init_worker(threads: int) -> None:
 
 
 class ProcessPoolExecutorAdapter:
-    """A local pool of `workers` spawned processes; the machine's cores are split among them."""
+    """A local pool of `workers` spawned processes; the machine's cores are split among them.
+
+    Spawned workers import the caller's main module: a script that calls the API with workers > 1
+    needs the usual `if __name__ == "__main__":` guard."""
 
     def __init__(self, workers: int):
         import multiprocessing
 
         self.workers = workers
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(threads,)
+        self._make = lambda: ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+            initargs=(max(1, (os.cpu_count() or 1) // workers),),
         )
+        self._pool = self._make()
 
     def submit(self, fn: Callable, *args) -> Future:
-        return self._pool.submit(fn, *args)
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._pool.submit(fn, *args)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): its units fail and are retried on a new pool.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._make()
+            return self._pool.submit(fn, *args)
 
     def wait(self, handles: list[Future]) -> list[Future]:
         done, _ = futures_wait(handles, return_when=FIRST_COMPLETED)
@@ -129,8 +141,7 @@ class RayExecutor:
             if address:
                 kwargs["address"] = address
             else:
-                temp_dir.mkdir(parents=True, exist_ok=True)
-                kwargs.update(num_cpus=workers, _temp_dir=str(temp_dir.resolve()))
+                kwargs.update(num_cpus=workers, _temp_dir=_ray_temp_dir(temp_dir))
             ray.init(**kwargs)
         # Retries are the driver's job (it records attempts); Ray must not retry on its own.
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_call)
@@ -150,6 +161,23 @@ class RayExecutor:
 
         if self._started_here:
             ray.shutdown()
+
+
+def _ray_temp_dir(wanted: Path) -> str:
+    """Ray's temp dir inside the run folder; when that path is too long for Ray's unix sockets
+    (107 bytes with Ray's own ~60), a short folder in /tmp linked from the run folder instead."""
+    import tempfile
+
+    wanted = wanted.absolute()
+    if len(str(wanted)) <= 45:
+        wanted.mkdir(parents=True, exist_ok=True)
+        return str(wanted)
+    short = tempfile.mkdtemp(prefix="tap-ray-")
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    if wanted.is_symlink() or not wanted.exists():
+        wanted.unlink(missing_ok=True)
+        wanted.symlink_to(short, target_is_directory=True)
+    return short
 
 
 def _ray_call(fn: Callable, *args) -> Any:
