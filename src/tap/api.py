@@ -169,3 +169,35 @@ def labels_table(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
                             "duplicate_rate", "off_format_rate", "subject") if c in knobs.columns]
         per_cohort = per_cohort.merge(knobs[keep], on="cohort_id", how="left")
     return per_cohort, battery_summary(rows)
+
+
+def features(
+    rollouts: str | Path,
+    out: str | Path,
+    *,
+    families: set[str] = frozenset({"R", "F"}),
+    cohorts: str | Path | None = None,
+    config: TapConfig | None = None,
+    model: str | Path | None = None,
+    home: Path | None = None,
+) -> pd.DataFrame:
+    """Features per cohort from a rollouts file -> features.parquet. The forward-pass family also
+    needs the cohorts (default: cohorts.parquet beside the rollouts) and the policy."""
+    from tap.features.compute import build_features
+    from tap.store import read_table
+
+    rollouts = Path(rollouts)
+    table = read_table(rollouts)
+    missing = [c for c in ("cohort_id", "position", "reward", "answer", "n_tokens", "finish_reason", "logprobs", "entropies") if c not in table]
+    if missing:
+        raise TapInputError(f"{rollouts}: missing column {missing[0]!r} (is this a rollouts file from `tap rollout`?)")
+    items = probe = policy = None
+    if "F" in families:
+        config = config or load_config()
+        items = read_cohorts(cohorts or rollouts.with_name("cohorts.parquet"))
+        policy = load_policy(model, config, home=home)
+        built = build_world(config, home=home)
+        probe = built.probe
+    result = build_features(table, set(families), items=items, policy=policy, probe=probe)
+    write_parquet(result, Path(out))
+    return result

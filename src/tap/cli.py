@@ -16,6 +16,8 @@ from rich.table import Table
 app = typer.Typer(help="TAP — predict how much GRPO training on a dataset will improve a model, before training.", no_args_is_help=True, add_completion=False)
 world_app = typer.Typer(help="The embedded tiny world: items, probe, vendor cohorts and a tiny policy.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
+features_app = typer.Typer(help="Cohort features: cheap signals read off base-policy rollouts.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
 labels_app = typer.Typer(help="Inspect the lift labels of a run folder.", no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
 
@@ -214,6 +216,44 @@ def labels_show(
 ) -> None:
     """Per-cohort labels (mean lift, seed std, subject, knobs) and the battery's summary."""
     _print_label_summary(run_dir, limit)
+
+
+@features_app.command("list")
+def features_list() -> None:
+    """Every feature: name, cost tag (R rewards only, F forward pass, G gradients) and definition."""
+    from tap.features.registry import FEATURES
+    from tap.features.representations import MODEL_FEATURES
+
+    table = Table(title="Features")
+    for column in ("name", "tag", "definition"):
+        table.add_column(column)
+    for feature in FEATURES.values():
+        table.add_row(feature.name, feature.tag, feature.definition)
+    for name, fn in MODEL_FEATURES.items():
+        table.add_row(name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split()))
+    console.print(table)
+
+
+@features_app.command("compute")
+def features_compute(
+    rollouts: Annotated[Path, typer.Argument(help="rollouts.parquet from `tap rollout`.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output (default: features.parquet beside the rollouts).")] = None,
+    families: Annotated[str, typer.Option("--families", help="Comma-separated cost tags to compute: R, F.")] = "R,F",
+    cohorts: Annotated[Optional[Path], typer.Option("--cohorts", help="Cohorts file for the forward-pass features (default: beside the rollouts).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Compute features per cohort from a rollouts file and write features.parquet."""
+    from tap import api
+
+    cfg = _config(config, set_)
+    chosen = {f.strip().upper() for f in families.split(",") if f.strip()}
+    target = out or rollouts.with_name("features.parquet")
+    table = api.features(rollouts, target, families=chosen, cohorts=cohorts, config=cfg, model=model, home=home)
+    undefined = int((table.undefined != "").sum())
+    console.print(f"wrote {target}: {len(table)} cohorts x {len(table.columns) - 1} columns; {undefined} cohorts have undefined features (see column 'undefined')")
 
 
 @app.command()

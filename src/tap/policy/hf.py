@@ -145,6 +145,19 @@ class HFPolicy:
         return np.array([-lp.mean() for lp in self.token_logprobs(prompt_ids, gold_ids)], dtype=np.float64)
 
     @torch.no_grad()
+    def prompt_representations(self, prompts: Sequence[str]) -> np.ndarray:
+        """Mean over each prompt's tokens of the final (normed) hidden state: (n_prompts, hidden)."""
+        encoded = self.encode_prompts(prompts)
+        out = []
+        for part in _batches(len(encoded), self.batch_size):
+            ids, mask = self._left_pad(encoded[part])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            hidden = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True).hidden_states[-1]
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            out.append(((hidden * weights).sum(1) / weights.sum(1)).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
+    @torch.no_grad()
     def greedy(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
         encoded = self.encode_prompts(prompts)
         texts: list[str] = []

@@ -1,0 +1,88 @@
+"""Compute the chosen feature families for a rollouts table -> one row per cohort, with costs.
+
+Cost columns (per cohort): `cost_R_seconds`; `cost_F_seconds`, `cost_F_forward_tokens` and
+`cost_F_flops` (≈ 2·P per forward token) for the forward-pass family. Token-level F features read
+the sampler's own log-probs and entropies and cost no extra forward pass; the probe's mean
+representation is computed once and its cost shared across cohorts.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from tap.features.groups import Undefined, cohorts_from_rollouts
+from tap.features.registry import compute_rollout_features
+from tap.features.representations import MODEL_FEATURES, cohort_diversity, gold_nll, probe_similarity
+
+FAMILIES = ("R", "F")
+
+
+def _model_features(policy, items: pd.DataFrame, probe: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """gold_nll, probe_similarity and cohort_diversity per cohort, and what they cost in total."""
+    tok = policy.tokenizer
+    prompts, golds = list(items.prompt), list(items.gold)
+    nll = policy.score_gold(prompts, golds)
+    reps = policy.prompt_representations(prompts)
+    probe_reps = policy.prompt_representations(list(probe.prompt))
+    probe_mean = probe_reps.mean(0)
+    n_tokens = sum(len(tok(p)["input_ids"]) * 2 + len(tok(g)["input_ids"]) + 1 for p, g in zip(prompts, golds))
+    n_tokens += sum(len(tok(p)["input_ids"]) for p in probe.prompt)
+    rows = []
+    for cohort_id, index in items.groupby("cohort_id", sort=True).indices.items():
+        row: dict = {"cohort_id": str(cohort_id)}
+        missing = []
+        for name, fn, args in (
+            ("gold_nll", gold_nll, (nll[index],)),
+            ("probe_similarity", probe_similarity, (reps[index], probe_mean)),
+            ("cohort_diversity", cohort_diversity, (reps[index],)),
+        ):
+            try:
+                row[name] = fn(*args)
+            except Undefined as why:
+                row[name] = np.nan
+                missing.append(f"{name}: {why}")
+        row["undefined_model"] = "; ".join(missing)
+        rows.append(row)
+    return pd.DataFrame(rows), {"forward_tokens": n_tokens, "flops": 2.0 * policy.num_parameters * n_tokens}
+
+
+def build_features(
+    rollouts: pd.DataFrame, families: set[str], *, items: pd.DataFrame | None = None, policy=None, probe: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Features of every cohort in `rollouts`. The model-based F features need `policy`, the
+    cohort `items` (cohort_id, prompt, gold) and the `probe` (prompt)."""
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        from tap.errors import TapInputError
+
+        raise TapInputError(f"unknown feature family {sorted(unknown)[0]!r} (available here: {', '.join(FAMILIES)})")
+    cohorts = cohorts_from_rollouts(rollouts)
+    n = max(1, len(cohorts))
+    start = time.perf_counter()
+    table = compute_rollout_features(cohorts, {"R"})
+    table["cost_R_seconds"] = (time.perf_counter() - start) / n
+    if "F" in families:
+        start = time.perf_counter()
+        token_level = compute_rollout_features(cohorts, {"F"})
+        table = table.merge(token_level.rename(columns={"undefined": "undefined_F"}), on="cohort_id")
+        cost = {"forward_tokens": 0, "flops": 0.0}
+        if policy is not None and items is not None and probe is not None:
+            model_table, cost = _model_features(policy, items[items.cohort_id.isin(table.cohort_id)], probe)
+            table = table.merge(model_table, on="cohort_id", how="left")
+        table["cost_F_seconds"] = (time.perf_counter() - start) / n
+        table["cost_F_forward_tokens"] = cost["forward_tokens"] / n
+        table["cost_F_flops"] = cost["flops"] / n
+        extra = [c for c in ("undefined_F", "undefined_model") if c in table]
+        table["undefined"] = table[["undefined", *extra]].apply(lambda r: "; ".join(x for x in r if x), axis=1)
+        table = table.drop(columns=extra)
+    return table
+
+
+def feature_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c not in ("cohort_id", "undefined") and not c.startswith("cost_")]
+
+
+__all__ = ["build_features", "feature_columns", "MODEL_FEATURES"]
