@@ -222,6 +222,7 @@ def labels_show(
 def features_list() -> None:
     """Every feature: name, cost tag (R rewards only, F forward pass, G gradients) and definition."""
     from tap.features.registry import FEATURES
+    from tap.features.head_align import HEAD_ALIGN_FEATURES
     from tap.features.representations import MODEL_FEATURES
 
     table = Table(title="Features")
@@ -231,6 +232,8 @@ def features_list() -> None:
         table.add_row(feature.name, feature.tag, feature.definition)
     for name, fn in MODEL_FEATURES.items():
         table.add_row(name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split()))
+    for name, text in HEAD_ALIGN_FEATURES.items():
+        table.add_row(name, "F", text)
     console.print(table)
 
 

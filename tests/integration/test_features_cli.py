@@ -14,7 +14,7 @@ from tests.conftest import MICRO, run_tap
 def test_features_list_prints_every_feature_with_its_tag():
     result = run_tap("features", "list")
     assert result.returncode == 0
-    for name in list(FEATURES) + ["gold_nll", "probe_similarity", "cohort_diversity"]:
+    for name in list(FEATURES) + ["gold_nll", "probe_similarity", "cohort_diversity", "head_align_dot", "head_align_cos"]:
         assert name in result.stdout
 
 
@@ -29,7 +29,8 @@ def test_features_compute_writes_one_row_per_cohort_with_costs(micro_world, micr
     assert sorted(table.cohort_id) == ["c0000", "c0001", "c0002"]
     for column in ("cost_R_seconds", "cost_F_seconds", "cost_F_forward_tokens", "cost_F_flops"):
         assert (table[column] >= 0).all()
-    assert (table.cost_F_forward_tokens > 0).all() and {"gold_nll", "probe_similarity", "cohort_diversity"} <= set(table)
+    assert (table.cost_F_forward_tokens > 0).all()
+    assert {"gold_nll", "probe_similarity", "cohort_diversity", "head_align_dot", "head_align_cos", "head_align_adam"} <= set(table)
     for _, row in table.iterrows():
         for name in feature_columns(table):
             if isinstance(row[name], float) and math.isnan(row[name]):

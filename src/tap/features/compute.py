@@ -49,6 +49,27 @@ def _model_features(policy, items: pd.DataFrame, probe: pd.DataFrame) -> tuple[p
     return pd.DataFrame(rows), {"forward_tokens": n_tokens, "flops": 2.0 * policy.num_parameters * n_tokens}
 
 
+EXACT_VOCAB_LIMIT = 4096  # above this, head_align uses a sketch of SKETCH_DIM rows
+SKETCH_DIM = 1024
+
+
+def _head_align_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """head_align_dot / _cos (and _adam in exact mode) per cohort, and their forward-token cost."""
+    from tap.features.head_align import _sketch, alignment, cohort_head_gradient, probe_head_gradient
+
+    vocab = len(policy.tokenizer)
+    sketch = None if vocab <= EXACT_VOCAB_LIMIT else _sketch(vocab, SKETCH_DIM, seed)
+    g_p = probe_head_gradient(policy, list(probe.prompt), list(probe.gold), sketch)
+    rows, tokens = [], 0
+    for cohort_id, frame in rollouts.sort_values(["cohort_id", "position", "sample"]).groupby("cohort_id", sort=True):
+        g = int(frame.groupby("position").size().iloc[0])
+        records = frame[["prompt", "token_ids", "reward"]].to_dict(orient="records")
+        rows.append({"cohort_id": str(cohort_id), **alignment(cohort_head_gradient(policy, records, g, sketch=sketch), g_p, adam=sketch is None)})
+        tokens += int(frame.n_tokens.sum()) + sum(len(policy.tokenizer(p)["input_ids"]) for p in frame.prompt)
+    tokens += sum(len(policy.tokenizer(p)["input_ids"]) + len(policy.tokenizer(g)["input_ids"]) + 1 for p, g in zip(probe.prompt, probe.gold))
+    return pd.DataFrame(rows), {"forward_tokens": tokens, "flops": 2.0 * policy.num_parameters * tokens}
+
+
 def build_features(
     rollouts: pd.DataFrame, families: set[str], *, items: pd.DataFrame | None = None, policy=None, probe: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -72,6 +93,9 @@ def build_features(
         if policy is not None and items is not None and probe is not None:
             model_table, cost = _model_features(policy, items[items.cohort_id.isin(table.cohort_id)], probe)
             table = table.merge(model_table, on="cohort_id", how="left")
+            align_table, align_cost = _head_align_features(policy, rollouts, probe)
+            table = table.merge(align_table, on="cohort_id", how="left")
+            cost = {k: cost[k] + align_cost[k] for k in cost}
         table["cost_F_seconds"] = (time.perf_counter() - start) / n
         table["cost_F_forward_tokens"] = cost["forward_tokens"] / n
         table["cost_F_flops"] = cost["flops"] / n

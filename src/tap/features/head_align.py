@@ -1,0 +1,100 @@
+"""head_align [F]: alignment of the cohort's GRPO update with the probe-NLL descent direction,
+restricted to the LM-head weight W (V x d), from forward-pass quantities alone.
+
+With h the final hidden state, p the next-token distribution (temperature 1), A the GRPO advantage
+(group-std scaled, as TRL's default) and one-hot rows e:
+    G_c = (1/N) Σ_t A_t (e_{y_t} − p_t) h_tᵀ            ascent direction of the GRPO objective
+                                                          (dapo: mean over the N completion tokens)
+    G_p = (1/M) Σ_items (1/n_i) Σ_s (e_{g_s} − p_s) h_sᵀ  descent direction of mean probe gold NLL
+    head_align_dot = ⟨G_c, G_p⟩ = Σ_{t,s} a_t b_s (u_t·v_s)(h_t·h_s);  head_align_cos = dot / (|G_c| |G_p|)
+Positive = a small step along the cohort's update lowers probe NLL (first order). Only the output
+path of W is counted: with tied embeddings the input-embedding path of the same matrix is left out.
+Exact mode materializes G (V x d); sketch mode replaces the V-dim factors u = e − p by S u with a
+seeded Gaussian S (k x V, entries N(0, 1/k)), so ⟨S u, S v⟩ ≈ u·v and G becomes k x d.
+The Adam-aware variant (exact mode only) is Σ sign(G_c) ⊙ G_p: AdamW's first update is ≈ lr·sign(g).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from tap.grpo import group_advantages
+
+
+HEAD_ALIGN_FEATURES = {
+    "head_align_dot": "⟨G_c, G_p⟩: first-order probe-NLL reduction of the cohort's GRPO update, LM head only (forward pass).",
+    "head_align_cos": "cosine of G_c and G_p (LM head, forward pass).",
+    "head_align_adam": "Σ sign(G_c) ⊙ G_p, the Adam-aware variant (exact mode, small vocabularies only).",
+}
+
+
+def _sketch(vocab: int, k: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(k, vocab, generator=gen) / k**0.5
+
+
+@torch.no_grad()
+def head_gradient(
+    policy, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]], token_weights: Sequence[np.ndarray],
+    sketch: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Σ over continuation tokens of w_t (e_{y_t} − p_t) h_tᵀ: (V x d), or (k x d) with a sketch."""
+    model = policy.model
+    total = None
+    for start in range(0, len(prompts), policy.batch_size):
+        seqs = [list(p) + list(c) for p, c in zip(prompts[start:start + policy.batch_size], continuations[start:start + policy.batch_size])]
+        ids, mask = policy._left_pad(seqs)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True)
+        hidden, probs = out.hidden_states[-1].float(), torch.softmax(out.logits.float(), -1)
+        width = ids.shape[1]
+        for row, cont in enumerate(continuations[start:start + policy.batch_size]):
+            n = len(cont)
+            if not n:
+                continue
+            at = slice(width - 1 - n, width - 1)  # positions whose next token is the continuation
+            h, p = hidden[row, at], probs[row, at]
+            y = torch.tensor(list(cont))
+            w = torch.as_tensor(token_weights[start + row], dtype=torch.float32).unsqueeze(1)
+            if sketch is None:
+                u = -p
+                u[torch.arange(n), y] += 1.0
+            else:
+                u = sketch[:, y].T - p @ sketch.T
+            term = (w * u).T @ h
+            total = term if total is None else total + term
+    if total is None:
+        raise ValueError("no tokens to take a gradient over")
+    return total
+
+
+def cohort_head_gradient(policy, group_rows: Sequence[dict], num_generations: int, scale_rewards: str = "group", sketch=None) -> torch.Tensor:
+    """G_c for one cohort. `group_rows` are its rollouts (prompt, token_ids, reward), G per prompt in order."""
+    rewards = torch.tensor([r["reward"] for r in group_rows], dtype=torch.float32)
+    adv = group_advantages(rewards, num_generations, scale_rewards).numpy()
+    n_tokens = max(1, sum(len(r["token_ids"]) for r in group_rows))
+    prompts = policy.encode_prompts([r["prompt"] for r in group_rows])
+    conts = [list(r["token_ids"]) for r in group_rows]
+    weights = [np.full(len(c), a / n_tokens) for c, a in zip(conts, adv)]
+    return head_gradient(policy, prompts, conts, weights, sketch)
+
+
+def probe_head_gradient(policy, prompts: Sequence[str], golds: Sequence[str], sketch=None) -> torch.Tensor:
+    """G_p: descent direction of the probe's mean (over items) per-token gold NLL."""
+    tok = policy.tokenizer
+    conts = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in golds]
+    weights = [np.full(len(c), 1.0 / (len(c) * len(conts))) for c in conts]
+    return head_gradient(policy, policy.encode_prompts(prompts), conts, weights, sketch)
+
+
+def alignment(g_c: torch.Tensor, g_p: torch.Tensor, *, adam: bool = True, eps: float = 1e-12) -> dict:
+    """dot, cos and (when adam) the Adam-aware score Σ sign(G_c) ⊙ G_p."""
+    dot = float((g_c * g_p).sum())
+    cos = dot / (float(g_c.norm()) * float(g_p.norm()) + eps)
+    out = {"head_align_dot": dot, "head_align_cos": cos}
+    if adam:
+        out["head_align_adam"] = float((g_c / (g_c.abs() + 1e-8) * g_p).sum())
+    return out
