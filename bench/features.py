@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from tap.config import load_config
-from tap.features.compute import _head_align_features, _model_features
+from tap.features.compute import _gradient_features, _head_align_features, _model_features
 from tap.features.groups import cohorts_from_rollouts
 from tap.features.registry import compute_rollout_features
 from tap.policy.hf import HFPolicy
@@ -56,6 +56,7 @@ def main() -> None:
         "F token-level (sampler log-probs)": timed(lambda: compute_rollout_features(groups, {"F"})),
         "F forward (gold_nll, representations)": timed(lambda: _model_features(policy, items, world.probe)),
         "F head_align (forward, LM head)": timed(lambda: _head_align_features(policy, rollouts, world.probe)),
+        "G gradients (all parameters + head)": timed(lambda: _gradient_features(policy, rollouts, world.probe)),
     }
     ratios = {name: s / generation for name, s in seconds.items()}
     payload = {
@@ -73,7 +74,7 @@ def main() -> None:
         print(f"{name:<40}{s / args.cohorts:>14.4f}{ratios[name]:>14.3f}")
     cheap = ratios["R (rewards only)"] + ratios["F token-level (sampler log-probs)"]
     print(f"R + token-level F: {cheap:.3f} x generation (goal <= 0.10: {'met' if cheap <= 0.10 else 'NOT met'}); "
-          "the gradient (G) family is not built yet")
+          f"gradient baseline: {ratios['G gradients (all parameters + head)']:.2f} x generation")
 
 
 if __name__ == "__main__":

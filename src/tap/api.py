@@ -192,7 +192,7 @@ def features(
     if missing:
         raise TapInputError(f"{rollouts}: missing column {missing[0]!r} (is this a rollouts file from `tap rollout`?)")
     items = probe = policy = None
-    if "F" in families:
+    if families & {"F", "G"}:
         config = config or load_config()
         items = read_cohorts(cohorts or rollouts.with_name("cohorts.parquet"))
         policy = load_policy(model, config, home=home)

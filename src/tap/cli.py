@@ -222,6 +222,7 @@ def labels_show(
 def features_list() -> None:
     """Every feature: name, cost tag (R rewards only, F forward pass, G gradients) and definition."""
     from tap.features.registry import FEATURES
+    from tap.features.gradients import GRADIENT_FEATURES
     from tap.features.head_align import HEAD_ALIGN_FEATURES
     from tap.features.representations import MODEL_FEATURES
 
@@ -234,6 +235,8 @@ def features_list() -> None:
         table.add_row(name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split()))
     for name, text in HEAD_ALIGN_FEATURES.items():
         table.add_row(name, "F", text)
+    for name, text in GRADIENT_FEATURES.items():
+        table.add_row(name, "G", text)
     console.print(table)
 
 
@@ -241,7 +244,7 @@ def features_list() -> None:
 def features_compute(
     rollouts: Annotated[Path, typer.Argument(help="rollouts.parquet from `tap rollout`.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output (default: features.parquet beside the rollouts).")] = None,
-    families: Annotated[str, typer.Option("--families", help="Comma-separated cost tags to compute: R, F.")] = "R,F",
+    families: Annotated[str, typer.Option("--families", help="Comma-separated cost tags: R (rewards), F (forward pass), G (gradients; the expensive baseline).")] = "R,F",
     cohorts: Annotated[Optional[Path], typer.Option("--cohorts", help="Cohorts file for the forward-pass features (default: beside the rollouts).")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,

@@ -46,6 +46,16 @@ def test_gold_nll_feature_is_the_mean_item_nll(micro_world, micro_policy):
     assert -1.0 <= table.probe_similarity.iloc[0] <= 1.0 and 0.0 <= table.cohort_diversity.iloc[0] <= 2.0
 
 
+def test_gradient_family_on_request(micro_world, micro_policy):
+    part = micro_world.cohorts[micro_world.cohorts.cohort_id.isin(["c0004", "c0005"])]
+    rollouts = rollout_cohorts(micro_policy, part, num_generations=4, max_new_tokens=4)
+    table = build_features(rollouts, {"R", "G"}, items=part, policy=micro_policy, probe=micro_world.probe)
+    for column in ("grad_dot", "grad_cos", "grad_adam", "head_grad_dot", "cost_G_seconds", "cost_G_flops"):
+        assert column in table and table[column].notna().all()
+    assert table.head_tied.all() and (table.grad_projection_dim == 0).all()  # 0.8M params: exact mode
+    assert "gold_nll" not in table  # F was not asked for
+
+
 def test_rollouts_file_without_the_right_columns_is_an_input_error(tmp_path):
     pd.DataFrame({"cohort_id": ["a"], "prompt": ["x"]}).to_parquet(tmp_path / "r.parquet")
     result = run_tap("features", "compute", str(tmp_path / "r.parquet"), "--families", "R")

@@ -17,7 +17,9 @@ from tap.features.groups import Undefined, cohorts_from_rollouts
 from tap.features.registry import compute_rollout_features
 from tap.features.representations import MODEL_FEATURES, cohort_diversity, gold_nll, probe_similarity
 
-FAMILIES = ("R", "F")
+FAMILIES = ("R", "F", "G")
+EXACT_GRADIENT_PARAMS = 2_000_000  # models up to this size get exact gradient scores
+GRADIENT_PROJECTION_DIM = 8192
 
 
 def _model_features(policy, items: pd.DataFrame, probe: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
@@ -70,6 +72,25 @@ def _head_align_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, se
     return pd.DataFrame(rows), {"forward_tokens": tokens, "flops": 2.0 * policy.num_parameters * tokens}
 
 
+def _gradient_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, k: int | None = None, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """grad_* over all parameters and head_grad_* over the LM-head matrix, per cohort, with cost."""
+    from tap.features.gradients import cohort_gradient, head_parameter_names, probe_gradient, scores
+
+    if k is None:
+        k = 0 if policy.num_parameters <= EXACT_GRADIENT_PARAMS else GRADIENT_PROJECTION_DIM
+    g_p = probe_gradient(policy, list(probe.prompt), list(probe.gold))
+    head_names, tied = head_parameter_names(policy.model)
+    rows, tokens = [], 0
+    for cohort_id, frame in rollouts.sort_values(["cohort_id", "position", "sample"]).groupby("cohort_id", sort=True):
+        g = int(frame.groupby("position").size().iloc[0])
+        g_c = cohort_gradient(policy, frame[["prompt", "token_ids", "reward"]].to_dict(orient="records"), g)
+        rows.append({"cohort_id": str(cohort_id), **scores(g_c, g_p, list(g_c), k=k, seed=seed),
+                     **scores(g_c, g_p, head_names, k=0, prefix="head_grad"), "head_tied": tied})
+        tokens += int(frame.n_tokens.sum()) + sum(len(policy.tokenizer(p)["input_ids"]) for p in frame.prompt)
+    tokens += sum(len(policy.tokenizer(p)["input_ids"]) + len(policy.tokenizer(x)["input_ids"]) + 1 for p, x in zip(probe.prompt, probe.gold))
+    return pd.DataFrame(rows), {"backward_tokens": tokens, "flops": 6.0 * policy.num_parameters * tokens, "projection_dim": k}
+
+
 def build_features(
     rollouts: pd.DataFrame, families: set[str], *, items: pd.DataFrame | None = None, policy=None, probe: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -102,11 +123,22 @@ def build_features(
         extra = [c for c in ("undefined_F", "undefined_model") if c in table]
         table["undefined"] = table[["undefined", *extra]].apply(lambda r: "; ".join(x for x in r if x), axis=1)
         table = table.drop(columns=extra)
+    if "G" in families:
+        if policy is None or probe is None:
+            raise ValueError("the gradient family needs the policy and the probe")
+        start = time.perf_counter()
+        grad_table, cost = _gradient_features(policy, rollouts, probe)
+        table = table.merge(grad_table, on="cohort_id", how="left")
+        table["cost_G_seconds"] = (time.perf_counter() - start) / n
+        table["cost_G_backward_tokens"] = cost["backward_tokens"] / n
+        table["cost_G_flops"] = cost["flops"] / n
+        table["grad_projection_dim"] = cost["projection_dim"]
     return table
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c not in ("cohort_id", "undefined") and not c.startswith("cost_")]
+    skip = {"cohort_id", "undefined", "head_tied", "grad_projection_dim"}
+    return [c for c in table.columns if c not in skip and not c.startswith("cost_")]
 
 
 __all__ = ["build_features", "feature_columns", "MODEL_FEATURES"]

@@ -1,0 +1,113 @@
+"""The gradient family [G], GradAlign / LESS style: the baseline TAP must beat on cost.
+
+With θ all parameters (or only the LM-head matrix), A the group-scaled GRPO advantage, N the
+cohort's completion tokens and ratio = 1 (the first step):
+    g_c = ∇θ (1/N) Σ_t A_t log π(y_t)                 ascent direction of the GRPO objective
+    g_p = −∇θ mean_items mean_tokens NLL(gold)          descent direction of the probe NLL
+    grad_dot = ⟨g_c, g_p⟩   (first-order probe-NLL reduction per unit step along g_c)
+    grad_cos = grad_dot / (|g_c| |g_p|)
+    grad_adam = Σ (g_c / (|g_c| + ε)) ⊙ g_p   (AdamW's first update is ≈ lr·sign(g_c): the first-order
+                                              probe change of one Adam step, per unit lr)
+Positive = predicted lift. Projection: `k` > 0 replaces dot and cos by those of seeded CountSketch
+projections (each coordinate hashed to one of k buckets with a random sign, applied parameter
+tensor by parameter tensor, so the full projection matrix never exists); grad_adam always uses the
+full vectors. `head_*` restricts θ to the output matrix; with tied embeddings that matrix is also the
+input embedding, and its gradient here includes both paths (column `head_tied` says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from tap.grpo import group_advantages
+
+ADAM_EPS = 1e-8
+
+GRADIENT_FEATURES = {
+    "grad_dot": "⟨g_c, g_p⟩ over all parameters: first-order probe-NLL reduction of the cohort's GRPO step (backward pass).",
+    "grad_cos": "cosine of g_c and g_p over all parameters (exact for small models, else a k-dim CountSketch).",
+    "grad_adam": "Σ (g_c / (|g_c| + ε)) ⊙ g_p: first-order probe change of one Adam step (full vectors).",
+    "head_grad_dot": "grad_dot restricted to the LM-head matrix (tied embeddings: both paths).",
+    "head_grad_cos": "grad_cos restricted to the LM-head matrix.",
+    "head_grad_adam": "grad_adam restricted to the LM-head matrix.",
+}
+
+
+def _token_logps(model, policy, prompts: Sequence[Sequence[int]], conts: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+    seqs = [list(p) + list(c) for p, c in zip(prompts, conts)]
+    ids, mask = policy._left_pad(seqs)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+    logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    width = ids.shape[1]
+    return [logp[row, width - 1 - len(c):] for row, c in enumerate(conts)]
+
+
+def _grads(model, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    values = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+    return {n: (g if g is not None else torch.zeros_like(p)).detach() for (n, p), g in zip(params.items(), values)}
+
+
+def cohort_gradient(policy, rows: Sequence[dict], num_generations: int, scale_rewards: str = "group") -> dict[str, torch.Tensor]:
+    """g_c per parameter tensor for one cohort's rollouts (prompt, token_ids, reward; G per prompt)."""
+    model = policy.model
+    rewards = torch.tensor([r["reward"] for r in rows], dtype=torch.float32)
+    adv = group_advantages(rewards, num_generations, scale_rewards)
+    prompts = policy.encode_prompts([r["prompt"] for r in rows])
+    conts = [list(r["token_ids"]) for r in rows]
+    n_tokens = max(1, sum(len(c) for c in conts))
+    objective = torch.zeros(())
+    for start in range(0, len(rows), policy.batch_size):
+        part = slice(start, start + policy.batch_size)
+        for a, lp in zip(adv[part], _token_logps(model, policy, prompts[part], conts[part])):
+            objective = objective + a * lp.sum()
+    return _grads(model, objective / n_tokens)
+
+
+def probe_gradient(policy, prompts: Sequence[str], golds: Sequence[str]) -> dict[str, torch.Tensor]:
+    """g_p = −∇ of the probe's mean (over items) per-token gold NLL."""
+    tok = policy.tokenizer
+    conts = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in golds]
+    encoded = policy.encode_prompts(prompts)
+    mean_logp = torch.zeros(())
+    for start in range(0, len(conts), policy.batch_size):
+        part = slice(start, start + policy.batch_size)
+        for lp in _token_logps(policy.model, policy, encoded[part], conts[part]):
+            mean_logp = mean_logp + lp.mean()
+    return _grads(policy.model, mean_logp / len(conts))
+
+
+def count_sketch(grads: dict[str, torch.Tensor], k: int, seed: int) -> torch.Tensor:
+    """Seeded CountSketch of the concatenated gradient: k buckets, a random sign per coordinate."""
+    out = torch.zeros(k)
+    for index, name in enumerate(sorted(grads)):
+        flat = grads[name].reshape(-1).float()
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
+        buckets = torch.randint(0, k, (flat.numel(),), generator=gen)
+        signs = torch.randint(0, 2, (flat.numel(),), generator=gen).float() * 2 - 1
+        out.index_add_(0, buckets, flat * signs)
+    return out
+
+
+def scores(g_c: dict[str, torch.Tensor], g_p: dict[str, torch.Tensor], names: Sequence[str], *, k: int = 0, seed: int = 0, prefix: str = "grad") -> dict:
+    """dot, cos (exact, or on k-dim CountSketches) and the Adam-aware score over `names`."""
+    sub_c, sub_p = {n: g_c[n] for n in names}, {n: g_p[n] for n in names}
+    if k > 0:
+        vc, vp = count_sketch(sub_c, k, seed), count_sketch(sub_p, k, seed)
+        dot, norms = float(vc @ vp), float(vc.norm() * vp.norm())
+    else:
+        dot = float(sum((sub_c[n] * sub_p[n]).sum() for n in names))
+        norms = float(sum((sub_c[n] ** 2).sum() for n in names)) ** 0.5 * float(sum((sub_p[n] ** 2).sum() for n in names)) ** 0.5
+    adam = float(sum((sub_c[n] / (sub_c[n].abs() + ADAM_EPS) * sub_p[n]).sum() for n in names))
+    return {f"{prefix}_dot": dot, f"{prefix}_cos": dot / norms if norms else 0.0, f"{prefix}_adam": adam}
+
+
+def head_parameter_names(model) -> tuple[list[str], bool]:
+    """The LM-head matrix's parameter name(s), and whether it is tied to the input embedding."""
+    head = model.get_output_embeddings().weight
+    names = [n for n, p in model.named_parameters() if p is head]
+    tied = model.get_input_embeddings().weight is head
+    return names, tied
