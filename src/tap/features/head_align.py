@@ -42,30 +42,30 @@ def head_gradient(
     sketch: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Σ over continuation tokens of w_t (e_{y_t} − p_t) h_tᵀ: (V x d), or (k x d) with a sketch."""
-    model = policy.model
     total = None
     for start in range(0, len(prompts), policy.batch_size):
-        seqs = [list(p) + list(c) for p, c in zip(prompts[start:start + policy.batch_size], continuations[start:start + policy.batch_size])]
-        ids, mask = policy._left_pad(seqs)
+        part = slice(start, start + policy.batch_size)
+        conts = continuations[part]
+        ids, mask = policy._left_pad([list(p) + list(c) for p, c in zip(prompts[part], conts)])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True)
-        hidden, probs = out.hidden_states[-1].float(), torch.softmax(out.logits.float(), -1)
+        out = policy.model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True)
         width = ids.shape[1]
-        for row, cont in enumerate(continuations[start:start + policy.batch_size]):
-            n = len(cont)
-            if not n:
-                continue
-            at = slice(width - 1 - n, width - 1)  # positions whose next token is the continuation
-            h, p = hidden[row, at], probs[row, at]
-            y = torch.tensor(list(cont))
-            w = torch.as_tensor(token_weights[start + row], dtype=torch.float32).unsqueeze(1)
-            if sketch is None:
-                u = -p
-                u[torch.arange(n), y] += 1.0
-            else:
-                u = sketch[:, y].T - p @ sketch.T
-            term = (w * u).T @ h
-            total = term if total is None else total + term
+        # every continuation token at once: the row, and the position whose next token it is
+        rows = torch.tensor([r for r, c in enumerate(conts) for _ in c], dtype=torch.long)
+        cols = torch.tensor([width - 1 - len(c) + i for c in conts for i in range(len(c))], dtype=torch.long)
+        if not len(rows):
+            continue
+        h = out.hidden_states[-1][rows, cols].float()
+        p = torch.softmax(out.logits[rows, cols].float(), -1)
+        y = torch.tensor([t for c in conts for t in c], dtype=torch.long)
+        w = torch.as_tensor(np.concatenate([np.asarray(x, dtype=np.float32) for x in token_weights[part]])).unsqueeze(1)
+        if sketch is None:
+            u = -p
+            u[torch.arange(len(y)), y] += 1.0
+        else:
+            u = sketch[:, y].T - p @ sketch.T
+        term = (w * u).T @ h
+        total = term if total is None else total + term
     if total is None:
         raise ValueError("no tokens to take a gradient over")
     return total
