@@ -201,3 +201,17 @@ def features(
     result = build_features(table, set(families), items=items, policy=policy, probe=probe)
     write_parquet(result, Path(out))
     return result
+
+
+def feature_catalog() -> list[tuple[str, str, str]]:
+    """(name, cost tag, one-line definition) of every feature TAP computes."""
+    from tap.features.gradients import GRADIENT_FEATURES
+    from tap.features.head_align import HEAD_ALIGN_FEATURES
+    from tap.features.registry import FEATURES
+    from tap.features.representations import MODEL_FEATURES
+
+    rows = [(f.name, f.tag, f.definition) for f in FEATURES.values()]
+    rows += [(name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split())) for name, fn in MODEL_FEATURES.items()]
+    rows += [(name, "F", text) for name, text in HEAD_ALIGN_FEATURES.items()]
+    rows += [(name, "G", text) for name, text in GRADIENT_FEATURES.items()]
+    return rows

@@ -221,22 +221,13 @@ def labels_show(
 @features_app.command("list")
 def features_list() -> None:
     """Every feature: name, cost tag (R rewards only, F forward pass, G gradients) and definition."""
-    from tap.features.registry import FEATURES
-    from tap.features.gradients import GRADIENT_FEATURES
-    from tap.features.head_align import HEAD_ALIGN_FEATURES
-    from tap.features.representations import MODEL_FEATURES
+    from tap import api
 
     table = Table(title="Features")
     for column in ("name", "tag", "definition"):
         table.add_column(column)
-    for feature in FEATURES.values():
-        table.add_row(feature.name, feature.tag, feature.definition)
-    for name, fn in MODEL_FEATURES.items():
-        table.add_row(name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split()))
-    for name, text in HEAD_ALIGN_FEATURES.items():
-        table.add_row(name, "F", text)
-    for name, text in GRADIENT_FEATURES.items():
-        table.add_row(name, "G", text)
+    for row in api.feature_catalog():
+        table.add_row(*row)
     console.print(table)
 
 
