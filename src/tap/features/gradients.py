@@ -35,16 +35,6 @@ GRADIENT_FEATURES = {
 }
 
 
-def _token_logps(model, policy, prompts: Sequence[Sequence[int]], conts: Sequence[Sequence[int]]) -> list[torch.Tensor]:
-    seqs = [list(p) + list(c) for p, c in zip(prompts, conts)]
-    ids, mask = policy._left_pad(seqs)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
-    logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    width = ids.shape[1]
-    return [logp[row, width - 1 - len(c):] for row, c in enumerate(conts)]
-
-
 def _grads(model, loss: torch.Tensor) -> dict[str, torch.Tensor]:
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     values = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
@@ -53,30 +43,20 @@ def _grads(model, loss: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def cohort_gradient(policy, rows: Sequence[dict], num_generations: int, scale_rewards: str = "group") -> dict[str, torch.Tensor]:
     """g_c per parameter tensor for one cohort's rollouts (prompt, token_ids, reward; G per prompt)."""
-    model = policy.model
     rewards = torch.tensor([r["reward"] for r in rows], dtype=torch.float32)
     adv = group_advantages(rewards, num_generations, scale_rewards)
     prompts = policy.encode_prompts([r["prompt"] for r in rows])
     conts = [list(r["token_ids"]) for r in rows]
     n_tokens = max(1, sum(len(c) for c in conts))
-    objective = torch.zeros(())
-    for start in range(0, len(rows), policy.batch_size):
-        part = slice(start, start + policy.batch_size)
-        for a, lp in zip(adv[part], _token_logps(model, policy, prompts[part], conts[part])):
-            objective = objective + a * lp.sum()
-    return _grads(model, objective / n_tokens)
+    objective = sum(a * lp.sum() for a, lp in zip(adv, policy.continuation_logps(prompts, conts)))
+    return _grads(policy.model, objective / n_tokens)
 
 
 def probe_gradient(policy, prompts: Sequence[str], golds: Sequence[str]) -> dict[str, torch.Tensor]:
     """g_p = −∇ of the probe's mean (over items) per-token gold NLL."""
     tok = policy.tokenizer
     conts = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in golds]
-    encoded = policy.encode_prompts(prompts)
-    mean_logp = torch.zeros(())
-    for start in range(0, len(conts), policy.batch_size):
-        part = slice(start, start + policy.batch_size)
-        for lp in _token_logps(policy.model, policy, encoded[part], conts[part]):
-            mean_logp = mean_logp + lp.mean()
+    mean_logp = sum(lp.mean() for lp in policy.continuation_logps(policy.encode_prompts(prompts), conts))
     return _grads(policy.model, mean_logp / len(conts))
 
 

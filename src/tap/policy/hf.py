@@ -123,10 +123,10 @@ class HFPolicy:
             )
         return result
 
-    @torch.no_grad()
-    def token_logprobs(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        """Teacher-forced log p of each continuation token given the prompt (temperature 1)."""
-        out: list[np.ndarray] = []
+    def continuation_logps(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """log p of each continuation token given its prompt (temperature 1), one forward pass per
+        batch; differentiable when gradients are enabled (the gradient features use that)."""
+        out: list[torch.Tensor] = []
         for part in _batches(len(prompt_ids), self.batch_size):
             seqs = [list(p) + list(c) for p, c in zip(prompt_ids[part], continuation_ids[part])]
             ids, mask = self._left_pad(seqs)
@@ -134,10 +134,13 @@ class HFPolicy:
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
             width = ids.shape[1]
-            for row, cont in enumerate(continuation_ids[part]):
-                n = len(cont)
-                out.append(logp[row, width - 1 - n:].cpu().numpy() if n else np.zeros(0, dtype=np.float32))
+            out += [logp[row, width - 1 - len(cont):] for row, cont in enumerate(continuation_ids[part])]
         return out
+
+    @torch.no_grad()
+    def token_logprobs(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Teacher-forced log p of each continuation token given the prompt (temperature 1)."""
+        return [lp.cpu().numpy() for lp in self.continuation_logps(prompt_ids, continuation_ids)]
 
     def score_gold(self, prompts: Sequence[str], golds: Sequence[str]) -> np.ndarray:
         prompt_ids = self.encode_prompts(prompts)
