@@ -1,0 +1,1 @@
+"""Honest evaluation: pure metric functions (metrics.py) and the protocols that use them."""

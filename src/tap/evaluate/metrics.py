@@ -1,0 +1,106 @@
+"""Metric functions, pure and numpy-only in their inputs (DESIGN.md, "Measuring honestly").
+
+Notation: cohorts c, seeds s, single-seed lifts y[c, s], label y[c] = mean over seeds, prediction ŷ[c].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+
+
+def spearman(pred: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation of ŷ and y (NaN when either is constant)."""
+    pred, y = np.asarray(pred, float), np.asarray(y, float)
+    if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(spearmanr(pred, y).statistic)
+
+
+def pearson(pred: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of ŷ and y (NaN when either is constant)."""
+    pred, y = np.asarray(pred, float), np.asarray(y, float)
+    if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(pearsonr(pred, y).statistic)
+
+
+def pairwise_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    """Over pairs (c, c') with y[c] ≠ y[c'], the share that ŷ orders the same way; a tie in ŷ
+    counts one half. NaN when every y is equal."""
+    pred, y = np.asarray(pred, float), np.asarray(y, float)
+    i, j = np.triu_indices(len(y), 1)
+    dy, dp = np.sign(y[i] - y[j]), np.sign(pred[i] - pred[j])
+    keep = dy != 0
+    if not keep.any():
+        return float("nan")
+    score = np.where(dp[keep] == 0, 0.5, (dp[keep] == dy[keep]).astype(float))
+    return float(score.mean())
+
+
+def top_q_mask(scores: np.ndarray, q: float) -> np.ndarray:
+    """The top q share of cohorts by score (at least one); ties broken by position, stably."""
+    n = len(scores)
+    k = max(1, int(round(q * n)))
+    order = np.argsort(-np.asarray(scores, float), kind="stable")
+    mask = np.zeros(n, bool)
+    mask[order[:k]] = True
+    return mask
+
+
+def selection_on_seed(scores: np.ndarray, y_seed: np.ndarray, q: float = 0.1) -> dict:
+    """Score the top-q selection by one held-out seed's lifts y[·, h].
+
+    Returns the selection's mean lift, random's (the mean over all cohorts), the in-sample oracle's
+    (top q by y[·, h] itself), the gain over random, the relative gain (gain / |random|) and the
+    fraction of the oracle's gain captured ((sel − random) / (oracle − random))."""
+    y_seed = np.asarray(y_seed, float)
+    selected = float(y_seed[top_q_mask(scores, q)].mean())
+    random = float(y_seed.mean())
+    oracle = float(y_seed[top_q_mask(y_seed, q)].mean())
+    gain = selected - random
+    return {
+        "selected": selected, "random": random, "oracle": oracle, "gain": gain,
+        "relative_gain": gain / abs(random) if random else float("nan"),
+        "fraction_of_oracle": gain / (oracle - random) if oracle != random else float("nan"),
+    }
+
+
+def seed_reliability(y_cs: np.ndarray, method: str = "spearman") -> float:
+    """Single-seed reliability r1: the mean correlation, over pairs of seeds, of the lifts across
+    cohorts (y_cs: cohorts x seeds)."""
+    y_cs = np.asarray(y_cs, float)
+    corr = spearman if method == "spearman" else pearson
+    pairs = [corr(y_cs[:, a], y_cs[:, b]) for a in range(y_cs.shape[1]) for b in range(a + 1, y_cs.shape[1])]
+    return float(np.nanmean(pairs)) if pairs else float("nan")
+
+
+def spearman_brown(r1: float, seeds: int) -> float:
+    """Reliability of an S-seed mean: R_S = S·r1 / (1 + (S − 1)·r1)."""
+    return seeds * r1 / (1 + (seeds - 1) * r1)
+
+
+def noise_ceiling(r1: float, seeds: int) -> float:
+    """The best correlation any predictor can reach with S-seed labels: √R_S (0 when R_S ≤ 0)."""
+    return float(np.sqrt(max(0.0, spearman_brown(r1, seeds))))
+
+
+def ceiling_projection(r1: float, max_seeds: int = 10) -> dict[int, float]:
+    """√R_S for S = 1 .. max_seeds."""
+    return {s: noise_ceiling(r1, s) for s in range(1, max_seeds + 1)}
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float], n: int, *, resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval over cohorts: `statistic` takes an index array (a resample of
+    range(n) with replacement) and returns a number; NaN resamples are dropped."""
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(resamples)], float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
