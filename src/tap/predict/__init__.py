@@ -1,0 +1,1 @@
+"""The predictor: a scikit-learn estimator from cohort features to lift, with conformal intervals."""
