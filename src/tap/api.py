@@ -136,7 +136,9 @@ def label(
     config = _run_config(run_dir, config)
     if cohorts is None and not paths.cohorts.exists():
         raise TapInputError(f"{run_dir}: no cohorts.parquet (run `tap world build --out {run_dir}` or pass --cohorts)")
-    table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts, max_cohorts)
+    table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts)
+    if max_cohorts is not None:  # the same cut for a file and for a table handed in directly
+        table = table[table.cohort_id.isin(list(dict.fromkeys(table.cohort_id))[:max_cohorts])]
     built = build_world(config, home=home)
     items = pd.read_parquet(paths.items) if paths.items.exists() else built.items
     probe = items[items.split == "probe"].reset_index(drop=True)
