@@ -192,12 +192,40 @@ class LabelConfig(_Strict):
     threads: int = Field(0, ge=0, description="torch threads per label run; 0 = the machine's cores split across workers.")
 
 
+class PredictorConfig(_Strict):
+    """The predictor `tap fit` trains and `tap evaluate` judges (TAPPredictor's parameters)."""
+
+    model: Literal["gbm", "ridge"] = Field("gbm", description="gbm: HistGradientBoostingRegressor; ridge: standardized ridge (the baseline model).")
+    families: list[Literal["R", "F", "G"]] = Field(["R", "F"], description="Feature families by cost tag: R rewards only, F forward pass, G gradients.")
+    interval: Literal["jackknife+", "split"] = Field("jackknife+", description="Conformal interval: jackknife+ (K-fold CV+) or split conformal.")
+    level: float = Field(0.9, gt=0, lt=1, description="Nominal coverage of the prediction intervals.")
+    n_folds: int = Field(5, ge=2, description="Folds of the CV+ intervals.")
+    max_iter: int = Field(200, ge=1, description="Boosting iterations (gbm).")
+    learning_rate: float = Field(0.05, gt=0, description="Boosting learning rate (gbm).")
+    max_leaf_nodes: int = Field(15, ge=2, description="Leaves per tree (gbm).")
+    min_samples_leaf: int = Field(5, ge=1, description="Fewest cohorts in a leaf (gbm).")
+    alpha: float = Field(1.0, gt=0, description="Ridge penalty on standardized features (ridge).")
+    random_state: int = Field(0, description="Seed of the folds, the split and the boosting.")
+
+
+class EvaluateConfig(_Strict):
+    """How `tap evaluate` measures every scorer (DESIGN.md, "Measuring honestly")."""
+
+    top_q: float = Field(0.1, gt=0, le=1, description="Share of cohorts a selector picks in held-out-seed selection.")
+    bootstrap: int = Field(1000, ge=10, description="Bootstrap resamples over cohorts for every 95% interval.")
+    bootstrap_seed: int = Field(0, description="Seed of the bootstrap resamples (the same resamples for every scorer).")
+    random_draws: int = Field(200, ge=1, description="Random scorings averaged for the random baseline.")
+    target: Literal["lift_nll", "delta_accuracy"] = Field("lift_nll", description="The label: probe gold-answer NLL reduction (lift_nll, nats/token) or greedy accuracy change (delta_accuracy).")
+
+
 class TapConfig(_Strict):
     world: WorldConfig = Field(default_factory=WorldConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     label: LabelConfig = Field(default_factory=LabelConfig)
+    predictor: PredictorConfig = Field(default_factory=PredictorConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
 
 def _set_path(tree: dict, dotted: str, value: Any) -> None:

@@ -2,11 +2,14 @@
 
 Input is a cohorts table in long form (one row per cohort item; columns cohort_id, prompt, gold,
 subject) read from parquet, CSV or JSONL; JSONL may also hold one cohort per line with an
-`items` list. Output is `rollouts.parquet`, one row per completion.
+`items` list. Output is `rollouts.parquet`, one row per completion. Its cost columns give each
+completion its share of the generation batch's wall time (`gen_seconds`) and its forward FLOPs
+(`gen_flops` ≈ 2·P·(prompt + completion tokens)), so a cohort's rollout cost is their sum.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from tap.verify.registry import get_verifier, judge
 REQUIRED_COLUMNS = ("cohort_id", "prompt", "gold", "subject")
 ROLLOUT_COLUMNS = [
     "cohort_id", "position", "item_id", "subject", "prompt", "gold", "sample", "text", "answer",
-    "reward", "n_tokens", "finish_reason", "token_ids", "logprobs", "entropies",
+    "reward", "n_tokens", "finish_reason", "token_ids", "logprobs", "entropies", "gen_seconds", "gen_flops",
 ]
 
 
@@ -92,16 +95,20 @@ def rollout_cohorts(
 ) -> pd.DataFrame:
     """Sample G completions for every cohort item and judge each with the verifier."""
     get_verifier(verifier)  # an unknown name fails before any sampling
+    params = getattr(policy, "num_parameters", 0)
     rows: list[dict] = []
     records = cohorts.to_dict(orient="records")
     total = len(records)
     for batch_index, start in enumerate(range(0, total, prompts_per_batch)):
         chunk = records[start:start + prompts_per_batch]
+        began = time.perf_counter()
         groups = policy.sample(
             [r["prompt"] for r in chunk], num_generations,
             max_new_tokens=max_new_tokens, temperature=temperature, seed=seed * 100_003 + batch_index,
         )
-        for record, group in zip(chunk, groups):
+        share = (time.perf_counter() - began) / max(1, len(chunk) * num_generations)
+        prompt_tokens = _prompt_lengths(policy, [r["prompt"] for r in chunk])
+        for record, group, n_prompt in zip(chunk, groups, prompt_tokens):
             for sample, completion in enumerate(group):
                 where = f"cohort {record['cohort_id']} item {record['position']} sample {sample}"
                 verdict = judge(verifier, completion.text, record["gold"], where=where)
@@ -122,8 +129,16 @@ def rollout_cohorts(
                         "token_ids": list(completion.token_ids),
                         "logprobs": list(completion.logprobs),
                         "entropies": list(completion.entropies),
+                        "gen_seconds": share,
+                        "gen_flops": 2.0 * params * (n_prompt + completion.n_tokens),
                     }
                 )
         if progress:
             progress(min(total, start + prompts_per_batch), total)
     return pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)
+
+
+def _prompt_lengths(policy: Policy, prompts: list[str]) -> list[int]:
+    """Prompt lengths in tokens as the policy encodes them (0 when it cannot say)."""
+    encode = getattr(policy, "encode_prompts", None)
+    return [len(ids) for ids in encode(prompts)] if encode else [0] * len(prompts)

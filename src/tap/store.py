@@ -7,6 +7,7 @@ and renames it into place.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -55,6 +56,18 @@ class RunPaths:
     def labels(self) -> Path:
         return self.root / "labels.sqlite"
 
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions.parquet"
+
+    @property
+    def predictor(self) -> Path:
+        return self.root / "predictor.skops"
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
@@ -97,9 +110,23 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(tmp, index=False)
 
 
+def _json_safe(value):
+    """NaN and ±inf become null (strict JSON: browsers and `json.loads(..., parse_constant)` agree)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
 def write_json(payload: dict, path: Path) -> None:
+    """Strict JSON (NaN written as null), atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(_json_safe(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def write_text(text: str, path: Path) -> None:

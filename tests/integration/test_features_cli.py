@@ -29,6 +29,9 @@ def test_features_compute_writes_one_row_per_cohort_with_costs(micro_world, micr
     assert sorted(table.cohort_id) == ["c0000", "c0001", "c0002"]
     for column in ("cost_R_seconds", "cost_F_seconds", "cost_F_forward_tokens", "cost_F_flops"):
         assert (table[column] >= 0).all()
+    rollouts = pd.read_parquet(tmp_path / "rollouts.parquet")
+    for column, source in (("cost_rollout_seconds", "gen_seconds"), ("cost_rollout_flops", "gen_flops")):
+        np.testing.assert_allclose(table.set_index("cohort_id")[column].sort_index(), rollouts.groupby("cohort_id")[source].sum().sort_index())
     assert (table.cost_F_forward_tokens > 0).all()
     assert {"gold_nll", "probe_similarity", "cohort_diversity", "head_align_dot", "head_align_cos", "head_align_adam"} <= set(table)
     for _, row in table.iterrows():

@@ -31,6 +31,13 @@ def test_every_item_gets_g_completions_with_all_fields(rollouts, cohorts):
     assert (rollouts[rollouts.finish_reason == "length"].n_tokens == 6).all()
 
 
+def test_each_completion_carries_its_generation_cost(rollouts, micro_policy):
+    assert (rollouts.gen_seconds > 0).all()
+    prompt_tokens = np.array([len(ids) for ids in micro_policy.encode_prompts(list(rollouts.prompt))])
+    expected = 2.0 * micro_policy.num_parameters * (prompt_tokens + rollouts.n_tokens.to_numpy())
+    np.testing.assert_allclose(rollouts.gen_flops, expected)
+
+
 def test_stored_logprobs_equal_a_teacher_forced_forward_pass(rollouts, micro_policy):
     sample = rollouts.sample(200, random_state=0)
     prompt_ids = micro_policy.encode_prompts(list(sample.prompt))

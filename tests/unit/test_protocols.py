@@ -51,6 +51,20 @@ def test_lodo_never_sees_the_held_out_subject():
     assert np.isfinite(pred).all()
 
 
+def test_lodo_leaves_out_mixed_cohorts_holding_the_held_out_subject():
+    X, y = _data(8)
+    domains = np.array(["math", "math", "code", "code", "science", "science", "mixed", "mixed"])
+    members = [{d} for d in domains[:6]] + [{"math", "code"}, {"science", "code"}]
+    Spy.seen = []
+    pred = lodo(Spy, X, y, domains, members)
+    assert np.isnan(pred[6:]).all() and np.isfinite(pred[:6]).all()
+    for train_X, _ in Spy.seen:
+        rows = set(train_X[:, 0].astype(int))
+        held = {d for d in ("math", "code", "science") if not rows & set(np.where(domains == d)[0])}
+        assert len(held) == 1
+        assert all(held.isdisjoint(members[i]) for i in rows)  # no trained cohort holds a held-out item
+
+
 def test_selection_never_uses_the_evaluation_seed():
     rng = np.random.default_rng(0)
     y_cs = rng.normal(size=(12, 3))

@@ -8,15 +8,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import rankdata
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float(np.clip((a @ b) / np.sqrt((a @ a) * (b @ b)), -1.0, 1.0))
 
 
 def spearman(pred: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation of ŷ and y (NaN when either is constant)."""
+    """Spearman rank correlation of ŷ and y: Pearson of the average ranks (NaN when either is constant)."""
     pred, y = np.asarray(pred, float), np.asarray(y, float)
     if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return float(spearmanr(pred, y).statistic)
+    return _corr(rankdata(pred), rankdata(y))
 
 
 def pearson(pred: np.ndarray, y: np.ndarray) -> float:
@@ -24,7 +29,7 @@ def pearson(pred: np.ndarray, y: np.ndarray) -> float:
     pred, y = np.asarray(pred, float), np.asarray(y, float)
     if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return float(pearsonr(pred, y).statistic)
+    return _corr(pred, y)
 
 
 def pairwise_accuracy(pred: np.ndarray, y: np.ndarray) -> float:

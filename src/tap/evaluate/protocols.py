@@ -1,7 +1,9 @@
 """Evaluation protocols: who is trained on what, so that nothing held out leaks in.
 
 - LOCO: for each cohort, fit on every other cohort, predict it.
-- LODO: for each subject, fit on the other subjects' cohorts, predict this subject's.
+- LODO: for each subject, fit on the cohorts that hold none of its items, predict the cohorts of
+  that subject. A mixed cohort (items of several subjects) is never predicted and is left out of
+  training whenever it holds items of the held-out subject.
 - Held-out-seed selection: for each seed h, the labels used to rank (the predictor's training
   targets, or the "measured lift" selector) are means over the other seeds only; the top q% are then
   scored by y[·, h] alone. Predictor scores are LOCO predictions trained on those other-seed labels.
@@ -32,15 +34,24 @@ def loco(make_estimator: Callable, X: np.ndarray, y: np.ndarray, *, intervals: b
     return {"pred": pred, "lo": lo, "hi": hi}
 
 
-def lodo(make_estimator: Callable, X: np.ndarray, y: np.ndarray, domains: np.ndarray) -> np.ndarray:
-    """Leave-one-domain-out predictions: each domain's cohorts predicted by a model of the others."""
+def lodo(
+    make_estimator: Callable, X: np.ndarray, y: np.ndarray, domains: np.ndarray, members: list[set] | None = None,
+    *, mixed: str = "mixed",
+) -> np.ndarray:
+    """Leave-one-domain-out predictions: each domain's cohorts predicted by a model trained on
+    cohorts without any of that domain's items. `members[i]` is the set of domains whose items
+    cohort i holds (default {domains[i]}); cohorts whose domain is `mixed` are never predicted (NaN)."""
     X, y, domains = np.asarray(X, float), np.asarray(y, float), np.asarray(domains)
+    members = members if members is not None else [{d} for d in domains]
     pred = np.full(len(y), np.nan)
     for domain in np.unique(domains):
+        if domain == mixed:
+            continue
         held = domains == domain
-        if held.all():
-            continue  # a single domain has no "other" to learn from
-        pred[held] = make_estimator().fit(X[~held], y[~held]).predict(X[held])
+        train = np.array([domain not in m for m in members])
+        if not train.any():
+            continue  # nothing outside this domain to learn from
+        pred[held] = make_estimator().fit(X[train], y[train]).predict(X[held])
     return pred
 
 

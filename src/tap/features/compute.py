@@ -1,6 +1,7 @@
 """Compute the chosen feature families for a rollouts table -> one row per cohort, with costs.
 
-Cost columns (per cohort): `cost_R_seconds`; `cost_F_seconds`, `cost_F_forward_tokens` and
+Cost columns (per cohort): `cost_rollout_seconds` and `cost_rollout_flops` (the cohort's share of
+generating its rollouts; NaN for rollouts files written before these were recorded); `cost_R_seconds`; `cost_F_seconds`, `cost_F_forward_tokens` and
 `cost_F_flops` (≈ 2·P per forward token) for the forward-pass family. Token-level F features read
 the sampler's own log-probs and entropies and cost no extra forward pass; the probe's mean
 representation is computed once and its cost shared across cohorts.
@@ -91,6 +92,15 @@ def _gradient_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, k: i
     return pd.DataFrame(rows), {"backward_tokens": tokens, "flops": 6.0 * policy.num_parameters * tokens, "projection_dim": k}
 
 
+def _rollout_cost(rollouts: pd.DataFrame) -> pd.DataFrame:
+    """Seconds and FLOPs of generating each cohort's rollouts (NaN when the file lacks them)."""
+    ids = rollouts.cohort_id.astype(str)
+    out = pd.DataFrame({"cohort_id": sorted(ids.unique())})
+    for column, name in (("gen_seconds", "cost_rollout_seconds"), ("gen_flops", "cost_rollout_flops")):
+        out[name] = out.cohort_id.map(rollouts[column].groupby(ids).sum()) if column in rollouts else np.nan
+    return out
+
+
 def build_features(
     rollouts: pd.DataFrame, families: set[str], *, items: pd.DataFrame | None = None, policy=None, probe: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -106,6 +116,7 @@ def build_features(
     start = time.perf_counter()
     table = compute_rollout_features(cohorts, {"R"})
     table["cost_R_seconds"] = (time.perf_counter() - start) / n
+    table = table.merge(_rollout_cost(rollouts), on="cohort_id", how="left")
     if "F" in families:
         start = time.perf_counter()
         token_level = compute_rollout_features(cohorts, {"F"})

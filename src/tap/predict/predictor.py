@@ -4,7 +4,8 @@ Models: gradient boosting (HistGradientBoostingRegressor, the default; handles N
 standardized ridge (median-imputed) as the baseline. `families` keeps only the feature columns whose
 cost tag is listed (when X is a DataFrame whose columns TAP knows; other arrays use every column).
 
-Intervals at `level` (default 0.9):
+Intervals at `level` (default 0.9); `interval="none"` fits the point model only (what an
+evaluation that needs no intervals should use: CV+ fits `n_folds` extra models):
 - "split": split conformal — fit on a random (1 − calibration_share) part, take the
   ⌈(n_cal + 1)·level⌉-th smallest absolute calibration residual q; interval ŷ ± q.
 - "jackknife+": the K-fold CV+ of Barber et al. (2021) — fold models μ₋ₖ and out-of-fold residuals
@@ -76,8 +77,8 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
-        if self.interval not in ("split", "jackknife+"):
-            raise ValueError(f"interval must be 'split' or 'jackknife+', got {self.interval!r}")
+        if self.interval not in ("split", "jackknife+", "none"):
+            raise ValueError(f"interval must be 'split', 'jackknife+' or 'none', got {self.interval!r}")
         if not 0 < self.level < 1:
             raise ValueError(f"level must be in (0, 1), got {self.level!r}")
         self.columns_ = self._select(X)
@@ -85,7 +86,9 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             raise ValueError(f"no feature of the families {self.families} in X")
         Xs = X[:, self.columns_]
         rng = np.random.RandomState(self.random_state if isinstance(self.random_state, int) else None)
-        if self.interval == "split":
+        if self.interval == "none":
+            self.estimator_ = clone(self._base()).fit(Xs, y)
+        elif self.interval == "split":
             order = rng.permutation(len(y))
             n_cal = max(1, int(round(self.calibration_share * len(y))))
             cal, train = order[:n_cal], order[n_cal:] if len(y) > n_cal else order
@@ -115,6 +118,8 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         """Lower and upper ends of the conformal interval at `level` for each row."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")[:, self.columns_]
+        if self.interval == "none":
+            raise ValueError("this predictor was fit with interval='none': refit with 'split' or 'jackknife+' for intervals")
         if self.interval == "split":
             center = self.estimator_.predict(X)
             return center - self.quantile_, center + self.quantile_

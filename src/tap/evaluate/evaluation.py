@@ -1,0 +1,264 @@
+"""Evaluate every scorer with the same protocols on the same cohorts (DESIGN.md, "Measuring honestly").
+
+Inputs: per-cohort features, single-seed lifts y[c, s] (cohorts with every seed), each cohort's
+subject (or "mixed") and the subjects its items come from. Per scorer:
+- LOCO predictions (with conformal intervals for TAP) -> Spearman ρ, Pearson r, pairwise accuracy
+  against the S-seed label, ρ / noise ceiling, interval coverage;
+- LODO predictions -> ρ per subject and pooled, and the gap to LOCO on the same cohorts;
+- held-out-seed selection -> for each seed h, scores built from the other seeds' labels only; the
+  top q is scored by y[·, h]: mean lift, gain over random, gain over the measured-lift selector,
+  fraction of the in-sample oracle, and ρ(scores, y[·, h]).
+Every number carries a 95% bootstrap interval over cohorts; all scorers share the same resamples,
+so differences between them are paired. The random scorer's interval is the spread over its draws.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from tap.evaluate import metrics as M
+from tap.evaluate.protocols import lodo, loco
+from tap.evaluate.scorers import Scorer
+
+
+def _point_maker(scorer: Scorer) -> Callable:
+    """A maker of models that skip the interval machinery (LODO and selection need points only)."""
+    if scorer.group == "tap":
+        return lambda: scorer.make().set_params(interval="none")
+    return scorer.make
+
+
+def _fit_scorer(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.ndarray, members: list[set]) -> dict:
+    """LOCO / LODO / per-seed selection scores of one model-based scorer (runs in a worker)."""
+    from threadpoolctl import threadpool_limits
+
+    y = y_cs.mean(axis=1)
+    with threadpool_limits(1):  # many tiny fits: threads only add overhead (and oversubscribe)
+        out = loco(scorer.make, X, y, intervals=scorer.intervals)
+        point = _point_maker(scorer)
+        out["lodo"] = lodo(point, X, y, domains, members)
+        out["selection"] = np.stack(
+            [loco(point, X, np.delete(y_cs, h, axis=1).mean(axis=1))["pred"] for h in range(y_cs.shape[1])]
+        )
+    return out
+
+
+def _selection_scores(scorer: Scorer, y_cs: np.ndarray) -> np.ndarray:
+    """Per-seed scores of the measured-lift selectors: another seed's lift, or the others' mean."""
+    seeds = y_cs.shape[1]
+    if scorer.name == "measured lift, 1 seed":
+        return np.stack([y_cs[:, (h + 1) % seeds] for h in range(seeds)])
+    return np.stack([np.delete(y_cs, h, axis=1).mean(axis=1) for h in range(seeds)])
+
+
+def _selection(scores: np.ndarray, y_cs: np.ndarray, q: float) -> dict:
+    """Mean over held-out seeds of the selection metrics, plus ρ(scores_h, y[·, h])."""
+    rows = [M.selection_on_seed(scores[h], y_cs[:, h], q) for h in range(y_cs.shape[1])]
+    out = {k: float(np.nanmean([r[k] for r in rows])) for k in ("selected", "random", "oracle", "gain", "fraction_of_oracle")}
+    out["relative_gain"] = out["gain"] / abs(out["random"]) if out["random"] else float("nan")
+    rhos = [M.spearman(scores[h], y_cs[:, h]) for h in range(y_cs.shape[1])]
+    out["heldout_spearman"] = float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
+    return out
+
+
+def _stats(fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float) -> dict:
+    """Every headline statistic of one scorer on one set of cohorts (the full set or a resample)."""
+    y = y_cs.mean(axis=1)
+    out = {}
+    pred = fit.get("pred")
+    if pred is not None:
+        out["loco_spearman"] = M.spearman(pred, y)
+        out["loco_pearson"] = M.pearson(pred, y)
+        out["pairwise_accuracy"] = M.pairwise_accuracy(pred, y)
+        out["rho_over_ceiling"] = out["loco_spearman"] / ceiling if ceiling > 0 else float("nan")
+        held = np.isfinite(fit["lodo"])
+        out["lodo_spearman"] = M.spearman(fit["lodo"][held], y[held])
+        out["lodo_gap"] = M.spearman(pred[held], y[held]) - out["lodo_spearman"]
+    sel = _selection(fit["selection"], y_cs, q)
+    out.update({f"top_{k}": v for k, v in sel.items() if k != "heldout_spearman"})
+    out["heldout_spearman"] = sel["heldout_spearman"]
+    out["top_gain_vs_measured"] = sel["gain"] - measured_gain
+    return out
+
+
+def _noise(y_cs: np.ndarray) -> tuple[float, float]:
+    r1 = M.seed_reliability(y_cs, "spearman")
+    return r1, M.noise_ceiling(r1, y_cs.shape[1])
+
+
+def _triplet(value: float, samples: list[float]) -> dict:
+    finite = np.asarray([s for s in samples if s is not None and np.isfinite(s)], float)
+    lo, hi = (float(np.quantile(finite, 0.025)), float(np.quantile(finite, 0.975))) if len(finite) else (float("nan"),) * 2
+    return {"value": float(value), "lo": lo, "hi": hi}
+
+
+def evaluate_scorers(
+    scorers: list[Scorer],
+    features: pd.DataFrame,
+    y_cs: np.ndarray,
+    domains: np.ndarray,
+    members: list[set],
+    *,
+    q: float = 0.1,
+    resamples: int = 1000,
+    seed: int = 0,
+    random_draws: int = 200,
+    level: float = 0.9,
+    n_jobs: int = 1,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[dict, pd.DataFrame]:
+    """Metrics of every scorer (a dict ready for metrics.json) and per-cohort predictions (long form).
+
+    `features` rows align with `y_cs` rows (cohorts x seeds) and `domains` / `members`."""
+    y_cs = np.asarray(y_cs, float)
+    n, seeds = y_cs.shape
+    if seeds < 2:
+        raise ValueError("held-out-seed selection and the noise ceiling need at least 2 seeds per cohort")
+    y = y_cs.mean(axis=1)
+    domains = np.asarray(domains)
+    fits: dict[str, dict] = {}
+    model_based = [s for s in scorers if s.make is not None]
+    jobs = [(s, features[s.columns].to_numpy(float)) for s in model_based]
+    total = len(scorers)
+    done = 0
+    if n_jobs > 1 and len(jobs) > 1:
+        from joblib import Parallel, delayed
+
+        runner = Parallel(n_jobs=n_jobs, return_as="generator")
+        results = runner(delayed(_fit_scorer)(s, X, y_cs, domains, members) for s, X in jobs)
+    else:
+        results = (_fit_scorer(s, X, y_cs, domains, members) for s, X in jobs)
+    for (scorer, _), result in zip(jobs, results):
+        fits[scorer.name] = result
+        done += 1
+        if progress:
+            progress(done, total, scorer.name)
+    for scorer in scorers:
+        if scorer.group == "measured":
+            fits[scorer.name] = {"selection": _selection_scores(scorer, y_cs)}
+    measured_name = next((s.name for s in reversed(scorers) if s.group == "measured"), None)
+
+    r1, ceiling = _noise(y_cs)
+    measured_gain = _selection(fits[measured_name]["selection"], y_cs, q)["gain"] if measured_name else float("nan")
+    rng = np.random.default_rng(seed)
+    boots = [rng.integers(0, n, n) for _ in range(resamples)]
+    boot_noise = [_noise(y_cs[idx]) for idx in boots]
+    boot_measured = [
+        _selection(fits[measured_name]["selection"][:, idx], y_cs[idx], q)["gain"] if measured_name else float("nan")
+        for idx in boots
+    ]
+
+    def subset(fit: dict, idx: np.ndarray) -> dict:
+        return {k: (v[:, idx] if k == "selection" else v[idx]) for k, v in fit.items()}
+
+    results_out = []
+    for scorer in scorers:
+        entry = {"name": scorer.name, "group": scorer.group, "columns": scorer.columns, "note": scorer.note,
+                 "cost_seconds": scorer.cost_seconds, "cost_flops": scorer.cost_flops}
+        if scorer.group == "random":
+            entry.update(_random_scorer(y_cs, q, ceiling, measured_gain, random_draws, seed))
+        else:
+            fit = fits[scorer.name]
+            point = _stats(fit, y_cs, q, measured_gain, ceiling)
+            samples = [_stats(subset(fit, idx), y_cs[idx], q, bm, bn[1]) for idx, bm, bn in zip(boots, boot_measured, boot_noise)]
+            entry["metrics"] = {k: _triplet(v, [s[k] for s in samples]) for k, v in point.items()}
+            if "lodo" in fit:
+                entry["lodo_per_subject"] = _per_subject(fit, y, domains, resamples, seed)
+            if scorer.intervals:
+                entry["coverage"] = _coverage(fit, y, level, boots)
+        results_out.append(entry)
+        if scorer.make is None:
+            done += 1
+            if progress:
+                progress(done, total, scorer.name)
+
+    noise = {
+        "seeds": seeds,
+        "single_seed_reliability": _triplet(r1, [b[0] for b in boot_noise]),
+        "ceiling": _triplet(ceiling, [b[1] for b in boot_noise]),
+        "projection": {str(s): M.noise_ceiling(r1, s) for s in range(1, 11)},
+    }
+    metrics = {
+        "cohorts": n, "seeds": seeds, "top_q": q, "bootstrap": resamples, "interval_level": level,
+        "noise": noise, "scorers": results_out,
+    }
+    return metrics, _predictions(scorers, fits, features, y, domains)
+
+
+def _per_subject(fit: dict, y: np.ndarray, domains: np.ndarray, resamples: int, seed: int) -> dict:
+    """LODO and LOCO ρ within each subject's cohorts, and their gap, with bootstrap intervals."""
+    out = {}
+    rng = np.random.default_rng(seed + 1)
+    for subject in sorted(set(domains) - {"mixed"}):
+        rows = np.where(domains == subject)[0]
+        if len(rows) < 3:
+            continue
+
+        def stats(r: np.ndarray) -> tuple[float, float]:
+            lodo_rho, loco_rho = M.spearman(fit["lodo"][r], y[r]), M.spearman(fit["pred"][r], y[r])
+            return lodo_rho, loco_rho - lodo_rho
+
+        point = stats(rows)
+        boot = [stats(rows[rng.integers(0, len(rows), len(rows))]) for _ in range(resamples)]
+        out[subject] = {"cohorts": int(len(rows)), "lodo_spearman": _triplet(point[0], [b[0] for b in boot]),
+                        "loco_spearman": _triplet(M.spearman(fit["pred"][rows], y[rows]), []),
+                        "gap": _triplet(point[1], [b[1] for b in boot])}
+    return out
+
+
+def _coverage(fit: dict, y: np.ndarray, level: float, boots: list[np.ndarray]) -> dict:
+    """Share of held-out labels inside their LOCO conformal interval, against the nominal level."""
+    covered = ((fit["lo"] <= y) & (y <= fit["hi"])).astype(float)
+    value = float(covered.mean())
+    return {
+        "level": level,
+        "coverage": _triplet(value, [float(covered[idx].mean()) for idx in boots]),
+        "within_5_points": bool(abs(value - level) <= 0.05),
+        "mean_width": float(np.mean(fit["hi"] - fit["lo"])),
+    }
+
+
+def _random_scorer(y_cs: np.ndarray, q: float, ceiling: float, measured_gain: float, draws: int, seed: int) -> dict:
+    """The random scorer's metrics: the mean over `draws` random scorings, interval = their spread."""
+    rng = np.random.default_rng(seed + 2)
+    n, seeds = y_cs.shape
+    samples = []
+    for _ in range(draws):
+        fit = {"pred": rng.normal(size=n), "lodo": rng.normal(size=n), "selection": rng.normal(size=(seeds, n))}
+        samples.append(_stats(fit, y_cs, q, measured_gain, ceiling))
+    return {"metrics": {k: _triplet(float(np.nanmean([s[k] for s in samples])), [s[k] for s in samples]) for k in samples[0]},
+            "note": f"mean of {draws} random scorings; interval = their 2.5-97.5% spread"}
+
+
+def _predictions(scorers: list[Scorer], fits: dict, features: pd.DataFrame, y: np.ndarray, domains: np.ndarray) -> pd.DataFrame:
+    """Per cohort and model-based scorer: label, LOCO prediction and interval, LODO prediction."""
+    frames = []
+    for scorer in scorers:
+        fit = fits.get(scorer.name)
+        if fit is None or "pred" not in fit:
+            continue
+        frames.append(pd.DataFrame({
+            "cohort_id": features.cohort_id.to_numpy(), "subject": domains, "scorer": scorer.name, "group": scorer.group,
+            "label": y, "loco_pred": fit["pred"], "loco_lo": fit["lo"], "loco_hi": fit["hi"], "lodo_pred": fit["lodo"],
+        }))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def headline_rows(metrics: dict) -> list[dict]:
+    """One flat row per scorer (value and interval of each headline number), for tables and reports."""
+    keys = ("loco_spearman", "loco_pearson", "pairwise_accuracy", "lodo_spearman", "lodo_gap", "top_gain",
+            "top_gain_vs_measured", "top_fraction_of_oracle", "heldout_spearman", "rho_over_ceiling")
+    rows = []
+    for entry in metrics["scorers"]:
+        row = {"scorer": entry["name"], "group": entry["group"], "cost_seconds": entry["cost_seconds"], "cost_flops": entry["cost_flops"]}
+        for key in keys:
+            t = entry["metrics"].get(key, {"value": math.nan, "lo": math.nan, "hi": math.nan})
+            row[key], row[f"{key}_lo"], row[f"{key}_hi"] = t["value"], t["lo"], t["hi"]
+        cov = entry.get("coverage")
+        row["coverage"] = cov["coverage"]["value"] if cov else math.nan
+        rows.append(row)
+    return rows

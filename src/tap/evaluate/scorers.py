@@ -1,0 +1,138 @@
+"""The scorers an evaluation compares, each with what it reads and what it costs per cohort.
+
+- TAP: TAPPredictor (gbm or ridge) on the R, R+F and R+F+G feature families.
+- Single features: one column; its sign (and the fill for an undefined value) learned on the
+  training folds only, so a feature that predicts *lower* lift is used the right way round without
+  peeking at the held-out cohorts.
+- Gradient scores and head_align: one column each with the sign theory gives (positive = predicted
+  lift), nothing learned.
+- Measured lift: GRPO-train the cohort and read its lift on other seeds (1 seed, or all S − 1).
+- Random.
+
+Costs per cohort come from the run's own records: rollout generation (`cost_rollout_*`), the
+feature families (`cost_R/F/G_*`) and the label runs (ledger wall seconds and FLOPs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from tap.evaluate.metrics import spearman
+
+FAMILY_SETS = (("R",), ("R", "F"), ("R", "F", "G"))
+
+
+class SignedFeature(RegressorMixin, BaseEstimator):
+    """One feature as a score. `sign=None` learns it from the training rows (the sign of the
+    feature's Spearman correlation with the label; +1 on a tie); undefined values get the training
+    median."""
+
+    def __init__(self, sign=None):
+        self.sign = sign
+
+    def fit(self, X, y):
+        x = np.asarray(X, float)[:, 0]
+        finite = np.isfinite(x)
+        self.fill_ = float(np.median(x[finite])) if finite.any() else 0.0
+        x = np.where(finite, x, self.fill_)
+        if self.sign is None:
+            rho = spearman(x, np.asarray(y, float))
+            self.sign_ = -1.0 if rho < 0 else 1.0  # NaN (a constant column) compares False: +1
+        else:
+            self.sign_ = float(self.sign)
+        return self
+
+    def predict(self, X):
+        x = np.asarray(X, float)[:, 0]
+        return self.sign_ * np.where(np.isfinite(x), x, self.fill_)
+
+
+@dataclass
+class Scorer:
+    """A way of ranking cohorts: a name, its group, the feature columns it reads, how to make a
+    fresh model (None for the measured-lift and random scorers), and its cost per cohort."""
+
+    name: str
+    group: str  # tap | feature | gradient | measured | random
+    columns: list[str] = field(default_factory=list)
+    make: Callable | None = None
+    cost_seconds: float = float("nan")
+    cost_flops: float = float("nan")
+    intervals: bool = False
+    note: str = ""
+
+
+def _mean(table: pd.DataFrame, column: str) -> float:
+    return float(table[column].mean()) if column in table and table[column].notna().any() else float("nan")
+
+
+def family_costs(features: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """(seconds, FLOPs) per cohort of rollouts and of each feature family, from the cost columns."""
+    rollout = (_mean(features, "cost_rollout_seconds"), _mean(features, "cost_rollout_flops"))
+    return {
+        "rollout": rollout,
+        "R": (_mean(features, "cost_R_seconds"), 0.0),
+        "F": (_mean(features, "cost_F_seconds"), _mean(features, "cost_F_flops")),
+        "G": (_mean(features, "cost_G_seconds"), _mean(features, "cost_G_flops")),
+    }
+
+
+def _cost(costs: dict, parts: list[str]) -> tuple[float, float]:
+    return float(sum(costs[p][0] for p in parts)), float(sum(costs[p][1] for p in parts))
+
+
+def build_scorers(
+    features: pd.DataFrame, label_cost: tuple[float, float], seeds: int, predictor: dict,
+) -> list[Scorer]:
+    """Every scorer the run's features allow. `predictor` holds TAPPredictor parameters (the
+    `[predictor]` config, without `model`/`families`, which the scorers vary); `label_cost` is
+    (seconds, FLOPs) of one label run."""
+    from tap.api import feature_catalog
+    from tap.features.compute import feature_columns
+    from tap.features.gradients import GRADIENT_FEATURES
+    from tap.features.head_align import HEAD_ALIGN_FEATURES
+    from tap.features.representations import MODEL_FEATURES
+    from tap.predict.predictor import TAPPredictor
+
+    tags = {name: tag for name, tag, _ in feature_catalog()}
+    usable = [c for c in feature_columns(features) if c in tags and features[c].notna().any()]
+    present = {tags[c] for c in usable}
+    costs = family_costs(features)
+    params = {k: v for k, v in predictor.items() if k not in ("model", "families")}
+    scorers: list[Scorer] = []
+    for families in FAMILY_SETS:
+        if not set(families) <= present:
+            continue
+        columns = [c for c in usable if tags[c] in families]
+        for model in ("gbm", "ridge"):
+            def make(model=model, families=families):
+                return TAPPredictor(model=model, families=families, **params)
+
+            scorers.append(Scorer(
+                f"TAP {model} {'+'.join(families)}", "tap", columns, make,
+                *_cost(costs, ["rollout", *families]), intervals=True,
+            ))
+    theory = set(GRADIENT_FEATURES) | set(HEAD_ALIGN_FEATURES)
+    forward = set(MODEL_FEATURES) | set(HEAD_ALIGN_FEATURES)
+    for column in usable:
+        if column in theory:
+            parts = ["rollout", "G" if column in GRADIENT_FEATURES else "F"]
+            scorers.append(Scorer(column, "gradient", [column], lambda: SignedFeature(sign=1.0), *_cost(costs, parts),
+                                  note="fixed sign (+ = predicted lift)"))
+        else:
+            parts = ["rollout", "F" if column in forward else "R"]
+            scorers.append(Scorer(column, "feature", [column], SignedFeature, *_cost(costs, parts),
+                                  note="sign learned on training folds"))
+    seconds, flops = label_cost
+    scorers.append(Scorer("measured lift, 1 seed", "measured", cost_seconds=seconds, cost_flops=flops,
+                          note="train and measure: another seed's lift"))
+    if seeds > 2:
+        scorers.append(Scorer(f"measured lift, {seeds - 1} seeds", "measured", cost_seconds=(seeds - 1) * seconds,
+                              cost_flops=(seeds - 1) * flops, note="mean lift of the other seeds"))
+    scorers.append(Scorer("random", "random", cost_seconds=0.0, cost_flops=0.0))
+    return scorers
