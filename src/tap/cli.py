@@ -300,8 +300,23 @@ def _print_metrics(metrics: dict) -> None:
             _ci(m.get("top_gain_vs_measured"), 1, 1e3), _ci(m.get("top_fraction_of_oracle")),
             _ci(m.get("heldout_spearman"), interval=False),
         )
+    subjects = sorted({k for e in scorers for k in e.get("lodo_per_subject", {})})
+    per_subject = Table(title="LODO per subject: ρ within the held-out subject's cohorts [95% interval], (LOCO ρ − LODO ρ there)",
+                        box=box.SIMPLE_HEAD)
+    per_subject.add_column("scorer", no_wrap=True)
+    for subject in subjects:
+        per_subject.add_column(subject, justify="right", no_wrap=True)
+    for entry in scorers:
+        rows = entry.get("lodo_per_subject")
+        if rows:
+            per_subject.add_row(entry["name"], *(
+                f"{_ci(rows[s]['lodo_spearman'])} ({rows[s]['gap']['value']:+.2f})" if s in rows and rows[s]["gap"]["value"] is not None
+                else "—" for s in subjects
+            ))
     console.print(ranking)
     console.print(selection)
+    if subjects:
+        console.print(per_subject)
     console.print(
         f"noise: single-seed reliability r1 = {_ci(noise['single_seed_reliability'])}; ceiling √R_{noise['seeds']} = "
         f"{_ci(noise['ceiling'])}; projected ceiling for 1/3/5/10 seeds: "

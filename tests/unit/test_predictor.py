@@ -40,3 +40,13 @@ def test_intervals_reach_nominal_coverage_on_fresh_data(model, interval):
     assert 0.85 <= coverage <= 0.97, coverage  # nominal 0.90; jackknife+ is conservative by design
     if interval == "split":  # split intervals are centred on the point prediction; CV+ ones need not be
         assert np.allclose((lo + hi) / 2, fitted.predict(Xn))
+
+
+def test_interval_none_fits_the_point_model_only():
+    X, y = _data(60, seed=3)
+    point = TAPPredictor(interval="none", random_state=0, max_iter=30).fit(X, y)
+    full = TAPPredictor(interval="jackknife+", random_state=0, max_iter=30).fit(X, y)
+    assert not hasattr(point, "fold_models_")
+    np.testing.assert_allclose(point.predict(X), full.predict(X))  # the same model on all rows
+    with pytest.raises(ValueError, match="interval='none'"):
+        point.predict_interval(X)
