@@ -6,7 +6,7 @@ TAP    := $(VENV)/bin/tap
 # torch first, pinned to the local CPU wheel; pyproject.toml itself only asks for torch>=2.4.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test clean-venv
+.PHONY: demo test chromium clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,16 @@ $(VENV)/.installed-dev: $(PY) pyproject.toml
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(TAP) world build --config configs/tiny.toml --out runs/demo
-	$(TAP) rollout runs/demo/cohorts.parquet --config configs/tiny.toml --max-cohorts 16 --show 3
-	@echo "demo run folder: runs/demo (config.toml, items.parquet, cohorts.parquet, rollouts.parquet)"
+	$(TAP) study --config configs/tiny.toml --out runs/demo
+	@echo "open runs/demo/report.html in a browser (one self-contained file; works offline)"
 
-test: $(VENV)/.installed-dev
+# The report's browser test needs Debian's chromium: install it when missing (as root, or with sudo).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: $(VENV)/.installed-dev chromium
 	$(PY) -m pytest
 
 clean-venv:

@@ -218,6 +218,14 @@ class EvaluateConfig(_Strict):
     target: Literal["lift_nll", "delta_accuracy"] = Field("lift_nll", description="The label: probe gold-answer NLL reduction (lift_nll, nats/token) or greedy accuracy change (delta_accuracy).")
 
 
+class StudyConfig(_Strict):
+    """What `tap study` runs besides the other sections: feature families and label workers."""
+
+    families: list[Literal["R", "F", "G"]] = Field(["R", "F", "G"], description="Feature families to compute (G = the gradient baseline, needed to compare against it).")
+    workers: int = Field(2, ge=1, description="Parallel label runs (torch threads are split across them).")
+    executor: Literal["local", "ray"] = Field("local", description="Where label runs execute: a local process pool or Ray.")
+
+
 class TapConfig(_Strict):
     world: WorldConfig = Field(default_factory=WorldConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -226,6 +234,7 @@ class TapConfig(_Strict):
     label: LabelConfig = Field(default_factory=LabelConfig)
     predictor: PredictorConfig = Field(default_factory=PredictorConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    study: StudyConfig = Field(default_factory=StudyConfig)
 
 
 def _set_path(tree: dict, dotted: str, value: Any) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tap.evaluate.evaluation import evaluate_scorers, headline_rows
+from tap.evaluate.evaluation import evaluate_scorers, headline_rows, permutation_importances, selection_curve
 from tap.evaluate.scorers import SignedFeature, build_scorers
 from tap.store import _json_safe, write_json
 
@@ -133,3 +133,21 @@ def test_signed_feature_learns_its_sign_and_fill_from_training_rows_only():
     np.testing.assert_allclose(model.predict(np.array([[3.0], [np.nan]])), [-3.0, -2.0])
     assert SignedFeature(sign=1.0).fit(x, np.array([4.0, 3.0, 2.0, 1.0])).sign_ == 1
     assert SignedFeature().fit(np.ones((4, 1)), np.arange(4.0)).sign_ == 1  # a constant column: no evidence, +1
+
+
+def test_selection_curve_of_the_oracle_falls_to_the_mean_at_100_percent():
+    rng = np.random.default_rng(1)
+    y_cs = rng.normal(size=(40, 3))
+    curve = selection_curve(y_cs.T.copy(), y_cs)  # each seed ranked by itself: the in-sample oracle
+    assert np.all(np.diff(curve) <= 1e-12) and curve[-1] == pytest.approx(y_cs.mean())
+    assert curve[0] == pytest.approx(np.mean([np.sort(y_cs[:, h])[-2:].mean() for h in range(3)]))  # top 5% of 40 = 2
+
+
+def test_permutation_importance_ranks_the_informative_feature_first():
+    features, y_cs, _, _ = _world(n=48)
+    from tap.predict.predictor import TAPPredictor
+
+    table = permutation_importances(lambda: TAPPredictor(model="ridge", interval="none"),
+                                    features[["adv_std", "pass_rate_mean", "frac_nondegenerate"]], y_cs.mean(axis=1), repeats=5)
+    assert table.feature.iloc[0] == "pass_rate_mean" and table.importance.iloc[0] > 0.5
+    assert abs(table.set_index("feature").importance["frac_nondegenerate"]) < 0.2

@@ -65,6 +65,14 @@ def _selection(scores: np.ndarray, y_cs: np.ndarray, q: float) -> dict:
     return out
 
 
+CURVE_Q = tuple(round(0.05 * k, 2) for k in range(1, 21))  # 5%, 10%, ..., 100%
+
+
+def selection_curve(scores: np.ndarray, y_cs: np.ndarray, qs=CURVE_Q) -> list[float]:
+    """Mean held-out-seed lift of the top q of cohorts, averaged over seeds, for each q."""
+    return [float(np.mean([y_cs[M.top_q_mask(scores[h], q), h].mean() for h in range(y_cs.shape[1])])) for q in qs]
+
+
 def _stats(fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float) -> dict:
     """Every headline statistic of one scorer on one set of cohorts (the full set or a resample)."""
     y = y_cs.mean(axis=1)
@@ -170,6 +178,7 @@ def evaluate_scorers(
                 entry["lodo_per_subject"] = _per_subject(fit, y, domains, resamples, seed)
             if scorer.intervals:
                 entry["coverage"] = _coverage(fit, y, level, boots)
+            entry["selection_curve"] = {"q": list(CURVE_Q), "mean_lift": selection_curve(fit["selection"], y_cs)}
         results_out.append(entry)
         if scorer.make is None:
             done += 1
@@ -230,8 +239,10 @@ def _random_scorer(y_cs: np.ndarray, q: float, ceiling: float, measured_gain: fl
     for _ in range(draws):
         fit = {"pred": rng.normal(size=n), "lodo": rng.normal(size=n), "selection": rng.normal(size=(seeds, n))}
         samples.append(_stats(fit, y_cs, q, measured_gain, ceiling))
+    flat = [float(y_cs.mean())] * len(CURVE_Q)  # a random pick's expected lift at every q
     return {"metrics": {k: _triplet(float(np.nanmean([s[k] for s in samples])), [s[k] for s in samples]) for k in samples[0]},
-            "note": f"mean of {draws} random scorings; interval = their 2.5-97.5% spread"}
+            "note": f"mean of {draws} random scorings; interval = their 2.5-97.5% spread",
+            "selection_curve": {"q": list(CURVE_Q), "mean_lift": flat}}
 
 
 def _predictions(scorers: list[Scorer], fits: dict, features: pd.DataFrame, y: np.ndarray, domains: np.ndarray) -> pd.DataFrame:
@@ -262,3 +273,28 @@ def headline_rows(metrics: dict) -> list[dict]:
         row["coverage"] = cov["coverage"]["value"] if cov else math.nan
         rows.append(row)
     return rows
+
+
+def permutation_importances(
+    make_estimator: Callable, X: pd.DataFrame, y: np.ndarray, *, folds: int = 5, repeats: int = 20, seed: int = 0
+) -> pd.DataFrame:
+    """Permutation importance on held-out folds: for each K-fold split, fit on the training part and
+    measure how much shuffling one column of the held-out part lowers Spearman ρ(ŷ, y) there.
+    Returns one row per column: mean and std of the drop over folds x repeats."""
+    from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import KFold
+    from threadpoolctl import threadpool_limits
+
+    def rho(estimator, X_, y_):
+        value = M.spearman(estimator.predict(X_), y_)
+        return 0.0 if not np.isfinite(value) else value
+
+    drops = []
+    with threadpool_limits(1):
+        for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
+            model = make_estimator().fit(X.iloc[train], y[train])
+            result = permutation_importance(model, X.iloc[test], y[test], scoring=rho, n_repeats=repeats, random_state=seed)
+            drops.append(result.importances)  # (columns, repeats)
+    stacked = np.concatenate(drops, axis=1)
+    return pd.DataFrame({"feature": list(X.columns), "importance": stacked.mean(axis=1), "std": stacked.std(axis=1)}) \
+        .sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)

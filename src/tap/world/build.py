@@ -33,6 +33,7 @@ class World:
     cohorts: pd.DataFrame
     pretrain: dict
     reused: bool
+    policy_reused: bool  # the pretrained policy came from the cache (a vendor-only change reuses it)
 
     @property
     def probe(self) -> pd.DataFrame:
@@ -94,6 +95,7 @@ def build_world(config: TapConfig, home: Path | None = None, progress: ProgressF
     policy_dir = home / "policies" / policy_key(config)
     world_dir = home / "worlds" / world_key(config)
     reused = world_dir.exists() and policy_dir.exists()
+    policy_reused = policy_dir.exists()
     if not world_dir.exists():
         items = build_items(config)
         cohorts = make_cohorts(config, items)
@@ -113,4 +115,5 @@ def build_world(config: TapConfig, home: Path | None = None, progress: ProgressF
         cohorts=pd.read_parquet(world_dir / "cohorts.parquet"),
         pretrain=pretrain_info,
         reused=reused,
+        policy_reused=policy_reused,
     )

@@ -1,0 +1,98 @@
+"""Cost per cohort of TAP scoring vs a 1-seed GRPO label run vs the gradient baseline, one command.
+
+On the same cohorts of the default tiny world, in one process with the same torch threads:
+- TAP scoring = sample the rollouts + compute the predictor's features (R+F; also R alone);
+- gradient baseline = the same rollouts + the G family (GRPO-loss and probe-loss gradients);
+- label run = GRPO-train the cohort for one seed with TRL and measure the probe (what TAP predicts).
+Prints a table and writes bench/results/cost.json. Goal: TAP scoring <= 1/20 of a label run and
+<= 1/3 of the gradient baseline.
+
+    python bench/cost.py [--cohorts 16] [--config configs/tiny.toml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from tap import api
+from tap.config import load_config
+from tap.features.compute import build_features
+from tap.labels.ledger import Ledger
+from tap.policy.hf import HFPolicy
+from tap.rollouts import rollout_cohorts
+from tap.world.build import build_world
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--cohorts", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cost.json")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    world = build_world(config)
+    policy = HFPolicy.from_pretrained(world.policy_dir, batch_size=config.rollout.batch_size)
+    items = world.cohorts[world.cohorts.cohort_id.isin(sorted(world.cohorts.cohort_id.unique())[: args.cohorts])]
+    n = args.cohorts
+    r = config.rollout
+    gen_s, rollouts = timed(lambda: rollout_cohorts(
+        policy, items, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens, seed=r.seed,
+        prompts_per_batch=max(1, r.batch_size // r.num_generations)))
+    r_s, _ = timed(lambda: build_features(rollouts, {"R"}))
+    rf_s, rf = timed(lambda: build_features(rollouts, {"R", "F"}, items=items, policy=policy, probe=world.probe))
+    g_s, g = timed(lambda: build_features(rollouts, {"R", "G"}, items=items, policy=policy, probe=world.probe))
+    with tempfile.TemporaryDirectory() as run:  # 1 seed per cohort, in this process, all cores (same as above)
+        label_wall, _ = timed(lambda: api.label(run, config=config, cohorts=items, seeds=1, workers=1))
+        ledger = Ledger(Path(run) / "labels.sqlite").table()
+    label_s, label_flops = float(ledger.wall_seconds.sum()), float(ledger.flops.mean())
+
+    gen_flops = float(rollouts.gen_flops.sum()) / n
+    rows = {
+        "TAP scoring, R (rollouts + reward features)": ((gen_s + r_s) / n, gen_flops),
+        "TAP scoring, R+F (the default predictor)": ((gen_s + rf_s) / n, gen_flops + float(rf.cost_F_flops.mean())),
+        "gradient baseline (rollouts + G)": ((gen_s + g_s) / n, gen_flops + float(g.cost_G_flops.mean())),
+        "1-seed GRPO label run": (label_s / n, label_flops),
+    }
+    label_cost, grad_cost = rows["1-seed GRPO label run"], rows["gradient baseline (rollouts + G)"]
+    tap = rows["TAP scoring, R+F (the default predictor)"]
+    payload = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "cohorts": n, "cohort_size": int(items.groupby("cohort_id").size().max()), "num_generations": r.num_generations,
+        "label_steps": config.label.steps, "label_battery_wall_seconds": label_wall,
+        "per_cohort": {name: {"seconds": s, "flops": f} for name, (s, f) in rows.items()},
+        "ratios": {
+            "tap_over_label_seconds": tap[0] / label_cost[0], "tap_over_label_flops": tap[1] / label_cost[1],
+            "tap_over_gradient_seconds": tap[0] / grad_cost[0], "tap_over_gradient_flops": tap[1] / grad_cost[1],
+        },
+        "goal": "TAP scoring <= 1/20 of a 1-seed label run and <= 1/3 of the gradient baseline",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"{'per cohort':<46}{'seconds':>10}{'GFLOPs':>10}{'x label (s)':>13}{'x gradient (s)':>16}")
+    for name, (s, f) in rows.items():
+        print(f"{name:<46}{s:>10.4f}{f / 1e9:>10.2f}{s / label_cost[0]:>13.4f}{s / grad_cost[0]:>16.3f}")
+    ratios = payload["ratios"]
+    print(f"TAP (R+F) / label run: {ratios['tap_over_label_seconds']:.4f} in seconds, {ratios['tap_over_label_flops']:.4f} in FLOPs "
+          f"(goal <= 0.05: {'met' if ratios['tap_over_label_seconds'] <= 0.05 else 'NOT met'}); "
+          f"TAP / gradient baseline: {ratios['tap_over_gradient_seconds']:.3f} in seconds, {ratios['tap_over_gradient_flops']:.3f} in FLOPs "
+          f"(goal <= 0.33: {'met' if ratios['tap_over_gradient_seconds'] <= 1 / 3 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""report.html: one self-contained page (Plotly's JavaScript inlined, no network) built from a run
+folder's files alone: config.toml, metrics.json, predictions.parquet, features.parquet,
+rollouts.parquet, cohorts.parquet, labels.sqlite and (when `tap study` wrote it) study.json.
+
+The page checks itself: a small script records JavaScript errors and how many figures rendered on
+`<body data-figures-rendered data-figures-expected data-errors>`, which the browser test reads.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tap.errors import TapInputError
+from tap.report import figures as F
+from tap.store import RunPaths, write_text
+
+SELF_CHECK = """<script>
+window.__tapErrors = [];
+window.addEventListener("error", function (e) { window.__tapErrors.push(String(e.message)); });
+(function () { var original = console.error; console.error = function () {
+  window.__tapErrors.push(Array.prototype.join.call(arguments, " ")); original.apply(console, arguments); }; })();
+</script>"""
+SELF_REPORT = """<script>
+window.addEventListener("load", function () { setTimeout(function () {
+  var divs = document.querySelectorAll(".plotly-graph-div"), rendered = 0;
+  divs.forEach(function (d) { if (d.querySelector(".main-svg")) { rendered += 1; } });
+  document.body.setAttribute("data-figures-rendered", String(rendered));
+  document.body.setAttribute("data-errors", JSON.stringify(window.__tapErrors));
+}, 0); });
+</script>"""
+STYLE = """<style>
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.9em; } td, th { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; }
+td:first-child, th:first-child { text-align: left; } tr.tap td { font-weight: 600; } .note { color: #555; font-size: 0.92em; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.85em; } .completion { font-family: monospace; }
+</style>"""
+
+
+def _load(run_dir: Path) -> dict:
+    paths = RunPaths(run_dir)
+    needed = [paths.metrics, paths.predictions, paths.features, paths.rollouts, paths.config]
+    missing = [p.name for p in needed if not p.exists()]
+    if missing:
+        raise TapInputError(f"{run_dir}: no {missing[0]} (a report needs a run folder after `tap evaluate`)")
+    study = run_dir / "study.json"
+    return {
+        "metrics": json.loads(paths.metrics.read_text()),
+        "predictions": pd.read_parquet(paths.predictions),
+        "features": pd.read_parquet(paths.features),
+        "rollouts": pd.read_parquet(paths.rollouts),
+        "cohorts": pd.read_parquet(paths.cohorts) if paths.cohorts.exists() else None,
+        "config": paths.config.read_text(),
+        "study": json.loads(study.read_text()) if study.exists() else None,
+    }
+
+
+def _fmt(metric: dict | None, digits: int = 2, scale: float = 1.0) -> str:
+    if not metric or metric.get("value") is None:
+        return "—"
+    text = f"{metric['value'] * scale:.{digits}f}"
+    if metric.get("lo") is not None and metric.get("hi") is not None:
+        text += f" <span class='note'>[{metric['lo'] * scale:.{digits}f}, {metric['hi'] * scale:.{digits}f}]</span>"
+    return text
+
+
+def _subset(metrics: dict, gradients: int | None, features: int) -> list[dict]:
+    """TAP, measured lift, the best `gradients` gradient scores (None: all), the best `features`
+    single features (by LOCO ρ), and random."""
+    entries = metrics["scorers"]
+    rho = lambda e: np.nan_to_num(F._value(e["metrics"].get("loco_spearman")), nan=-9)  # noqa: E731
+    best = lambda group, k: sorted([e for e in entries if e["group"] == group], key=lambda e: -rho(e))[:k]  # noqa: E731
+    return ([e for e in entries if e["group"] in ("tap", "measured")] + best("gradient", gradients) + best("feature", features)
+            + [e for e in entries if e["group"] == "random"])
+
+
+def _headline_table(metrics: dict) -> str:
+    q = round(100 * metrics["top_q"])
+    head = ["scorer", "group", "s / cohort", "LOCO ρ", "LOCO r", "pairwise acc.", f"top-{q}% gain ×1e3", "fraction of oracle",
+            "ceiling √R_S", "ρ / ceiling"]
+    ceiling = _fmt(metrics["noise"]["ceiling"])
+    rows = []
+    for e in _subset(metrics, None, 5):
+        m = e["metrics"]
+        cost = e.get("cost_seconds")
+        cells = [html.escape(e["name"]) + (" ★" if e["name"] == metrics.get("headline") else ""), e["group"],
+                 "—" if cost is None else f"{cost:.3g}", _fmt(m.get("loco_spearman")), _fmt(m.get("loco_pearson")),
+                 _fmt(m.get("pairwise_accuracy")), _fmt(m.get("top_gain"), 1, 1e3), _fmt(m.get("top_fraction_of_oracle")),
+                 ceiling, _fmt(m.get("rho_over_ceiling"))]
+        rows.append(f"<tr class='{e['group']}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return ("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
+
+
+def _example(data: dict, headline: str) -> tuple[str, pd.DataFrame] | None:
+    """The cohort the configured predictor ranks first, with its rollouts and advantages."""
+    import torch
+
+    from tap.grpo import group_advantages
+
+    pred = data["predictions"]
+    pred = pred[pred.scorer == headline]
+    if pred.empty:
+        return None
+    row = pred.sort_values("loco_pred", ascending=False).iloc[0]
+    rollouts = data["rollouts"]
+    example = rollouts[rollouts.cohort_id == row.cohort_id].sort_values(["position", "sample"]).copy()
+    g = int(example.groupby("position").size().iloc[0])
+    example["advantage"] = group_advantages(torch.tensor(example.reward.to_numpy(), dtype=torch.float32), g).numpy()
+    example["hover"] = [
+        f"{html.escape(p)} → {html.escape(repr(t))}<br>answer {html.escape(repr(a))}, gold {html.escape(str(gold))}<br>"
+        f"reward {r:.0f}, advantage {adv:+.2f}"
+        for p, t, a, gold, r, adv in zip(example.prompt, example.text, example.answer, example.gold, example.reward, example.advantage)
+    ]
+    return str(row.cohort_id), example
+
+
+def _example_html(data: dict, cohort_id: str, example: pd.DataFrame, headline: str) -> str:
+    pred = data["predictions"]
+    row = pred[(pred.scorer == headline) & (pred.cohort_id == cohort_id)].iloc[0]
+    features = data["features"].set_index("cohort_id").loc[cohort_id]
+    shown = ["pass_rate_mean", "frac_nondegenerate", "adv_std", "token_entropy_mean", "gold_nll", "probe_similarity", "grad_adam"]
+    feature_cells = "".join(f"<tr><td>{n}</td><td>{features[n]:.4f}</td></tr>" for n in shown if n in features and pd.notna(features[n]))
+    items = example.groupby("position").first()
+    item_rows = "".join(
+        f"<tr><td>{p}</td><td class='completion'>{html.escape(r.prompt)}</td><td>{html.escape(str(r.gold))}</td>"
+        f"<td>{example[example.position == p].reward.mean():.2f}</td></tr>" for p, r in items.iterrows()
+    )
+    return (
+        f"<p>Cohort <b>{html.escape(cohort_id)}</b> ({html.escape(str(row.subject))}) is the one {html.escape(headline)} ranks "
+        f"first. Predicted lift {row.loco_pred:+.4f} (interval [{row.loco_lo:+.4f}, {row.loco_hi:+.4f}]), "
+        f"measured {row.label:+.4f} (mean over seeds).</p>"
+        "<div style='display:flex; gap:2em; align-items:flex-start'>"
+        f"<table><tr><th>item</th><th>prompt</th><th>gold</th><th>pass rate</th></tr>{item_rows}</table>"
+        f"<table><tr><th>feature</th><th>value</th></tr>{feature_cells}</table></div>"
+    )
+
+
+def _cost_html(data: dict) -> str:
+    metrics, study = data["metrics"], data["study"]
+    rows = ""
+    if study:
+        for name, stage in study["stages"].items():
+            rows += f"<tr><td>{name}</td><td>{stage['seconds']:.1f}</td><td>{html.escape(stage.get('detail', ''))}</td></tr>"
+    label = metrics.get("label_run", {})
+    label_text = (f"One label run: {label['seconds']:.2f} s and {label['flops']:.3g} FLOPs (mean over the ledger)."
+                  if label.get("seconds") is not None else "")
+    stages = f"<table><tr><th>stage</th><th>seconds</th><th>what</th></tr>{rows}</table>" if rows else ""
+    return f"{stages}<p>{label_text} Evaluation: {metrics.get('evaluation_seconds', 0):.0f} s.</p>"
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write RUN_DIR/report.html (or `out`) from the run folder's files; return its path."""
+    import plotly.offline
+
+    run_dir = Path(run_dir)
+    data = _load(run_dir)
+    metrics = data["metrics"]
+    entries = {e["name"]: e for e in metrics["scorers"]}
+    headline = metrics.get("headline") or next(e["name"] for e in metrics["scorers"] if e["group"] == "tap")
+    focus = _subset(metrics, 1, 3)  # busy figures show fewer lines
+    pred = data["predictions"]
+    labelled = data["features"].merge(pred[pred.scorer == headline][["cohort_id", "subject", "label"]], on="cohort_id")
+
+    figures: list[tuple[str, str, object]] = [
+        ("predicted", "Predicted vs actual lift", F.predicted_vs_actual(pred[pred.scorer == headline], headline)),
+        ("lodo", "Generalization to an unseen subject", F.lodo_per_subject([e for e in focus if e.get("lodo_per_subject")])),
+        ("spread", "Lift vs advantage spread", F.lift_vs_feature(labelled, "adv_std")),
+        ("selection", "Selection curve", F.selection_curves(focus)),
+        ("ceiling", "Noise ceiling", F.noise_ceiling(metrics["noise"], entries.get(headline))),
+        ("frontier", "Cost–quality frontier", F.cost_frontier(metrics["scorers"])),
+    ]
+    if metrics.get("importance"):
+        figures.append(("importance", "Feature importance", F.importances(metrics["importance"]["rows"], metrics["importance"]["scorer"])))
+    example = _example(data, headline)
+    if example:
+        figures.append(("example", "A worked example", F.rollout_grid(example[1])))
+
+    blocks = {key: (title, fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config={"displaylogo": False}))
+              for key, title, fig in figures}
+    body = _page(data, metrics, headline, blocks, example)
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>TAP report</title>" + STYLE + SELF_CHECK
+            + "<script type='text/javascript'>" + plotly.offline.get_plotlyjs() + "</script></head>"
+            + f"<body data-figures-expected='{len(blocks)}'>" + body + SELF_REPORT + "</body></html>")
+    target = Path(out) if out else run_dir / "report.html"
+    write_text(page, target)
+    return target
+
+
+TEXT = {
+    "predicted": "Each point is one cohort: its leave-one-cohort-out prediction (the model never saw it) against the lift "
+                 "really measured by GRPO training, averaged over seeds. Points on the dashed diagonal are predicted exactly.",
+    "lodo": "Trained without any cohort of a subject, how well does each scorer rank that subject's cohorts? "
+            "Few cohorts per subject, so the intervals are wide. (TAP, the best gradient score and the best three features; "
+            "metrics.json has every scorer.)",
+    "spread": "Does more advantage spread (reward disagreement within groups) mean more lift? One slope per subject.",
+    "selection": "Each scorer picks its top q% using only the other seeds' labels; the pick is scored on the held-out seed. "
+                 "Higher is better; 'random' is the mean over all cohorts.",
+    "ceiling": "Seed noise limits every predictor: with r1 the seed-to-seed reliability, an S-seed label can be predicted at "
+               "best with correlation √(S·r1 / (1 + (S−1)·r1)).",
+    "frontier": "What each scorer costs per cohort against how well it ranks. 'measured lift' is train-and-measure on other seeds.",
+    "importance": "How much held-out ranking quality drops when one feature is shuffled. Hover for each feature's definition.",
+    "example": "",
+}
+
+
+def _page(data: dict, metrics: dict, headline: str, blocks: dict, example) -> str:
+    noise = metrics["noise"]
+    parts = [
+        "<h1>TAP report</h1>",
+        f"<p class='note'>{metrics['cohorts']} cohorts × {metrics['seeds']} seeds; label = mean {metrics['target']} over seeds "
+        f"(positive = the probe improved); 95% bootstrap intervals over cohorts ({metrics['bootstrap']} resamples). "
+        f"Noise ceiling √R_{noise['seeds']} = {_fmt(noise['ceiling'])}. ★ = the configured predictor.</p>",
+        "<h2>Headline</h2>", _headline_table(metrics),
+        "<p class='note'>Every scorer is evaluated on the same cohorts with the same protocols; metrics.json holds all of them.</p>",
+    ]
+    for key, (title, div) in blocks.items():
+        parts.append(f"<h2>{html.escape(title)}</h2><p>{TEXT.get(key, '')}</p>")
+        if key == "example" and example:
+            parts.append(_example_html(data, example[0], example[1], headline))
+        parts.append(div)
+    parts += ["<h2>Cost summary</h2>", _cost_html(data), "<h2>Configuration</h2>",
+              f"<details><summary>config.toml of this run</summary><pre>{html.escape(data['config'])}</pre></details>"]
+    return "\n".join(parts)

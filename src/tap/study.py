@@ -1,0 +1,192 @@
+"""`tap study`: world -> rollouts -> features -> labels -> evaluate -> fit -> report, in one run folder.
+
+Each stage records what it ran with in `study.json` (a key over the config sections it depends on,
+its wall seconds and when it finished). A rerun skips every stage whose key is unchanged and whose
+outputs exist; a changed config reruns that stage and everything after it. The label stage is
+itself resumable unit by unit (the ledger), so a killed study continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tap.config import TapConfig, load_config, stable_hash
+from tap.store import RunPaths, write_json
+
+# --quick: a few-minute study (used by a test) on the same tiny world and policy.
+QUICK = [
+    "world.cohorts.count=16",
+    "label.seeds=2",
+    "label.steps=6",
+    "evaluate.bootstrap=200",
+    "evaluate.random_draws=50",
+]
+
+STAGES = ("world", "rollouts", "features", "labels", "evaluate", "fit", "report")
+DEPENDS = {  # the config sections each stage's output depends on (cumulative along the pipeline)
+    "world": ("world", "model", "pretrain"),
+    "rollouts": ("rollout",),
+    "features": ("study.families",),
+    "labels": ("label",),
+    "evaluate": ("predictor", "evaluate"),
+    "fit": (),
+    "report": (),
+}
+
+
+def study_config(path: str | Path | None = None, overrides: list[str] | None = None, *, quick: bool = False) -> TapConfig:
+    """The study's config: a file (or the defaults), then --quick's settings, then the user's --set."""
+    return load_config(path, (QUICK if quick else []) + list(overrides or []))
+
+
+def stage_keys(config: TapConfig) -> dict[str, str]:
+    """A key per stage over the config it depends on, including every earlier stage's."""
+    tree = config.model_dump(mode="json")
+    keys, parts = {}, {}
+    for stage in STAGES:
+        for dotted in DEPENDS[stage]:
+            node = tree
+            for key in dotted.split("."):
+                node = node[key]
+            parts[dotted] = node
+        keys[stage] = stable_hash({"stage": stage, **parts})
+    return keys
+
+
+@dataclass
+class StageRecord:
+    name: str
+    status: str  # "ran" or "reused"
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class StudyResult:
+    run_dir: Path
+    stages: list[StageRecord] = field(default_factory=list)
+    metrics: dict | None = None
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return all(s.status == "reused" for s in self.stages)
+
+
+def _outputs(paths: RunPaths) -> dict[str, list[Path]]:
+    return {
+        "world": [paths.config, paths.items, paths.cohorts],
+        "rollouts": [paths.rollouts],
+        "features": [paths.features],
+        "labels": [paths.labels],
+        "evaluate": [paths.metrics, paths.predictions],
+        "fit": [paths.predictor],
+        "report": [paths.root / "report.html"],
+    }
+
+
+def read_record(run_dir: Path) -> dict:
+    path = Path(run_dir) / "study.json"
+    return json.loads(path.read_text()) if path.exists() else {"stages": {}}
+
+
+def run_study(
+    run_dir: str | Path,
+    config: TapConfig,
+    *,
+    home: Path | None = None,
+    workers: int | None = None,
+    on_stage: Callable[[str, str], None] | None = None,
+    progress: Callable[[str], Callable] | None = None,
+) -> StudyResult:
+    """Run (or resume) every stage. `on_stage(name, "start" | "skip")` announces a stage;
+    `progress(name)` returns the progress callback that stage's API function takes (or None)."""
+    from tap import api
+
+    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keys = stage_keys(config)
+    record = read_record(run_dir)
+    outputs = _outputs(paths)
+    result = StudyResult(run_dir)
+    stale = False
+    study = config.study
+    callback = progress or (lambda name: None)
+
+    actions: dict[str, Callable[[], str]] = {
+        "world": lambda: _world(api, config, home, run_dir, callback("world")),
+        "rollouts": lambda: _rollouts(api, config, home, paths, callback("rollouts")),
+        "features": lambda: _features(api, config, home, paths, set(study.families)),
+        "labels": lambda: _labels(api, config, home, run_dir, workers or study.workers, study.executor, callback("labels")),
+        "evaluate": lambda: _evaluate(api, config, run_dir, callback("evaluate")),
+        "fit": lambda: _fit(api, config, run_dir),
+        "report": lambda: _report(run_dir),
+    }
+    for stage in STAGES:
+        previous = record["stages"].get(stage, {})
+        done = previous.get("key") == keys[stage] and previous.get("finished") and all(p.exists() for p in outputs[stage])
+        if done and not stale:
+            result.stages.append(StageRecord(stage, "reused", previous.get("seconds", 0.0), previous.get("detail", "")))
+            if on_stage:
+                on_stage(stage, "skip")
+            continue
+        stale = True  # everything after a stage that runs is rerun too
+        if on_stage:
+            on_stage(stage, "start")
+        started = time.perf_counter()
+        detail = actions[stage]()
+        seconds = time.perf_counter() - started
+        record["stages"][stage] = {"key": keys[stage], "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "detail": detail}
+        write_json(record, run_dir / "study.json")
+        result.stages.append(StageRecord(stage, "ran", seconds, detail))
+    if paths.metrics.exists():
+        result.metrics = json.loads(paths.metrics.read_text())
+    return result
+
+
+def _world(api, config, home, run_dir, progress) -> str:
+    built = api.world(config, home=home, out=run_dir, progress=progress)
+    info = built.pretrain
+    state = ("reused the cached policy" if built.policy_reused
+             else f"pretrained the policy: {info['steps']} steps in {info['seconds']:.0f} s")
+    return f"{built.cohorts.cohort_id.nunique()} cohorts; {state}"
+
+
+def _rollouts(api, config, home, paths, progress) -> str:
+    table = api.rollout(paths.cohorts, paths.rollouts, config=config, home=home, progress=progress)
+    return f"{len(table)} completions, mean reward {table.reward.mean():.3f}"
+
+
+def _features(api, config, home, paths, families) -> str:
+    table = api.features(paths.rollouts, paths.features, families=families, config=config, home=home)
+    return f"{len(table)} cohorts, families {'+'.join(sorted(families, key='RFG'.index))}"
+
+
+def _labels(api, config, home, run_dir, workers, executor, progress) -> str:
+    result = api.label(run_dir, config=config, workers=workers, executor=executor, home=home, progress=progress)
+    if result.failed:
+        from tap.errors import TapInputError
+
+        raise TapInputError(f"{run_dir}: {result.failed} label runs failed (see labels.sqlite); rerun `tap study` to retry them")
+    return f"{result.succeeded} label runs, {result.skipped} already in the ledger"
+
+
+def _evaluate(api, config, run_dir, progress) -> str:
+    metrics = api.evaluate(run_dir, config=config, progress=progress)
+    return f"{len(metrics['scorers'])} scorers in {metrics['evaluation_seconds']:.0f} s"
+
+
+def _fit(api, config, run_dir) -> str:
+    _, target, meta = api.fit(run_dir, config=config)
+    return f"{target.name}: {len(meta['used_columns'])} features, {meta['cohorts']} cohorts"
+
+
+def _report(run_dir) -> str:
+    from tap.report import build_report
+
+    path = build_report(run_dir)
+    return f"{path.name}, {path.stat().st_size / 1e6:.1f} MB"
