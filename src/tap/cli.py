@@ -447,6 +447,8 @@ def study(
                                                                    note=f"label runs{f', {failed} failed' if failed else ''}")
             if name == "evaluate":
                 return lambda done, total, scorer: progress.update(task(), completed=done, total=total, note=scorer)
+            if name == "loop":
+                return lambda done, total: progress.update(task(), completed=done, total=total, note="loop steps")
             return None
 
         result = run_study(run_dir, cfg, home=home, workers=workers, on_stage=on_stage, progress=callback)
@@ -488,6 +490,75 @@ def report(
 
     path = build_report(run_dir, out)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, works offline)")
+
+
+@app.command("loop")
+def loop_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder for loop.parquet and loop.json (config.toml is read from it when present).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Loop seeds (default: loop.seeds, 5).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """The closed loop: each step, score fresh candidate cohorts against the current policy, GRPO-train on the
+    chosen one, measure the probe; TAP against random (and the frac_nondegenerate filter) on the same candidates."""
+    from tap import api
+    from tap.config import load_config
+
+    run_config = run_dir / "config.toml"
+    cfg = _config(config, set_) if (config or set_ or not run_config.exists()) else load_config(run_config)
+    if seeds is not None:
+        cfg = cfg.model_copy(update={"loop": cfg.loop.model_copy(update={"seeds": seeds})})
+    with _progress() as progress:
+        task = progress.add_task("loop steps", total=None, note="")
+        table, summary = api.loop(run_dir, config=cfg, home=home, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    _print_loop(summary)
+    console.print(f"wrote {run_dir / 'loop.parquet'} ({len(table)} rows) and {run_dir / 'loop.json'}")
+
+
+def _print_loop(summary: dict) -> None:
+    def interval(t: dict) -> str:
+        return f"{t['mean']:+.4f}" + (f" [{t['lo']:+.4f}, {t['hi']:+.4f}]" if t.get("lo") is not None else "")
+
+    table = Table(title=f"Cumulative probe-NLL drop after {summary['steps']} steps (nats/token; positive = better), "
+                        f"mean [95% t-interval] over {summary['seeds']} loop seeds")
+    for column in ("arm", "cumulative drop", "minus random (paired)"):
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for arm, t in summary["arms"].items():
+        paired = summary["paired_vs_random"].get(arm)
+        table.add_row(arm, interval(t), interval(paired) if paired else "—")
+    console.print(table)
+
+
+@app.command("intervention")
+def intervention_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder; the matched cohorts and their ledger go to RUN_DIR/intervention/.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel label runs.")] = 2,
+    home: HomeOpt = None,
+) -> None:
+    """The causal intervention: matched cohorts differing only in frac_nondegenerate, each labelled with S seeds; the slope of lift on it."""
+    from tap import api
+    from tap.config import load_config
+
+    run_config = run_dir / "config.toml"
+    cfg = _config(config, set_) if (config or set_ or not run_config.exists()) else load_config(run_config)
+    with _progress() as progress:
+        task = progress.add_task("label runs", total=None, note="matched cohorts")
+        table, summary = api.intervention(run_dir, config=cfg, workers=workers, home=home,
+                                          progress=lambda done, failed, total: progress.update(task, completed=done + failed, total=total))
+    view = Table(title="Lift by level: mean over cohorts of the S-seed labels")
+    for column in ("level k", "target frac_nondegenerate", "achieved (fresh rollouts)", "cohorts", "mean lift"):
+        view.add_column(column, justify="right")
+    for level, part in table.groupby("level"):
+        view.add_row(str(level), f"{part.target_frac_nondegenerate.mean():.2f}", f"{part.frac_nondegenerate.mean():.2f}",
+                     str(len(part)), f"{part.label.mean():+.4f}")
+    console.print(view)
+    a = summary["achieved"]
+    console.print(f"slope of lift on frac_nondegenerate: {a['slope']:+.4f} [{a['lo']:+.4f}, {a['hi']:+.4f}] nats/token per unit "
+                  f"({a['cohorts']} cohorts; per subject: " + ", ".join(f"{k} {v:+.4f}" for k, v in a["per_subject"].items()) + ")")
+    console.print(f"wrote {run_dir / 'intervention.parquet'} and {run_dir / 'intervention.json'}")
 
 
 @app.command()

@@ -218,6 +218,27 @@ class EvaluateConfig(_Strict):
     target: Literal["lift_nll", "delta_accuracy"] = Field("lift_nll", description="The label: probe gold-answer NLL reduction (lift_nll, nats/token) or greedy accuracy change (delta_accuracy).")
 
 
+class LoopConfig(_Strict):
+    """The closed loop (`tap loop`): TAP choosing what GRPO trains on next, against random choice."""
+
+    steps: int = Field(8, ge=1, description="T: loop steps; each trains on one chosen cohort.")
+    candidates: int = Field(8, ge=2, description="M: fresh candidate cohorts drawn from the vendor generator each step.")
+    train_steps: int = Field(4, ge=1, description="K: GRPO optimizer steps on the chosen cohort (AdamW state kept across loop steps).")
+    seeds: int = Field(5, ge=1, description="Loop seeds; the TAP - random difference gets a 95% interval over them.")
+    arms: list[Literal["tap", "random", "reward_filter"]] = Field(["tap", "random", "reward_filter"], description="Arms to run: tap, random, and the frac_nondegenerate filter.")
+    refit_after: int = Field(4, ge=2, description="The TAP arm refits a ridge on its realized lifts once it has this many.")
+    prior: str = Field("adv_std", description="The TAP arm's prior before refitting: 'adv_std' (advantage spread) or a predictor file from `tap fit` trained on R features.")
+    in_study: bool = Field(False, description="Run the loop inside `tap study` (off by default: the default study alone takes ~11 of its 15 minutes).")
+
+
+class InterventionConfig(_Strict):
+    """The causal intervention (`tap intervention`): matched cohorts that differ only in frac_nondegenerate."""
+
+    levels: list[int] = Field([0, 2, 4, 6, 8], description="Sometimes-solved items per cohort (the rest split between always- and never-solved); at most the cohort size.")
+    replicates: int = Field(2, ge=1, description="Cohorts per subject and level, each with its own item draw.")
+    seed: int = Field(0, description="Seed of the item draws.")
+
+
 class StudyConfig(_Strict):
     """What `tap study` runs besides the other sections: feature families and label workers."""
 
@@ -235,6 +256,8 @@ class TapConfig(_Strict):
     predictor: PredictorConfig = Field(default_factory=PredictorConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    intervention: InterventionConfig = Field(default_factory=InterventionConfig)
 
 
 def _set_path(tree: dict, dotted: str, value: Any) -> None:

@@ -26,7 +26,7 @@ QUICK = [
     "evaluate.random_draws=50",
 ]
 
-STAGES = ("world", "rollouts", "features", "labels", "evaluate", "fit", "report")
+STAGES = ("world", "rollouts", "features", "labels", "evaluate", "fit", "loop", "report")
 DEPENDS = {  # the config sections each stage's output depends on (cumulative along the pipeline)
     "world": ("world", "model", "pretrain"),
     "rollouts": ("rollout",),
@@ -34,6 +34,7 @@ DEPENDS = {  # the config sections each stage's output depends on (cumulative al
     "labels": ("label",),
     "evaluate": ("predictor", "evaluate"),
     "fit": (),
+    "loop": ("loop",),
     "report": (),
 }
 
@@ -73,7 +74,7 @@ class StudyResult:
 
     @property
     def nothing_to_do(self) -> bool:
-        return all(s.status == "reused" for s in self.stages)
+        return all(s.status in ("reused", "off") for s in self.stages)
 
 
 def _outputs(paths: RunPaths) -> dict[str, list[Path]]:
@@ -84,6 +85,7 @@ def _outputs(paths: RunPaths) -> dict[str, list[Path]]:
         "labels": [paths.labels],
         "evaluate": [paths.metrics, paths.predictions],
         "fit": [paths.predictor],
+        "loop": [paths.root / "loop.parquet"],
         "report": [paths.root / "report.html"],
     }
 
@@ -124,9 +126,13 @@ def run_study(
         "labels": lambda: _labels(api, config, home, run_dir, workers or study.workers, study.executor, callback("labels")),
         "evaluate": lambda: _evaluate(api, config, run_dir, callback("evaluate")),
         "fit": lambda: _fit(api, config, run_dir),
+        "loop": lambda: _loop(api, config, home, run_dir, callback("loop")),
         "report": lambda: _report(run_dir),
     }
     for stage in STAGES:
+        if stage == "loop" and not config.loop.in_study:
+            result.stages.append(StageRecord(stage, "off", 0.0, "loop.in_study = false (run `tap loop` on its own)"))
+            continue
         previous = record["stages"].get(stage, {})
         done = previous.get("key") == keys[stage] and previous.get("finished") and all(p.exists() for p in outputs[stage])
         if done and not stale:
@@ -183,6 +189,12 @@ def _evaluate(api, config, run_dir, progress) -> str:
 def _fit(api, config, run_dir) -> str:
     _, target, meta = api.fit(run_dir, config=config)
     return f"{target.name}: {len(meta['used_columns'])} features, {meta['cohorts']} cohorts"
+
+
+def _loop(api, config, home, run_dir, progress) -> str:
+    table, summary = api.loop(run_dir, config=config, home=home, progress=progress)
+    paired = summary["paired_vs_random"].get("tap")
+    return f"{len(table)} loop steps" + (f"; TAP − random {paired['mean']:+.4f}" if paired else "")
 
 
 def _report(run_dir) -> str:

@@ -87,8 +87,11 @@ def _grpo_config(GRPOConfig, settings: dict, seed: int, cohort_size: int, output
     )
 
 
-def train_cohort(unit: LabelUnit, model, tokenizer) -> dict:
-    """GRPO-train `model` in place on the unit's cohort with TRL; return token counts."""
+def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None) -> dict:
+    """GRPO-train `model` in place on the unit's cohort with TRL; return token counts.
+
+    With `optimizer` (a torch optimizer over `model`'s parameters), training continues with its state
+    (the closed loop keeps AdamW's moments across steps); otherwise TRL creates a fresh one."""
     from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
@@ -108,7 +111,7 @@ def train_cohort(unit: LabelUnit, model, tokenizer) -> dict:
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
         trainer = GRPOTrainer(
             model=model, reward_funcs=verifier_reward, args=grpo_config(unit.settings, unit.seed, len(unit.prompts), out),
-            train_dataset=dataset, processing_class=tokenizer,
+            train_dataset=dataset, processing_class=tokenizer, optimizers=(optimizer, None),
         )
         for callback in (PrinterCallback, ProgressCallback):  # TRL prints every log dict otherwise
             trainer.remove_callback(callback)

@@ -57,6 +57,9 @@ def _load(run_dir: Path) -> dict:
         "cohorts": pd.read_parquet(paths.cohorts) if paths.cohorts.exists() else None,
         "config": paths.config.read_text(),
         "study": json.loads(study.read_text()) if study.exists() else None,
+        "loop": pd.read_parquet(run_dir / "loop.parquet") if (run_dir / "loop.parquet").exists() else None,
+        "intervention": ((pd.read_parquet(run_dir / "intervention.parquet"), json.loads((run_dir / "intervention.json").read_text()))
+                         if (run_dir / "intervention.json").exists() else None),
     }
 
 
@@ -176,6 +179,10 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     ]
     if metrics.get("importance"):
         figures.append(("importance", "Feature importance", F.importances(metrics["importance"]["rows"], metrics["importance"]["scorer"])))
+    if data["loop"] is not None:
+        figures.append(("loop", "Closed loop", F.loop_curves(data["loop"])))
+    if data["intervention"] is not None:
+        figures.append(("intervention", "Causal intervention", F.intervention(*data["intervention"])))
     example = _example(data, headline)
     if example:
         figures.append(("example", "A worked example", F.rollout_grid(example[1])))
@@ -204,6 +211,10 @@ TEXT = {
                "best with correlation √(S·r1 / (1 + (S−1)·r1)).",
     "frontier": "What each scorer costs per cohort against how well it ranks. 'measured lift' is train-and-measure on other seeds.",
     "importance": "How much held-out ranking quality drops when one feature is shuffled. Hover for each feature's definition.",
+    "loop": "Each step, every arm picks one of the same fresh candidate cohorts and GRPO-trains on it with the same seed; "
+            "TAP scores the candidates against the current policy (prior, then a ridge refit on its own realized lifts).",
+    "intervention": "Cohorts built from the same subject's items, differing only in how many items the base policy "
+                    "sometimes solves (the rest always or never): does frac_nondegenerate cause lift?",
     "example": "",
 }
 

@@ -70,10 +70,13 @@ def _pick_items(rng: random.Random, pool: pd.DataFrame, knobs: dict, n: int) -> 
     return chosen
 
 
-def make_cohorts(config: TapConfig, items: pd.DataFrame) -> pd.DataFrame:
-    """All cohorts of the world in long form: one row per cohort x position."""
+def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohorts", prefix: str = "c") -> pd.DataFrame:
+    """All cohorts of the world in long form: one row per cohort x position.
+
+    `stream` names an independent random stream: the world's own cohorts use "cohorts"; the closed
+    loop draws fresh candidates from other streams, with ids prefixed by `prefix`."""
     world = config.world
-    rng = random.Random(f"cohorts-{world.seed}")
+    rng = random.Random(f"{stream}-{world.seed}")
     pool = items[items.split == "pool"].reset_index(drop=True)
     facts = fact_table(world.knowledge.n_countries, world.knowledge.facts_seed)
     vendors = world.cohorts.vendors
@@ -88,7 +91,7 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame) -> pd.DataFrame:
         rng.shuffle(delivered)
         corrupt = set(rng.sample(range(size), _count(rng, knobs["corruption_rate"], size)))
         off = set(rng.sample(range(size), _count(rng, knobs["off_format_rate"], size)))
-        cohort_id = f"c{c:04d}"
+        cohort_id = f"{prefix}{c:04d}"
         for pos, item in enumerate(delivered):
             question = Question(item["subject"], item["difficulty"], item["prompt"], item["off_format_prompt"], item["gold"])
             gold = wrong_answer(rng, question, facts) if pos in corrupt else item["gold"]

@@ -1,0 +1,160 @@
+"""The closed loop (DESIGN.md, "Closed loop"): TAP steering GRPO online, against random choice.
+
+For each loop seed and arm, from the base policy: T times, draw M fresh candidate cohorts from the
+world's vendor generator (the same candidates for every arm), choose one, GRPO-train on it for K
+steps with TRL (one AdamW kept across steps, so its moments carry over), and measure the probe.
+Arms:
+- "tap": scores candidates against the *current* policy (rollouts -> R features). It starts from
+  a prior (the advantage-spread heuristic `adv_std`, or a predictor from `tap fit`), records each
+  trained cohort's realized lift, and from `refit_after` observations on ranks by a ridge refit on
+  them (standardized R features).
+- "random": a uniform pick among the same candidates.
+- "reward_filter": the highest frac_nondegenerate (the DAPO-style filter of every RL stack).
+Every arm trains step t with the same training seed. The realized lift of a step is the probe
+gold-NLL drop it caused (positive = better); the loop's outcome is the cumulative drop after T steps.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ARMS = ("tap", "random", "reward_filter")
+
+
+@dataclass
+class OnlineScorer:
+    """Prior scores until `refit_after` observations, then a ridge refit on the observed lifts."""
+
+    prior: Callable[[pd.DataFrame], np.ndarray]
+    prior_name: str
+    columns: list[str]
+    refit_after: int = 4
+    seed: int = 0
+    observed_X: list[np.ndarray] = field(default_factory=list)
+    observed_y: list[float] = field(default_factory=list)
+
+    def score(self, features: pd.DataFrame) -> tuple[np.ndarray, str]:
+        if len(self.observed_y) < self.refit_after:
+            return np.asarray(self.prior(features), float), self.prior_name
+        from tap.predict.predictor import TAPPredictor
+
+        model = TAPPredictor(model="ridge", interval="none", random_state=self.seed)
+        model.fit(np.stack(self.observed_X), np.asarray(self.observed_y))
+        return model.predict(features[self.columns].to_numpy(float)), f"ridge on {len(self.observed_y)} observations"
+
+    def observe(self, row: pd.Series, realized: float) -> None:
+        self.observed_X.append(row[self.columns].to_numpy(float))
+        self.observed_y.append(float(realized))
+
+
+def candidates(config, items: pd.DataFrame, loop_seed: int, step: int, count: int) -> pd.DataFrame:
+    """M fresh cohorts from the world's vendor generator, on a stream of their own per seed and step."""
+    from tap.world.vendor import make_cohorts
+
+    world = config.world.model_copy(update={"cohorts": config.world.cohorts.model_copy(update={"count": count})})
+    return make_cohorts(config.model_copy(update={"world": world}), items, stream=f"loop-{loop_seed}-{step}",
+                        prefix=f"s{loop_seed}t{step}-")
+
+
+def _probe(policy, probe: pd.DataFrame, settings: dict) -> dict:
+    from tap.probe import probe_metrics
+
+    table = probe_metrics(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"]).set_index("subject")
+    return {"gold_nll": float(table.loc["all", "gold_nll"]), "accuracy": float(table.loc["all", "accuracy"])}
+
+
+def _features(policy, cohorts: pd.DataFrame, config, seed: int) -> pd.DataFrame:
+    from tap.features.compute import build_features
+    from tap.rollouts import rollout_cohorts
+
+    r = config.rollout
+    rollouts = rollout_cohorts(policy, cohorts, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
+                               temperature=r.temperature, seed=seed, prompts_per_batch=max(1, r.batch_size // r.num_generations))
+    return build_features(rollouts, {"R"}).set_index("cohort_id")
+
+
+def _train(policy, optimizer, cohort: pd.DataFrame, settings: dict, seed: int) -> None:
+    from tap.labels.trl_run import LabelUnit, train_cohort
+
+    unit = LabelUnit(str(cohort.cohort_id.iloc[0]), seed, tuple(cohort.prompt), tuple(cohort.gold), "", (), {}, settings, "loop")
+    train_cohort(unit, policy.model, policy.tokenizer, optimizer=optimizer)
+    policy.model.eval()
+
+
+def run_arm(arm: str, loop_seed: int, config, world, prior: tuple[Callable, str], progress: Callable | None = None) -> list[dict]:
+    """One arm of one loop seed: T steps from the base policy; one row per step."""
+    import torch
+
+    from tap.features.registry import FEATURES
+    from tap.policy.hf import HFPolicy
+
+    loop = config.loop
+    settings = {**config.label.model_dump(), "steps": loop.train_steps}
+    policy = HFPolicy.from_pretrained(world.policy_dir, batch_size=config.rollout.batch_size)
+    optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.label.learning_rate, weight_decay=0.0)
+    r_columns = [name for name, f in FEATURES.items() if f.tag == "R"]
+    scorer = OnlineScorer(prior[0], prior[1], r_columns, loop.refit_after, loop_seed)
+    chooser = random.Random(f"loop-random-{loop_seed}")
+    state = _probe(policy, world.probe, settings)
+    start_nll, rows = state["gold_nll"], []
+    for step in range(loop.steps):
+        pool = candidates(config, world.items, loop_seed, step, loop.candidates)
+        ids = list(dict.fromkeys(pool.cohort_id))
+        predicted, features = np.nan, None
+        if arm == "random":
+            chosen, name = chooser.choice(ids), "random"
+        else:
+            features = _features(policy, pool, config, seed=1000 * loop_seed + step).loc[ids]
+            if arm == "tap":
+                scores, name = scorer.score(features)
+            else:
+                scores, name = features.frac_nondegenerate.to_numpy(float), "frac_nondegenerate"
+            best = int(np.argmax(np.nan_to_num(scores, nan=-np.inf)))
+            chosen, predicted = ids[best], float(scores[best])
+        _train(policy, optimizer, pool[pool.cohort_id == chosen], settings, seed=10_000 * loop_seed + step)
+        after = _probe(policy, world.probe, settings)
+        realized = state["gold_nll"] - after["gold_nll"]
+        if arm == "tap":
+            scorer.observe(features.loc[chosen], realized)
+        rows.append({
+            "loop_seed": loop_seed, "arm": arm, "step": step + 1, "chosen": chosen, "scorer": name,
+            "predicted": predicted, "realized_lift": realized, "probe_nll": after["gold_nll"], "probe_accuracy": after["accuracy"],
+            "cumulative_nll_drop": start_nll - after["gold_nll"], "chosen_subject": str(pool[pool.cohort_id == chosen].subject.mode().iloc[0]),
+            "chosen_vendor": str(pool[pool.cohort_id == chosen].vendor.iloc[0]),
+        })
+        state = after
+        if progress:
+            progress()
+    return rows
+
+
+def adv_spread_prior() -> tuple[Callable, str]:
+    return (lambda features: features["adv_std"].to_numpy(float)), "prior: adv_std"
+
+
+def summarize(table: pd.DataFrame) -> dict:
+    """Cumulative probe-NLL drop after the last step per arm (mean and 95% t-interval over loop
+    seeds), and the paired difference of each arm against random."""
+    last = table[table.step == table.step.max()].pivot(index="loop_seed", columns="arm", values="cumulative_nll_drop")
+    out = {"seeds": int(len(last)), "steps": int(table.step.max()), "arms": {}, "paired_vs_random": {}}
+    for arm in last.columns:
+        out["arms"][arm] = _t_interval(last[arm].to_numpy())
+    for arm in last.columns:
+        if arm != "random" and "random" in last.columns:
+            out["paired_vs_random"][arm] = _t_interval((last[arm] - last["random"]).to_numpy())
+    return out
+
+
+def _t_interval(values: np.ndarray, level: float = 0.95) -> dict:
+    values = np.asarray(values, float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return {"mean": mean, "lo": None, "hi": None, "n": int(len(values))}
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": int(len(values))}
