@@ -414,11 +414,11 @@ def study(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/study, or runs/quick with --quick).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, 200 bootstrap resamples.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap resamples.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel label runs (default: study.workers).")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """The main job: world -> rollouts -> features -> labels -> evaluate -> fit -> report, in one run folder.
+    """The main job: world -> rollouts -> features -> labels -> loop -> evaluate -> fit -> report, in one run folder.
 
     Resumable: a rerun skips every finished stage whose config is unchanged, and a killed study
     continues where it stopped (label runs already in the ledger are kept).

@@ -1,4 +1,7 @@
-"""`tap study`: world -> rollouts -> features -> labels -> evaluate -> fit -> report, in one run folder.
+"""`tap study`: world -> rollouts -> features -> labels -> loop -> evaluate -> fit -> report, in one run folder.
+
+The loop stage runs when `loop.in_study` is true (the default); it needs nothing from evaluate or fit,
+so it comes first and a change to the evaluation does not rerun it.
 
 Each stage records what it ran with in `study.json` (a key over the config sections it depends on,
 its wall seconds and when it finished). A rerun skips every stage whose key is unchanged and whose
@@ -22,19 +25,23 @@ QUICK = [
     "world.cohorts.count=16",
     "label.seeds=2",
     "label.steps=6",
+    "loop.seeds=2",
+    "loop.steps=2",
+    "loop.candidates=4",
+    "loop.train_steps=2",
     "evaluate.bootstrap=200",
     "evaluate.random_draws=50",
 ]
 
-STAGES = ("world", "rollouts", "features", "labels", "evaluate", "fit", "loop", "report")
+STAGES = ("world", "rollouts", "features", "labels", "loop", "evaluate", "fit", "report")
 DEPENDS = {  # the config sections each stage's output depends on (cumulative along the pipeline)
     "world": ("world", "model", "pretrain"),
     "rollouts": ("rollout",),
     "features": ("study.families",),
     "labels": ("label",),
+    "loop": ("loop",),
     "evaluate": ("predictor", "evaluate"),
     "fit": (),
-    "loop": ("loop",),
     "report": (),
 }
 

@@ -56,7 +56,7 @@ def test_killed_study_resumes_to_a_full_run_folder(quick_study):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert re.search(rf"labels\s+│\s+ran.*{32 - killed_at} label runs, {killed_at} already in the ledger", resumed.stdout), resumed.stdout
     for name in ("config.toml", "items.parquet", "cohorts.parquet", "rollouts.parquet", "features.parquet", "labels.sqlite",
-                 "metrics.json", "predictions.parquet", "predictor.skops", "report.html", "study.json"):
+                 "loop.parquet", "loop.json", "metrics.json", "predictions.parquet", "predictor.skops", "report.html", "study.json"):
         assert (run / name).exists(), name
     assert _ok_rows(run / "labels.sqlite") == 32  # 16 cohorts x 2 seeds, none lost or doubled
     metrics = json.loads((run / "metrics.json").read_text())
@@ -78,7 +78,7 @@ def test_a_changed_evaluation_setting_reruns_only_what_depends_on_it(quick_study
     assert changed.returncode == 0, changed.stderr[-2000:]
     stages = json.loads((run / "study.json").read_text())["stages"]
     status = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in changed.stdout.splitlines() if line.count("│") >= 4}
-    assert [status[s] for s in ("world", "rollouts", "features", "labels")] == ["reused"] * 4
+    assert [status[s] for s in ("world", "rollouts", "features", "labels", "loop")] == ["reused"] * 5
     assert [status[s] for s in ("evaluate", "fit", "report")] == ["ran"] * 3
     assert json.loads((run / "metrics.json").read_text())["bootstrap"] == 100 and set(stages) >= {"evaluate", "report"}
 
@@ -110,7 +110,7 @@ def test_report_renders_in_headless_chromium_without_errors(quick_study, tmp_pat
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?https?://""", text)  # self-contained: nothing to fetch
     state, log = _page_state(report, tmp_path / "profile")
     assert state.get("data-errors") == "[]", state
-    assert int(state["data-figures-expected"]) >= 8
+    assert int(state["data-figures-expected"]) >= 9  # the quick study runs a small loop too
     assert state.get("data-figures-rendered") == state["data-figures-expected"], state
     console_errors = [line for line in log.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "ERROR" in line.split("CONSOLE")[0])]
     assert not console_errors, console_errors
