@@ -561,6 +561,45 @@ def intervention_command(
     console.print(f"wrote {run_dir / 'intervention.parquet'} and {run_dir / 'intervention.json'}")
 
 
+@app.command("cohorts")
+def cohorts_command(
+    source: Annotated[str, typer.Argument(help="A JSONL / JSON / parquet / CSV file, or a Hugging Face dataset id (needs the hub).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Cohorts file to write (.parquet, .csv or .jsonl).")],
+    preset: Annotated[Optional[str], typer.Option("--preset", help="gsm8k, math, arc, sciq, mmlu, mbpp or humaneval: the record schema, prompt, gold and verifier.")] = None,
+    columns: Annotated[Optional[str], typer.Option("--columns", help="Without a preset: TAP field=column pairs, e.g. prompt=question,gold=answer.")] = None,
+    subject: Annotated[Optional[str], typer.Option("--subject", help="Without a preset: the subject of every item (math, code, science, knowledge).")] = None,
+    verifier: Annotated[str, typer.Option("--verifier", help="Without a preset: exact, mcq, math or code.")] = "exact",
+    size: Annotated[int, typer.Option("--size", help="Items per cohort.")] = 8,
+    by: Annotated[str, typer.Option("--by", help="Cut cohorts at random, by subject or by difficulty.")] = "random",
+    split: Annotated[Optional[str], typer.Option("--split", help="Hugging Face split (default: the preset's).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N records.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle.")] = 0,
+) -> None:
+    """Cut cohorts from a dataset (with a preset for its real schema, or a column mapping)."""
+    from tap.data.load import chunk_cohorts, load_items
+    from tap.errors import TapInputError
+
+    mapping = None
+    if columns:
+        pairs = [p.split("=", 1) for p in columns.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise TapInputError(f"--columns {columns!r}: expected field=column pairs separated by commas")
+        mapping = {k.strip(): v.strip() for k, v in pairs}
+    items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit)
+    cohorts = chunk_cohorts(items, size, by=by, seed=seed)
+    if out.suffix == ".parquet":
+        from tap.store import write_parquet
+
+        write_parquet(cohorts, out)
+    elif out.suffix in (".csv", ".jsonl"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cohorts.to_csv(out, index=False) if out.suffix == ".csv" else cohorts.to_json(out, orient="records", lines=True)
+    else:
+        raise TapInputError(f"{out}: the cohorts file must end in .parquet, .csv or .jsonl")
+    console.print(f"wrote {out}: {cohorts.cohort_id.nunique()} cohorts of {size} from {len(items)} items "
+                  f"({len(items) - len(cohorts)} left over); subjects: {', '.join(sorted(cohorts.subject.unique()))}")
+
+
 @app.command()
 def version() -> None:
     """Print TAP's version."""

@@ -93,8 +93,10 @@ def rollout_cohorts(
     verifier: str = "exact",
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Sample G completions for every cohort item and judge each with the verifier."""
-    get_verifier(verifier)  # an unknown name fails before any sampling
+    """Sample G completions for every cohort item and judge each with the verifier (an item's own
+    `verifier` column, when the cohorts table has one, wins: presets set it per item)."""
+    for name in {verifier, *cohorts.get("verifier", pd.Series(dtype=object)).dropna()}:
+        get_verifier(name)  # an unknown name fails before any sampling
     params = getattr(policy, "num_parameters", 0)
     rows: list[dict] = []
     records = cohorts.to_dict(orient="records")
@@ -111,7 +113,7 @@ def rollout_cohorts(
         for record, group, n_prompt in zip(chunk, groups, prompt_tokens):
             for sample, completion in enumerate(group):
                 where = f"cohort {record['cohort_id']} item {record['position']} sample {sample}"
-                verdict = judge(verifier, completion.text, record["gold"], where=where)
+                verdict = judge(record.get("verifier") or verifier, completion.text, record["gold"], where=where)
                 rows.append(
                     {
                         "cohort_id": record["cohort_id"],

@@ -1,0 +1,1 @@
+"""Real datasets: presets for public RL datasets, loaders and cohort chunking."""
