@@ -55,9 +55,9 @@ def main() -> None:
         trainer = TAPGRPOTrainer(model=model, reward_funcs=reward, args=grpo, processing_class=tokenizer, curriculum=curriculum)
         trainer.train()
     after = probe_nll(model, tokenizer, world.probe)
-    for record in curriculum.history:
-        best = max(record["scores"])
-        print(f"batch {record['batch']}: trained on {record['chosen']} (adv_std {best:.3f}; candidates "
+    for record in curriculum.history:  # accelerate fetches one batch ahead: the last choice is never trained on
+        verb = "trained on" if record["batch"] < args.steps else "chose, not trained (fetched ahead)"
+        print(f"batch {record['batch']}: {verb} {record['chosen']} (adv_std {max(record['scores']):.3f}; candidates "
               f"{', '.join(record['candidates'])})")
     print(f"probe gold NLL: {before:.4f} -> {after:.4f} (drop {before - after:+.4f} nats/token after {args.steps} GRPO steps)")
 

@@ -283,6 +283,9 @@ def evaluate(
     paths = RunPaths(run_dir)
     config = _run_config(run_dir, config)
     data = _labelled_features(run_dir, config)
+    if data["y_cs"].shape[1] < 2:
+        raise TapInputError(f"{run_dir}: labels from one seed only; evaluation needs at least 2 (held-out-seed selection, "
+                            f"noise ceiling): run `tap label {run_dir} --seeds 2`")
     predictor = config.predictor.model_dump()
     scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor)
     started = time.perf_counter()

@@ -85,3 +85,15 @@ def test_bad_inputs_are_one_line(tap_home, tmp_path):
     result = run_tap("score", str(tmp_path / "c.jsonl"), "--predictor", str(tmp_path / "fake.skops"), "--out", str(tmp_path / "x.txt"),
                      env={"TAP_HOME": str(tap_home)})
     assert result.returncode == 2 and "must end in .csv or .parquet" in result.stderr
+
+
+def test_evaluate_with_one_seed_is_one_line(run_dir, tmp_path):
+    one = tmp_path / "one"
+    one.mkdir()
+    features = pd.read_parquet(run_dir / "features.parquet")
+    features.to_parquet(one / "features.parquet")
+    ledger = Ledger(one / "labels.sqlite")
+    for row in features.itertuples():
+        ledger.write({"cohort_id": row.cohort_id, "seed": 0, "config_hash": "h", "status": "ok", "lift_nll": 0.01 * row.token_entropy_mean})
+    result = run_tap("evaluate", str(one))
+    assert result.returncode == 2 and "labels from one seed only" in result.stderr and "Traceback" not in result.stderr
