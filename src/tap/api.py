@@ -360,6 +360,28 @@ def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path
     return predictor, target, metadata
 
 
+def read_probe(path: str | Path) -> pd.DataFrame:
+    """A probe file (parquet, JSONL or CSV) with columns prompt, gold and subject."""
+    from tap.store import read_table
+
+    table = read_table(Path(path))
+    missing = [c for c in ("prompt", "gold", "subject") if c not in table]
+    if missing:
+        raise TapInputError(f"{path}: missing column {missing[0]!r} (a probe file needs prompt, gold, subject)")
+    if table.empty:
+        raise TapInputError(f"{path}: the probe is empty")
+    return table.assign(gold=table.gold.astype(str)).reset_index(drop=True)
+
+
+def dataset_lift(result: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """A dataset's mean predicted lift per cohort, with a 95% bootstrap interval over its cohorts."""
+    values = result.predicted_lift.to_numpy(float)
+    rng = np.random.default_rng(seed)
+    means = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(resamples)]
+    return {"mean": float(values.mean()), "lo": float(np.quantile(means, 0.025)), "hi": float(np.quantile(means, 0.975)),
+            "cohorts": int(len(values))}
+
+
 def check_scores_path(out: str | Path) -> Path:
     out = Path(out)
     if out.suffix not in (".csv", ".parquet"):
@@ -395,13 +417,15 @@ def score(
     home: Path | None = None,
     max_cohorts: int | None = None,
     verifier: str = "exact",
+    probe: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """New cohorts -> rollouts -> features -> predicted lift with intervals, ranked best first.
 
     Writes `out` (.csv or .parquet) and, beside it, the rollouts and features it computed. Without
     a config, the predictor's own run config (its sidecar) sets the policy and sampling settings,
-    so features are read the way the predictor was calibrated."""
+    so features are read the way the predictor was calibrated. The forward-pass and gradient
+    features compare against `probe` (a file with prompt, gold, subject), else the tiny world's probe."""
     from tap.features.compute import build_features
 
     out = check_scores_path(out)
@@ -414,11 +438,12 @@ def score(
                      verifier=verifier, progress=progress)
     tags = {name: tag for name, tag, _ in feature_catalog()}
     families = {tags[c] for c in meta["used_columns"] if c in tags} | {"R"}
-    policy = probe = None
+    policy = None
+    probe_table = read_probe(probe) if probe is not None else None
     if families & {"F", "G"}:
         policy = load_policy(model, config, home=home)
-        probe = build_world(config, home=home).probe
-    feats = build_features(rolled, families, items=table, policy=policy, probe=probe)
+        probe_table = probe_table if probe_table is not None else build_world(config, home=home).probe
+    feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table)
     write_parquet(feats, stem.with_name(stem.name + ".features.parquet"))
     absent = [c for c in meta["used_columns"] if c not in feats]
     if absent:

@@ -375,121 +375,64 @@ def evaluate(
 
 @app.command()
 def score(
-    cohorts: Annotated[Path, typer.Argument(help="New cohorts (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject).")],
-    predictor: Annotated[Path, typer.Option("--predictor", "-p", help="A predictor from `tap fit` (.skops with its .json sidecar).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Ranked scores, .csv or .parquet (default: scores.csv beside the cohorts); rollouts and features are written beside it.")] = None,
+    cohorts: Annotated[Optional[Path], typer.Argument(help="New cohorts (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject); or use --data.")] = None,
+    predictor: Annotated[Optional[Path], typer.Option("--predictor", "-p", help="A predictor from `tap fit` (.skops with its .json sidecar).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Instead of COHORTS: a dataset file or Hugging Face id, cut into cohorts (see `tap cohorts`).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="With --data: gsm8k, math, arc, sciq, mmlu, mbpp or humaneval.")] = None,
+    size: Annotated[int, typer.Option("--size", help="With --data: items per cohort.")] = 8,
+    by: Annotated[str, typer.Option("--by", help="With --data: cut at random, by subject or by difficulty.")] = "random",
+    limit: Annotated[Optional[int], typer.Option("--limit", help="With --data: only the first N records.")] = None,
+    probe: Annotated[Optional[Path], typer.Option("--probe", help="Probe file (prompt, gold, subject) for forward-pass features (default: the tiny world's).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Ranked scores, .csv or .parquet (default: scores.csv beside the input); rollouts and features are written beside it.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the predictor's tiny policy).")] = None,
     max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
-    verifier: Annotated[str, typer.Option("--verifier", help="Reward function: exact, mcq, math or code.")] = "exact",
-    top: Annotated[int, typer.Option("--top", "-n", help="Rows to print (best first; all are written).")] = 20,
+    verifier: Annotated[str, typer.Option("--verifier", help="Reward function for items without their own: exact, mcq, math or code.")] = "exact",
+    top: Annotated[int, typer.Option("--top", "-n", help="Best and worst rows to print (all are written).")] = 10,
     home: HomeOpt = None,
 ) -> None:
-    """Score new cohorts against the current policy: rollouts -> features -> predicted lift with intervals, best first."""
-    from tap import api
+    """Score new cohorts against the current policy: rollouts -> features -> predicted lift with intervals.
 
+    The "buy smarter" command: prints the dataset's mean predicted lift per cohort with a bootstrap
+    interval, and its best and worst cohorts."""
+    from tap import api
+    from tap.errors import TapInputError
+
+    if predictor is None:
+        raise TapInputError("--predictor is required (a predictor.skops from `tap fit`)")
+    if (cohorts is None) == (data is None):
+        raise TapInputError("give either a COHORTS file or --data (with --preset or a file that has prompt, gold, subject)")
     cfg = _config(config, set_) if (config or set_) else None
-    target = out or cohorts.with_name("scores.csv")
+    target = out or (cohorts.with_name("scores.csv") if cohorts else Path(data).with_name("scores.csv") if Path(data).exists() else Path("scores.csv"))
     api.check_scores_path(target)
     api.load_scoring_predictor(predictor)  # bad input fails here, before any progress bar
-    frame = api.read_cohorts(cohorts, max_cohorts)
+    if data is not None:
+        from tap.data.load import chunk_cohorts, load_items
+
+        frame = chunk_cohorts(load_items(data, preset=preset, verifier=verifier, limit=limit), size, by=by)
+    else:
+        frame = api.read_cohorts(cohorts, max_cohorts)
     with _progress() as progress:
         task = progress.add_task("rollouts", total=len(frame), note="prompts")
-        result = api.score(frame, predictor, target, config=cfg, model=model, home=home, verifier=verifier,
+        result = api.score(frame, predictor, target, config=cfg, model=model, home=home, verifier=verifier, probe=probe,
                            progress=lambda done, total: progress.update(task, completed=done, total=total))
     level = result.level.iloc[0] if len(result) else 0.9
-    table = Table(title=f"Predicted lift (probe NLL reduction, nats/token) with {level:.0%} conformal intervals, best first")
-    for column in ("rank", "cohort", "subject", "predicted", "interval", "pass rate", "nondegenerate"):
-        table.add_column(column, justify="left" if column in ("cohort", "subject") else "right")
-    for row in result.head(top).itertuples():
-        table.add_row(str(row.rank), row.cohort_id, str(row.subject), f"{row.predicted_lift:+.4f}", f"[{row.lo:+.4f}, {row.hi:+.4f}]",
-                      f"{getattr(row, 'pass_rate_mean', float('nan')):.2f}", f"{getattr(row, 'frac_nondegenerate', float('nan')):.2f}")
-    console.print(table)
-    console.print(f"wrote {target}: {len(result)} cohorts; mean predicted lift {result.predicted_lift.mean():+.4f}")
-
-
-@app.command()
-def study(
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/study, or runs/quick with --quick).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap resamples.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel label runs (default: study.workers).")] = None,
-    home: HomeOpt = None,
-) -> None:
-    """The main job: world -> rollouts -> features -> labels -> loop -> evaluate -> fit -> report, in one run folder.
-
-    Resumable: a rerun skips every finished stage whose config is unchanged, and a killed study
-    continues where it stopped (label runs already in the ledger are kept).
-    """
-    from tap.study import run_study, study_config
-
-    cfg = study_config(config, set_, quick=quick)
-    run_dir = out or Path("runs/quick" if quick else "runs/study")
-    with _progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def on_stage(name: str, state: str) -> None:
-            if state == "start":
-                tasks[name] = progress.add_task(name, total=None, note="")
-            else:
-                progress.console.print(f"[dim]{name}: finished earlier with the same config, reused[/dim]")
-
-        def callback(name: str):
-            task = lambda: tasks[name]  # noqa: E731  (the task exists once the stage starts)
-            if name == "world":
-                return lambda step, total, record: progress.update(task(), completed=step, total=total, note="pretraining")
-            if name == "rollouts":
-                return lambda done, total: progress.update(task(), completed=done, total=total, note="prompts")
-            if name == "labels":
-                return lambda done, failed, total: progress.update(task(), completed=done + failed, total=total,
-                                                                   note=f"label runs{f', {failed} failed' if failed else ''}")
-            if name == "evaluate":
-                return lambda done, total, scorer: progress.update(task(), completed=done, total=total, note=scorer)
-            if name == "loop":
-                return lambda done, total: progress.update(task(), completed=done, total=total, note="loop steps")
-            return None
-
-        result = run_study(run_dir, cfg, home=home, workers=workers, on_stage=on_stage, progress=callback)
-        for name, task in tasks.items():
-            progress.update(task, total=1, completed=1)
-    _print_study(result)
-
-
-def _print_study(result) -> None:
-    if result.nothing_to_do:
-        console.print(f"study in {result.run_dir} is already complete with this config: nothing to do")
-    table = Table(title=f"Study {result.run_dir}")
-    for column in ("stage", "status", "seconds", "what"):
-        table.add_column(column, justify="right" if column == "seconds" else "left")
-    for stage in result.stages:
-        table.add_row(stage.name, stage.status, f"{stage.seconds:.1f}", stage.detail)
-    table.add_row("total", "", f"{sum(s.seconds for s in result.stages):.1f}", "(seconds of the runs that produced these files)")
-    console.print(table)
-    metrics = result.metrics
-    if metrics:
-        entry = next((e for e in metrics["scorers"] if e["name"] == metrics.get("headline")), None)
-        if entry:
-            m, cov = entry["metrics"], entry.get("coverage") or {}
-            console.print(
-                f"{entry['name']}: LOCO ρ {_ci(m.get('loco_spearman'))}, pairwise {_ci(m.get('pairwise_accuracy'))}, "
-                f"top-{round(100 * metrics['top_q'])}% fraction of oracle {_ci(m.get('top_fraction_of_oracle'))}, "
-                f"ρ / ceiling {_ci(m.get('rho_over_ceiling'))}; interval coverage {_ci(cov.get('coverage'))}"
-            )
-    console.print(f"report: {result.run_dir / 'report.html'}")
-
-
-@app.command()
-def report(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder after `tap evaluate` (or `tap study`).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file (default: RUN_DIR/report.html).")] = None,
-) -> None:
-    """Rebuild the self-contained HTML report from a run folder's files alone."""
-    from tap.report import build_report
-
-    path = build_report(run_dir, out)
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, works offline)")
+    whole = api.dataset_lift(result)
+    best, worst = result.head(top), result.tail(min(top, max(0, len(result) - top))).iloc[::-1]
+    for title, rows in (("Best cohorts", best), ("Worst cohorts", worst)):
+        if rows.empty:
+            continue
+        table = Table(title=f"{title}: predicted lift (probe NLL reduction, nats/token) with {level:.0%} conformal intervals")
+        for column in ("rank", "cohort", "subject", "predicted", "interval", "pass rate", "nondegenerate"):
+            table.add_column(column, justify="left" if column in ("cohort", "subject") else "right")
+        for row in rows.itertuples():
+            table.add_row(str(row.rank), row.cohort_id, str(row.subject), f"{row.predicted_lift:+.4f}", f"[{row.lo:+.4f}, {row.hi:+.4f}]",
+                          f"{getattr(row, 'pass_rate_mean', float('nan')):.2f}", f"{getattr(row, 'frac_nondegenerate', float('nan')):.2f}")
+        console.print(table)
+    console.print(f"dataset: mean predicted lift per cohort {whole['mean']:+.4f} [{whole['lo']:+.4f}, {whole['hi']:+.4f}] "
+                  f"(95% bootstrap over its {whole['cohorts']} cohorts)")
+    console.print(f"wrote {target}: {len(result)} cohorts ranked best first")
 
 
 @app.command("loop")

@@ -66,7 +66,8 @@ def test_fit_then_score_ranks_new_cohorts_with_intervals(run_dir, tap_home, tmp_
     ranked = pd.read_csv(out)
     assert list(ranked["rank"]) == [1, 2, 3, 4, 5] and ranked.predicted_lift.is_monotonic_decreasing
     assert (ranked.lo < ranked.hi).all() and (ranked.level == 0.9).all()
-    assert "Predicted lift" in result.stdout and (tmp_path / "ranked.features.parquet").exists()
+    assert "Best cohorts: predicted lift" in result.stdout and (tmp_path / "ranked.features.parquet").exists()
+    assert "dataset: mean predicted lift per cohort" in result.stdout
     # the same features through the Python API give the same predictions as the saved predictor
     predictor, _, meta = api.fit(run_dir, config=None, out=tmp_path / "again.skops")
     features = pd.read_parquet(tmp_path / "ranked.features.parquet").set_index("cohort_id").loc[ranked.cohort_id]
@@ -97,3 +98,22 @@ def test_evaluate_with_one_seed_is_one_line(run_dir, tmp_path):
         ledger.write({"cohort_id": row.cohort_id, "seed": 0, "config_hash": "h", "status": "ok", "lift_nll": 0.01 * row.token_entropy_mean})
     result = run_tap("evaluate", str(one))
     assert result.returncode == 2 and "labels from one seed only" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_score_a_preset_dataset_with_its_own_probe(run_dir, tap_home, tmp_path):
+    """The "buy smarter" path: a GSM8K-schema vendor file cut into cohorts, scored against a probe file."""
+    records = [{"question": f"What is {a} + {b}?", "answer": f"#### {a + b}"} for a in range(4) for b in range(4)]
+    (tmp_path / "vendor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    pd.DataFrame({"prompt": ["1+1=", "2+3="], "gold": ["2", "5"], "subject": ["math", "math"]}).to_csv(tmp_path / "probe.csv", index=False)
+    out = tmp_path / "scores.parquet"
+    result = run_tap("score", "--data", str(tmp_path / "vendor.jsonl"), "--preset", "gsm8k", "--size", "4", "--top", "2",
+                     "--probe", str(tmp_path / "probe.csv"), "--predictor", str(run_dir / "predictor.skops"), "--out", str(out),
+                     env={"TAP_HOME": str(tap_home)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    ranked = pd.read_parquet(out)
+    assert len(ranked) == 4 and ranked.predicted_lift.is_monotonic_decreasing
+    assert "Best cohorts" in result.stdout and "Worst cohorts" in result.stdout
+    mean = ranked.predicted_lift.mean()
+    assert f"mean predicted lift per cohort {mean:+.4f}" in result.stdout
+    neither = run_tap("score", "--predictor", str(run_dir / "predictor.skops"))
+    assert neither.returncode == 2 and "either a COHORTS file or --data" in neither.stderr
