@@ -435,6 +435,89 @@ def score(
     console.print(f"wrote {target}: {len(result)} cohorts ranked best first")
 
 
+@app.command()
+def study(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/study, or runs/quick with --quick).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap resamples.")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel label runs (default: study.workers).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """The main job: world -> rollouts -> features -> labels -> loop -> evaluate -> fit -> report, in one run folder.
+
+    Resumable: a rerun skips every finished stage whose config is unchanged, and a killed study
+    continues where it stopped (label runs already in the ledger are kept).
+    """
+    from tap.study import run_study, study_config
+
+    cfg = study_config(config, set_, quick=quick)
+    run_dir = out or Path("runs/quick" if quick else "runs/study")
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_stage(name: str, state: str) -> None:
+            if state == "start":
+                tasks[name] = progress.add_task(name, total=None, note="")
+            else:
+                progress.console.print(f"[dim]{name}: finished earlier with the same config, reused[/dim]")
+
+        def callback(name: str):
+            task = lambda: tasks[name]  # noqa: E731  (the task exists once the stage starts)
+            if name == "world":
+                return lambda step, total, record: progress.update(task(), completed=step, total=total, note="pretraining")
+            if name == "rollouts":
+                return lambda done, total: progress.update(task(), completed=done, total=total, note="prompts")
+            if name == "labels":
+                return lambda done, failed, total: progress.update(task(), completed=done + failed, total=total,
+                                                                   note=f"label runs{f', {failed} failed' if failed else ''}")
+            if name == "evaluate":
+                return lambda done, total, scorer: progress.update(task(), completed=done, total=total, note=scorer)
+            if name == "loop":
+                return lambda done, total: progress.update(task(), completed=done, total=total, note="loop steps")
+            return None
+
+        result = run_study(run_dir, cfg, home=home, workers=workers, on_stage=on_stage, progress=callback)
+        for name, task in tasks.items():
+            progress.update(task, total=1, completed=1)
+    _print_study(result)
+
+
+def _print_study(result) -> None:
+    if result.nothing_to_do:
+        console.print(f"study in {result.run_dir} is already complete with this config: nothing to do")
+    table = Table(title=f"Study {result.run_dir}")
+    for column in ("stage", "status", "seconds", "what"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for stage in result.stages:
+        table.add_row(stage.name, stage.status, f"{stage.seconds:.1f}", stage.detail)
+    table.add_row("total", "", f"{sum(s.seconds for s in result.stages):.1f}", "(seconds of the runs that produced these files)")
+    console.print(table)
+    metrics = result.metrics
+    if metrics:
+        entry = next((e for e in metrics["scorers"] if e["name"] == metrics.get("headline")), None)
+        if entry:
+            m, cov = entry["metrics"], entry.get("coverage") or {}
+            console.print(
+                f"{entry['name']}: LOCO ρ {_ci(m.get('loco_spearman'))}, pairwise {_ci(m.get('pairwise_accuracy'))}, "
+                f"top-{round(100 * metrics['top_q'])}% fraction of oracle {_ci(m.get('top_fraction_of_oracle'))}, "
+                f"ρ / ceiling {_ci(m.get('rho_over_ceiling'))}; interval coverage {_ci(cov.get('coverage'))}"
+            )
+    console.print(f"report: {result.run_dir / 'report.html'}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder after `tap evaluate` (or `tap study`).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file (default: RUN_DIR/report.html).")] = None,
+) -> None:
+    """Rebuild the self-contained HTML report from a run folder's files alone."""
+    from tap.report import build_report
+
+    path = build_report(run_dir, out)
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, works offline)")
+
+
 @app.command("loop")
 def loop_command(
     run_dir: Annotated[Path, typer.Argument(help="Run folder for loop.parquet and loop.json (config.toml is read from it when present).")],

@@ -38,11 +38,15 @@ def quick_study(default_world, tap_home, tmp_path_factory):
     """A quick study killed (SIGKILL) in its label stage, then resumed to the end."""
     run = tmp_path_factory.mktemp("study") / "quick"
     env = dict(os.environ, TAP_HOME=str(tap_home))
-    process = subprocess.Popen([sys.executable, "-m", "tap.cli", "study", "--quick", "--out", str(run)], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while _ok_rows(run / "labels.sqlite") < 4 and process.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
+    log = tmp_path_factory.mktemp("study-log") / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "tap.cli", "study", "--quick", "--out", str(run)], cwd=REPO, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        deadline = time.time() + 300
+        while _ok_rows(run / "labels.sqlite") < 4 and process.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+    if process.poll() is not None:
+        pytest.fail(f"the study ended (exit {process.returncode}) before it could be killed: {log.read_text()[-2000:]}")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = _ok_rows(run / "labels.sqlite")
