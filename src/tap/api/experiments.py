@@ -1,0 +1,121 @@
+"""The experiments' API: the closed loop and the causal intervention."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from tap.api.pipeline import _run_config, feature_catalog, label, labels_table, load_policy
+from tap.api.predict import load_scoring_predictor
+from tap.config import TapConfig
+from tap.errors import TapInputError
+from tap.store import write_parquet
+from tap.world.build import build_world
+
+
+def _loop_prior(config: TapConfig):
+    """The TAP arm's prior: the advantage-spread heuristic, or a saved predictor on R features."""
+    from tap.loop import adv_spread_prior
+
+    if config.loop.prior == "adv_std":
+        return adv_spread_prior()
+    predictor, meta = load_scoring_predictor(config.loop.prior)
+    tags = {name: tag for name, tag, _ in feature_catalog()}
+    other = sorted({tags.get(c, "?") for c in meta["used_columns"]} - {"R"})
+    if other:
+        raise TapInputError(f"{config.loop.prior}: the loop's prior must use R features only (this one uses family {other[0]}); "
+                            "fit one with --set 'predictor.families=[\"R\"]'")
+    columns = meta["columns"]
+    return (lambda features: predictor.predict(features.reindex(columns=columns).astype(float))), f"prior: {Path(config.loop.prior).name}"
+
+
+def loop(
+    run_dir: str | Path,
+    *,
+    config: TapConfig | None = None,
+    home: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Run the closed loop for every seed and arm; write loop.parquet and loop.json (the summary)."""
+    from tap.loop import run_arm, summarize
+    from tap.store import write_json
+
+    run_dir = Path(run_dir)
+    config = _run_config(run_dir, config)
+    built = build_world(config, home=home)
+    prior = _loop_prior(config)
+    lp = config.loop
+    total, done = lp.seeds * len(lp.arms) * lp.steps, 0
+    rows = []
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    for seed in range(lp.seeds):
+        for arm in lp.arms:
+            rows += run_arm(arm, seed, config, built, prior, tick)
+    table = pd.DataFrame(rows)
+    summary = summarize(table)
+    write_parquet(table, run_dir / "loop.parquet")
+    write_json(summary, run_dir / "loop.json")
+    return table, summary
+
+
+def intervention(
+    run_dir: str | Path,
+    *,
+    config: TapConfig | None = None,
+    home: Path | None = None,
+    workers: int = 1,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Build matched cohorts that differ only in frac_nondegenerate, label them with S seeds, and fit
+    the slope of lift on frac_nondegenerate. Writes RUN_DIR/intervention/ (its own cohorts, rollouts
+    and labels.sqlite, resumable), RUN_DIR/intervention.parquet and RUN_DIR/intervention.json."""
+    from tap.features.compute import build_features
+    from tap.intervention import item_pass_rates, matched_cohorts, slope_with_interval
+    from tap.rollouts import rollout_cohorts
+    from tap.store import write_json
+
+    run_dir = Path(run_dir)
+    config = _run_config(run_dir, config)
+    iv, size = config.intervention, config.world.cohorts.size
+    if max(iv.levels) > size or min(iv.levels) < 0:
+        raise TapInputError(f"intervention.levels must lie in 0..{size} (the cohort size), got {iv.levels}")
+    folder = run_dir / "intervention"
+    folder.mkdir(parents=True, exist_ok=True)
+    built = build_world(config, home=home)
+    policy = load_policy(None, config, home=home)
+    r = config.rollout
+    cohorts_path = folder / "cohorts.parquet"
+    if cohorts_path.exists():
+        cohorts = pd.read_parquet(cohorts_path)
+    else:
+        pool = built.items[built.items.split == "pool"]
+        rates = item_pass_rates(policy, pool, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens, seed=r.seed)
+        cohorts = matched_cohorts(pool.merge(rates, on="item_id"), size=size, levels=iv.levels, replicates=iv.replicates, seed=iv.seed)
+        if cohorts.empty:
+            raise TapInputError("no subject has enough always-, never- and sometimes-solved pool items for these levels")
+        write_parquet(cohorts, cohorts_path)
+    label(folder, config=config, cohorts=cohorts, workers=workers, home=home, progress=progress)
+    rollouts = rollout_cohorts(policy, cohorts, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
+                               seed=r.seed + 1, prompts_per_batch=max(1, r.batch_size // r.num_generations))
+    achieved = build_features(rollouts, {"R"})[["cohort_id", "frac_nondegenerate", "pass_rate_mean"]]
+    per_cohort, _ = labels_table(folder)
+    knobs = cohorts.groupby("cohort_id").agg(subject=("subject", "first"), level=("level", "first"),
+                                             target_frac_nondegenerate=("target_frac_nondegenerate", "first")).reset_index()
+    table = knobs.merge(achieved, on="cohort_id").merge(per_cohort[["cohort_id", "label", "seed_std", "n_seeds"]], on="cohort_id")
+    summary = {
+        "achieved": slope_with_interval(table, "frac_nondegenerate", "label"),
+        "target": slope_with_interval(table, "target_frac_nondegenerate", "label"),
+        "levels": iv.levels, "replicates": iv.replicates, "seeds": config.label.seeds, "cohort_size": size,
+        "subjects": sorted(table.subject.unique()), "target_metric": "lift_nll (probe gold-NLL drop, nats/token)",
+    }
+    write_parquet(table, run_dir / "intervention.parquet")
+    write_json(summary, run_dir / "intervention.json")
+    return table, summary

@@ -1,0 +1,219 @@
+"""The pipeline's API: the world, rollouts, labels and features of a run folder."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from tap.config import TapConfig, config_to_toml, load_config
+from tap.errors import TapInputError
+from tap.store import RunPaths, write_parquet, write_text
+from tap.world.build import World, build_world
+
+
+def world(
+    config: TapConfig | None = None,
+    *,
+    home: Path | None = None,
+    out: Path | None = None,
+    progress: Callable[[int, int, dict | None], None] | None = None,
+) -> World:
+    """Build or reuse the tiny world; with `out`, also lay its files into a run folder."""
+    config = config or load_config()
+    built = build_world(config, home=home, progress=progress)
+    if out is not None:
+        paths = RunPaths(Path(out))
+        paths.root.mkdir(parents=True, exist_ok=True)
+        write_text(config_to_toml(config), paths.config)
+        for name in ("items.parquet", "cohorts.parquet"):
+            shutil.copyfile(built.root / name, paths.root / f".{name}.tmp")
+            (paths.root / f".{name}.tmp").replace(paths.root / name)
+    return built
+
+
+def load_policy(model: str | Path | None = None, config: TapConfig | None = None, *, home: Path | None = None, batch_size: int | None = None):
+    """A policy from a model folder (or hub id), or the tiny world's policy for `config`."""
+    from tap.policy.hf import HFPolicy
+
+    config = config or load_config()
+    batch = batch_size or config.rollout.batch_size
+    if model is None:
+        return HFPolicy.from_pretrained(build_world(config, home=home).policy_dir, batch_size=batch)
+    if Path(model).exists() and not (Path(model) / "config.json").exists():
+        raise TapInputError(f"{model}: not a model folder (no config.json)")
+    return HFPolicy.from_pretrained(model, batch_size=batch)
+
+
+def read_cohorts(path: str | Path, max_cohorts: int | None = None) -> pd.DataFrame:
+    """Read and check a cohorts file (parquet, JSONL or CSV); optionally keep the first N cohorts."""
+    from tap.rollouts import load_cohorts
+
+    cohorts = load_cohorts(path)
+    if max_cohorts is not None:
+        keep = list(dict.fromkeys(cohorts.cohort_id))[:max_cohorts]
+        cohorts = cohorts[cohorts.cohort_id.isin(keep)].reset_index(drop=True)
+    return cohorts
+
+
+def rollout(
+    cohorts: str | Path | pd.DataFrame,
+    out: str | Path,
+    *,
+    config: TapConfig | None = None,
+    model: str | Path | None = None,
+    home: Path | None = None,
+    max_cohorts: int | None = None,
+    verifier: str = "exact",
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Sample G completions per item of each cohort (a file or a checked table); write rollouts.parquet."""
+    from tap.rollouts import rollout_cohorts
+
+    config = config or load_config()
+    if not isinstance(cohorts, pd.DataFrame):
+        cohorts = read_cohorts(cohorts, max_cohorts)
+    elif max_cohorts is not None:
+        cohorts = cohorts[cohorts.cohort_id.isin(list(dict.fromkeys(cohorts.cohort_id))[:max_cohorts])]
+    policy = load_policy(model, config, home=home)
+    r = config.rollout
+    table = rollout_cohorts(
+        policy, cohorts,
+        num_generations=r.num_generations, max_new_tokens=r.max_new_tokens, temperature=r.temperature,
+        seed=r.seed, prompts_per_batch=max(1, r.batch_size // r.num_generations), verifier=verifier,
+        progress=progress,
+    )
+    write_parquet(table, Path(out))
+    return table
+
+
+def _run_config(run_dir: Path, config: TapConfig | None) -> TapConfig:
+    """The config a stage runs with: the given one, else the run folder's, else the defaults.
+    The run folder's config.toml is (re)written to what ran, so it always tells the truth."""
+    paths = RunPaths(run_dir)
+    if config is None:
+        config = load_config(paths.config) if paths.config.exists() else load_config()
+    paths.root.mkdir(parents=True, exist_ok=True)
+    text = config_to_toml(config)
+    if not paths.config.exists() or paths.config.read_text() != text:
+        write_text(text, paths.config)
+    return config
+
+
+def label(
+    run_dir: str | Path,
+    *,
+    config: TapConfig | None = None,
+    cohorts: str | Path | pd.DataFrame | None = None,
+    max_cohorts: int | None = None,
+    seeds: int | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
+    retries: int = 1,
+    home: Path | None = None,
+    fail_times: dict[str, int] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
+):
+    """GRPO-train every cohort x seed from the base policy and record its lift in labels.sqlite.
+
+    Cohorts come from `cohorts` (a file or a table) or the run folder's cohorts.parquet; the probe
+    from the run folder's items.parquet (split == "probe"), else from the tiny world.
+    """
+    from tap.labels.battery import base_probe_metrics, label_hash, plan_units, run_battery, threads_per_worker
+    from tap.labels.executors import make_executor
+    from tap.labels.ledger import Ledger
+
+    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    if config is None and paths.config.exists():
+        config = load_config(paths.config)
+    config = config or load_config()
+    if seeds is not None:
+        config = config.model_copy(update={"label": config.label.model_copy(update={"seeds": seeds})})
+    config = _run_config(run_dir, config)
+    if cohorts is None and not paths.cohorts.exists():
+        raise TapInputError(f"{run_dir}: no cohorts.parquet (run `tap world build --out {run_dir}` or pass --cohorts)")
+    table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts)
+    if max_cohorts is not None:  # the same cut for a file and for a table handed in directly
+        table = table[table.cohort_id.isin(list(dict.fromkeys(table.cohort_id))[:max_cohorts])]
+    built = build_world(config, home=home)
+    items = pd.read_parquet(paths.items) if paths.items.exists() else built.items
+    probe = items[items.split == "probe"].reset_index(drop=True)
+    weights_sha = (built.policy_dir / "weights.sha256").read_text().strip()
+    config_hash = label_hash(config.label, weights_sha, probe)
+    ledger = Ledger(paths.labels)
+    before = base_probe_metrics(ledger, config_hash, built.policy_dir, probe, config.label)
+    threads = threads_per_worker(workers, config.label.threads)
+    units = plan_units(table, probe, built.policy_dir, config.label, config_hash, before, threads, fail_times)
+    pool = make_executor(executor, workers, run_dir=run_dir, ray_address=ray_address)
+    try:
+        return run_battery(units, ledger, pool, retries=retries, progress=progress)
+    finally:
+        pool.close()
+
+
+def labels_table(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
+    """Per-cohort labels joined with each cohort's knobs, and the battery summary."""
+    from tap.labels.ledger import Ledger
+    from tap.labels.summary import battery_summary, cohort_labels
+
+    paths = RunPaths(Path(run_dir))
+    if not paths.labels.exists():
+        raise TapInputError(f"{run_dir}: no labels.sqlite (run `tap label {run_dir}` first)")
+    rows = Ledger(paths.labels).table()
+    per_cohort = cohort_labels(rows)
+    if paths.cohorts.exists():
+        knobs = pd.read_parquet(paths.cohorts).groupby("cohort_id").first().reset_index()
+        keep = [c for c in ("cohort_id", "cohort_subject", "vendor", "difficulty_lo", "difficulty_hi", "corruption_rate",
+                            "duplicate_rate", "off_format_rate", "subject") if c in knobs.columns]
+        per_cohort = per_cohort.merge(knobs[keep], on="cohort_id", how="left")
+    return per_cohort, battery_summary(rows)
+
+
+def features(
+    rollouts: str | Path,
+    out: str | Path,
+    *,
+    families: set[str] = frozenset({"R", "F"}),
+    cohorts: str | Path | None = None,
+    config: TapConfig | None = None,
+    model: str | Path | None = None,
+    home: Path | None = None,
+) -> pd.DataFrame:
+    """Features per cohort from a rollouts file -> features.parquet. The forward-pass family also
+    needs the cohorts (default: cohorts.parquet beside the rollouts) and the policy."""
+    from tap.features.compute import build_features
+    from tap.store import read_table
+
+    rollouts = Path(rollouts)
+    table = read_table(rollouts)
+    missing = [c for c in ("cohort_id", "position", "reward", "answer", "n_tokens", "finish_reason", "logprobs", "entropies") if c not in table]
+    if missing:
+        raise TapInputError(f"{rollouts}: missing column {missing[0]!r} (is this a rollouts file from `tap rollout`?)")
+    items = probe = policy = None
+    if families & {"F", "G"}:
+        config = config or load_config()
+        items = read_cohorts(cohorts or rollouts.with_name("cohorts.parquet"))
+        policy = load_policy(model, config, home=home)
+        built = build_world(config, home=home)
+        probe = built.probe
+    result = build_features(table, set(families), items=items, policy=policy, probe=probe)
+    write_parquet(result, Path(out))
+    return result
+
+
+def feature_catalog() -> list[tuple[str, str, str]]:
+    """(name, cost tag, one-line definition) of every feature TAP computes."""
+    from tap.features.gradients import GRADIENT_FEATURES
+    from tap.features.head_align import HEAD_ALIGN_FEATURES
+    from tap.features.registry import FEATURES
+    from tap.features.representations import MODEL_FEATURES
+
+    rows = [(f.name, f.tag, f.definition) for f in FEATURES.values()]
+    rows += [(name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split())) for name, fn in MODEL_FEATURES.items()]
+    rows += [(name, "F", text) for name, text in HEAD_ALIGN_FEATURES.items()]
+    rows += [(name, "G", text) for name, text in GRADIENT_FEATURES.items()]
+    return rows

@@ -1,0 +1,267 @@
+"""The predictor's API: evaluate every scorer on a run folder, fit the predictor, score new cohorts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tap.api.pipeline import _run_config, feature_catalog, load_policy, read_cohorts, rollout
+from tap.config import TapConfig, load_config
+from tap.errors import TapInputError
+from tap.store import RunPaths, write_parquet
+from tap.world.build import build_world
+
+
+def _labelled_features(run_dir: Path, config: TapConfig) -> dict:
+    """Features of every labelled cohort of a run folder, aligned with its single-seed lifts.
+
+    Cohorts missing a seed (a failed label run) are left out and counted; a ledger holding several
+    label configs uses the one with the most finished runs, and says which."""
+    from tap.labels.ledger import Ledger
+
+    paths = RunPaths(run_dir)
+    for path, hint in ((paths.features, f"tap features compute {run_dir / 'rollouts.parquet'}"), (paths.labels, f"tap label {run_dir}")):
+        if not path.exists():
+            raise TapInputError(f"{run_dir}: no {path.name} (run `{hint}` first)")
+    rows = Ledger(paths.labels).table()
+    rows = rows[rows.status == "ok"]
+    if rows.empty:
+        raise TapInputError(f"{paths.labels}: no finished label runs")
+    hashes = rows.config_hash.value_counts()
+    config_hash = str(hashes.index[0])
+    rows = rows[rows.config_hash == config_hash]
+    target = config.evaluate.target
+    wide = rows.pivot_table(index="cohort_id", columns="seed", values=target)
+    complete = wide.dropna()
+    features = pd.read_parquet(paths.features)
+    features["cohort_id"] = features.cohort_id.astype(str)
+    features = features[features.cohort_id.isin(complete.index)].sort_values("cohort_id").reset_index(drop=True)
+    if len(features) < 8:
+        raise TapInputError(f"{run_dir}: only {len(features)} cohorts have both features and every seed's label (need at least 8)")
+    y_cs = complete.loc[features.cohort_id].to_numpy(float)
+    domains = np.full(len(features), "mixed", dtype=object)
+    members = [set() for _ in range(len(features))]
+    if paths.cohorts.exists():
+        cohorts = pd.read_parquet(paths.cohorts)
+        cohorts["cohort_id"] = cohorts.cohort_id.astype(str)
+        subjects = cohorts.groupby("cohort_id").subject.agg(lambda s: set(s))
+        members = [subjects.get(c, set()) for c in features.cohort_id]
+        domains = np.array([next(iter(m)) if len(m) == 1 else "mixed" for m in members], dtype=object)
+    return {
+        "features": features, "y_cs": y_cs, "domains": domains.astype(str), "members": members,
+        "config_hash": config_hash, "other_hashes": [str(h) for h in hashes.index[1:]],
+        "dropped": int(len(wide) - len(complete)) + int(len(complete) - len(features)),
+        "label_cost": (float(rows.wall_seconds.mean()), float(rows.flops.mean())),
+    }
+
+
+def evaluate(
+    run_dir: str | Path,
+    *,
+    config: TapConfig | None = None,
+    n_jobs: int | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Evaluate TAP and every baseline with LOCO, LODO and held-out-seed selection; write
+    metrics.json and predictions.parquet into the run folder and return the metrics."""
+    import os
+    import time
+
+    from tap import __version__
+    from tap.evaluate.evaluation import evaluate_scorers
+    from tap.evaluate.scorers import build_scorers
+
+    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    config = _run_config(run_dir, config)
+    data = _labelled_features(run_dir, config)
+    if data["y_cs"].shape[1] < 2:
+        raise TapInputError(f"{run_dir}: labels from one seed only; evaluation needs at least 2 (held-out-seed selection, "
+                            f"noise ceiling): run `tap label {run_dir} --seeds 2`")
+    predictor = config.predictor.model_dump()
+    scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor)
+    started = time.perf_counter()
+    ev = config.evaluate
+    metrics, predictions = evaluate_scorers(
+        scorers, data["features"], data["y_cs"], data["domains"], data["members"],
+        q=ev.top_q, resamples=ev.bootstrap, seed=ev.bootstrap_seed, random_draws=ev.random_draws,
+        level=config.predictor.level, n_jobs=n_jobs or min(2, os.cpu_count() or 1), progress=progress,
+    )
+    headline = f"TAP {config.predictor.model} {'+'.join(config.predictor.families)}"
+    metrics["importance"] = _importance(scorers, headline, data, ev.bootstrap_seed)
+    metrics.update({
+        "tap_version": __version__, "target": ev.target, "label_config_hash": data["config_hash"],
+        "other_label_config_hashes": data["other_hashes"], "cohorts_dropped": data["dropped"],
+        "headline": headline if any(s["name"] == headline for s in metrics["scorers"]) else None,
+        "predictor": predictor, "evaluation_seconds": time.perf_counter() - started,
+        "label_run": {"seconds": data["label_cost"][0], "flops": data["label_cost"][1]},
+    })
+    write_parquet(predictions, paths.predictions)
+    from tap.store import write_json
+
+    write_json(metrics, paths.metrics)
+    return metrics
+
+
+def _importance(scorers: list, headline: str, data: dict, seed: int) -> dict | None:
+    """Held-out permutation importance of the configured predictor's features, with definitions."""
+    from tap.evaluate.evaluation import permutation_importances
+
+    scorer = next((s for s in scorers if s.name == headline), None)
+    if scorer is None:
+        return None
+    table = permutation_importances(
+        lambda: scorer.make().set_params(interval="none"), data["features"][scorer.columns].astype(float),
+        data["y_cs"].mean(axis=1), seed=seed,
+    )
+    catalog = {name: (tag, text) for name, tag, text in feature_catalog()}
+    rows = [{**row, "tag": catalog[row["feature"]][0], "definition": catalog[row["feature"]][1]} for row in table.to_dict(orient="records")]
+    return {"scorer": headline, "method": "drop in held-out Spearman ρ when one feature is shuffled (5 folds x 20 repeats)", "rows": rows}
+
+
+def _predictor_from_config(config: TapConfig):
+    from tap.predict.predictor import TAPPredictor
+
+    return TAPPredictor(**config.predictor.model_dump())
+
+
+def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path | None = None):
+    """Fit the configured predictor on every labelled cohort of a run folder; save it (skops + a
+    JSON sidecar of what it was trained on) to `out` (default RUN_DIR/predictor.skops).
+    Returns (predictor, path, sidecar metadata)."""
+    from tap.features.compute import feature_columns
+    from tap.predict.artifact import save_predictor
+
+    run_dir = Path(run_dir)
+    config = _run_config(run_dir, config)
+    data = _labelled_features(run_dir, config)
+    table = data["features"]
+    known = {name for name, _, _ in feature_catalog()}
+    columns = [c for c in feature_columns(table) if c in known and table[c].notna().any()]
+    X = table[columns].astype(float)
+    y = data["y_cs"].mean(axis=1)
+    predictor = _predictor_from_config(config).fit(X, y)
+    target = Path(out) if out else RunPaths(run_dir).predictor
+    metadata = {
+        "columns": columns, "used_columns": [columns[i] for i in predictor.columns_], "target": config.evaluate.target,
+        "cohorts": int(len(y)), "seeds": int(data["y_cs"].shape[1]), "label_config_hash": data["config_hash"],
+        "label_mean": float(y.mean()), "label_std": float(y.std(ddof=1)),
+        "predictor": config.predictor.model_dump(), "run_dir": str(run_dir), "config": config.model_dump(mode="json"),
+    }
+    save_predictor(predictor, target, metadata)
+    return predictor, target, metadata
+
+
+def read_probe(path: str | Path) -> pd.DataFrame:
+    """A probe file (parquet, JSONL or CSV) with columns prompt, gold and subject."""
+    from tap.store import read_table
+
+    table = read_table(Path(path))
+    missing = [c for c in ("prompt", "gold", "subject") if c not in table]
+    if missing:
+        raise TapInputError(f"{path}: missing column {missing[0]!r} (a probe file needs prompt, gold, subject)")
+    if table.empty:
+        raise TapInputError(f"{path}: the probe is empty")
+    return table.assign(gold=table.gold.astype(str)).reset_index(drop=True)
+
+
+def dataset_lift(result: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """A dataset's mean predicted lift per cohort, with a 95% bootstrap interval over its cohorts."""
+    values = result.predicted_lift.to_numpy(float)
+    rng = np.random.default_rng(seed)
+    means = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(resamples)]
+    return {"mean": float(values.mean()), "lo": float(np.quantile(means, 0.025)), "hi": float(np.quantile(means, 0.975)),
+            "cohorts": int(len(values))}
+
+
+def check_scores_path(out: str | Path) -> Path:
+    out = Path(out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise TapInputError(f"{out}: the scores file must end in .csv or .parquet")
+    return out
+
+
+def load_scoring_predictor(path: str | Path):
+    """A saved predictor and its sidecar (what it was trained on); one clear line if either is wrong."""
+    import json
+
+    from tap.predict.artifact import load_predictor
+
+    predictor = load_predictor(path)
+    sidecar = Path(path).with_suffix(".json")
+    if not sidecar.exists():
+        raise TapInputError(f"{sidecar}: missing (the predictor's sidecar names the features it was trained on; re-run `tap fit`)")
+    try:
+        meta = json.loads(sidecar.read_text())
+        meta["columns"], meta["used_columns"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TapInputError(f"{sidecar}: not a TAP predictor sidecar ({type(exc).__name__})") from None
+    return predictor, meta
+
+
+def score(
+    cohorts: str | Path | pd.DataFrame,
+    predictor_path: str | Path,
+    out: str | Path,
+    *,
+    config: TapConfig | None = None,
+    model: str | Path | None = None,
+    home: Path | None = None,
+    max_cohorts: int | None = None,
+    verifier: str = "exact",
+    probe: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """New cohorts -> rollouts -> features -> predicted lift with intervals, ranked best first.
+
+    Writes `out` (.csv or .parquet) and, beside it, the rollouts and features it computed. Without
+    a config, the predictor's own run config (its sidecar) sets the policy and sampling settings,
+    so features are read the way the predictor was calibrated. The forward-pass and gradient
+    features compare against `probe` (a file with prompt, gold, subject), else the tiny world's probe."""
+    from tap.features.compute import build_features
+
+    out = check_scores_path(out)
+    predictor, meta = load_scoring_predictor(predictor_path)
+    if config is None:  # the predictor's own run: same tiny policy, same sampling settings
+        config = TapConfig.model_validate(meta["config"]) if "config" in meta else load_config()
+    table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts, max_cohorts)
+    stem = out.with_suffix("")
+    rolled = rollout(table, stem.with_name(stem.name + ".rollouts.parquet"), config=config, model=model, home=home,
+                     verifier=verifier, progress=progress)
+    tags = {name: tag for name, tag, _ in feature_catalog()}
+    families = {tags[c] for c in meta["used_columns"] if c in tags} | {"R"}
+    policy = None
+    probe_table = read_probe(probe) if probe is not None else None
+    if families & {"F", "G"}:
+        policy = load_policy(model, config, home=home)
+        probe_table = probe_table if probe_table is not None else build_world(config, home=home).probe
+    feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table)
+    write_parquet(feats, stem.with_name(stem.name + ".features.parquet"))
+    absent = [c for c in meta["used_columns"] if c not in feats]
+    if absent:
+        raise TapInputError(f"{predictor_path}: uses feature {absent[0]!r}, which these rollouts cannot give")
+    for column in meta["columns"]:  # a family the predictor saw but does not use: any value will do
+        if column not in feats:
+            feats[column] = np.nan
+    X = feats[meta["columns"]].astype(float)
+    pred = predictor.predict(X)
+    lo, hi = predictor.predict_interval(X)
+    subjects = table.groupby("cohort_id").subject.agg(lambda s: s.iloc[0] if s.nunique() == 1 else "mixed")
+    result = pd.DataFrame({
+        "cohort_id": feats.cohort_id, "subject": feats.cohort_id.map(subjects), "predicted_lift": pred,
+        "lo": lo, "hi": hi, "level": predictor.level,
+        **{c: feats[c] for c in ("pass_rate_mean", "frac_nondegenerate", "adv_std") if c in feats},
+    }).sort_values("predicted_lift", ascending=False, kind="stable").reset_index(drop=True)
+    result.insert(0, "rank", np.arange(1, len(result) + 1))
+    if out.suffix == ".csv":
+        from tap.store import atomic_path
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            result.to_csv(tmp, index=False)
+    else:
+        write_parquet(result, out)
+    return result
