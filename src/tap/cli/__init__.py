@@ -1,0 +1,69 @@
+"""The `tap` command. It parses arguments, calls `tap.api`, and prints; nothing else.
+
+Heavy libraries (torch, transformers) are imported inside the commands so `tap --help` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="TAP — predict how much GRPO training on a dataset will improve a model, before training.", no_args_is_help=True, add_completion=False)
+world_app = typer.Typer(help="The embedded tiny world: items, probe, vendor cohorts and a tiny policy.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+features_app = typer.Typer(help="Cohort features: cheap signals read off base-policy rollouts.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+labels_app = typer.Typer(help="Inspect the lift labels of a run folder.", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+# Tables stay readable when piped to a file (rich would otherwise wrap at 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: built-in tiny world).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one config field, e.g. --set world.cohorts.count=32 (repeatable).")]
+HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Cache folder (default: $TAP_HOME or ~/.cache/tap).")]
+
+
+def _config(path: Path | None, overrides: list[str] | None):
+    from tap.config import load_config
+
+    return load_config(path, overrides)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console,
+    )
+
+
+def main() -> None:
+    """Entry point: bad input is one line on stderr and exit status 2, never a traceback."""
+    import click
+
+    from tap.errors import TapInputError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name="tap", standalone_mode=False)
+    except TapInputError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+# Commands register on `app` as their modules are imported (this order is the order of `tap --help`).
+from tap.cli import pipeline, predict, experiments  # noqa: E402,F401

@@ -1,0 +1,268 @@
+"""`tap world build`, `rollout`, `label`, `labels show`, `features`, `cohorts`, `version`: the pipeline's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from tap.cli import ConfigOpt, HomeOpt, SetOpt, _config, _progress, app, console, features_app, labels_app, world_app, err_console
+
+
+def _print_world(built) -> None:
+    info = built.pretrain
+    state = "reused from cache" if built.reused else "built"
+    console.print(f"[bold]Tiny world[/bold] {state}: {built.root}")
+    console.print(
+        f"policy: {info['parameters']:,} parameters, pretrained {info['steps']} steps in {info['seconds']:.1f} s "
+        f"({'inside' if info['in_band'] else '[red]outside[/red]'} the accuracy band {info['band']}) at {built.policy_dir}"
+    )
+    table = Table(title="Probe (greedy accuracy, gold-answer NLL in nats/token)")
+    for column in ("subject", "probe items", "pool items", "accuracy", "gold NLL"):
+        table.add_column(column, justify="right" if column != "subject" else "left")
+    counts = built.items.groupby(["split", "subject"]).size()
+    for row in info["probe_table"]:
+        subject = row["subject"]
+        probe_n = counts.get(("probe", subject), counts.xs("probe").sum() if subject == "all" else 0)
+        pool_n = counts.get(("pool", subject), counts.xs("pool").sum() if subject == "all" else 0)
+        table.add_row(subject, str(probe_n), str(pool_n), f"{row['accuracy']:.3f}", f"{row['gold_nll']:.3f}")
+    console.print(table)
+    cohorts = built.cohorts.groupby("cohort_id").first()
+    vendors = cohorts.vendor.value_counts()
+    console.print(
+        f"{len(cohorts)} cohorts of {built.cohorts.groupby('cohort_id').size().max()} items; by vendor: "
+        + ", ".join(f"{v} {n}" for v, n in vendors.items())
+        + f"; defects: {built.cohorts.corrupted.mean():.0%} corrupted, {built.cohorts.duplicate.mean():.0%} duplicates, "
+        f"{built.cohorts.off_format.mean():.0%} off-format"
+    )
+
+
+@world_app.command("build")
+def world_build(config: ConfigOpt = None, set_: SetOpt = None, out: Annotated[Optional[Path], typer.Option("--out", help="Also write config.toml, items.parquet and cohorts.parquet into this run folder.")] = None, home: HomeOpt = None) -> None:
+    """Build the tiny world and pretrain its policy, or reuse them from the cache."""
+    from tap import api
+
+    cfg = _config(config, set_)
+    with _progress() as progress:
+        task = progress.add_task("pretraining tiny policy", total=cfg.pretrain.max_steps, note="")
+
+        def on_step(step: int, total: int, record: dict | None) -> None:
+            note = f"probe acc {record['acc_all']:.2f}" if record else None
+            progress.update(task, completed=step, **({"note": note} if note else {}))
+
+        built = api.world(cfg, home=home, out=out, progress=on_step)
+        progress.update(task, completed=cfg.pretrain.max_steps, visible=not built.reused)
+    _print_world(built)
+    if out:
+        console.print(f"run folder: {out}")
+
+
+@app.command()
+def rollout(
+    cohorts: Annotated[Path, typer.Argument(help="Cohorts file (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output parquet (default: rollouts.parquet beside the cohorts file).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")] = None,
+    max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
+    verifier: Annotated[str, typer.Option("--verifier", help="Reward function: exact, mcq, math or code.")] = "exact",
+    show: Annotated[int, typer.Option("--show", help="Print the rollouts of this many prompts.")] = 0,
+    home: HomeOpt = None,
+) -> None:
+    """Sample G completions per cohort prompt with the policy and write rollouts.parquet."""
+    from tap import api
+
+    cfg = _config(config, set_)
+    target = out or cohorts.with_name("rollouts.parquet")
+    frame = api.read_cohorts(cohorts, max_cohorts)  # bad input fails here, before any progress bar
+    with _progress() as progress:
+        task = progress.add_task("rollouts", total=len(frame), note="prompts")
+        table = api.rollout(
+            frame, target, config=cfg, model=model, home=home, verifier=verifier,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"wrote {target}: {table.cohort_id.nunique()} cohorts, {len(table)} completions, "
+        f"mean reward {table.reward.mean():.3f}, {(table.finish_reason == 'length').mean():.1%} truncated"
+    )
+    if show:
+        _print_rollouts(table, show)
+
+
+def _print_rollouts(table, prompts: int) -> None:
+    for (cohort, position), group in list(table.groupby(["cohort_id", "position"], sort=False))[:prompts]:
+        first = group.iloc[0]
+        view = Table(title=f"{cohort} #{position} [{first.subject}]  {first.prompt!r}  gold={first.gold!r}")
+        for column in ("#", "completion", "answer", "reward", "adv", "tokens", "mean lp", "finish"):
+            view.add_column(column)
+        mean_reward = group.reward.mean()
+        for row in group.itertuples():
+            view.add_row(
+                str(row.sample), repr(row.text), repr(row.answer), f"{row.reward:.0f}", f"{row.reward - mean_reward:+.2f}",
+                str(row.n_tokens), f"{sum(row.logprobs) / max(1, len(row.logprobs)):.2f}", row.finish_reason,
+            )
+        console.print(view)
+
+
+@app.command()
+def label(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (holds config.toml and cohorts.parquet; labels.sqlite is written here).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    cohorts: Annotated[Optional[Path], typer.Option("--cohorts", help="Cohorts file (default: RUN_DIR/cohorts.parquet).")] = None,
+    max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", "-S", help="Training seeds per cohort (default: label.seeds, 3).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel label runs; torch threads are split across them.")] = 1,
+    executor: Annotated[str, typer.Option("--executor", help="local (in-process / process pool) or ray.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Existing Ray cluster (default: start a local one).")] = None,
+    retries: Annotated[int, typer.Option("--retries", help="Retries of a unit that raises before it is recorded as failed.")] = 1,
+    home: HomeOpt = None,
+) -> None:
+    """GRPO-train each cohort x seed from the base policy (TRL) and record its probe lift.
+
+    Resumable: finished cohort x seed rows in labels.sqlite are skipped.
+    """
+    from tap import api
+    from tap.config import load_config
+
+    run_paths_config = run_dir / "config.toml"
+    cfg = _config(config, set_) if (config or set_ or not run_paths_config.exists()) else load_config(run_paths_config)
+    with _progress() as progress:
+        task = progress.add_task("label runs", total=None, note="")
+
+        def on_unit(done: int, failed: int, total: int) -> None:
+            progress.update(task, completed=done + failed, total=total, note=f"{failed} failed" if failed else "")
+
+        result = api.label(
+            run_dir, config=cfg, cohorts=cohorts, max_cohorts=max_cohorts, seeds=seeds, workers=workers,
+            executor=executor, ray_address=ray_address, retries=retries, home=home, progress=on_unit,
+        )
+    console.print(
+        f"label runs: {result.succeeded} done, {result.failed} failed, {result.skipped} already in the ledger "
+        f"({result.planned} planned) -> {run_dir / 'labels.sqlite'}"
+    )
+    _print_label_summary(run_dir)
+    if result.failed:
+        err_console.print(f"{result.failed} label runs failed; their errors are in labels.sqlite (status = 'failed')")
+        raise typer.Exit(1)
+
+
+def _print_label_summary(run_dir: Path, limit: int = 0) -> None:
+    from tap import api
+
+    per_cohort, summary = api.labels_table(run_dir)
+    if limit:
+        table = Table(title="Lift labels (probe gold-answer NLL reduction, nats/token; positive = better)")
+        for column in ("cohort", "subject", "vendor", "label", "seed std", "seeds", "corrupt", "dup", "off-fmt", "difficulty"):
+            table.add_column(column)
+        for row in per_cohort.sort_values("label", ascending=False).head(limit).itertuples():
+            table.add_row(
+                row.cohort_id, str(getattr(row, "cohort_subject", "")), str(getattr(row, "vendor", "")), f"{row.label:+.4f}",
+                f"{row.seed_std:.4f}", str(row.n_seeds), f"{getattr(row, 'corruption_rate', float('nan')):.2f}",
+                f"{getattr(row, 'duplicate_rate', float('nan')):.2f}", f"{getattr(row, 'off_format_rate', float('nan')):.2f}",
+                f"{getattr(row, 'difficulty_lo', '')}-{getattr(row, 'difficulty_hi', '')}",
+            )
+        console.print(table)
+    console.print(
+        f"{summary['cohorts']} cohorts, {summary['ok_runs']} runs ok, {summary['failed_runs']} failed; "
+        f"mean label {summary['mean_label']:+.4f}, {summary['share_improving']:.0%} improving; "
+        f"across-cohort std {summary['across_cohort_std']:.4f} vs within-cohort seed std "
+        f"{summary['within_cohort_seed_std']:.4f} (ratio {summary['across_over_within']:.2f}); "
+        f"single-seed reliability {summary['single_seed_reliability']:.3f}; "
+        f"median {summary['median_wall_seconds']:.2f} s per label run"
+    )
+
+
+@labels_app.command("show")
+def labels_show(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder with labels.sqlite.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Cohorts to list, best first.")] = 200,
+) -> None:
+    """Per-cohort labels (mean lift, seed std, subject, knobs) and the battery's summary."""
+    _print_label_summary(run_dir, limit)
+
+
+@features_app.command("list")
+def features_list() -> None:
+    """Every feature: name, cost tag (R rewards only, F forward pass, G gradients) and definition."""
+    from tap import api
+
+    table = Table(title="Features")
+    for column in ("name", "tag", "definition"):
+        table.add_column(column)
+    for row in api.feature_catalog():
+        table.add_row(*row)
+    console.print(table)
+
+
+@features_app.command("compute")
+def features_compute(
+    rollouts: Annotated[Path, typer.Argument(help="rollouts.parquet from `tap rollout`.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output (default: features.parquet beside the rollouts).")] = None,
+    families: Annotated[str, typer.Option("--families", help="Comma-separated cost tags: R (rewards), F (forward pass), G (gradients; the expensive baseline).")] = "R,F",
+    cohorts: Annotated[Optional[Path], typer.Option("--cohorts", help="Cohorts file for the forward-pass features (default: beside the rollouts).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Compute features per cohort from a rollouts file and write features.parquet."""
+    from tap import api
+
+    cfg = _config(config, set_)
+    chosen = {f.strip().upper() for f in families.split(",") if f.strip()}
+    target = out or rollouts.with_name("features.parquet")
+    table = api.features(rollouts, target, families=chosen, cohorts=cohorts, config=cfg, model=model, home=home)
+    undefined = int((table.undefined != "").sum())
+    console.print(f"wrote {target}: {len(table)} cohorts x {len(table.columns) - 1} columns; {undefined} cohorts have undefined features (see column 'undefined')")
+
+
+@app.command("cohorts")
+def cohorts_command(
+    source: Annotated[str, typer.Argument(help="A JSONL / JSON / parquet / CSV file, or a Hugging Face dataset id (needs the hub).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Cohorts file to write (.parquet, .csv or .jsonl).")],
+    preset: Annotated[Optional[str], typer.Option("--preset", help="gsm8k, math, arc, sciq, mmlu, mbpp or humaneval: the record schema, prompt, gold and verifier.")] = None,
+    columns: Annotated[Optional[str], typer.Option("--columns", help="Without a preset: TAP field=column pairs, e.g. prompt=question,gold=answer.")] = None,
+    subject: Annotated[Optional[str], typer.Option("--subject", help="Without a preset: the subject of every item (math, code, science, knowledge).")] = None,
+    verifier: Annotated[str, typer.Option("--verifier", help="Without a preset: exact, mcq, math or code.")] = "exact",
+    size: Annotated[int, typer.Option("--size", help="Items per cohort.")] = 8,
+    by: Annotated[str, typer.Option("--by", help="Cut cohorts at random, by subject or by difficulty.")] = "random",
+    split: Annotated[Optional[str], typer.Option("--split", help="Hugging Face split (default: the preset's).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N records.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle.")] = 0,
+) -> None:
+    """Cut cohorts from a dataset (with a preset for its real schema, or a column mapping)."""
+    from tap.data.load import chunk_cohorts, load_items
+    from tap.errors import TapInputError
+
+    mapping = None
+    if columns:
+        pairs = [p.split("=", 1) for p in columns.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise TapInputError(f"--columns {columns!r}: expected field=column pairs separated by commas")
+        mapping = {k.strip(): v.strip() for k, v in pairs}
+    items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit)
+    cohorts = chunk_cohorts(items, size, by=by, seed=seed)
+    if out.suffix == ".parquet":
+        from tap.store import write_parquet
+
+        write_parquet(cohorts, out)
+    elif out.suffix in (".csv", ".jsonl"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cohorts.to_csv(out, index=False) if out.suffix == ".csv" else cohorts.to_json(out, orient="records", lines=True)
+    else:
+        raise TapInputError(f"{out}: the cohorts file must end in .parquet, .csv or .jsonl")
+    console.print(f"wrote {out}: {cohorts.cohort_id.nunique()} cohorts of {size} from {len(items)} items "
+                  f"({len(items) - len(cohorts)} left over); subjects: {', '.join(sorted(cohorts.subject.unique()))}")
+
+
+@app.command()
+def version() -> None:
+    """Print TAP's version."""
+    from tap import __version__
+
+    console.print(__version__)
+
+

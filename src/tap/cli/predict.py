@@ -1,0 +1,195 @@
+"""`tap evaluate`, `fit`, `score`: the predictor's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from tap.cli import ConfigOpt, HomeOpt, SetOpt, _config, _progress, app, console
+
+
+def _ci(metric: dict | None, digits: int = 2, scale: float = 1.0, interval: bool = True) -> str:
+    """'value [lo, hi]' of a metrics.json triplet, times `scale` ('—' when undefined)."""
+    if not metric or metric.get("value") is None:
+        return "—"
+    lo, hi = metric.get("lo"), metric.get("hi")
+    text = f"{metric['value'] * scale:.{digits}f}"
+    if interval and lo is not None and hi is not None:
+        text += f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+    return text
+
+
+SCORER_GROUPS = ["tap", "measured", "gradient", "feature", "random"]
+
+
+def _print_metrics(metrics: dict) -> None:
+    from rich import box
+
+    noise = metrics["noise"]
+    q = round(100 * metrics["top_q"])
+
+    def order(entry: dict) -> tuple:
+        m = entry["metrics"]
+        key = (m.get("loco_spearman") or m.get("heldout_spearman") or {}).get("value")
+        return SCORER_GROUPS.index(entry["group"]), -(key if key is not None else -9)
+
+    scorers = sorted(metrics["scorers"], key=order)
+    ranking = Table(title=(f"Ranking: {metrics['cohorts']} cohorts x {metrics['seeds']} seeds, label = mean {metrics['target']} "
+                           "over seeds; value [95% bootstrap interval over cohorts]"), box=box.SIMPLE_HEAD)
+    selection = Table(title=f"Selection on a held-out seed: top {q}% of cohorts, lifts ×1e3 (nats/token)", box=box.SIMPLE_HEAD)
+    for column in ("scorer", "group", "s / cohort", "LOCO ρ", "LOCO r", "pairwise", "LODO ρ", "LODO gap", "ρ / ceiling"):
+        ranking.add_column(column, justify="left" if column in ("scorer", "group") else "right", no_wrap=True)
+    for column in ("scorer", "selected", "gain vs random", "gain − measured", "of oracle", "ρ vs held-out seed"):
+        selection.add_column(column, justify="left" if column == "scorer" else "right", no_wrap=True)
+    for entry in scorers:
+        m = entry["metrics"]
+        name = entry["name"] + (" *" if entry["name"] == metrics.get("headline") else "")
+        cost = entry.get("cost_seconds")
+        ranking.add_row(
+            name, entry["group"], f"{cost:.3g}" if cost is not None else "—", _ci(m.get("loco_spearman")),
+            _ci(m.get("loco_pearson"), interval=False), _ci(m.get("pairwise_accuracy"), interval=False),
+            _ci(m.get("lodo_spearman"), interval=False), _ci(m.get("lodo_gap"), interval=False), _ci(m.get("rho_over_ceiling")),
+        )
+        selection.add_row(
+            name, _ci(m.get("top_selected"), 1, 1e3, interval=False), _ci(m.get("top_gain"), 1, 1e3),
+            _ci(m.get("top_gain_vs_measured"), 1, 1e3), _ci(m.get("top_fraction_of_oracle")),
+            _ci(m.get("heldout_spearman"), interval=False),
+        )
+    subjects = sorted({k for e in scorers for k in e.get("lodo_per_subject", {})})
+    per_subject = Table(title="LODO per subject: ρ within the held-out subject's cohorts [95% interval], (LOCO ρ − LODO ρ there)",
+                        box=box.SIMPLE_HEAD)
+    per_subject.add_column("scorer", no_wrap=True)
+    for subject in subjects:
+        per_subject.add_column(subject, justify="right", no_wrap=True)
+    for entry in scorers:
+        rows = entry.get("lodo_per_subject")
+        if rows:
+            per_subject.add_row(entry["name"], *(
+                f"{_ci(rows[s]['lodo_spearman'])} ({rows[s]['gap']['value']:+.2f})" if s in rows and rows[s]["gap"]["value"] is not None
+                else "—" for s in subjects
+            ))
+    console.print(ranking)
+    console.print(selection)
+    if subjects:
+        console.print(per_subject)
+    console.print(
+        f"noise: single-seed reliability r1 = {_ci(noise['single_seed_reliability'])}; ceiling √R_{noise['seeds']} = "
+        f"{_ci(noise['ceiling'])}; projected ceiling for 1/3/5/10 seeds: "
+        + ", ".join(f"{noise['projection'][str(s)]:.3f}" for s in (1, 3, 5, 10))
+    )
+    for entry in metrics["scorers"]:
+        cov = entry.get("coverage")
+        if cov and entry["name"] == metrics.get("headline"):
+            console.print(
+                f"{entry['name']}: LOCO {cov['level']:.0%} conformal intervals cover {_ci(cov['coverage'])} of held-out labels "
+                f"(mean width {cov['mean_width']:.4f}; {'within' if cov['within_5_points'] else 'NOT within'} ±5 points of nominal)"
+            )
+    console.print(
+        "* the configured predictor. LODO gap = LOCO ρ − LODO ρ on the same cohorts. gain vs random: the selection's mean "
+        "held-out-seed lift minus the mean over all cohorts; gain − measured: that minus the measured-lift selector's gain. "
+        "'measured lift' rows have no LOCO/LODO numbers: they read the labels themselves."
+    )
+
+
+@app.command()
+def fit(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder with features.parquet and labels.sqlite.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Predictor file (default: RUN_DIR/predictor.skops, with a .json sidecar).")] = None,
+) -> None:
+    """Fit the predictor ([predictor] config: gbm or ridge, feature families, conformal intervals) on every labelled cohort."""
+    from tap import api
+
+    cfg = _config(config, set_) if (config or set_) else None
+    predictor, target, meta = api.fit(run_dir, config=cfg, out=out)
+    console.print(
+        f"wrote {target}: {predictor.model} on {len(meta['used_columns'])} features (families {'+'.join(predictor.families)}), "
+        f"{predictor.interval} intervals at {predictor.level:.0%}, trained on {meta['cohorts']} cohorts x {meta['seeds']} seeds "
+        f"(label mean {meta['label_mean']:+.4f}, std {meta['label_std']:.4f})"
+    )
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder with features.parquet and labels.sqlite.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Parallel worker processes (default: up to 2).")] = None,
+) -> None:
+    """Evaluate TAP and every baseline (LOCO, LODO, held-out-seed selection, noise ceiling, cost); write metrics.json and predictions.parquet."""
+    from tap import api
+
+    cfg = _config(config, set_) if (config or set_) else None
+    with _progress() as progress:
+        task = progress.add_task("evaluating scorers", total=None, note="")
+        metrics = api.evaluate(run_dir, config=cfg, n_jobs=jobs, progress=lambda done, total, name: progress.update(task, completed=done, total=total, note=name))
+    _print_metrics(metrics)
+    console.print(f"wrote {run_dir / 'metrics.json'} and {run_dir / 'predictions.parquet'} in {metrics['evaluation_seconds']:.0f} s")
+
+
+@app.command()
+def score(
+    cohorts: Annotated[Optional[Path], typer.Argument(help="New cohorts (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject); or use --data.")] = None,
+    predictor: Annotated[Optional[Path], typer.Option("--predictor", "-p", help="A predictor from `tap fit` (.skops with its .json sidecar).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Instead of COHORTS: a dataset file or Hugging Face id, cut into cohorts (see `tap cohorts`).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="With --data: gsm8k, math, arc, sciq, mmlu, mbpp or humaneval.")] = None,
+    size: Annotated[int, typer.Option("--size", help="With --data: items per cohort.")] = 8,
+    by: Annotated[str, typer.Option("--by", help="With --data: cut at random, by subject or by difficulty.")] = "random",
+    limit: Annotated[Optional[int], typer.Option("--limit", help="With --data: only the first N records.")] = None,
+    probe: Annotated[Optional[Path], typer.Option("--probe", help="Probe file (prompt, gold, subject) for forward-pass features (default: the tiny world's).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Ranked scores, .csv or .parquet (default: scores.csv beside the input); rollouts and features are written beside it.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the predictor's tiny policy).")] = None,
+    max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
+    verifier: Annotated[str, typer.Option("--verifier", help="Reward function for items without their own: exact, mcq, math or code.")] = "exact",
+    top: Annotated[int, typer.Option("--top", "-n", help="Best and worst rows to print (all are written).")] = 10,
+    home: HomeOpt = None,
+) -> None:
+    """Score new cohorts against the current policy: rollouts -> features -> predicted lift with intervals.
+
+    The "buy smarter" command: prints the dataset's mean predicted lift per cohort with a bootstrap
+    interval, and its best and worst cohorts."""
+    from tap import api
+    from tap.errors import TapInputError
+
+    if predictor is None:
+        raise TapInputError("--predictor is required (a predictor.skops from `tap fit`)")
+    if (cohorts is None) == (data is None):
+        raise TapInputError("give either a COHORTS file or --data (with --preset or a file that has prompt, gold, subject)")
+    cfg = _config(config, set_) if (config or set_) else None
+    target = out or (cohorts.with_name("scores.csv") if cohorts else Path(data).with_name("scores.csv") if Path(data).exists() else Path("scores.csv"))
+    api.check_scores_path(target)
+    api.load_scoring_predictor(predictor)  # bad input fails here, before any progress bar
+    if data is not None:
+        from tap.data.load import chunk_cohorts, load_items
+
+        frame = chunk_cohorts(load_items(data, preset=preset, verifier=verifier, limit=limit), size, by=by)
+    else:
+        frame = api.read_cohorts(cohorts, max_cohorts)
+    with _progress() as progress:
+        task = progress.add_task("rollouts", total=len(frame), note="prompts")
+        result = api.score(frame, predictor, target, config=cfg, model=model, home=home, verifier=verifier, probe=probe,
+                           progress=lambda done, total: progress.update(task, completed=done, total=total))
+    level = result.level.iloc[0] if len(result) else 0.9
+    whole = api.dataset_lift(result)
+    best, worst = result.head(top), result.tail(min(top, max(0, len(result) - top))).iloc[::-1]
+    for title, rows in (("Best cohorts", best), ("Worst cohorts", worst)):
+        if rows.empty:
+            continue
+        table = Table(title=f"{title}: predicted lift (probe NLL reduction, nats/token) with {level:.0%} conformal intervals")
+        for column in ("rank", "cohort", "subject", "predicted", "interval", "pass rate", "nondegenerate"):
+            table.add_column(column, justify="left" if column in ("cohort", "subject") else "right")
+        for row in rows.itertuples():
+            table.add_row(str(row.rank), row.cohort_id, str(row.subject), f"{row.predicted_lift:+.4f}", f"[{row.lo:+.4f}, {row.hi:+.4f}]",
+                          f"{getattr(row, 'pass_rate_mean', float('nan')):.2f}", f"{getattr(row, 'frac_nondegenerate', float('nan')):.2f}")
+        console.print(table)
+    console.print(f"dataset: mean predicted lift per cohort {whole['mean']:+.4f} [{whole['lo']:+.4f}, {whole['hi']:+.4f}] "
+                  f"(95% bootstrap over its {whole['cohorts']} cohorts)")
+    console.print(f"wrote {target}: {len(result)} cohorts ranked best first")
+
+
