@@ -55,7 +55,7 @@ class Completion:
     token_ids: tuple[int, ...]
     logprobs: tuple[float, ...]
     entropies: tuple[float, ...]
-    finish_reason: str  # "eos" or "length"
+    finish_reason: str  # "eos", "stop" (a stop string) or "length"
 
     @property
     def n_tokens(self) -> int:

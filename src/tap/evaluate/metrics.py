@@ -79,7 +79,8 @@ def seed_reliability(y_cs: np.ndarray, method: str = "spearman") -> float:
     y_cs = np.asarray(y_cs, float)
     corr = spearman if method == "spearman" else pearson
     pairs = [corr(y_cs[:, a], y_cs[:, b]) for a in range(y_cs.shape[1]) for b in range(a + 1, y_cs.shape[1])]
-    return float(np.nanmean(pairs)) if pairs else float("nan")
+    finite = [x for x in pairs if np.isfinite(x)]  # a seed with constant lifts has no correlation
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def spearman_brown(r1: float, seeds: int) -> float:

@@ -60,7 +60,7 @@ def _head_align_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, se
     """head_align_dot / _cos (and _adam in exact mode) per cohort, and their forward-token cost."""
     from tap.features.head_align import _sketch, alignment, cohort_head_gradient, probe_head_gradient
 
-    vocab = len(policy.tokenizer)
+    vocab = policy.model.get_output_embeddings().weight.shape[0]  # the head's rows (may exceed the tokenizer's size)
     sketch = None if vocab <= EXACT_VOCAB_LIMIT else _sketch(vocab, SKETCH_DIM, seed)
     g_p = probe_head_gradient(policy, list(probe.prompt), list(probe.gold), sketch)
     rows, tokens = [], 0
@@ -68,8 +68,9 @@ def _head_align_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, se
         g = int(frame.groupby("position").size().iloc[0])
         records = frame[["prompt", "token_ids", "reward"]].to_dict(orient="records")
         rows.append({"cohort_id": str(cohort_id), **alignment(cohort_head_gradient(policy, records, g, sketch=sketch), g_p, adam=sketch is None)})
-        tokens += int(frame.n_tokens.sum()) + sum(len(policy.tokenizer(p)["input_ids"]) for p in frame.prompt)
-    tokens += sum(len(policy.tokenizer(p)["input_ids"]) + len(policy.tokenizer(g)["input_ids"]) + 1 for p, g in zip(probe.prompt, probe.gold))
+        tokens += int(frame.n_tokens.sum()) + sum(len(ids) for ids in policy.encode_prompts(list(frame.prompt)))
+    tokens += sum(len(ids) for ids in policy.encode_prompts(list(probe.prompt)))
+    tokens += sum(len(policy.tokenizer(g, add_special_tokens=False)["input_ids"]) + 1 for g in probe.gold)
     return pd.DataFrame(rows), {"forward_tokens": tokens, "flops": 2.0 * policy.num_parameters * tokens}
 
 

@@ -62,14 +62,15 @@ def probe_gradient(policy, prompts: Sequence[str], golds: Sequence[str]) -> dict
 
 def count_sketch(grads: dict[str, torch.Tensor], k: int, seed: int) -> torch.Tensor:
     """Seeded CountSketch of the concatenated gradient: k buckets, a random sign per coordinate."""
-    out = torch.zeros(k)
+    out = None
     for index, name in enumerate(sorted(grads)):
         flat = grads[name].reshape(-1).float()
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
-        buckets = torch.randint(0, k, (flat.numel(),), generator=gen)
-        signs = torch.randint(0, 2, (flat.numel(),), generator=gen).float() * 2 - 1
+        out = torch.zeros(k, device=flat.device) if out is None else out
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + index)  # on the CPU: the same sketch on every device
+        buckets = torch.randint(0, k, (flat.numel(),), generator=gen).to(flat.device)
+        signs = (torch.randint(0, 2, (flat.numel(),), generator=gen).float() * 2 - 1).to(flat.device)
         out.index_add_(0, buckets, flat * signs)
-    return out
+    return out.cpu() if out is not None else torch.zeros(k)
 
 
 def scores(g_c: dict[str, torch.Tensor], g_p: dict[str, torch.Tensor], names: Sequence[str], *, k: int = 0, seed: int = 0, prefix: str = "grad") -> dict:

@@ -36,6 +36,9 @@ def _sketch(vocab: int, k: int, seed: int) -> torch.Tensor:
     return torch.randn(k, vocab, generator=gen) / k**0.5
 
 
+LOGITS_BUDGET = 2**27  # logit elements per forward pass (256 MB in bf16): sets the batch for large vocabularies
+
+
 @torch.no_grad()
 def head_gradient(
     policy, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]], token_weights: Sequence[np.ndarray],
@@ -43,26 +46,35 @@ def head_gradient(
 ) -> torch.Tensor:
     """Σ over continuation tokens of w_t (e_{y_t} − p_t) h_tᵀ: (V x d), or (k x d) with a sketch."""
     total = None
-    for start in range(0, len(prompts), policy.batch_size):
-        part = slice(start, start + policy.batch_size)
+    vocab = policy.model.get_output_embeddings().weight.shape[0]
+    start = 0
+    while start < len(prompts):
+        window = range(start, min(len(prompts), start + policy.batch_size))
+        longest_seq = max(len(prompts[i]) + len(continuations[i]) for i in window)
+        size = max(1, min(policy.batch_size, LOGITS_BUDGET // max(1, longest_seq * vocab)))
+        part = slice(start, start + size)
+        start += size
         conts = continuations[part]
+        longest = max(len(c) for c in conts)
+        if not longest:
+            continue
         ids, mask = policy._left_pad([list(p) + list(c) for p, c in zip(prompts[part], conts)])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = policy.model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True)
-        width = ids.shape[1]
+        out = policy.model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True,
+                           logits_to_keep=longest + 1)
+        width, device = ids.shape[1], ids.device
         # every continuation token at once: the row, and the position whose next token it is
-        rows = torch.tensor([r for r, c in enumerate(conts) for _ in c], dtype=torch.long)
-        cols = torch.tensor([width - 1 - len(c) + i for c in conts for i in range(len(c))], dtype=torch.long)
-        if not len(rows):
-            continue
+        rows = torch.tensor([r for r, c in enumerate(conts) for _ in c], dtype=torch.long, device=device)
+        cols = torch.tensor([width - 1 - len(c) + i for c in conts for i in range(len(c))], dtype=torch.long, device=device)
         h = out.hidden_states[-1][rows, cols].float()
-        p = torch.softmax(out.logits[rows, cols].float(), -1)
-        y = torch.tensor([t for c in conts for t in c], dtype=torch.long)
-        w = torch.as_tensor(np.concatenate([np.asarray(x, dtype=np.float32) for x in token_weights[part]])).unsqueeze(1)
+        p = torch.softmax(out.logits[rows, cols - (width - longest - 1)].float(), -1)  # logits keep the last longest + 1 positions
+        y = torch.tensor([t for c in conts for t in c], dtype=torch.long, device=device)
+        w = torch.as_tensor(np.concatenate([np.asarray(x, dtype=np.float32) for x in token_weights[part]])).unsqueeze(1).to(device)
         if sketch is None:
             u = -p
-            u[torch.arange(len(y)), y] += 1.0
+            u[torch.arange(len(y), device=device), y] += 1.0
         else:
+            sketch = sketch.to(device)
             u = sketch[:, y].T - p @ sketch.T
         term = (w * u).T @ h
         total = term if total is None else total + term

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tap.policy.prompting import PromptFormat, cut_at_stop
 from tap.types import Completion
 
 
@@ -22,27 +23,36 @@ class HFPolicy:
     Sampling is plain ancestral sampling from softmax(logits / temperature): top-k and top-p are
     switched off explicitly (a model's generation config may set them), so the stored log-probs
     are exactly those of the distribution the tokens were drawn from.
+
+    `prompt_format` decides plain text or the chat template (shared with the TRL label runs);
+    `stop` strings end a completion early (its text is cut before the stop string, its tokens keep
+    the stop string's, and its finish_reason is "stop").
     """
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 512, device: str | torch.device = "cpu"):
+    def __init__(
+        self, model, tokenizer, *, batch_size: int = 512, device: str | torch.device = "cpu",
+        prompt_format: PromptFormat | None = None, stop: Sequence[str] = (),
+    ):
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.device = torch.device(device)
+        self.prompt_format = prompt_format or PromptFormat()
+        self.stop = tuple(s for s in stop if s)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, batch_size: int = 512, device: str = "cpu", dtype=None) -> "HFPolicy":
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+    def from_pretrained(
+        cls, path: str | Path, *, batch_size: int = 512, device: str = "cpu", dtype=None, attn_implementation: str = "",
+        prompt_format: PromptFormat | None = None, stop: Sequence[str] = (),
+    ) -> "HFPolicy":
+        from tap.policy.load import load_model_and_tokenizer
 
-        hf_logging.disable_progress_bar()  # TAP shows its own progress
-        tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32)
-        return cls(model, tokenizer, batch_size=batch_size, device=device)
+        model, tokenizer = load_model_and_tokenizer(path, dtype=dtype, attn_implementation=attn_implementation)
+        return cls(model, tokenizer, batch_size=batch_size, device=device, prompt_format=prompt_format, stop=stop)
 
     @property
     def num_parameters(self) -> int:
@@ -50,7 +60,7 @@ class HFPolicy:
 
     # ------------------------------------------------------------------ encoding
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
-        return [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+        return self.prompt_format.encode(self.tokenizer, prompts)
 
     def _left_pad(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(s) for s in sequences)
@@ -62,15 +72,32 @@ class HFPolicy:
                 mask[row, width - len(seq):] = 1
         return ids.to(self.device), mask.to(self.device)
 
-    def _completion_ids(self, generated: torch.Tensor) -> list[tuple[list[int], str]]:
-        """Cut each generated row after its first end token; say why it stopped."""
+    def _completion_ids(self, generated: torch.Tensor) -> list[tuple[list[int], str, str]]:
+        """Cut each generated row after its first end token or stop string: (ids, why, text)."""
         out = []
         for row in generated.tolist():
-            if self.eos_id in row:
-                out.append((row[: row.index(self.eos_id) + 1], "eos"))
-            else:
-                out.append((row, "length"))
+            ids, reason = (row[: row.index(self.eos_id) + 1], "eos") if self.eos_id in row else (row, "length")
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if self.stop:
+                text, stopped = cut_at_stop(text, self.stop)
+                if stopped:
+                    ids, reason = self._through_stop(ids), "stop"
+            out.append((ids, reason, text))
         return out
+
+    def _through_stop(self, ids: list[int]) -> list[int]:
+        """The shortest prefix of `ids` whose text holds a stop string (binary search on decode)."""
+        lo, hi = 1, len(ids)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if cut_at_stop(self.tokenizer.decode(ids[:mid], skip_special_tokens=True), self.stop)[1]:
+                hi = mid
+            else:
+                lo = mid + 1
+        return ids[:lo]
+
+    def _stop_kwargs(self) -> dict:
+        return {"stop_strings": list(self.stop), "tokenizer": self.tokenizer} if self.stop else {}
 
     # ------------------------------------------------------------------ protocol
     @torch.no_grad()
@@ -102,19 +129,22 @@ class HFPolicy:
                 pad_token_id=self.pad_id,
                 output_logits=True,
                 return_dict_in_generate=True,
+                **self._stop_kwargs(),
             )
         generated = out.sequences[:, input_ids.shape[1]:]
-        logits = torch.stack(out.logits, dim=1).float() / temperature  # (B, T, V)
-        logp = torch.log_softmax(logits, dim=-1)
-        token_logp = logp.gather(-1, generated.unsqueeze(-1)).squeeze(-1)
-        entropy = -(logp.exp() * logp).sum(-1)
+        token_logp = torch.empty(generated.shape, dtype=torch.float32, device=generated.device)
+        entropy = torch.empty_like(token_logp)
+        for t, step in enumerate(out.logits):  # one step at a time: (B, T, V) in float32 would not fit a 150k vocabulary
+            logp = torch.log_softmax(step.float() / temperature, dim=-1)
+            token_logp[:, t] = logp.gather(-1, generated[:, t:t + 1]).squeeze(-1)
+            entropy[:, t] = -(logp.exp() * logp).sum(-1)
         token_logp, entropy = token_logp.cpu().numpy(), entropy.cpu().numpy()
         result = []
-        for row, (ids, reason) in enumerate(self._completion_ids(generated.cpu())):
+        for row, (ids, reason, text) in enumerate(self._completion_ids(generated.cpu())):
             n = len(ids)
             result.append(
                 Completion(
-                    text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                    text=text,
                     token_ids=tuple(ids),
                     logprobs=tuple(float(x) for x in token_logp[row, :n]),
                     entropies=tuple(float(x) for x in entropy[row, :n]),
@@ -131,10 +161,11 @@ class HFPolicy:
             seqs = [list(p) + list(c) for p, c in zip(prompt_ids[part], continuation_ids[part])]
             ids, mask = self._left_pad(seqs)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-            width = ids.shape[1]
-            out += [logp[row, width - 1 - len(cont):] for row, cont in enumerate(continuation_ids[part])]
+            longest = max(len(c) for c in continuation_ids[part])  # continuations sit at the right end
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=longest + 1).logits.float()
+            targets = ids[:, ids.shape[1] - longest:]
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, longest)
+            out += [logp[row, longest - len(cont):] for row, cont in enumerate(continuation_ids[part])]
         return out
 
     @torch.no_grad()
@@ -155,7 +186,8 @@ class HFPolicy:
         for part in _batches(len(encoded), self.batch_size):
             ids, mask = self._left_pad(encoded[part])
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            hidden = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True).hidden_states[-1]
+            hidden = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True,
+                                logits_to_keep=1).hidden_states[-1]
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             out.append(((hidden * weights).sum(1) / weights.sum(1)).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0))
@@ -173,7 +205,7 @@ class HFPolicy:
                 max_new_tokens=max_new_tokens,
                 eos_token_id=self.eos_id,
                 pad_token_id=self.pad_id,
+                **self._stop_kwargs(),
             )
-            for ids, _ in self._completion_ids(out[:, input_ids.shape[1]:].cpu()):
-                texts.append(self.tokenizer.decode(ids, skip_special_tokens=True))
+            texts += [text for _, _, text in self._completion_ids(out[:, input_ids.shape[1]:].cpu())]
         return texts

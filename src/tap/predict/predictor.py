@@ -64,6 +64,15 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), Ridge(alpha=self.alpha))
         raise ValueError(f"model must be 'gbm' or 'ridge', got {self.model!r}")
 
+    def _fit_one(self, X, y):
+        """A base model fit on (X, y). A column with no value in these rows (a fold of a small
+        battery can have one) is set to 0 for this fit: scikit-learn's boosting cannot bin it."""
+        empty = np.isnan(X).all(axis=0)
+        if empty.any():
+            X = X.copy()
+            X[:, empty] = 0.0
+        return clone(self._base()).fit(X, y)
+
     def _select(self, X):
         """Column indices to use: the chosen families among known feature names, else all."""
         names = getattr(self, "feature_names_in_", None)
@@ -87,12 +96,12 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         Xs = X[:, self.columns_]
         rng = np.random.RandomState(self.random_state if isinstance(self.random_state, int) else None)
         if self.interval == "none":
-            self.estimator_ = clone(self._base()).fit(Xs, y)
+            self.estimator_ = self._fit_one(Xs, y)
         elif self.interval == "split":
             order = rng.permutation(len(y))
             n_cal = max(1, int(round(self.calibration_share * len(y))))
             cal, train = order[:n_cal], order[n_cal:] if len(y) > n_cal else order
-            self.estimator_ = clone(self._base()).fit(Xs[train], y[train])
+            self.estimator_ = self._fit_one(Xs[train], y[train])
             residuals = np.sort(np.abs(y[cal] - self.estimator_.predict(Xs[cal])))
             rank = min(len(residuals), math.ceil((len(residuals) + 1) * self.level))
             self.quantile_ = float(residuals[rank - 1])
@@ -101,11 +110,11 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             self.fold_models_, self.fold_of_ = [], np.zeros(len(y), dtype=int)
             self.residuals_ = np.zeros(len(y))
             for k, (train, test) in enumerate(folds.split(Xs)):
-                model = clone(self._base()).fit(Xs[train], y[train])
+                model = self._fit_one(Xs[train], y[train])
                 self.fold_models_.append(model)
                 self.fold_of_[test] = k
                 self.residuals_[test] = np.abs(y[test] - model.predict(Xs[test]))
-            self.estimator_ = clone(self._base()).fit(Xs, y)
+            self.estimator_ = self._fit_one(Xs, y)
         self.n_iter_ = int(getattr(self.estimator_, "n_iter_", 1))  # boosting iterations (1 for ridge)
         return self
 

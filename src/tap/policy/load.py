@@ -1,0 +1,108 @@
+"""The policy a config names: the tiny world's, or a real model (HF id or folder) with its dtype,
+attention implementation, device, prompt format, stop strings and rollout backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tap.config import TapConfig
+from tap.errors import TapInputError
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def resolve_device(name: str = "auto") -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TapInputError(f"policy.device = {name!r} but no CUDA device is visible (use auto or cpu)")
+    return name
+
+
+def torch_dtype(name: str | None):
+    import torch
+
+    if name is None or not isinstance(name, str):
+        return name or torch.float32
+    if name not in DTYPES:
+        raise TapInputError(f"dtype {name!r} is not one of {', '.join(DTYPES)}")
+    return getattr(torch, name)
+
+
+def load_model_and_tokenizer(path: str | Path, *, dtype=None, attn_implementation: str = ""):
+    """`AutoModelForCausalLM` + a left-padding tokenizer; an unreadable model is one clear error."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # TAP shows its own progress
+    if Path(path).exists() and not (Path(path) / "config.json").exists():
+        raise TapInputError(f"{path}: not a model folder (no config.json)")
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="left")
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype(dtype), **extra)
+    except (OSError, ValueError, ImportError) as exc:  # offline hub id, gated repo, unknown attention kernel
+        raise TapInputError(f"{path}: could not load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    return model, tokenizer
+
+
+def count_parameters(path: str | Path) -> int:
+    """Parameters of the model at `path` (folder or hub id), built on the meta device: no weights read."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(path)))
+    return sum(p.numel() for p in model.parameters())
+
+
+def stop_strings(config: TapConfig) -> tuple[str, ...]:
+    """The data section's stop strings, else those of its presets (all of them, for a mix), else none."""
+    if config.data.stop is not None:
+        return tuple(config.data.stop)
+    from tap.data.presets import PRESETS
+
+    return tuple(dict.fromkeys(stop for name in config.data.presets for stop in PRESETS[name].stop))
+
+
+def policy_source(config: TapConfig, *, home: Path | None = None, model: str | Path | None = None) -> tuple[str, str]:
+    """(where the base weights are, an id of those weights for the label hash)."""
+    from tap.config import stable_hash
+
+    name = str(model) if model else config.policy.model
+    if not name:
+        from tap.world.build import build_world
+
+        built = build_world(config, home=home)
+        return str(built.policy_dir), (built.policy_dir / "weights.sha256").read_text().strip()
+    folder = Path(name)
+    if folder.exists():
+        files = sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
+        config_text = (folder / "config.json").read_text() if (folder / "config.json").exists() else ""
+        return str(folder), "folder:" + stable_hash({"files": files, "config": config_text})
+    return name, f"hub:{name}"
+
+
+def prompt_format(config: TapConfig, tokenizer):
+    from tap.policy.prompting import PromptFormat
+
+    p = config.policy
+    return PromptFormat.for_tokenizer(tokenizer, p.chat_template, p.system_prompt, p.chat_template_kwargs)
+
+
+def make_policy(config: TapConfig, *, home: Path | None = None, model: str | Path | None = None, batch_size: int | None = None):
+    """The Policy a config names (backend hf or vllm), ready to sample and score."""
+    p = config.policy
+    path, _ = policy_source(config, home=home, model=model)
+    batch = batch_size or config.rollout.batch_size
+    if p.backend == "vllm":
+        from tap.policy.vllm import VLLMPolicy
+
+        return VLLMPolicy.from_config(path, config, batch_size=batch)
+    from tap.policy.hf import HFPolicy
+
+    model_, tokenizer = load_model_and_tokenizer(path, dtype=p.dtype, attn_implementation=p.attn_implementation)
+    return HFPolicy(model_, tokenizer, batch_size=batch, device=resolve_device(p.device),
+                    prompt_format=prompt_format(config, tokenizer), stop=stop_strings(config))
