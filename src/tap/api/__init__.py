@@ -5,13 +5,13 @@ pipeline: world, rollouts, labels, features. predict: evaluate, fit, score. expe
 
 from tap.api.experiments import intervention, loop
 from tap.api.pipeline import (
-    feature_catalog, features, label, labels_table, load_policy, read_cohorts, rollout, world,
+    dataset, feature_catalog, features, label, labels_table, load_policy, read_cohorts, rollout, world,
 )
 from tap.api.predict import (
     check_scores_path, dataset_lift, evaluate, fit, load_scoring_predictor, read_probe, score,
 )
 
 __all__ = [
-    "check_scores_path", "dataset_lift", "evaluate", "feature_catalog", "features", "fit", "intervention", "label",
+    "check_scores_path", "dataset", "dataset_lift", "evaluate", "feature_catalog", "features", "fit", "intervention", "label",
     "labels_table", "load_policy", "loop", "load_scoring_predictor", "read_cohorts", "read_probe", "rollout", "score", "world",
 ]

@@ -34,17 +34,34 @@ def world(
     return built
 
 
-def load_policy(model: str | Path | None = None, config: TapConfig | None = None, *, home: Path | None = None, batch_size: int | None = None):
-    """A policy from a model folder (or hub id), or the tiny world's policy for `config`."""
-    from tap.policy.hf import HFPolicy
+def dataset(config: TapConfig, out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A dataset study's items (with the held-out probe) and cohorts from `config.data`, written
+    into the run folder `out` with its config.toml."""
+    from tap.data.build import build_dataset
 
-    config = config or load_config()
-    batch = batch_size or config.rollout.batch_size
-    if model is None:
-        return HFPolicy.from_pretrained(build_world(config, home=home).policy_dir, batch_size=batch)
-    if Path(model).exists() and not (Path(model) / "config.json").exists():
-        raise TapInputError(f"{model}: not a model folder (no config.json)")
-    return HFPolicy.from_pretrained(model, batch_size=batch)
+    items, cohorts = build_dataset(config)
+    paths = RunPaths(Path(out))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    write_text(config_to_toml(config), paths.config)
+    write_parquet(items, paths.items)
+    write_parquet(cohorts, paths.cohorts)
+    return items, cohorts
+
+
+def load_policy(model: str | Path | None = None, config: TapConfig | None = None, *, home: Path | None = None, batch_size: int | None = None):
+    """The policy `config.policy` names (`model`, a folder or hub id, overrides its model); the tiny
+    world's policy when neither names one."""
+    from tap.policy.load import make_policy
+
+    return make_policy(config or load_config(), home=home, model=model, batch_size=batch_size)
+
+
+def forward_policy(model: str | Path | None, config: TapConfig, *, home: Path | None = None):
+    """The policy for the forward-pass and gradient features: these need hidden states and
+    gradients, which only the transformers backend gives (a vLLM config gets its hf twin)."""
+    if config.policy.backend != "hf":
+        config = config.model_copy(update={"policy": config.policy.model_copy(update={"backend": "hf"})})
+    return load_policy(model, config, home=home)
 
 
 def read_cohorts(path: str | Path, max_cohorts: int | None = None) -> pd.DataFrame:
@@ -102,6 +119,16 @@ def _run_config(run_dir: Path, config: TapConfig | None) -> TapConfig:
     return config
 
 
+def run_probe(run_dir: Path, config: TapConfig, *, home: Path | None = None) -> pd.DataFrame:
+    """The probe of a run folder (items.parquet, split == "probe"), else the tiny world's."""
+    path = RunPaths(Path(run_dir)).items
+    if path.exists():
+        items = pd.read_parquet(path)
+        if "split" in items and (items.split == "probe").any():
+            return items[items.split == "probe"].reset_index(drop=True)
+    return build_world(config, home=home).probe
+
+
 def label(
     run_dir: str | Path,
     *,
@@ -120,9 +147,11 @@ def label(
     """GRPO-train every cohort x seed from the base policy and record its lift in labels.sqlite.
 
     Cohorts come from `cohorts` (a file or a table) or the run folder's cohorts.parquet; the probe
-    from the run folder's items.parquet (split == "probe"), else from the tiny world.
+    from the run folder's items.parquet (split == "probe"), else from the tiny world. The base
+    policy is the one `config.policy` names (default: the tiny world's).
     """
-    from tap.labels.battery import base_probe_metrics, label_hash, plan_units, run_battery, threads_per_worker
+    from tap.labels.battery import base_probe_metrics, label_hash, label_settings, plan_units, run_battery, threads_per_worker
+    from tap.policy.load import policy_source
     from tap.labels.executors import make_executor
     from tap.labels.ledger import Ledger
 
@@ -139,15 +168,14 @@ def label(
     table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts)
     if max_cohorts is not None:  # the same cut for a file and for a table handed in directly
         table = table[table.cohort_id.isin(list(dict.fromkeys(table.cohort_id))[:max_cohorts])]
-    built = build_world(config, home=home)
-    items = pd.read_parquet(paths.items) if paths.items.exists() else built.items
-    probe = items[items.split == "probe"].reset_index(drop=True)
-    weights_sha = (built.policy_dir / "weights.sha256").read_text().strip()
-    config_hash = label_hash(config.label, weights_sha, probe)
+    probe = run_probe(run_dir, config, home=home)
+    policy_dir, weights_id = policy_source(config, home=home)
+    settings = label_settings(config)
+    config_hash = label_hash(settings, weights_id, probe)
     ledger = Ledger(paths.labels)
-    before = base_probe_metrics(ledger, config_hash, built.policy_dir, probe, config.label)
+    before = base_probe_metrics(ledger, config_hash, policy_dir, probe, settings)
     threads = threads_per_worker(workers, config.label.threads)
-    units = plan_units(table, probe, built.policy_dir, config.label, config_hash, before, threads, fail_times)
+    units = plan_units(table, probe, policy_dir, settings, config_hash, before, threads, fail_times)
     pool = make_executor(executor, workers, run_dir=run_dir, ray_address=ray_address)
     try:
         return run_battery(units, ledger, pool, retries=retries, progress=progress)
@@ -197,9 +225,8 @@ def features(
     if families & {"F", "G"}:
         config = config or load_config()
         items = read_cohorts(cohorts or rollouts.with_name("cohorts.parquet"))
-        policy = load_policy(model, config, home=home)
-        built = build_world(config, home=home)
-        probe = built.probe
+        policy = forward_policy(model, config, home=home)
+        probe = run_probe(rollouts.parent, config, home=home)
     result = build_features(table, set(families), items=items, policy=policy, probe=probe)
     write_parquet(result, Path(out))
     return result

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tap.api.pipeline import _run_config, feature_catalog, load_policy, read_cohorts, rollout
+from tap.api.pipeline import _run_config, feature_catalog, forward_policy, read_cohorts, rollout
 from tap.config import TapConfig, load_config
 from tap.errors import TapInputError
 from tap.store import RunPaths, write_parquet
@@ -236,7 +236,7 @@ def score(
     policy = None
     probe_table = read_probe(probe) if probe is not None else None
     if families & {"F", "G"}:
-        policy = load_policy(model, config, home=home)
+        policy = forward_policy(model, config, home=home)
         probe_table = probe_table if probe_table is not None else build_world(config, home=home).probe
     feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table)
     write_parquet(feats, stem.with_name(stem.name + ".features.parquet"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tap.config import LabelConfig, stable_hash
+from tap.config import LabelConfig, PolicyConfig, TapConfig, stable_hash
 from tap.labels.executors import Executor
 from tap.labels.ledger import Ledger
 from tap.labels.trl_run import LabelUnit, metrics_dict, run_label
@@ -30,46 +30,78 @@ class BatteryResult:
     config_hash: str
 
 
-def label_hash(settings: LabelConfig, weights_sha: str, probe: pd.DataFrame) -> str:
-    """What a label depends on: the base weights, the label settings and the probe."""
+# Label settings added after ledgers existed: left out of the hash at their defaults, so a ledger
+# written before them stays valid.
+_ADDED_LATER = ("bf16", "gradient_checkpointing", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_target_modules")
+_DEFAULT_POLICY = {"policy": PolicyConfig().model_dump(mode="json"), "stop": []}
+
+
+def label_settings(config: TapConfig) -> dict:
+    """What a label run is given: the label section, the policy section and the stop strings."""
+    from tap.policy.load import stop_strings
+
+    return {**config.label.model_dump(mode="json"), "policy": config.policy.model_dump(mode="json"),
+            "stop": list(stop_strings(config))}
+
+
+def _as_settings(settings: LabelConfig | dict) -> dict:
+    return settings.model_dump(mode="json") if isinstance(settings, LabelConfig) else dict(settings)
+
+
+def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFrame) -> str:
+    """What a label depends on: the base weights, the label settings (with the policy's prompt,
+    dtype and stop settings when they are not the defaults) and the probe."""
+    settings = _as_settings(settings)
+    defaults = LabelConfig().model_dump(mode="json")
+    label = {k: v for k, v in settings.items() if k not in ("seeds", "first_seed", "threads", "policy", "stop")
+             and not (k in _ADDED_LATER and v == defaults[k])}
+    policy = {"policy": {k: v for k, v in (settings.get("policy") or _DEFAULT_POLICY["policy"]).items()
+                         if k not in ("device", "backend", "gpu_memory_utilization")},
+              "stop": list(settings.get("stop") or [])}
+    default = {"policy": {k: v for k, v in _DEFAULT_POLICY["policy"].items() if k in policy["policy"]}, "stop": []}
     return stable_hash(
         {
             "weights": weights_sha,
-            "settings": settings.model_dump(mode="json", exclude={"seeds", "first_seed", "threads"}),
+            "settings": label,
             "probe": stable_hash(probe[["prompt", "gold", "subject"]].values.tolist()),
+            **({"policy": policy} if policy != default else {}),  # absent at the defaults, as above
         }
     )
 
 
-def base_probe_metrics(ledger: Ledger, config_hash: str, policy_dir: Path, probe: pd.DataFrame, settings: LabelConfig) -> dict:
+def base_probe_metrics(ledger: Ledger, config_hash: str, policy_dir: Path | str, probe: pd.DataFrame, settings: LabelConfig | dict) -> dict:
     """The base policy's probe metrics, computed once and cached in the ledger."""
     key = f"probe_before:{config_hash}"
     cached = ledger.get_meta(key)
     if cached is None:
-        from tap.policy.hf import HFPolicy
+        from tap.labels.trl_run import settings_policy
         from tap.probe import probe_metrics
 
-        policy = HFPolicy.from_pretrained(policy_dir)
-        cached = metrics_dict(probe_metrics(policy, probe, max_new_tokens=settings.probe_max_new_tokens, verifier=settings.verifier))
+        settings = _as_settings(settings)
+        policy = settings_policy(policy_dir, settings)
+        cached = metrics_dict(probe_metrics(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"]))
         ledger.set_meta(key, cached)
     return cached
 
 
 def plan_units(
-    cohorts: pd.DataFrame, probe: pd.DataFrame, policy_dir: Path, settings: LabelConfig, config_hash: str,
+    cohorts: pd.DataFrame, probe: pd.DataFrame, policy_dir: Path | str, settings: LabelConfig | dict, config_hash: str,
     before: dict, threads: int, fail_times: dict[str, int] | None = None,
 ) -> list[LabelUnit]:
-    probe_rows = tuple((str(p), str(g), str(s)) for p, g, s in zip(probe.prompt, probe.gold, probe.subject))
+    settings = _as_settings(settings)
+    verifiers = probe["verifier"] if "verifier" in probe else [settings["verifier"]] * len(probe)
+    probe_rows = tuple((str(p), str(g), str(s), str(v)) for p, g, s, v in zip(probe.prompt, probe.gold, probe.subject, verifiers))
     units = []
     for cohort_id, items in cohorts.groupby("cohort_id", sort=True):
         items = items.sort_values("position") if "position" in items else items
-        for seed in range(settings.first_seed, settings.first_seed + settings.seeds):
+        item_verifiers = tuple(str(v) if isinstance(v, str) and v else settings["verifier"] for v in items["verifier"]) if "verifier" in items else ()
+        for seed in range(settings["first_seed"], settings["first_seed"] + settings["seeds"]):
             units.append(
                 LabelUnit(
                     cohort_id=str(cohort_id), seed=seed, prompts=tuple(items.prompt), golds=tuple(items.gold),
                     policy_dir=str(policy_dir), probe=probe_rows, before=before,
-                    settings=settings.model_dump(mode="json"), config_hash=config_hash, threads=threads,
-                    fail_times=(fail_times or {}).get(str(cohort_id), 0),
+                    settings=settings, config_hash=config_hash, threads=threads,
+                    fail_times=(fail_times or {}).get(str(cohort_id), 0), verifiers=item_verifiers,
                 )
             )
     return units

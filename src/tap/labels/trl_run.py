@@ -23,39 +23,42 @@ class LabelUnit:
     seed: int
     prompts: tuple[str, ...]
     golds: tuple[str, ...]
-    policy_dir: str
-    probe: tuple[tuple[str, str, str], ...]  # (prompt, gold, subject)
+    policy_dir: str  # a model folder or hub id
+    probe: tuple[tuple[str, str, str, str], ...]  # (prompt, gold, subject, verifier)
     before: dict  # probe metrics of the base policy: {subject: {"accuracy": ., "gold_nll": .}}
-    settings: dict  # LabelConfig as a dict
+    settings: dict  # LabelConfig as a dict, plus "policy" (PolicyConfig as a dict) and "stop" (stop strings)
     config_hash: str
     threads: int = 1
     fail_times: int = field(default=0, compare=False)  # test hook: raise on the first N attempts
+    verifiers: tuple[str, ...] = ()  # per item (presets set them); empty = settings["verifier"] for all
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.cohort_id, self.seed)
 
 
-def probe_frame(probe: tuple[tuple[str, str, str], ...]) -> pd.DataFrame:
-    return pd.DataFrame(list(probe), columns=["prompt", "gold", "subject"])
+def probe_frame(probe: tuple[tuple[str, str, str, str], ...]) -> pd.DataFrame:
+    return pd.DataFrame(list(probe), columns=["prompt", "gold", "subject", "verifier"])
 
 
 def metrics_dict(table: pd.DataFrame) -> dict:
     return {row.subject: {"accuracy": float(row.accuracy), "gold_nll": float(row.gold_nll)} for row in table.itertuples()}
 
 
-def grpo_config(settings: dict, seed: int, cohort_size: int, output_dir: str):
+def grpo_config(settings: dict, seed: int, cohort_size: int, output_dir: str, chat_template_kwargs: dict | None = None):
     """TRL's GRPOConfig from our typed label settings (CPU-safe, nothing saved, nothing reported)."""
     import torch
     from trl import GRPOConfig
 
     g = settings["num_generations"]
+    device = (settings.get("policy") or {}).get("device", "auto")
+    cuda = torch.cuda.is_available() and device != "cpu"
     with warnings.catch_warnings():  # transformers renamed gradient_checkpointing; TRL still sets it
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
-        return _grpo_config(GRPOConfig, settings, seed, cohort_size, output_dir, g, torch.cuda.is_available())
+        return _grpo_config(GRPOConfig, settings, seed, cohort_size, output_dir, g, cuda, chat_template_kwargs or {})
 
 
-def _grpo_config(GRPOConfig, settings: dict, seed: int, cohort_size: int, output_dir: str, g: int, cuda: bool):
+def _grpo_config(GRPOConfig, settings: dict, seed: int, cohort_size: int, output_dir: str, g: int, cuda: bool, chat_kwargs: dict):
     return GRPOConfig(
         output_dir=output_dir,
         max_steps=settings["steps"],
@@ -64,7 +67,7 @@ def _grpo_config(GRPOConfig, settings: dict, seed: int, cohort_size: int, output
         warmup_steps=0,
         num_generations=g,
         per_device_train_batch_size=settings["per_device_train_batch_size"] or cohort_size * g,
-        gradient_accumulation_steps=1,
+        gradient_accumulation_steps=settings.get("gradient_accumulation_steps", 1),
         max_completion_length=settings["max_completion_length"],
         temperature=settings["temperature"],
         top_p=1.0,
@@ -77,9 +80,10 @@ def _grpo_config(GRPOConfig, settings: dict, seed: int, cohort_size: int, output
         seed=seed,
         data_seed=seed,
         use_cpu=not cuda,
-        bf16=False,
+        bf16=bool(settings.get("bf16")) and cuda,
         report_to="none",
-        gradient_checkpointing=False,
+        gradient_checkpointing=bool(settings.get("gradient_checkpointing")),
+        chat_template_kwargs=chat_kwargs or None,
         save_strategy="no",
         logging_steps=max(1, settings["steps"]),
         disable_tqdm=True,
@@ -87,45 +91,90 @@ def _grpo_config(GRPOConfig, settings: dict, seed: int, cohort_size: int, output
     )
 
 
-def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None) -> dict:
-    """GRPO-train `model` in place on the unit's cohort with TRL; return token counts.
+def lora_config(settings: dict):
+    """peft's LoraConfig when settings ask for LoRA (lora_r > 0), else None."""
+    if not settings.get("lora_r"):
+        return None
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        from tap.errors import TapInputError
+
+        raise TapInputError("label.lora_r > 0 needs peft: pip install 'tap[lora]'") from None
+    return LoraConfig(r=settings["lora_r"], lora_alpha=settings["lora_alpha"], lora_dropout=0.0,
+                      target_modules=settings["lora_target_modules"], task_type="CAUSAL_LM")
+
+
+def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None, prompt_format=None) -> dict:
+    """GRPO-train `model` on the unit's cohort with TRL; return token counts and the trained model
+    (`model` itself, or its peft wrapper when the settings ask for LoRA).
 
     With `optimizer` (a torch optimizer over `model`'s parameters), training continues with its state
-    (the closed loop keeps AdamW's moments across steps); otherwise TRL creates a fresh one."""
+    (the closed loop keeps AdamW's moments across steps); otherwise TRL creates a fresh one. The
+    prompts reach TRL in `prompt_format` (chat messages or plain text), as rollouts send them; a
+    completion is judged on its text before the first stop string, as in rollouts (TRL itself has
+    no stop strings, so it still trains on the tokens after one)."""
     from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
+    from tap.policy.prompting import PromptFormat, completion_text, cut_at_stop
     from tap.verify.registry import judge
 
-    verifier = unit.settings["verifier"]
+    prompt_format = prompt_format or PromptFormat()
+    default = unit.settings["verifier"]
+    stop = tuple(unit.settings.get("stop") or ())
     counts = {"generated": 0, "prompt": 0}
 
-    def verifier_reward(prompts, completions, completion_ids, gold, **_):
+    def verifier_reward(prompts, completions, completion_ids, gold, verifier, **_):
         counts["generated"] += sum(len(ids) for ids in completion_ids)
-        counts["prompt"] += sum(len(tokenizer(p)["input_ids"]) for p in prompts)
-        return [judge(verifier, c, g, where=f"cohort {unit.cohort_id}").reward for c, g in zip(completions, gold)]
+        counts["prompt"] += sum(len(ids) for ids in prompt_format.encode(tokenizer, [_user_text(p) for p in prompts]))
+        texts = [cut_at_stop(completion_text(c), stop)[0] for c in completions]
+        return [judge(v, t, g, where=f"cohort {unit.cohort_id}").reward for t, g, v in zip(texts, gold, verifier)]
 
-    dataset = Dataset.from_dict({"prompt": list(unit.prompts), "gold": list(unit.golds)})
+    verifiers = list(unit.verifiers) or [default] * len(unit.prompts)
+    dataset = Dataset.from_dict({"prompt": [prompt_format.trl_prompt(p) for p in unit.prompts],
+                                 "gold": list(unit.golds), "verifier": verifiers})
+    chat_kwargs = prompt_format.template_kwargs if prompt_format.chat else None
     with tempfile.TemporaryDirectory(prefix="tap-grpo-") as out, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
+        args = grpo_config(unit.settings, unit.seed, len(unit.prompts), out, chat_kwargs)
         trainer = GRPOTrainer(
-            model=model, reward_funcs=verifier_reward, args=grpo_config(unit.settings, unit.seed, len(unit.prompts), out),
-            train_dataset=dataset, processing_class=tokenizer, optimizers=(optimizer, None),
+            model=model, reward_funcs=verifier_reward, args=args, train_dataset=dataset, processing_class=tokenizer,
+            optimizers=(optimizer, None), peft_config=lora_config(unit.settings),
         )
         for callback in (PrinterCallback, ProgressCallback):  # TRL prints every log dict otherwise
             trainer.remove_callback(callback)
         trainer.train()
-    return counts
+    return {**counts, "model": trainer.model}
+
+
+def _user_text(prompt) -> str:
+    """The user's text of a TRL prompt row (a string, or messages ending with the user turn)."""
+    return prompt if isinstance(prompt, str) else str(prompt[-1]["content"])
+
+
+def settings_policy(policy_dir: str, settings: dict, model=None, tokenizer=None, batch_size: int = 512):
+    """The HFPolicy that label settings describe (its prompt format, device and stop strings), over
+    `model` or the weights at `policy_dir`."""
+    from tap.policy.hf import HFPolicy
+    from tap.policy.load import load_model_and_tokenizer, resolve_device
+    from tap.policy.prompting import PromptFormat
+
+    p = settings.get("policy") or {}
+    if model is None:
+        model, tokenizer = load_model_and_tokenizer(policy_dir, dtype=p.get("dtype", "float32"), attn_implementation=p.get("attn_implementation", ""))
+    prompt_format = PromptFormat.for_tokenizer(tokenizer, p.get("chat_template", "auto"), p.get("system_prompt", ""), p.get("chat_template_kwargs"))
+    return HFPolicy(model, tokenizer, batch_size=batch_size, device=resolve_device(p.get("device", "auto")),
+                    prompt_format=prompt_format, stop=settings.get("stop") or ())
 
 
 def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
     """Train on the cohort from the base policy, measure the probe, return one ledger row."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from tap.policy.hf import HFPolicy
+    from tap.policy.load import load_model_and_tokenizer
     from tap.probe import probe_metrics
 
     if attempt <= unit.fail_times:
@@ -134,16 +183,19 @@ def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
     hf_logging.disable_progress_bar()
     torch.set_num_threads(max(1, unit.threads))
     start = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(unit.policy_dir, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(unit.policy_dir, dtype=torch.float32)
-    parameters = sum(p.numel() for p in model.parameters())
-    counts = train_cohort(unit, model, tokenizer)
     settings = unit.settings
-    policy = HFPolicy(model.float(), tokenizer, batch_size=512)
+    p = settings.get("policy") or {}
+    model, tokenizer = load_model_and_tokenizer(unit.policy_dir, dtype=p.get("dtype", "float32"), attn_implementation=p.get("attn_implementation", ""))
+    parameters = sum(x.numel() for x in model.parameters())
+    base = settings_policy(unit.policy_dir, settings, model, tokenizer)  # moves the model to its device
+    prompt_format = base.prompt_format
+    counts = train_cohort(unit, base.model, tokenizer, prompt_format=prompt_format)
+    policy = settings_policy(unit.policy_dir, settings, counts.pop("model"), tokenizer)
     probe = probe_frame(unit.probe)
     after = metrics_dict(probe_metrics(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"]))
     trained = settings["num_iterations"] * (counts["generated"] + counts["prompt"])
-    scored = int(sum(len(tokenizer(p)["input_ids"]) + len(tokenizer(g)["input_ids"]) + 1 for p, g, _ in unit.probe))
+    scored = int(sum(len(ids) for ids in prompt_format.encode(tokenizer, [prompt for prompt, *_ in unit.probe])))
+    scored += int(sum(len(tokenizer(g)["input_ids"]) + 1 for _, g, *_ in unit.probe))
     scored += len(unit.probe) * settings["probe_max_new_tokens"]  # greedy decoding, an upper bound
     before = unit.before
     return {
