@@ -126,6 +126,24 @@ class ModelConfig(_Strict):
     max_position_embeddings: int = Field(128, ge=16, description="Longest sequence in tokens.")
 
 
+class PolicyConfig(_Strict):
+    """The policy TAP samples from, scores with and GRPO-trains: the tiny world's, or a real model."""
+
+    model: str = Field("", description="Hugging Face model id or model folder; empty = the tiny world's pretrained policy.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype for rollouts, features and label runs.")
+    attn_implementation: str = Field("", description="transformers attn_implementation (sdpa, flash_attention_2, eager); empty = the library's default.")
+    device: str = Field("auto", description="Where the policy runs: auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
+    backend: Literal["hf", "vllm"] = Field("hf", description="Rollout backend: hf (transformers generate) or vllm (imported only when chosen; GPU only).")
+    gpu_memory_utilization: float = Field(0.4, gt=0, le=1, description="vLLM's share of GPU memory (vllm backend only).")
+    chat_template: Literal["auto", "on", "off"] = Field("auto", description="Wrap prompts in the tokenizer's chat template: auto = when the tokenizer has one.")
+    system_prompt: str = Field("", description="System message put before each prompt when the chat template is used (empty = none).")
+    chat_template_kwargs: dict[str, bool | int | float | str] = Field(default_factory=dict, description="Extra arguments to apply_chat_template, e.g. {enable_thinking = false} for Qwen3.")
+
+    @property
+    def is_tiny(self) -> bool:
+        return not self.model
+
+
 class PretrainConfig(_Strict):
     """SFT pretraining of the tiny policy on clean items, stopped inside the accuracy band."""
 
@@ -161,6 +179,70 @@ class PretrainConfig(_Strict):
         return self
 
 
+class DataSource(_Strict):
+    """One more dataset mixed into a dataset study (`[[data.mix]]`), read with its own preset."""
+
+    source: str = Field(description="JSONL / parquet / CSV file or Hugging Face dataset id.")
+    preset: str = Field(description="Its preset (gsm8k, math, arc, sciq, mmlu, mbpp, humaneval).")
+    split: str = Field("", description="Hub split (empty = the preset's).")
+    limit: int = Field(0, ge=0, description="Read at most this many records (0 = all).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataSource":
+        from tap.data.presets import PRESETS
+
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r} (known: {', '.join(PRESETS)})")
+        return self
+
+
+class DataConfig(_Strict):
+    """Where cohorts come from: the tiny world's vendors (empty source), or a dataset file / HF id
+    cut into cohorts, with a held-out probe drawn from the same dataset (or from `probe_source`)."""
+
+    source: str = Field("", description="JSONL / parquet / CSV file or Hugging Face dataset id; empty = the tiny world's vendor cohorts.")
+    preset: str = Field("", description="Dataset preset (gsm8k, math, arc, sciq, mmlu, mbpp, humaneval); empty = plain columns.")
+    columns: dict[str, str] = Field(default_factory=dict, description="Without a preset: TAP field -> column, e.g. {prompt = \"question\", gold = \"answer\"}.")
+    subject: str = Field("", description="Without a preset: the subject of every item (else a mapped `subject` column).")
+    verifier: str = Field("exact", description="Without a preset: the verifier of every item.")
+    split: str = Field("", description="Hub split to read (empty = the preset's, else train).")
+    limit: int = Field(0, ge=0, description="Read at most this many records (0 = all).")
+    cohort_size: int = Field(8, ge=1, description="Items per cohort.")
+    chunk_by: Literal["random", "subject", "difficulty"] = Field("random", description="How items are grouped before cutting cohorts.")
+    max_cohorts: int = Field(0, ge=0, description="Keep at most this many cohorts (0 = all).")
+    probe_size: int = Field(64, ge=1, description="Items held out as the probe (never in any cohort), drawn before cohorts are cut.")
+    probe_source: str = Field("", description="A separate probe dataset (same preset or columns) instead of holding items out.")
+    seed: int = Field(0, description="Seed of the probe draw and the chunking.")
+    mix: list[DataSource] = Field(default_factory=list, description="More datasets whose items join `source`'s (e.g. one per subject); chunk_by = subject keeps cohorts pure.")
+    max_new_tokens: Optional[int] = Field(None, ge=1, description="Completion budget for rollouts, label runs and the probe; unset = the largest of the presets' (or the rollout/label settings without a preset).")
+    stop: Optional[list[str]] = Field(None, description="Stop strings for sampling; unset = the presets' stop strings.")
+
+    @property
+    def is_dataset(self) -> bool:
+        """True when cohorts come from datasets rather than the tiny world's vendors."""
+        return bool(self.source or self.mix)
+
+    @property
+    def described(self) -> str:
+        return " + ".join([self.source] * bool(self.source) + [m.source for m in self.mix])
+
+    @property
+    def presets(self) -> list[str]:
+        """Every preset the study reads, in order, without repeats."""
+        return list(dict.fromkeys([self.preset] * bool(self.preset) + [m.preset for m in self.mix]))
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataConfig":
+        if self.subject and self.subject not in SUBJECTS:
+            raise ValueError(f"unknown subject {self.subject!r} (known: {', '.join(SUBJECTS)})")
+        if self.preset:
+            from tap.data.presets import PRESETS
+
+            if self.preset not in PRESETS:
+                raise ValueError(f"unknown preset {self.preset!r} (known: {', '.join(PRESETS)})")
+        return self
+
+
 class RolloutConfig(_Strict):
     num_generations: int = Field(8, ge=1, description="G: completions sampled per prompt.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
@@ -190,6 +272,12 @@ class LabelConfig(_Strict):
     probe_max_new_tokens: int = Field(8, ge=1, description="Greedy decoding length for probe accuracy.")
     verifier: str = Field("exact", description="Reward function for training and probe accuracy.")
     threads: int = Field(0, ge=0, description="torch threads per label run; 0 = the machine's cores split across workers.")
+    bf16: bool = Field(False, description="GRPOConfig.bf16: mixed-precision training (GPU).")
+    gradient_checkpointing: bool = Field(False, description="GRPOConfig.gradient_checkpointing (saves memory on large models).")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="GRPOConfig.gradient_accumulation_steps.")
+    lora_r: int = Field(0, ge=0, description="LoRA rank (needs `pip install tap[lora]`); 0 = full fine-tuning.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA alpha (lora_r > 0).")
+    lora_target_modules: str = Field("all-linear", description="peft target_modules for LoRA (lora_r > 0).")
 
 
 class PredictorConfig(_Strict):
@@ -245,11 +333,15 @@ class StudyConfig(_Strict):
     families: list[Literal["R", "F", "G"]] = Field(["R", "F", "G"], description="Feature families to compute (G = the gradient baseline, needed to compare against it).")
     workers: int = Field(2, ge=1, description="Parallel label runs (torch threads are split across them).")
     executor: Literal["local", "ray"] = Field("local", description="Where label runs execute: a local process pool or Ray.")
+    generate_tflops: float = Field(0.0, ge=0, description="Effective generation throughput (TFLOP/s) for --dry-run's time estimate; 0 = no estimate.")
+    train_tflops: float = Field(0.0, ge=0, description="Effective GRPO training throughput (TFLOP/s) for --dry-run's time estimate; 0 = no estimate.")
 
 
 class TapConfig(_Strict):
     world: WorldConfig = Field(default_factory=WorldConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     label: LabelConfig = Field(default_factory=LabelConfig)
@@ -291,7 +383,8 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TapConfig:
-    """Read a TOML config (or the defaults), apply `KEY.PATH=VALUE` overrides, and validate."""
+    """Read a TOML config (or the defaults), apply `KEY.PATH=VALUE` overrides, validate, and fill in
+    the data preset's completion budget (`with_data_budget`)."""
     tree: dict = {}
     source = "defaults"
     if path is not None:
@@ -307,7 +400,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         _set_path(tree, key, value)
         source = f"{source} (with --set)"
     try:
-        return TapConfig.model_validate(tree)
+        return with_data_budget(TapConfig.model_validate(tree))
     except ValidationError as exc:
         raise TapInputError(_format_validation_error(source, exc)) from None
 
@@ -375,3 +468,19 @@ def policy_key(config: TapConfig) -> str:
 def world_key(config: TapConfig) -> str:
     """Cache key of the world (items, probe, cohorts) together with its policy."""
     return stable_hash({"policy": policy_key(config), "world": config.world.model_dump(mode="json")})
+
+
+def with_data_budget(config: TapConfig) -> TapConfig:
+    """The config with the data section's completion budget (its own, else its preset's) written into
+    rollout.max_new_tokens, label.max_completion_length and label.probe_max_new_tokens: what runs."""
+    budget = config.data.max_new_tokens
+    if budget is None and config.data.presets:
+        from tap.data.presets import PRESETS
+
+        budget = max(PRESETS[name].max_new_tokens for name in config.data.presets)
+    if budget is None:
+        return config
+    return config.model_copy(update={
+        "rollout": config.rollout.model_copy(update={"max_new_tokens": budget}),
+        "label": config.label.model_copy(update={"max_completion_length": budget, "probe_max_new_tokens": budget}),
+    })

@@ -35,8 +35,8 @@ QUICK = [
 
 STAGES = ("world", "rollouts", "features", "labels", "loop", "evaluate", "fit", "report")
 DEPENDS = {  # the config sections each stage's output depends on (cumulative along the pipeline)
-    "world": ("world", "model", "pretrain"),
-    "rollouts": ("rollout",),
+    "world": ("world", "model", "pretrain", "data"),
+    "rollouts": ("rollout", "policy"),
     "features": ("study.families",),
     "labels": ("label",),
     "loop": ("loop",),
@@ -137,8 +137,10 @@ def run_study(
         "report": lambda: _report(run_dir),
     }
     for stage in STAGES:
-        if stage == "loop" and not config.loop.in_study:
-            result.stages.append(StageRecord(stage, "off", 0.0, "loop.in_study = false (run `tap loop` on its own)"))
+        if stage == "loop" and (not config.loop.in_study or config.data.is_dataset):
+            why = ("the loop draws candidates from the tiny world's vendors" if config.data.is_dataset
+                   else "loop.in_study = false (run `tap loop` on its own)")
+            result.stages.append(StageRecord(stage, "off", 0.0, why))
             continue
         previous = record["stages"].get(stage, {})
         done = previous.get("key") == keys[stage] and previous.get("finished") and all(p.exists() for p in outputs[stage])
@@ -162,6 +164,10 @@ def run_study(
 
 
 def _world(api, config, home, run_dir, progress) -> str:
+    if config.data.is_dataset:
+        items, cohorts = api.dataset(config, run_dir)
+        return (f"{config.data.described}: {cohorts.cohort_id.nunique()} cohorts of {config.data.cohort_size}, "
+                f"probe of {int((items.split == 'probe').sum())} items")
     built = api.world(config, home=home, out=run_dir, progress=progress)
     info = built.pretrain
     state = ("reused the cached policy" if built.policy_reused

@@ -19,16 +19,21 @@ def study(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/study, or runs/quick with --quick).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap resamples.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel label runs (default: study.workers).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check config, data and verifiers; print the planned rollouts, training tokens and cost; train nothing.")] = False,
     home: HomeOpt = None,
 ) -> None:
-    """The main job: world -> rollouts -> features -> labels -> loop -> evaluate -> fit -> report, in one run folder.
+    """The main job: world (or dataset) -> rollouts -> features -> labels -> loop -> evaluate -> fit -> report, in one run folder.
 
     Resumable: a rerun skips every finished stage whose config is unchanged, and a killed study
-    continues where it stopped (label runs already in the ledger are kept).
+    continues where it stopped (label runs already in the ledger are kept). With a `[data]` source
+    the cohorts and the probe come from that dataset and `[policy]` names the model.
     """
     from tap.study import run_study, study_config
 
     cfg = study_config(config, set_, quick=quick)
+    if dry_run:
+        _print_plan(cfg)
+        return
     run_dir = out or Path("runs/quick" if quick else "runs/study")
     with _progress() as progress:
         tasks: dict[str, int] = {}
@@ -58,6 +63,25 @@ def study(
         for name, task in tasks.items():
             progress.update(task, total=1, completed=1)
     _print_study(result)
+
+
+def _print_plan(cfg) -> None:
+    from tap.plan import check_ready, make_plan
+
+    check_ready(cfg)
+    plan = make_plan(cfg)
+    table = Table(title="Study plan (dry run: nothing trained)")
+    table.add_column("what")
+    table.add_column("plan")
+    for what, text in plan.rows():
+        table.add_row(what, text)
+    console.print(table)
+    if plan.bad_golds:
+        from tap.errors import TapInputError
+
+        shown = "; ".join(plan.bad_golds[:3])
+        raise TapInputError(f"{len(plan.bad_golds)} gold answers cannot earn a reward from their own verifier: {shown}")
+    console.print("config, data and verifiers check out")
 
 
 def _print_study(result) -> None:

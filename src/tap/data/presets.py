@@ -136,7 +136,7 @@ def _humaneval(record: dict) -> dict:
 PRESETS: dict[str, Preset] = {
     p.name: p for p in (
         Preset("gsm8k", "math", "math", 256, "openai/gsm8k", "main", "train", _gsm8k, ("\nQuestion:",)),
-        Preset("math", "math", "math", 512, "EleutherAI/hendrycks_math", None, "train", _math, ("\nProblem:",)),
+        Preset("math", "math", "math", 512, "DigitalLearningGmbH/MATH-lighteval", "default", "train", _math, ("\nProblem:",)),
         Preset("arc", "science", "mcq", 32, "allenai/ai2_arc", "ARC-Challenge", "train", _arc, ("\nQuestion:",)),
         Preset("sciq", "science", "mcq", 32, "allenai/sciq", None, "train", _sciq, ("\nQuestion:",)),
         Preset("mmlu", "knowledge", "mcq", 32, "cais/mmlu", "all", "auxiliary_train", _mmlu, ("\nQuestion:",)),

@@ -1,0 +1,184 @@
+"""`tap study --dry-run`: check a study's config, data and verifiers, and say what it would cost.
+
+Nothing is trained or sampled. The plan reads the data (as the study would), checks every gold
+answer against its own verifier (a gold its verifier cannot match to itself would never earn a
+reward), counts tokens with the policy's tokenizer and prompt format when they can be loaded
+(else estimates 4 characters per token, and says so), and sizes the model from its config
+without loading weights. Token counts are upper bounds: every completion is taken to run to
+its budget. FLOPs follow DESIGN.md's accounting (2·N per generated or scored token, 6·N per
+trained token); hours divide them by the effective throughputs in `[study]`.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from tap.config import TapConfig
+from tap.errors import TapInputError
+
+
+@dataclass
+class Plan:
+    source: str
+    cohorts: int
+    items_per_cohort: float
+    probe_items: int
+    verifiers: dict[str, int]
+    bad_golds: list[str]
+    parameters: int | None
+    parameters_from: str
+    tokens_from: str
+    prompt_tokens_mean: float
+    rollouts: int
+    rollout_tokens: float
+    label_runs: int
+    trained_tokens_per_run: float
+    generated_tokens_per_run: float
+    probe_tokens_per_run: float
+    flops: dict[str, float] = field(default_factory=dict)
+    hours: dict[str, float] = field(default_factory=dict)
+
+    def rows(self) -> list[tuple[str, str]]:
+        def n(x: float) -> str:
+            return f"{x:,.0f}"
+
+        rows = [
+            ("data", f"{self.source}: {self.cohorts} cohorts of {self.items_per_cohort:g} items, probe of {self.probe_items}"),
+            ("verifiers", ", ".join(f"{k} ({v} items)" for k, v in self.verifiers.items())),
+            ("gold answers", "all match their own verifier" if not self.bad_golds else f"{len(self.bad_golds)} do not: {self.bad_golds[0]}"),
+            ("model", f"{self.parameters / 1e9:.3g} B parameters ({self.parameters_from})" if self.parameters else f"parameters unknown ({self.parameters_from})"),
+            ("prompt tokens", f"{self.prompt_tokens_mean:.0f} per prompt on average ({self.tokens_from})"),
+            ("rollouts", f"{n(self.rollouts)} completions, at most {n(self.rollout_tokens)} tokens"),
+            ("label runs", f"{n(self.label_runs)} (cohorts x seeds), each at most {n(self.trained_tokens_per_run)} trained tokens "
+                           f"+ {n(self.probe_tokens_per_run)} probe tokens"),
+        ]
+        if self.flops:
+            rows.append(("compute", ", ".join(f"{k} {v:.3g} FLOPs" for k, v in self.flops.items())))
+        if self.hours:
+            rows.append(("time (estimate)", ", ".join(f"{k} {v:.3g} h" for k, v in self.hours.items())))
+        return rows
+
+
+def reference_completion(verifier: str, gold: str) -> str | None:
+    """A completion that must earn full reward against `gold` if the gold is well formed (None: the
+    verifier is checked another way)."""
+    return {"exact": gold, "math": f"The answer is \\boxed{{{gold}}}.", "mcq": f"Answer: {gold}"}.get(verifier)
+
+
+def check_golds(items: pd.DataFrame, default: str) -> list[str]:
+    """Items whose gold cannot earn a reward from its own verifier, as 'item_id: why'."""
+    from tap.verify.registry import get_verifier, judge
+
+    bad = []
+    for row in items.itertuples():
+        name = getattr(row, "verifier", None) or default
+        get_verifier(name)
+        reference = reference_completion(name, str(row.gold))
+        if reference is None:  # code: the gold is a test program; it must at least be Python
+            try:
+                ast.parse(str(row.gold))
+            except SyntaxError as exc:
+                bad.append(f"{row.item_id}: tests do not parse ({exc.msg}, line {exc.lineno})")
+            continue
+        if judge(name, reference, str(row.gold), where=f"item {row.item_id}").reward < 1.0:
+            bad.append(f"{row.item_id}: gold {str(row.gold)[:40]!r} does not match itself under verifier {name!r}")
+    return bad
+
+
+def _items_and_cohorts(config: TapConfig) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    if config.data.is_dataset:
+        from tap.data.build import build_dataset
+
+        items, cohorts = build_dataset(config)
+        return config.data.described, items, cohorts
+    from tap.world.pool import build_items
+    from tap.world.vendor import make_cohorts
+
+    items = build_items(config)  # the tiny world's items and cohorts are cheap; its policy is not built here
+    return "the tiny world", items, make_cohorts(config, items)
+
+
+def _model_facts(config: TapConfig) -> tuple[int | None, str, object]:
+    """(parameters, where that number came from, tokenizer or None), loading no weights."""
+    if not config.policy.model:
+        from tap.world.tiny_policy import build_model, build_tokenizer
+
+        tokenizer = build_tokenizer()
+        return sum(p.numel() for p in build_model(config, tokenizer).parameters()), "the tiny model's config", tokenizer
+    try:
+        from transformers import AutoTokenizer
+
+        from tap.policy.load import count_parameters
+
+        parameters = count_parameters(config.policy.model)
+        tokenizer = AutoTokenizer.from_pretrained(config.policy.model)
+        return parameters, f"{config.policy.model} config", tokenizer
+    except Exception as exc:  # offline hub id: say so, plan in tokens only
+        return None, f"could not read {config.policy.model}: {type(exc).__name__}", None
+
+
+def make_plan(config: TapConfig) -> Plan:
+    source, items, cohorts = _items_and_cohorts(config)
+    probe = items[items.split == "probe"] if "split" in items else items.iloc[:0]
+    verifiers = (cohorts["verifier"] if "verifier" in cohorts else pd.Series([config.label.verifier] * len(cohorts)))
+    bad = check_golds(pd.concat([cohorts, probe], ignore_index=True).drop_duplicates("item_id"), config.label.verifier)
+    parameters, parameters_from, tokenizer = _model_facts(config)
+    prompts = list(cohorts.prompt)
+    if tokenizer is not None:
+        from tap.policy.load import prompt_format
+
+        fmt = prompt_format(config, tokenizer)
+        prompt_mean = float(pd.Series([len(ids) for ids in fmt.encode(tokenizer, prompts)]).mean())
+        tokens_from = "the policy's tokenizer" + (" and chat template" if fmt.chat else "")
+    else:
+        prompt_mean = float(pd.Series([len(p) for p in prompts]).mean()) / 4
+        tokens_from = "estimated at 4 characters per token: the tokenizer could not be loaded"
+    r, lab = config.rollout, config.label
+    n_cohorts = cohorts.cohort_id.nunique()
+    size = len(cohorts) / max(1, n_cohorts)
+    rollouts = len(cohorts) * r.num_generations
+    per_step = lab.per_device_train_batch_size or size * lab.num_generations
+    generated_per_run = lab.steps * per_step * lab.max_completion_length * lab.gradient_accumulation_steps
+    trained_per_run = lab.num_iterations * (generated_per_run + lab.steps * per_step * lab.gradient_accumulation_steps * prompt_mean)
+    probe_per_run = len(probe) * (prompt_mean + lab.probe_max_new_tokens + 8)  # greedy + gold scoring (gold ~ 8 tokens)
+    plan = Plan(
+        source=source, cohorts=n_cohorts, items_per_cohort=size, probe_items=len(probe),
+        verifiers=verifiers.value_counts().to_dict(), bad_golds=bad, parameters=parameters, parameters_from=parameters_from,
+        tokens_from=tokens_from, prompt_tokens_mean=prompt_mean, rollouts=rollouts,
+        rollout_tokens=rollouts * (prompt_mean + r.max_new_tokens), label_runs=n_cohorts * lab.seeds,
+        trained_tokens_per_run=trained_per_run, generated_tokens_per_run=generated_per_run, probe_tokens_per_run=probe_per_run,
+    )
+    if parameters:
+        runs = plan.label_runs
+        plan.flops = {
+            "rollouts": 2.0 * parameters * plan.rollout_tokens,
+            "labels": runs * (6.0 * parameters * trained_per_run + 2.0 * parameters * (generated_per_run + probe_per_run)),
+        }
+        s = config.study
+        if s.generate_tflops > 0 and s.train_tflops > 0:
+            plan.hours = {
+                "rollouts": plan.flops["rollouts"] / (s.generate_tflops * 1e12) / 3600,
+                "labels": runs * (2.0 * parameters * (generated_per_run + probe_per_run) / (s.generate_tflops * 1e12)
+                                  + 6.0 * parameters * trained_per_run / (s.train_tflops * 1e12)) / 3600,
+            }
+    return plan
+
+
+def check_ready(config: TapConfig) -> None:
+    """Fail early on what the plan cannot fix: an unknown backend setup or a LoRA request without peft."""
+    if config.label.lora_r:
+        try:
+            import peft  # noqa: F401
+        except ImportError:
+            raise TapInputError("label.lora_r > 0 needs peft: pip install 'tap[lora]'") from None
+    if config.policy.backend == "vllm":
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            raise TapInputError("policy.backend = 'vllm' needs vLLM (GPU only): pip install vllm") from None
+    if config.policy.model and Path(config.policy.model).exists() and not (Path(config.policy.model) / "config.json").exists():
+        raise TapInputError(f"{config.policy.model}: not a model folder (no config.json)")
