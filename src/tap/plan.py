@@ -71,7 +71,7 @@ def reference_completion(verifier: str, gold: str) -> str | None:
 
 def check_golds(items: pd.DataFrame, default: str) -> list[str]:
     """Items whose gold cannot earn a reward from its own verifier, as 'item_id: why'."""
-    from tap.verify.registry import get_verifier, judge
+    from tap.verify.registry import VerifierError, get_verifier, judge
 
     bad = []
     for row in items.itertuples():
@@ -84,8 +84,13 @@ def check_golds(items: pd.DataFrame, default: str) -> list[str]:
             except SyntaxError as exc:
                 bad.append(f"{row.item_id}: tests do not parse ({exc.msg}, line {exc.lineno})")
             continue
-        if judge(name, reference, str(row.gold), where=f"item {row.item_id}").reward < 1.0:
-            bad.append(f"{row.item_id}: gold {str(row.gold)[:40]!r} does not match itself under verifier {name!r}")
+        try:
+            matched = judge(name, reference, str(row.gold), where=f"item {row.item_id}").reward >= 1.0
+            why = f"does not match itself under verifier {name!r}"
+        except VerifierError as exc:  # the verifier rejects the gold itself
+            matched, why = False, f"is rejected by verifier {name!r} ({str(exc.__cause__ or exc)})"
+        if not matched:
+            bad.append(f"{row.item_id}: gold {str(row.gold)[:40]!r} {why}")
     return bad
 
 

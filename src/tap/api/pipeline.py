@@ -126,6 +126,8 @@ def run_probe(run_dir: Path, config: TapConfig, *, home: Path | None = None) -> 
         items = pd.read_parquet(path)
         if "split" in items and (items.split == "probe").any():
             return items[items.split == "probe"].reset_index(drop=True)
+    if config.data.is_dataset:
+        raise TapInputError(f"{run_dir}: no probe (items.parquet) for this dataset study; pass a probe file (--probe)")
     return build_world(config, home=home).probe
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tap.api.pipeline import _run_config, feature_catalog, forward_policy, read_cohorts, rollout
+from tap.api.pipeline import _run_config, feature_catalog, forward_policy, read_cohorts, rollout, run_probe
 from tap.config import TapConfig, load_config
 from tap.errors import TapInputError
 from tap.store import RunPaths, write_parquet
-from tap.world.build import build_world
 
 
 def _labelled_features(run_dir: Path, config: TapConfig) -> dict:
@@ -220,7 +219,8 @@ def score(
     Writes `out` (.csv or .parquet) and, beside it, the rollouts and features it computed. Without
     a config, the predictor's own run config (its sidecar) sets the policy and sampling settings,
     so features are read the way the predictor was calibrated. The forward-pass and gradient
-    features compare against `probe` (a file with prompt, gold, subject), else the tiny world's probe."""
+    features compare against `probe` (a file with prompt, gold, subject), else the probe of the run
+    folder the predictor was fit on (its items.parquet), else the tiny world's probe."""
     from tap.features.compute import build_features
 
     out = check_scores_path(out)
@@ -237,7 +237,7 @@ def score(
     probe_table = read_probe(probe) if probe is not None else None
     if families & {"F", "G"}:
         policy = forward_policy(model, config, home=home)
-        probe_table = probe_table if probe_table is not None else build_world(config, home=home).probe
+        probe_table = probe_table if probe_table is not None else run_probe(Path(meta.get("run_dir", ".")), config, home=home)
     feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table)
     write_parquet(feats, stem.with_name(stem.name + ".features.parquet"))
     absent = [c for c in meta["used_columns"] if c not in feats]
