@@ -153,9 +153,9 @@ def label(
     policy is the one `config.policy` names (default: the tiny world's).
     """
     from tap.labels.battery import base_probe_metrics, label_hash, label_settings, plan_units, run_battery, threads_per_worker
-    from tap.policy.load import policy_source
     from tap.labels.executors import make_executor
     from tap.labels.ledger import Ledger
+    from tap.policy.load import policy_source
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
