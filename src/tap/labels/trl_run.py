@@ -154,19 +154,12 @@ def _user_text(prompt) -> str:
     return prompt if isinstance(prompt, str) else str(prompt[-1]["content"])
 
 
-def settings_policy(policy_dir: str, settings: dict, model=None, tokenizer=None, batch_size: int = 512):
-    """The HFPolicy that label settings describe (its prompt format, device and stop strings), over
+def settings_policy(policy_dir: str, settings: dict, model=None, tokenizer=None):
+    """The HFPolicy that label settings describe (their policy section and stop strings), over
     `model` or the weights at `policy_dir`."""
-    from tap.policy.hf import HFPolicy
-    from tap.policy.load import load_model_and_tokenizer, resolve_device
-    from tap.policy.prompting import PromptFormat
+    from tap.policy.load import hf_policy
 
-    p = settings.get("policy") or {}
-    if model is None:
-        model, tokenizer = load_model_and_tokenizer(policy_dir, dtype=p.get("dtype", "float32"), attn_implementation=p.get("attn_implementation", ""))
-    prompt_format = PromptFormat.for_tokenizer(tokenizer, p.get("chat_template", "auto"), p.get("system_prompt", ""), p.get("chat_template_kwargs"))
-    return HFPolicy(model, tokenizer, batch_size=batch_size, device=resolve_device(p.get("device", "auto")),
-                    prompt_format=prompt_format, stop=settings.get("stop") or ())
+    return hf_policy(policy_dir, settings.get("policy") or {}, settings.get("stop") or (), model=model, tokenizer=tokenizer)
 
 
 def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
@@ -174,7 +167,6 @@ def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from tap.policy.load import load_model_and_tokenizer
     from tap.probe import probe_metrics
 
     if attempt <= unit.fail_times:
@@ -184,11 +176,9 @@ def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
     torch.set_num_threads(max(1, unit.threads))
     start = time.perf_counter()
     settings = unit.settings
-    p = settings.get("policy") or {}
-    model, tokenizer = load_model_and_tokenizer(unit.policy_dir, dtype=p.get("dtype", "float32"), attn_implementation=p.get("attn_implementation", ""))
-    parameters = sum(x.numel() for x in model.parameters())
-    base = settings_policy(unit.policy_dir, settings, model, tokenizer)  # moves the model to its device
-    prompt_format = base.prompt_format
+    base = settings_policy(unit.policy_dir, settings)  # the base weights, on the policy's device
+    tokenizer, prompt_format = base.tokenizer, base.prompt_format
+    parameters = sum(x.numel() for x in base.model.parameters())
     counts = train_cohort(unit, base.model, tokenizer, prompt_format=prompt_format)
     policy = settings_policy(unit.policy_dir, settings, counts.pop("model"), tokenizer)
     probe = probe_frame(unit.probe)

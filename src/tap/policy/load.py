@@ -86,23 +86,34 @@ def policy_source(config: TapConfig, *, home: Path | None = None, model: str | P
 
 
 def prompt_format(config: TapConfig, tokenizer):
+    return format_from(config.policy.model_dump(mode="json"), tokenizer)
+
+
+def format_from(policy: dict, tokenizer):
+    """The PromptFormat a [policy] section (as a dict: label units carry plain data) gives this tokenizer."""
     from tap.policy.prompting import PromptFormat
 
-    p = config.policy
-    return PromptFormat.for_tokenizer(tokenizer, p.chat_template, p.system_prompt, p.chat_template_kwargs)
+    return PromptFormat.for_tokenizer(tokenizer, policy.get("chat_template", "auto"), policy.get("system_prompt", ""),
+                                      policy.get("chat_template_kwargs"))
+
+
+def hf_policy(path: str | Path, policy: dict, stop=(), *, batch_size: int = 512, model=None, tokenizer=None):
+    """An HFPolicy for a [policy] section given as a dict, over `model` or the weights at `path`."""
+    from tap.policy.hf import HFPolicy
+
+    if model is None:
+        model, tokenizer = load_model_and_tokenizer(path, dtype=policy.get("dtype", "float32"),
+                                                    attn_implementation=policy.get("attn_implementation", ""))
+    return HFPolicy(model, tokenizer, batch_size=batch_size, device=resolve_device(policy.get("device", "auto")),
+                    prompt_format=format_from(policy, tokenizer), stop=stop)
 
 
 def make_policy(config: TapConfig, *, home: Path | None = None, model: str | Path | None = None, batch_size: int | None = None):
     """The Policy a config names (backend hf or vllm), ready to sample and score."""
-    p = config.policy
     path, _ = policy_source(config, home=home, model=model)
     batch = batch_size or config.rollout.batch_size
-    if p.backend == "vllm":
+    if config.policy.backend == "vllm":
         from tap.policy.vllm import VLLMPolicy
 
         return VLLMPolicy.from_config(path, config, batch_size=batch)
-    from tap.policy.hf import HFPolicy
-
-    model_, tokenizer = load_model_and_tokenizer(path, dtype=p.dtype, attn_implementation=p.attn_implementation)
-    return HFPolicy(model_, tokenizer, batch_size=batch, device=resolve_device(p.device),
-                    prompt_format=prompt_format(config, tokenizer), stop=stop_strings(config))
+    return hf_policy(path, config.policy.model_dump(mode="json"), stop_strings(config), batch_size=batch)
