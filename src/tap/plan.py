@@ -50,7 +50,7 @@ class Plan:
             ("data", f"{self.source}: {self.cohorts} cohorts of {self.items_per_cohort:g} items, probe of {self.probe_items}"),
             ("verifiers", ", ".join(f"{k} ({v} items)" for k, v in self.verifiers.items())),
             ("gold answers", "all match their own verifier" if not self.bad_golds else f"{len(self.bad_golds)} do not: {self.bad_golds[0]}"),
-            ("model", f"{self.parameters / 1e9:.3g} B parameters ({self.parameters_from})" if self.parameters else f"parameters unknown ({self.parameters_from})"),
+            ("model", f"{_count(self.parameters)} parameters ({self.parameters_from})" if self.parameters else f"parameters unknown ({self.parameters_from})"),
             ("prompt tokens", f"{self.prompt_tokens_mean:.0f} per prompt on average ({self.tokens_from})"),
             ("rollouts", f"{n(self.rollouts)} completions, at most {n(self.rollout_tokens)} tokens"),
             ("label runs", f"{n(self.label_runs)} (cohorts x seeds), each at most {n(self.trained_tokens_per_run)} trained tokens "
@@ -61,6 +61,10 @@ class Plan:
         if self.hours:
             rows.append(("time (estimate)", ", ".join(f"{k} {v:.3g} h" for k, v in self.hours.items())))
         return rows
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.3g} B" if n >= 1e9 else f"{n / 1e6:.3g} M"
 
 
 def reference_completion(verifier: str, gold: str) -> str | None:
@@ -132,16 +136,17 @@ def make_plan(config: TapConfig) -> Plan:
     verifiers = (cohorts["verifier"] if "verifier" in cohorts else pd.Series([config.label.verifier] * len(cohorts)))
     bad = check_golds(pd.concat([cohorts, probe], ignore_index=True).drop_duplicates("item_id"), config.label.verifier)
     parameters, parameters_from, tokenizer = _model_facts(config)
-    prompts = list(cohorts.prompt)
     if tokenizer is not None:
         from tap.policy.load import prompt_format
 
         fmt = prompt_format(config, tokenizer)
-        prompt_mean = float(pd.Series([len(ids) for ids in fmt.encode(tokenizer, prompts)]).mean())
+        prompt_lengths = lambda texts: [len(ids) for ids in fmt.encode(tokenizer, list(texts))]  # noqa: E731
+        gold_lengths = lambda texts: [len(tokenizer(g, add_special_tokens=False)["input_ids"]) for g in texts]  # noqa: E731
         tokens_from = "the policy's tokenizer" + (" and chat template" if fmt.chat else "")
     else:
-        prompt_mean = float(pd.Series([len(p) for p in prompts]).mean()) / 4
+        prompt_lengths = gold_lengths = lambda texts: [len(t) / 4 for t in texts]  # noqa: E731
         tokens_from = "estimated at 4 characters per token: the tokenizer could not be loaded"
+    prompt_mean = float(pd.Series(prompt_lengths(cohorts.prompt)).mean())
     r, lab = config.rollout, config.label
     n_cohorts = cohorts.cohort_id.nunique()
     size = len(cohorts) / max(1, n_cohorts)
@@ -149,7 +154,8 @@ def make_plan(config: TapConfig) -> Plan:
     per_step = lab.per_device_train_batch_size or size * lab.num_generations
     generated_per_run = lab.steps * per_step * lab.max_completion_length * lab.gradient_accumulation_steps
     trained_per_run = lab.num_iterations * (generated_per_run + lab.steps * per_step * lab.gradient_accumulation_steps * prompt_mean)
-    probe_per_run = len(probe) * (prompt_mean + lab.probe_max_new_tokens + 8)  # greedy + gold scoring (gold ~ 8 tokens)
+    # greedy decoding plus gold scoring (gold + end token), counted as a label run counts them
+    probe_per_run = sum(prompt_lengths(probe.prompt)) + sum(gold_lengths(probe.gold)) + len(probe) * (1 + lab.probe_max_new_tokens)
     plan = Plan(
         source=source, cohorts=n_cohorts, items_per_cohort=size, probe_items=len(probe),
         verifiers=verifiers.value_counts().to_dict(), bad_golds=bad, parameters=parameters, parameters_from=parameters_from,
@@ -176,14 +182,12 @@ def make_plan(config: TapConfig) -> Plan:
 def check_ready(config: TapConfig) -> None:
     """Fail early on what the plan cannot fix: an unknown backend setup or a LoRA request without peft."""
     if config.label.lora_r:
-        try:
-            import peft  # noqa: F401
-        except ImportError:
-            raise TapInputError("label.lora_r > 0 needs peft: pip install 'tap[lora]'") from None
+        from tap.labels.trl_run import lora_config
+
+        lora_config(config.label.model_dump(mode="json"))
     if config.policy.backend == "vllm":
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            raise TapInputError("policy.backend = 'vllm' needs vLLM (GPU only): pip install vllm") from None
+        from tap.policy.vllm import import_vllm
+
+        import_vllm()
     if config.policy.model and Path(config.policy.model).exists() and not (Path(config.policy.model) / "config.json").exists():
         raise TapInputError(f"{config.policy.model}: not a model folder (no config.json)")

@@ -33,7 +33,7 @@ class BatteryResult:
 # Label settings added after ledgers existed: left out of the hash at their defaults, so a ledger
 # written before them stays valid.
 _ADDED_LATER = ("bf16", "gradient_checkpointing", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_target_modules")
-_DEFAULT_POLICY = {"policy": PolicyConfig().model_dump(mode="json"), "stop": []}
+_NOT_HASHED = ("device", "backend", "gpu_memory_utilization")  # where a run executes, not what it learns
 
 
 def label_settings(config: TapConfig) -> dict:
@@ -55,10 +55,11 @@ def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFra
     defaults = LabelConfig().model_dump(mode="json")
     label = {k: v for k, v in settings.items() if k not in ("seeds", "first_seed", "threads", "policy", "stop")
              and not (k in _ADDED_LATER and v == defaults[k])}
-    policy = {"policy": {k: v for k, v in (settings.get("policy") or _DEFAULT_POLICY["policy"]).items()
-                         if k not in ("device", "backend", "gpu_memory_utilization")},
-              "stop": list(settings.get("stop") or [])}
-    default = {"policy": {k: v for k, v in _DEFAULT_POLICY["policy"].items() if k in policy["policy"]}, "stop": []}
+    def prompting(policy: dict, stop: list) -> dict:
+        return {"policy": {k: v for k, v in policy.items() if k not in _NOT_HASHED}, "stop": stop}
+
+    default = prompting(PolicyConfig().model_dump(mode="json"), [])
+    policy = prompting(settings.get("policy") or PolicyConfig().model_dump(mode="json"), list(settings.get("stop") or []))
     return stable_hash(
         {
             "weights": weights_sha,

@@ -27,7 +27,7 @@ from tap.policy.prompting import PromptFormat, cut_at_stop
 from tap.types import Completion
 
 
-def _import_vllm():
+def import_vllm():
     try:
         import vllm
     except ImportError:
@@ -53,7 +53,7 @@ class VLLMPolicy:
     def from_config(cls, path: str, config, *, batch_size: int = 512) -> "VLLMPolicy":
         from tap.policy.load import count_parameters, prompt_format, stop_strings
 
-        vllm = _import_vllm()
+        vllm = import_vllm()
         p = config.policy
         llm = vllm.LLM(model=str(path), dtype=p.dtype, gpu_memory_utilization=p.gpu_memory_utilization,
                        seed=config.rollout.seed, logprobs_mode="processed_logprobs")
@@ -68,7 +68,7 @@ class VLLMPolicy:
         return [{"prompt_token_ids": list(x)} for x in ids]
 
     def sample(self, prompts: Sequence[str], num_generations: int, *, max_new_tokens: int, temperature: float = 1.0, seed: int = 0) -> list[list[Completion]]:
-        vllm = _import_vllm()
+        vllm = import_vllm()
         params = vllm.SamplingParams(
             n=num_generations, temperature=temperature, top_p=1.0, top_k=-1, min_p=0.0, max_tokens=max_new_tokens,
             seed=seed, logprobs=self.entropy_top_k, stop=list(self.stop) or None, include_stop_str_in_output=False,
@@ -94,14 +94,14 @@ class VLLMPolicy:
         return Completion(text=text, token_ids=tuple(ids), logprobs=tuple(logprobs), entropies=tuple(entropies), finish_reason=reason)
 
     def greedy(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
-        vllm = _import_vllm()
+        vllm = import_vllm()
         params = vllm.SamplingParams(n=1, temperature=0.0, max_tokens=max_new_tokens, stop=list(self.stop) or None)
         outputs = self.llm.generate(self._inputs(self.encode_prompts(prompts)), params, use_tqdm=False)
         return [cut_at_stop(request.outputs[0].text, self.stop)[0] for request in outputs]
 
     def score_gold(self, prompts: Sequence[str], golds: Sequence[str]) -> np.ndarray:
         """Mean NLL of the gold answer's tokens and the end token, from vLLM's prompt log-probs."""
-        vllm = _import_vllm()
+        vllm = import_vllm()
         prompt_ids = self.encode_prompts(prompts)
         gold_ids = [self.tokenizer(g, add_special_tokens=False)["input_ids"] + [self.eos_id] for g in golds]
         params = vllm.SamplingParams(n=1, temperature=1.0, max_tokens=1, prompt_logprobs=0)
