@@ -20,18 +20,19 @@ def _unit(cohort: str, seed: int, fail_times: int = 0) -> LabelUnit:
 def _fake(unit: LabelUnit, attempt: int) -> dict:
     if attempt <= unit.fail_times:
         raise RuntimeError(f"boom {attempt}")
-    return {"cohort_id": unit.cohort_id, "seed": unit.seed, "config_hash": unit.config_hash, "status": "ok",
+    return {"cohort_id": unit.cohort_id, "cohort_hash": unit.cohort_hash, "seed": unit.seed, "config_hash": unit.config_hash, "status": "ok",
             "lift_nll": float(len(unit.cohort_id) + unit.seed), "attempts": attempt, "wall_seconds": 0.1}
 
 
 def test_ledger_writes_one_row_per_unit_and_replaces_failures(tmp_path):
     ledger = Ledger(tmp_path / "labels.sqlite")
-    ledger.write({"cohort_id": "a", "seed": 0, "config_hash": "h", "status": "failed", "error": "x", "attempts": 2})
+    ledger.write({"cohort_id": "a", "cohort_hash": "x1", "seed": 0, "config_hash": "h", "status": "failed", "error": "x", "attempts": 2})
     assert ledger.finished("h") == set()
-    ledger.write({"cohort_id": "a", "seed": 0, "config_hash": "h", "status": "ok", "lift_nll": 0.5, "subject_deltas": {"math": {"lift_nll": 0.1}}})
+    ledger.write({"cohort_id": "a", "cohort_hash": "x1", "seed": 0, "config_hash": "h", "status": "ok", "lift_nll": 0.5,
+                  "subject_deltas": {"math": {"lift_nll": 0.1}}})
     table = ledger.table()
     assert len(table) == 1 and table.status[0] == "ok" and table.lift_nll[0] == 0.5
-    assert ledger.finished("h") == {("a", 0)} and ledger.finished("other") == set()
+    assert ledger.finished("h") == {("a", "x1", 0)} and ledger.finished("other") == set()
     ledger.set_meta("k", {"v": 1})
     assert Ledger(tmp_path / "labels.sqlite").get_meta("k") == {"v": 1}
 
@@ -60,7 +61,7 @@ def test_rerun_skips_finished_units(tmp_path):
     run_battery(units[:2], ledger, InProcessExecutor(), fn=counting)
     result = run_battery(units, ledger, InProcessExecutor(), fn=counting)
     assert result.skipped == 2 and result.succeeded == 1
-    assert calls == [("a", 0), ("a", 1), ("a", 2)]
+    assert [(c, s) for c, _, s in calls] == [("a", 0), ("a", 1), ("a", 2)]
     assert len(ledger.table()) == 3
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tap.config import LabelConfig, PolicyConfig, TapConfig, stable_hash
 from tap.labels.executors import Executor
+from tap.labels.identity import item_verifiers, ordered_items
 from tap.labels.ledger import Ledger
 from tap.labels.trl_run import LabelUnit, metrics_dict, run_label
 
@@ -94,15 +95,15 @@ def plan_units(
     probe_rows = tuple((str(p), str(g), str(s), str(v)) for p, g, s, v in zip(probe.prompt, probe.gold, probe.subject, verifiers))
     units = []
     for cohort_id, items in cohorts.groupby("cohort_id", sort=True):
-        items = items.sort_values("position") if "position" in items else items
-        item_verifiers = tuple(str(v) if isinstance(v, str) and v else settings["verifier"] for v in items["verifier"]) if "verifier" in items else ()
+        items = ordered_items(items)
+        verifiers = tuple(item_verifiers(items, settings["verifier"]))
         for seed in range(settings["first_seed"], settings["first_seed"] + settings["seeds"]):
             units.append(
                 LabelUnit(
                     cohort_id=str(cohort_id), seed=seed, prompts=tuple(items.prompt), golds=tuple(items.gold),
                     policy_dir=str(policy_dir), probe=probe_rows, before=before,
                     settings=settings, config_hash=config_hash, threads=threads,
-                    fail_times=(fail_times or {}).get(str(cohort_id), 0), verifiers=item_verifiers,
+                    fail_times=(fail_times or {}).get(str(cohort_id), 0), verifiers=verifiers,
                 )
             )
     return units
@@ -136,7 +137,7 @@ def run_battery(
                     pending[executor.submit(fn, unit, attempt + 1)] = (unit, attempt + 1)
                     continue
                 error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                ledger.write({"cohort_id": unit.cohort_id, "seed": unit.seed, "config_hash": unit.config_hash,
+                ledger.write({"cohort_id": unit.cohort_id, "cohort_hash": unit.cohort_hash, "seed": unit.seed, "config_hash": unit.config_hash,
                               "status": "failed", "error": error, "attempts": attempt})
                 failed += 1
             if progress:

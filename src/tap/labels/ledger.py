@@ -1,28 +1,37 @@
-"""The label ledger: one SQLite row per cohort x seed x label-config hash.
+"""The label ledger: one SQLite row per cohort x content hash x seed x label-config hash.
 
 A row is written in one transaction when its unit ends (`ok` or `failed`), so a killed battery
 loses at most the units in flight and a rerun never duplicates one. The base policy's probe
 metrics are cached in the `meta` table, computed once per label-config hash.
+
+A row is a label of what was trained: `cohort_hash` (labels/identity.py) covers the cohort's
+items, `config_hash` the base weights, label settings and probe. Readers take the rows of one
+label config and of the run's current cohorts only (`select`), and say what they set aside.
+Ledgers written before `cohort_hash` existed are migrated with an empty hash: those rows cannot
+be matched to any cohort's content, so they are never taken (and are counted as set aside).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 COLUMNS = [
-    "cohort_id", "seed", "config_hash", "status", "lift_nll", "delta_accuracy", "nll_before", "nll_after",
+    "cohort_id", "cohort_hash", "seed", "config_hash", "status", "lift_nll", "delta_accuracy", "nll_before", "nll_after",
     "accuracy_before", "accuracy_after", "subject_deltas", "error", "attempts", "wall_seconds",
     "generated_tokens", "trained_tokens", "scored_tokens", "parameters", "flops", "finished_at",
 ]
+SCHEMA_VERSION = 2  # 2: rows carry cohort_hash and it is part of the key
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS labels (
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     cohort_id TEXT NOT NULL,
+    cohort_hash TEXT NOT NULL DEFAULT '',
     seed INTEGER NOT NULL,
     config_hash TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
@@ -34,10 +43,39 @@ CREATE TABLE IF NOT EXISTS labels (
     wall_seconds REAL, generated_tokens INTEGER, trained_tokens INTEGER, scored_tokens INTEGER,
     parameters INTEGER, flops REAL,
     finished_at TEXT NOT NULL,
-    PRIMARY KEY (cohort_id, seed, config_hash)
+    PRIMARY KEY (cohort_id, cohort_hash, seed, config_hash)
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows a reader uses, and how many it set aside and why."""
+
+    rows: pd.DataFrame
+    config_hash: str
+    other_configs: int  # rows of other label-config hashes
+    other_config_hashes: tuple[str, ...]
+    unkeyed: int  # rows written before cohort_hash existed
+    changed: int  # rows of a cohort id whose items are no longer the same
+    absent: int  # rows of cohort ids that are not among the run's cohorts
+    basis: str = ""  # how config_hash was found, when not from the run's config
+
+    def notes(self) -> list[str]:
+        """One line per kind of row set aside (none when nothing was)."""
+        lines = [f"label config {self.config_hash or '(none)'} taken from {self.basis}"] if self.basis else []
+        if self.other_configs:
+            lines.append(f"labels.sqlite also holds {self.other_configs} rows of {len(self.other_config_hashes)} other label "
+                         f"config(s) ({', '.join(self.other_config_hashes)}); using only label config {self.config_hash}")
+        if self.unkeyed:
+            lines.append(f"set aside {self.unkeyed} rows written before labels were keyed by cohort content "
+                         "(they cannot be matched to what was trained; `tap label` relabels those cohorts)")
+        if self.changed:
+            lines.append(f"set aside {self.changed} rows of cohorts whose items have changed since they were labelled")
+        if self.absent:
+            lines.append(f"set aside {self.absent} rows of cohorts that are not among this run's cohorts")
+        return lines
 
 
 class Ledger:
@@ -47,21 +85,23 @@ class Ledger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(_SCHEMA)
+            _migrate(db)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60)
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
-    def finished(self, config_hash: str) -> set[tuple[str, int]]:
-        """(cohort_id, seed) pairs already labelled `ok` under this config hash."""
+    def finished(self, config_hash: str) -> set[tuple[str, str, int]]:
+        """(cohort_id, cohort_hash, seed) of the units already labelled `ok` under this config hash."""
         with self._connect() as db:
-            rows = db.execute("SELECT cohort_id, seed FROM labels WHERE status = 'ok' AND config_hash = ?", (config_hash,))
-            return {(c, int(s)) for c, s in rows}
+            rows = db.execute("SELECT cohort_id, cohort_hash, seed FROM labels WHERE status = 'ok' AND config_hash = ?", (config_hash,))
+            return {(c, h, int(s)) for c, h, s in rows}
 
     def write(self, row: dict) -> None:
         """Insert or replace one unit's row (a failed row is replaced when a rerun succeeds)."""
+        if not row.get("cohort_hash"):
+            raise ValueError(f"ledger row for cohort {row.get('cohort_id')!r} has no cohort_hash")
         record = {c: row.get(c) for c in COLUMNS}
         record["subject_deltas"] = json.dumps(row.get("subject_deltas") or {}, sort_keys=True)
         record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -83,3 +123,41 @@ class Ledger:
         query = "SELECT * FROM labels" + (" WHERE config_hash = ?" if config_hash else "") + " ORDER BY cohort_id, seed"
         with self._connect() as db:
             return pd.read_sql_query(query, db, params=(config_hash,) if config_hash else None)
+
+    def select(self, config_hash: str, cohort_hashes: dict[str, str] | None) -> Selection:
+        """The rows of one label config for the given cohorts ({cohort_id: cohort_hash}; None = any
+        cohort, keyed rows only), with counts of everything set aside."""
+        rows = self.table()
+        mine = rows.config_hash == config_hash
+        others = rows[~mine]
+        rows = rows[mine]
+        unkeyed = rows.cohort_hash == ""
+        if cohort_hashes is None:
+            known = present = ~unkeyed
+        else:
+            expected = rows.cohort_id.map(cohort_hashes)
+            present = expected.notna()
+            known = present & (rows.cohort_hash == expected)
+        return Selection(
+            rows=rows[known].reset_index(drop=True), config_hash=config_hash, other_configs=len(others),
+            other_config_hashes=tuple(sorted(others.config_hash.unique())), unkeyed=int(unkeyed.sum()),
+            changed=int((present & ~known & ~unkeyed).sum()), absent=int((~present & ~unkeyed).sum()),
+        )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Create the tables, or bring a version-1 ledger (no cohort_hash) to version 2 in one transaction."""
+    db.execute(_META)
+    exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").fetchone()
+    columns = {row[1] for row in db.execute("PRAGMA table_info(labels)")} if exists else set()
+    if exists and "cohort_hash" not in columns:
+        kept = [c for c in COLUMNS if c != "cohort_hash"]
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DROP TABLE IF EXISTS labels_v2")
+        db.execute(_TABLE.format(name="labels_v2"))
+        db.execute(f"INSERT INTO labels_v2 ({', '.join(kept)}) SELECT {', '.join(kept)} FROM labels")
+        db.execute("DROP TABLE labels")
+        db.execute("ALTER TABLE labels_v2 RENAME TO labels")
+    db.execute(_TABLE.format(name="labels"))
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.commit()

@@ -33,8 +33,16 @@ class LabelUnit:
     verifiers: tuple[str, ...] = ()  # per item (presets set them); empty = settings["verifier"] for all
 
     @property
-    def key(self) -> tuple[str, int]:
-        return (self.cohort_id, self.seed)
+    def cohort_hash(self) -> str:
+        """The content of what this unit trains on (labels/identity.py)."""
+        from tap.labels.identity import cohort_hash
+
+        verifiers = self.verifiers or (self.settings.get("verifier", "exact"),) * len(self.prompts)
+        return cohort_hash(self.prompts, self.golds, verifiers)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.cohort_id, self.cohort_hash, self.seed)
 
 
 def probe_frame(probe: tuple[tuple[str, str, str, str], ...]) -> pd.DataFrame:
@@ -190,6 +198,7 @@ def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
     before = unit.before
     return {
         "cohort_id": unit.cohort_id,
+        "cohort_hash": unit.cohort_hash,
         "seed": unit.seed,
         "config_hash": unit.config_hash,
         "status": "ok",
