@@ -67,21 +67,35 @@ def stop_strings(config: TapConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(stop for name in config.data.presets for stop in PRESETS[name].stop))
 
 
-def policy_source(config: TapConfig, *, home: Path | None = None, model: str | Path | None = None) -> tuple[str, str]:
-    """(where the base weights are, an id of those weights for the label hash)."""
-    from tap.config import stable_hash
+def policy_path(config: TapConfig, *, home: Path | None = None, model: str | Path | None = None) -> str:
+    """Where the base weights are: `model`, else the [policy] model, else the tiny world's policy
+    (built when missing from the cache)."""
+    name = str(model) if model else config.policy.model
+    if name:
+        return name
+    from tap.world.build import build_world
 
+    return str(build_world(config, home=home).policy_dir)
+
+
+def policy_source(config: TapConfig, *, home: Path | None = None, model: str | Path | None = None,
+                  build: bool = True) -> tuple[str, str | None]:
+    """(where the base weights are, an id of those weights for the label hash).
+
+    The tiny world's policy is identified by its weights' sha256, a local folder by its files'
+    contents (policy/identity.py), a hub id by its name. With `build=False` the tiny policy is not
+    built when it is missing from the cache: its id is then None."""
     name = str(model) if model else config.policy.model
     if not name:
-        from tap.world.build import build_world
+        from tap.world.build import policy_dir
 
-        built = build_world(config, home=home)
-        return str(built.policy_dir), (built.policy_dir / "weights.sha256").read_text().strip()
-    folder = Path(name)
-    if folder.exists():
-        files = sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
-        config_text = (folder / "config.json").read_text() if (folder / "config.json").exists() else ""
-        return str(folder), "folder:" + stable_hash({"files": files, "config": config_text})
+        folder = Path(policy_path(config, home=home)) if build else policy_dir(config, home)
+        sha = folder / "weights.sha256"
+        return str(folder), (sha.read_text().strip() if sha.exists() else None)
+    if Path(name).exists():
+        from tap.policy.identity import folder_id
+
+        return name, folder_id(name)
     return name, f"hub:{name}"
 
 
@@ -110,7 +124,7 @@ def hf_policy(path: str | Path, policy: dict, stop=(), *, batch_size: int = 512,
 
 def make_policy(config: TapConfig, *, home: Path | None = None, model: str | Path | None = None, batch_size: int | None = None):
     """The Policy a config names (backend hf or vllm), ready to sample and score."""
-    path, _ = policy_source(config, home=home, model=model)
+    path = policy_path(config, home=home, model=model)
     batch = batch_size or config.rollout.batch_size
     if config.policy.backend == "vllm":
         from tap.policy.vllm import VLLMPolicy

@@ -9,7 +9,6 @@ or seed builds a new policy too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from tap.config import TapConfig, config_to_toml, policy_key, world_key
-from tap.store import atomic_dir, tap_home, write_json
+from tap.store import atomic_dir, file_sha256, tap_home, write_json
 
 ProgressFn = Callable[[int, int, dict | None], None]
 
@@ -42,14 +41,6 @@ class World:
     @property
     def probe_table(self) -> pd.DataFrame:
         return pd.DataFrame(self.pretrain["probe_table"])
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _build_policy(config: TapConfig, probe: pd.DataFrame, target: Path, progress: ProgressFn | None) -> None:
@@ -86,16 +77,21 @@ def _build_policy(config: TapConfig, probe: pd.DataFrame, target: Path, progress
         torch.set_num_threads(previous_threads)
 
 
+def policy_dir(config: TapConfig, home: Path | None = None) -> Path:
+    """Where the tiny policy this config describes lives (or will live) in the cache."""
+    return (Path(home) if home else tap_home()) / "policies" / policy_key(config)
+
+
 def build_world(config: TapConfig, home: Path | None = None, progress: ProgressFn | None = None) -> World:
     """Build (or reuse from the cache) the world and the tiny policy that this config describes."""
     from tap.world.pool import build_items
     from tap.world.vendor import make_cohorts
 
     home = Path(home) if home else tap_home()
-    policy_dir = home / "policies" / policy_key(config)
+    policy_folder = policy_dir(config, home)
     world_dir = home / "worlds" / world_key(config)
-    reused = world_dir.exists() and policy_dir.exists()
-    policy_reused = policy_dir.exists()
+    reused = world_dir.exists() and policy_folder.exists()
+    policy_reused = policy_folder.exists()
     if not world_dir.exists():
         items = build_items(config)
         cohorts = make_cohorts(config, items)
@@ -105,12 +101,12 @@ def build_world(config: TapConfig, home: Path | None = None, progress: ProgressF
             (tmp / "config.toml").write_text(config_to_toml(config))
             write_json({"world_key": world_key(config), "policy_key": policy_key(config)}, tmp / "world.json")
     items = pd.read_parquet(world_dir / "items.parquet")
-    if not policy_dir.exists():
-        _build_policy(config, items[items.split == "probe"].reset_index(drop=True), policy_dir, progress)
-    pretrain_info = json.loads((policy_dir / "pretrain.json").read_text())
+    if not policy_folder.exists():
+        _build_policy(config, items[items.split == "probe"].reset_index(drop=True), policy_folder, progress)
+    pretrain_info = json.loads((policy_folder / "pretrain.json").read_text())
     return World(
         root=world_dir,
-        policy_dir=policy_dir,
+        policy_dir=policy_folder,
         items=items,
         cohorts=pd.read_parquet(world_dir / "cohorts.parquet"),
         pretrain=pretrain_info,
