@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tap.config import TapConfig, load_config, stable_hash
+from tap.config import TapConfig, load_config
+from tap.stages import STAGES, stage_keys, stage_outputs
 from tap.store import RunPaths, write_json
 
 # --quick: a few-minute study (used by a test) on the same tiny world and policy.
@@ -33,36 +34,14 @@ QUICK = [
     "evaluate.random_draws=50",
 ]
 
-STAGES = ("world", "rollouts", "features", "labels", "loop", "evaluate", "fit", "report")
-DEPENDS = {  # the config sections each stage's output depends on (cumulative along the pipeline)
-    "world": ("world", "model", "pretrain", "data"),
-    "rollouts": ("rollout", "policy"),
-    "features": ("study.families",),
-    "labels": ("label",),
-    "loop": ("loop",),
-    "evaluate": ("predictor", "evaluate"),
-    "fit": (),
-    "report": (),
-}
 
-
-def study_config(path: str | Path | None = None, overrides: list[str] | None = None, *, quick: bool = False) -> TapConfig:
-    """The study's config: a file (or the defaults), then --quick's settings, then the user's --set."""
+def study_config(path: str | Path | None = None, overrides: list[str] | None = None, *, quick: bool = False,
+                 run_dir: str | Path | None = None) -> TapConfig:
+    """The study's config: a file, else the run folder's config.toml when it has one (a rerun keeps
+    the run's settings), else the defaults; then --quick's settings, then the user's --set."""
+    if path is None and run_dir is not None and RunPaths(Path(run_dir)).config.exists():
+        path = RunPaths(Path(run_dir)).config
     return load_config(path, (QUICK if quick else []) + list(overrides or []))
-
-
-def stage_keys(config: TapConfig) -> dict[str, str]:
-    """A key per stage over the config it depends on, including every earlier stage's."""
-    tree = config.model_dump(mode="json")
-    keys, parts = {}, {}
-    for stage in STAGES:
-        for dotted in DEPENDS[stage]:
-            node = tree
-            for key in dotted.split("."):
-                node = node[key]
-            parts[dotted] = node
-        keys[stage] = stable_hash({"stage": stage, **parts})
-    return keys
 
 
 @dataclass
@@ -84,19 +63,6 @@ class StudyResult:
         return all(s.status in ("reused", "off") for s in self.stages)
 
 
-def _outputs(paths: RunPaths) -> dict[str, list[Path]]:
-    return {
-        "world": [paths.config, paths.items, paths.cohorts],
-        "rollouts": [paths.rollouts],
-        "features": [paths.features],
-        "labels": [paths.labels],
-        "evaluate": [paths.metrics, paths.predictions],
-        "fit": [paths.predictor],
-        "loop": [paths.root / "loop.parquet"],
-        "report": [paths.root / "report.html"],
-    }
-
-
 def read_record(run_dir: Path) -> dict:
     path = Path(run_dir) / "study.json"
     return json.loads(path.read_text()) if path.exists() else {"stages": {}}
@@ -114,13 +80,14 @@ def run_study(
     """Run (or resume) every stage. `on_stage(name, "start" | "skip")` announces a stage;
     `progress(name)` returns the progress callback that stage's API function takes (or None)."""
     from tap import api
+    from tap.api.runs import save_run_config
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    save_run_config(run_dir, config)  # a rerun, or a command on this folder, starts from what this study runs with
     keys = stage_keys(config)
     record = read_record(run_dir)
-    outputs = _outputs(paths)
+    outputs = stage_outputs(paths)
     result = StudyResult(run_dir)
     stale = False
     study = config.study
@@ -131,8 +98,8 @@ def run_study(
         "rollouts": lambda: _rollouts(api, config, home, paths, callback("rollouts")),
         "features": lambda: _features(api, config, home, paths, set(study.families)),
         "labels": lambda: _labels(api, config, home, run_dir, workers or study.workers, study.executor, callback("labels")),
-        "evaluate": lambda: _evaluate(api, config, run_dir, callback("evaluate")),
-        "fit": lambda: _fit(api, config, run_dir),
+        "evaluate": lambda: _evaluate(api, config, home, run_dir, callback("evaluate")),
+        "fit": lambda: _fit(api, config, home, run_dir),
         "loop": lambda: _loop(api, config, home, run_dir, callback("loop")),
         "report": lambda: _report(run_dir),
     }
@@ -194,13 +161,13 @@ def _labels(api, config, home, run_dir, workers, executor, progress) -> str:
     return f"{result.succeeded} label runs, {result.skipped} already in the ledger"
 
 
-def _evaluate(api, config, run_dir, progress) -> str:
-    metrics = api.evaluate(run_dir, config=config, progress=progress)
+def _evaluate(api, config, home, run_dir, progress) -> str:
+    metrics = api.evaluate(run_dir, config=config, home=home, progress=progress)
     return f"{len(metrics['scorers'])} scorers in {metrics['evaluation_seconds']:.0f} s"
 
 
-def _fit(api, config, run_dir) -> str:
-    _, target, meta = api.fit(run_dir, config=config)
+def _fit(api, config, home, run_dir) -> str:
+    _, target, meta = api.fit(run_dir, config=config, home=home)
     return f"{target.name}: {len(meta['used_columns'])} features, {meta['cohorts']} cohorts"
 
 

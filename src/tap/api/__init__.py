@@ -1,17 +1,20 @@
 """The public Python API. The CLI only parses arguments and calls these functions.
 
 pipeline: world, rollouts, labels, features. predict: evaluate, fit, score. experiments: loop, intervention.
+runs: a run folder's config and what a change to it left stale.
 """
 
 from tap.api.experiments import intervention, loop
 from tap.api.pipeline import (
-    dataset, feature_catalog, features, label, labels_table, load_policy, read_cohorts, rollout, world,
+    dataset, feature_catalog, features, label, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
 )
 from tap.api.predict import (
-    check_scores_path, dataset_lift, evaluate, fit, load_scoring_predictor, read_probe, score,
+    check_scores_path, dataset_lift, evaluate, fit, load_scoring_predictor, provenance_notes, read_probe, score,
 )
+from tap.api.runs import run_config
 
 __all__ = [
     "check_scores_path", "dataset", "dataset_lift", "evaluate", "feature_catalog", "features", "fit", "intervention", "label",
-    "labels_table", "load_policy", "loop", "load_scoring_predictor", "read_cohorts", "read_probe", "rollout", "score", "world",
+    "label_selection", "labels_table", "load_policy", "load_scoring_predictor", "loop", "provenance_notes", "read_cohorts",
+    "read_probe", "rollout", "run_config", "score", "world",
 ]

@@ -106,7 +106,7 @@ def intervention(
     rollouts = rollout_cohorts(policy, cohorts, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
                                seed=r.seed + 1, prompts_per_batch=max(1, r.batch_size // r.num_generations))
     achieved = build_features(rollouts, {"R"})[["cohort_id", "frac_nondegenerate", "pass_rate_mean"]]
-    per_cohort, _ = labels_table(folder)
+    per_cohort, label_summary = labels_table(folder, config=config, home=home)
     knobs = cohorts.groupby("cohort_id").agg(subject=("subject", "first"), level=("level", "first"),
                                              target_frac_nondegenerate=("target_frac_nondegenerate", "first")).reset_index()
     table = knobs.merge(achieved, on="cohort_id").merge(per_cohort[["cohort_id", "label", "seed_std", "n_seeds"]], on="cohort_id")
@@ -115,6 +115,7 @@ def intervention(
         "target": slope_with_interval(table, "target_frac_nondegenerate", "label"),
         "levels": iv.levels, "replicates": iv.replicates, "seeds": config.label.seeds, "cohort_size": size,
         "subjects": sorted(table.subject.unique()), "target_metric": "lift_nll (probe gold-NLL drop, nats/token)",
+        "label_config_hash": label_summary["label_config_hash"], "label_notes": label_summary["notes"],
     }
     write_parquet(table, run_dir / "intervention.parquet")
     write_json(summary, run_dir / "intervention.json")

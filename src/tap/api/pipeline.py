@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -89,7 +90,7 @@ def rollout(
     """Sample G completions per item of each cohort (a file or a checked table); write rollouts.parquet."""
     from tap.rollouts import rollout_cohorts
 
-    config = config or load_config()
+    config = config or (_folder_config_of(Path(cohorts)) if not isinstance(cohorts, pd.DataFrame) else load_config())
     if not isinstance(cohorts, pd.DataFrame):
         cohorts = read_cohorts(cohorts, max_cohorts)
     elif max_cohorts is not None:
@@ -106,16 +107,20 @@ def rollout(
     return table
 
 
+def _folder_config_of(path: Path) -> TapConfig:
+    """The config of the run folder a file lies in (its policy and sampling settings), else the defaults."""
+    from tap.api.runs import folder_config
+
+    return folder_config(Path(path).parent) or load_config()
+
+
 def _run_config(run_dir: Path, config: TapConfig | None) -> TapConfig:
     """The config a stage runs with: the given one, else the run folder's, else the defaults.
     The run folder's config.toml is (re)written to what ran, so it always tells the truth."""
-    paths = RunPaths(run_dir)
-    if config is None:
-        config = load_config(paths.config) if paths.config.exists() else load_config()
-    paths.root.mkdir(parents=True, exist_ok=True)
-    text = config_to_toml(config)
-    if not paths.config.exists() or paths.config.read_text() != text:
-        write_text(text, paths.config)
+    from tap.api.runs import folder_config, save_run_config
+
+    config = config or folder_config(run_dir) or load_config()
+    save_run_config(run_dir, config)
     return config
 
 
@@ -159,10 +164,10 @@ def label(
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
-    if config is None and paths.config.exists():
-        config = load_config(paths.config)
-    config = config or load_config()
     if seeds is not None:
+        from tap.api.runs import folder_config
+
+        config = config or folder_config(run_dir) or load_config()
         config = config.model_copy(update={"label": config.label.model_copy(update={"seeds": seeds})})
     config = _run_config(run_dir, config)
     if cohorts is None and not paths.cohorts.exists():
@@ -175,6 +180,7 @@ def label(
     settings = label_settings(config)
     config_hash = label_hash(settings, weights_id, probe)
     ledger = Ledger(paths.labels)
+    ledger.set_meta("last_label_hash", {"config_hash": config_hash})
     before = base_probe_metrics(ledger, config_hash, policy_dir, probe, settings)
     threads = threads_per_worker(workers, config.label.threads)
     units = plan_units(table, probe, policy_dir, settings, config_hash, before, threads, fail_times)
@@ -185,22 +191,55 @@ def label(
         pool.close()
 
 
-def labels_table(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
-    """Per-cohort labels joined with each cohort's knobs, and the battery summary."""
+def current_label_hash(run_dir: str | Path, config: TapConfig, *, home: Path | None = None) -> tuple[str | None, str]:
+    """(the label-config hash the run's config implies, how it was found). When the tiny policy is
+    not in the cache (a run folder copied to another machine), the hash of the last `tap label`."""
+    from tap.labels.battery import label_hash, label_settings
     from tap.labels.ledger import Ledger
+    from tap.policy.load import policy_source
+
+    _, weights_id = policy_source(config, home=home, build=False)
+    if weights_id is not None:
+        return label_hash(label_settings(config), weights_id, run_probe(Path(run_dir), config, home=home)), "config"
+    last = Ledger(RunPaths(Path(run_dir)).labels).get_meta("last_label_hash")
+    return (last or {}).get("config_hash"), "the last `tap label` (the tiny policy is not in the cache)"
+
+
+def label_selection(run_dir: str | Path, config: TapConfig | None = None, *, home: Path | None = None):
+    """The ledger rows a reader of this run folder uses: one label config (the one the run's config
+    implies) and the run's current cohorts (matched by content), with what was set aside."""
+    from tap.labels.identity import cohort_hashes
+    from tap.labels.ledger import Ledger
+
+    from tap.api.runs import folder_config
+
+    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    if not paths.labels.exists():
+        raise TapInputError(f"{run_dir}: no labels.sqlite (run `tap label {run_dir}` first)")
+    config = config or folder_config(run_dir) or load_config()
+    config_hash, basis = current_label_hash(run_dir, config, home=home)
+    hashes = cohort_hashes(pd.read_parquet(paths.cohorts), config.label.verifier) if paths.cohorts.exists() else None
+    selection = Ledger(paths.labels).select(config_hash or "", hashes)
+    return replace(selection, basis="" if basis == "config" else basis)
+
+
+def labels_table(run_dir: str | Path, *, config: TapConfig | None = None, home: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """Per-cohort labels joined with each cohort's knobs, and the battery summary (with `notes`:
+    what the reader set aside, and `label_config_hash`)."""
     from tap.labels.summary import battery_summary, cohort_labels
 
     paths = RunPaths(Path(run_dir))
-    if not paths.labels.exists():
-        raise TapInputError(f"{run_dir}: no labels.sqlite (run `tap label {run_dir}` first)")
-    rows = Ledger(paths.labels).table()
+    selection = label_selection(run_dir, config, home=home)
+    rows = selection.rows
     per_cohort = cohort_labels(rows)
     if paths.cohorts.exists():
         knobs = pd.read_parquet(paths.cohorts).groupby("cohort_id").first().reset_index()
         keep = [c for c in ("cohort_id", "cohort_subject", "vendor", "difficulty_lo", "difficulty_hi", "corruption_rate",
                             "duplicate_rate", "off_format_rate", "subject") if c in knobs.columns]
         per_cohort = per_cohort.merge(knobs[keep], on="cohort_id", how="left")
-    return per_cohort, battery_summary(rows)
+    summary = {**battery_summary(rows), "label_config_hash": selection.config_hash, "notes": selection.notes()}
+    return per_cohort, summary
 
 
 def features(
@@ -225,7 +264,7 @@ def features(
         raise TapInputError(f"{rollouts}: missing column {missing[0]!r} (is this a rollouts file from `tap rollout`?)")
     items = probe = policy = None
     if families & {"F", "G"}:
-        config = config or load_config()
+        config = config or _folder_config_of(rollouts)
         items = read_cohorts(cohorts or rollouts.with_name("cohorts.parquet"))
         policy = forward_policy(model, config, home=home)
         probe = run_probe(rollouts.parent, config, home=home)

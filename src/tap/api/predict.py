@@ -14,24 +14,24 @@ from tap.errors import TapInputError
 from tap.store import RunPaths, write_parquet
 
 
-def _labelled_features(run_dir: Path, config: TapConfig) -> dict:
+def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = None) -> dict:
     """Features of every labelled cohort of a run folder, aligned with its single-seed lifts.
 
-    Cohorts missing a seed (a failed label run) are left out and counted; a ledger holding several
-    label configs uses the one with the most finished runs, and says which."""
-    from tap.labels.ledger import Ledger
+    Only the rows of the label config the run's config implies and of the run's current cohorts
+    (matched by content) are used; what was set aside is listed in `notes`. Cohorts missing a seed
+    (a failed label run) are left out and counted."""
+    from tap.api.pipeline import label_selection
 
     paths = RunPaths(run_dir)
     for path, hint in ((paths.features, f"tap features compute {run_dir / 'rollouts.parquet'}"), (paths.labels, f"tap label {run_dir}")):
         if not path.exists():
             raise TapInputError(f"{run_dir}: no {path.name} (run `{hint}` first)")
-    rows = Ledger(paths.labels).table()
-    rows = rows[rows.status == "ok"]
+    selection = label_selection(run_dir, config, home=home)
+    rows = selection.rows[selection.rows.status == "ok"]
     if rows.empty:
-        raise TapInputError(f"{paths.labels}: no finished label runs")
-    hashes = rows.config_hash.value_counts()
-    config_hash = str(hashes.index[0])
-    rows = rows[rows.config_hash == config_hash]
+        why = "; ".join(selection.notes()) or "the ledger is empty"
+        raise TapInputError(f"{paths.labels}: no finished label runs under this run's label config {selection.config_hash} "
+                            f"and cohorts ({why}); run `tap label {run_dir}`")
     target = config.evaluate.target
     wide = rows.pivot_table(index="cohort_id", columns="seed", values=target)
     complete = wide.dropna()
@@ -51,7 +51,7 @@ def _labelled_features(run_dir: Path, config: TapConfig) -> dict:
         domains = np.array([next(iter(m)) if len(m) == 1 else "mixed" for m in members], dtype=object)
     return {
         "features": features, "y_cs": y_cs, "domains": domains.astype(str), "members": members,
-        "config_hash": config_hash, "other_hashes": [str(h) for h in hashes.index[1:]],
+        "config_hash": selection.config_hash, "other_hashes": list(selection.other_config_hashes), "notes": selection.notes(),
         "dropped": int(len(wide) - len(complete)) + int(len(complete) - len(features)),
         "label_cost": (float(rows.wall_seconds.mean()), float(rows.flops.mean())),
     }
@@ -62,6 +62,7 @@ def evaluate(
     *,
     config: TapConfig | None = None,
     n_jobs: int | None = None,
+    home: Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict:
     """Evaluate TAP and every baseline with LOCO, LODO and held-out-seed selection; write
@@ -76,7 +77,7 @@ def evaluate(
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
     config = _run_config(run_dir, config)
-    data = _labelled_features(run_dir, config)
+    data = _labelled_features(run_dir, config, home)
     if data["y_cs"].shape[1] < 2:
         raise TapInputError(f"{run_dir}: labels from one seed only; evaluation needs at least 2 (held-out-seed selection, "
                             f"noise ceiling): run `tap label {run_dir} --seeds 2`")
@@ -93,7 +94,7 @@ def evaluate(
     metrics["importance"] = _importance(scorers, headline, data, ev.bootstrap_seed)
     metrics.update({
         "tap_version": __version__, "target": ev.target, "label_config_hash": data["config_hash"],
-        "other_label_config_hashes": data["other_hashes"], "cohorts_dropped": data["dropped"],
+        "other_label_config_hashes": data["other_hashes"], "label_notes": data["notes"], "cohorts_dropped": data["dropped"],
         "headline": headline if any(s["name"] == headline for s in metrics["scorers"]) else None,
         "predictor": predictor, "evaluation_seconds": time.perf_counter() - started,
         "label_run": {"seconds": data["label_cost"][0], "flops": data["label_cost"][1]},
@@ -127,7 +128,7 @@ def _predictor_from_config(config: TapConfig):
     return TAPPredictor(**config.predictor.model_dump())
 
 
-def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path | None = None):
+def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path | None = None, home: Path | None = None):
     """Fit the configured predictor on every labelled cohort of a run folder; save it (skops + a
     JSON sidecar of what it was trained on) to `out` (default RUN_DIR/predictor.skops).
     Returns (predictor, path, sidecar metadata)."""
@@ -136,7 +137,7 @@ def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path
 
     run_dir = Path(run_dir)
     config = _run_config(run_dir, config)
-    data = _labelled_features(run_dir, config)
+    data = _labelled_features(run_dir, config, home)
     table = data["features"]
     known = {name for name, _, _ in feature_catalog()}
     columns = [c for c in feature_columns(table) if c in known and table[c].notna().any()]
@@ -147,6 +148,7 @@ def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path
     metadata = {
         "columns": columns, "used_columns": [columns[i] for i in predictor.columns_], "target": config.evaluate.target,
         "cohorts": int(len(y)), "seeds": int(data["y_cs"].shape[1]), "label_config_hash": data["config_hash"],
+        "label_notes": data["notes"],
         "label_mean": float(y.mean()), "label_std": float(y.std(ddof=1)),
         "predictor": config.predictor.model_dump(), "run_dir": str(run_dir), "config": config.model_dump(mode="json"),
     }
@@ -167,13 +169,61 @@ def read_probe(path: str | Path) -> pd.DataFrame:
     return table.assign(gold=table.gold.astype(str)).reset_index(drop=True)
 
 
-def dataset_lift(result: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
-    """A dataset's mean predicted lift per cohort, with a 95% bootstrap interval over its cohorts."""
+def dataset_lift(result: pd.DataFrame, heldout_errors: np.ndarray | None = None, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """A dataset's mean predicted lift per cohort, with a 95% bootstrap interval.
+
+    Each resample draws the dataset's cohorts with replacement and, when the predictor's signed
+    held-out errors (label − held-out prediction, from its conformal calibration) are given, one
+    error per drawn cohort, added to its prediction: the interval then covers the predictor's own
+    error as well as the spread over cohorts, assuming the new cohorts' errors are like those of
+    its training battery. Without them it is the spread over cohorts only (`includes_predictor_error`)."""
     values = result.predicted_lift.to_numpy(float)
+    errors = None if heldout_errors is None or not len(heldout_errors) else np.asarray(heldout_errors, dtype=float)
     rng = np.random.default_rng(seed)
-    means = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(resamples)]
+    means = []
+    for _ in range(resamples):
+        drawn = values[rng.integers(0, len(values), len(values))]
+        if errors is not None:
+            drawn = drawn + errors[rng.integers(0, len(errors), len(values))]
+        means.append(drawn.mean())
     return {"mean": float(values.mean()), "lo": float(np.quantile(means, 0.025)), "hi": float(np.quantile(means, 0.975)),
-            "cohorts": int(len(values))}
+            "cohorts": len(values), "includes_predictor_error": errors is not None}
+
+
+def training_run(predictor_path: str | Path, meta: dict) -> Path | None:
+    """The run folder a predictor was fit on: its sidecar's run_dir, else the predictor's folder."""
+    for candidate in (Path(meta.get("run_dir", "")), Path(predictor_path).parent):
+        if str(candidate) and (candidate / "config.toml").exists():
+            return candidate
+    return None
+
+
+def provenance_notes(predictor, predictor_path: str | Path, meta: dict, cohorts: pd.DataFrame, model: str | Path | None) -> list[str]:
+    """What a user should know about the intervals of these scores: the guarantee that holds, and,
+    when the cohorts come from another dataset or model than the predictor's battery, that the
+    guarantee assumes they resemble it."""
+    notes = []
+    guarantee = predictor.guarantee() if predictor.interval != "none" else None
+    battery = f"the {meta.get('cohorts', '?')} cohorts it was trained on"
+    if guarantee is not None:
+        method = "split conformal" if predictor.interval == "split" else f"{len(predictor.fold_models_)}-fold CV+"
+        notes.append(f"{predictor.level:.0%} {method} intervals: coverage is guaranteed ≥ {guarantee:.2f} for a cohort "
+                     f"exchangeable with {battery}" + ("" if predictor.bounded() else
+                                                      "; too few calibration points for two finite ends at this level"))
+    trained_on = (meta.get("config") or {}).get("policy", {}).get("model", "")
+    reasons = []
+    if model is not None and str(model) != trained_on:
+        reasons.append(f"another model ({model}; it was calibrated with {trained_on or 'the tiny world policy'})")
+    run = training_run(predictor_path, meta)
+    items = RunPaths(run).items if run else None
+    if items is None or not items.exists():
+        reasons.append("a dataset whose items the predictor's run folder cannot confirm")
+    elif not set(cohorts.prompt) & set(pd.read_parquet(items, columns=["prompt"]).prompt):
+        reasons.append("another dataset (none of their items are in the training run's item pool)")
+    if reasons:
+        notes.append(f"these cohorts come from {' and '.join(reasons)}: the intervals assume new cohorts resemble "
+                     "the training battery, so here they are a guide, not a guarantee")
+    return notes
 
 
 def check_scores_path(out: str | Path) -> Path:
@@ -237,7 +287,7 @@ def score(
     probe_table = read_probe(probe) if probe is not None else None
     if families & {"F", "G"}:
         policy = forward_policy(model, config, home=home)
-        probe_table = probe_table if probe_table is not None else run_probe(Path(meta.get("run_dir", ".")), config, home=home)
+        probe_table = probe_table if probe_table is not None else run_probe(training_run(predictor_path, meta) or Path("."), config, home=home)
     feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table)
     write_parquet(feats, stem.with_name(stem.name + ".features.parquet"))
     absent = [c for c in meta["used_columns"] if c not in feats]

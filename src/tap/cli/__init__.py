@@ -35,6 +35,30 @@ def _config(path: Path | None, overrides: list[str] | None):
     return load_config(path, overrides)
 
 
+def _run_config(run_dir: Path, path: Path | None, overrides: list[str] | None, command: str, produces: tuple[str, ...] = ()):
+    """The config of a command on a run folder: --config, else the folder's config.toml, else the
+    defaults, then --set; prints which of the folder's outputs the change leaves stale."""
+    from tap.api.runs import run_config
+
+    resolved = run_config(run_dir, path, overrides, produces=produces)
+    _print_notes(resolved.notes(f"tap {command}", run_dir))
+    return resolved.config
+
+
+def _file_config(path: Path | None, overrides: list[str] | None, data_file: Path):
+    """The config of a command on a file: --config, else the config.toml of the run folder the file
+    lies in (its policy and sampling settings), else the defaults; then --set."""
+    from tap.config import load_config
+
+    folder = data_file.parent / "config.toml"
+    return load_config(path if path is not None else (folder if folder.exists() else None), overrides)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for line in notes:
+        err_console.print(f"note: {line}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tap.cli import ConfigOpt, HomeOpt, SetOpt, _config, _progress, app, console
+from tap.cli import ConfigOpt, HomeOpt, SetOpt, _print_notes, _progress, _run_config, app, console
 from tap.cli.predict import _ci
 
 
@@ -30,11 +30,11 @@ def study(
     """
     from tap.study import run_study, study_config
 
-    cfg = study_config(config, set_, quick=quick)
+    run_dir = out or Path("runs/quick" if quick else "runs/study")
+    cfg = study_config(config, set_, quick=quick, run_dir=None if dry_run else run_dir)
     if dry_run:
         _print_plan(cfg)
         return
-    run_dir = out or Path("runs/quick" if quick else "runs/study")
     with _progress() as progress:
         tasks: dict[str, int] = {}
 
@@ -130,10 +130,8 @@ def loop_command(
     """The closed loop: each step, score fresh candidate cohorts against the current policy, GRPO-train on the
     chosen one, measure the probe; TAP against random (and the frac_nondegenerate filter) on the same candidates."""
     from tap import api
-    from tap.config import load_config
 
-    run_config = run_dir / "config.toml"
-    cfg = _config(config, set_) if (config or set_ or not run_config.exists()) else load_config(run_config)
+    cfg = _run_config(run_dir, config, set_, "loop", produces=("loop",))
     if seeds is not None:
         cfg = cfg.model_copy(update={"loop": cfg.loop.model_copy(update={"seeds": seeds})})
     with _progress() as progress:
@@ -167,10 +165,8 @@ def intervention_command(
 ) -> None:
     """The causal intervention: matched cohorts differing only in frac_nondegenerate, each labelled with S seeds; the slope of lift on it."""
     from tap import api
-    from tap.config import load_config
 
-    run_config = run_dir / "config.toml"
-    cfg = _config(config, set_) if (config or set_ or not run_config.exists()) else load_config(run_config)
+    cfg = _run_config(run_dir, config, set_, "intervention")
     with _progress() as progress:
         task = progress.add_task("label runs", total=None, note="matched cohorts")
         table, summary = api.intervention(run_dir, config=cfg, workers=workers, home=home,
@@ -182,6 +178,7 @@ def intervention_command(
         view.add_row(str(level), f"{part.target_frac_nondegenerate.mean():.2f}", f"{part.frac_nondegenerate.mean():.2f}",
                      str(len(part)), f"{part.label.mean():+.4f}")
     console.print(view)
+    _print_notes(summary["label_notes"])
     a = summary["achieved"]
     console.print(f"slope of lift on frac_nondegenerate: {a['slope']:+.4f} [{a['lo']:+.4f}, {a['hi']:+.4f}] nats/token per unit "
                   f"({a['cohorts']} cohorts; per subject: " + ", ".join(f"{k} {v:+.4f}" for k, v in a["per_subject"].items()) + ")")

@@ -8,7 +8,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tap.cli import ConfigOpt, HomeOpt, SetOpt, _config, _progress, app, console, features_app, labels_app, world_app, err_console
+from tap.cli import (
+    ConfigOpt, HomeOpt, SetOpt, _config, _file_config, _print_notes, _progress, _run_config, app, console, err_console, features_app,
+    labels_app, world_app,
+)
 
 
 def _print_world(built) -> None:
@@ -74,7 +77,7 @@ def rollout(
     """Sample G completions per cohort prompt with the policy and write rollouts.parquet."""
     from tap import api
 
-    cfg = _config(config, set_)
+    cfg = _file_config(config, set_, cohorts)
     target = out or cohorts.with_name("rollouts.parquet")
     frame = api.read_cohorts(cohorts, max_cohorts)  # bad input fails here, before any progress bar
     with _progress() as progress:
@@ -125,10 +128,8 @@ def label(
     Resumable: finished cohort x seed rows in labels.sqlite are skipped.
     """
     from tap import api
-    from tap.config import load_config
 
-    run_paths_config = run_dir / "config.toml"
-    cfg = _config(config, set_) if (config or set_ or not run_paths_config.exists()) else load_config(run_paths_config)
+    cfg = _run_config(run_dir, config, set_, "label", produces=("labels",))
     with _progress() as progress:
         task = progress.add_task("label runs", total=None, note="")
 
@@ -143,16 +144,17 @@ def label(
         f"label runs: {result.succeeded} done, {result.failed} failed, {result.skipped} already in the ledger "
         f"({result.planned} planned) -> {run_dir / 'labels.sqlite'}"
     )
-    _print_label_summary(run_dir)
+    _print_label_summary(run_dir, home=home)
     if result.failed:
         err_console.print(f"{result.failed} label runs failed; their errors are in labels.sqlite (status = 'failed')")
         raise typer.Exit(1)
 
 
-def _print_label_summary(run_dir: Path, limit: int = 0) -> None:
+def _print_label_summary(run_dir: Path, limit: int = 0, home: Path | None = None) -> None:
     from tap import api
 
-    per_cohort, summary = api.labels_table(run_dir)
+    per_cohort, summary = api.labels_table(run_dir, home=home)
+    _print_notes(summary["notes"])
     if limit:
         table = Table(title="Lift labels (probe gold-answer NLL reduction, nats/token; positive = better)")
         for column in ("cohort", "subject", "vendor", "label", "seed std", "seeds", "corrupt", "dup", "off-fmt", "difficulty"):
@@ -171,7 +173,7 @@ def _print_label_summary(run_dir: Path, limit: int = 0) -> None:
         f"across-cohort std {summary['across_cohort_std']:.4f} vs within-cohort seed std "
         f"{summary['within_cohort_seed_std']:.4f} (ratio {summary['across_over_within']:.2f}); "
         f"single-seed reliability {summary['single_seed_reliability']:.3f}; "
-        f"median {summary['median_wall_seconds']:.2f} s per label run"
+        f"median {summary['median_wall_seconds']:.2f} s per label run (label config {summary['label_config_hash']})"
     )
 
 
@@ -179,9 +181,13 @@ def _print_label_summary(run_dir: Path, limit: int = 0) -> None:
 def labels_show(
     run_dir: Annotated[Path, typer.Argument(help="Run folder with labels.sqlite.")],
     limit: Annotated[int, typer.Option("--limit", "-n", help="Cohorts to list, best first.")] = 200,
+    home: HomeOpt = None,
 ) -> None:
-    """Per-cohort labels (mean lift, seed std, subject, knobs) and the battery's summary."""
-    _print_label_summary(run_dir, limit)
+    """Per-cohort labels (mean lift, seed std, subject, knobs) and the battery's summary.
+
+    Only the rows of the run's current label config and cohorts are shown; rows of other label
+    configs, or of cohorts whose items changed, are counted and set aside."""
+    _print_label_summary(run_dir, limit, home)
 
 
 @features_app.command("list")
@@ -211,7 +217,7 @@ def features_compute(
     """Compute features per cohort from a rollouts file and write features.parquet."""
     from tap import api
 
-    cfg = _config(config, set_)
+    cfg = _file_config(config, set_, rollouts)
     chosen = {f.strip().upper() for f in families.split(",") if f.strip()}
     target = out or rollouts.with_name("features.parquet")
     table = api.features(rollouts, target, families=chosen, cohorts=cohorts, config=cfg, model=model, home=home)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from tap.cli import ConfigOpt, HomeOpt, SetOpt, _config, _progress, app, console
+from tap.cli import ConfigOpt, HomeOpt, SetOpt, _config, _print_notes, _progress, _run_config, app, console
 
 
 def _ci(metric: dict | None, digits: int = 2, scale: float = 1.0, interval: bool = True) -> str:
@@ -20,6 +21,12 @@ def _ci(metric: dict | None, digits: int = 2, scale: float = 1.0, interval: bool
     if interval and lo is not None and hi is not None:
         text += f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
     return text
+
+
+def _interval(lo: float, hi: float) -> str:
+    """'[lo, hi]' with 'unbounded' for an infinite end (too few calibration points at this level)."""
+    end = lambda v: f"{v:+.4f}" if math.isfinite(v) else "unbounded"  # noqa: E731
+    return f"[{end(lo)}, {end(hi)}]"
 
 
 SCORER_GROUPS = ["tap", "measured", "gradient", "feature", "random"]
@@ -83,9 +90,11 @@ def _print_metrics(metrics: dict) -> None:
     for entry in metrics["scorers"]:
         cov = entry.get("coverage")
         if cov and entry["name"] == metrics.get("headline"):
+            width = "—" if cov.get("mean_width") is None else f"{cov['mean_width']:.4f}"
+            unbounded = f"; {cov['unbounded']} unbounded (too few calibration points)" if cov.get("unbounded") else ""
             console.print(
                 f"{entry['name']}: LOCO {cov['level']:.0%} conformal intervals cover {_ci(cov['coverage'])} of held-out labels "
-                f"(mean width {cov['mean_width']:.4f}; {'within' if cov['within_5_points'] else 'NOT within'} ±5 points of nominal)"
+                f"(mean width {width}{unbounded}; {'within' if cov['within_5_points'] else 'NOT within'} ±5 points of nominal)"
             )
     console.print(
         "* the configured predictor. LODO gap = LOCO ρ − LODO ρ on the same cohorts. gain vs random: the selection's mean "
@@ -100,15 +109,19 @@ def fit(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Predictor file (default: RUN_DIR/predictor.skops, with a .json sidecar).")] = None,
+    home: HomeOpt = None,
 ) -> None:
     """Fit the predictor ([predictor] config: gbm or ridge, feature families, conformal intervals) on every labelled cohort."""
     from tap import api
 
-    cfg = _config(config, set_) if (config or set_) else None
-    predictor, target, meta = api.fit(run_dir, config=cfg, out=out)
+    cfg = _run_config(run_dir, config, set_, "fit", produces=("fit",))
+    predictor, target, meta = api.fit(run_dir, config=cfg, out=out, home=home)
+    _print_notes(meta["label_notes"])
     console.print(
         f"wrote {target}: {predictor.model} on {len(meta['used_columns'])} features (families {'+'.join(predictor.families)}), "
-        f"{predictor.interval} intervals at {predictor.level:.0%}, trained on {meta['cohorts']} cohorts x {meta['seeds']} seeds "
+        f"{predictor.interval} intervals at {predictor.level:.0%} (guaranteed coverage ≥ {predictor.guarantee():.2f} for an exchangeable cohort"
+        f"{'' if predictor.bounded() else '; too few calibration points for two finite ends'}), "
+        f"trained on {meta['cohorts']} cohorts x {meta['seeds']} seeds "
         f"(label mean {meta['label_mean']:+.4f}, std {meta['label_std']:.4f})"
     )
 
@@ -119,14 +132,17 @@ def evaluate(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Parallel worker processes (default: up to 2).")] = None,
+    home: HomeOpt = None,
 ) -> None:
     """Evaluate TAP and every baseline (LOCO, LODO, held-out-seed selection, noise ceiling, cost); write metrics.json and predictions.parquet."""
     from tap import api
 
-    cfg = _config(config, set_) if (config or set_) else None
+    cfg = _run_config(run_dir, config, set_, "evaluate", produces=("evaluate",))
     with _progress() as progress:
         task = progress.add_task("evaluating scorers", total=None, note="")
-        metrics = api.evaluate(run_dir, config=cfg, n_jobs=jobs, progress=lambda done, total, name: progress.update(task, completed=done, total=total, note=name))
+        metrics = api.evaluate(run_dir, config=cfg, n_jobs=jobs, home=home,
+                               progress=lambda done, total, name: progress.update(task, completed=done, total=total, note=name))
+    _print_notes(metrics["label_notes"])
     _print_metrics(metrics)
     console.print(f"wrote {run_dir / 'metrics.json'} and {run_dir / 'predictions.parquet'} in {metrics['evaluation_seconds']:.0f} s")
 
@@ -164,7 +180,7 @@ def score(
     cfg = _config(config, set_) if (config or set_) else None
     target = out or (cohorts.with_name("scores.csv") if cohorts else Path(data).with_name("scores.csv") if Path(data).exists() else Path("scores.csv"))
     api.check_scores_path(target)
-    api.load_scoring_predictor(predictor)  # bad input fails here, before any progress bar
+    fitted, meta = api.load_scoring_predictor(predictor)  # bad input fails here, before any progress bar
     if data is not None:
         from tap.data.load import chunk_cohorts, load_items
 
@@ -176,20 +192,23 @@ def score(
         result = api.score(frame, predictor, target, config=cfg, model=model, home=home, verifier=verifier, probe=probe,
                            progress=lambda done, total: progress.update(task, completed=done, total=total))
     level = result.level.iloc[0] if len(result) else 0.9
-    whole = api.dataset_lift(result)
+    whole = api.dataset_lift(result, getattr(fitted, "heldout_errors_", None))
     best, worst = result.head(top), result.tail(min(top, max(0, len(result) - top))).iloc[::-1]
     for title, rows in (("Best cohorts", best), ("Worst cohorts", worst)):
         if rows.empty:
             continue
-        table = Table(title=f"{title}: predicted lift (probe NLL reduction, nats/token) with {level:.0%} conformal intervals")
+        table = Table(title=f"{title}: predicted lift ({meta.get('target', 'lift_nll')}) with {level:.0%} conformal intervals")
         for column in ("rank", "cohort", "subject", "predicted", "interval", "pass rate", "nondegenerate"):
             table.add_column(column, justify="left" if column in ("cohort", "subject") else "right")
         for row in rows.itertuples():
-            table.add_row(str(row.rank), row.cohort_id, str(row.subject), f"{row.predicted_lift:+.4f}", f"[{row.lo:+.4f}, {row.hi:+.4f}]",
+            table.add_row(str(row.rank), row.cohort_id, str(row.subject), f"{row.predicted_lift:+.4f}", _interval(row.lo, row.hi),
                           f"{getattr(row, 'pass_rate_mean', float('nan')):.2f}", f"{getattr(row, 'frac_nondegenerate', float('nan')):.2f}")
         console.print(table)
+    spread = "over its cohorts and the predictor's held-out errors" if whole["includes_predictor_error"] else (
+        "over its cohorts only: this predictor keeps no held-out errors (refit it with `tap fit`)")
     console.print(f"dataset: mean predicted lift per cohort {whole['mean']:+.4f} [{whole['lo']:+.4f}, {whole['hi']:+.4f}] "
-                  f"(95% bootstrap over its {whole['cohorts']} cohorts)")
+                  f"(95% bootstrap {spread}; {whole['cohorts']} cohorts)")
+    _print_notes(api.provenance_notes(fitted, predictor, meta, frame, model))
     console.print(f"wrote {target}: {len(result)} cohorts ranked best first")
 
 

@@ -110,7 +110,8 @@ def noise_ceiling(noise: dict, headline: dict | None) -> go.Figure:
         fig.add_hline(y=_value(headline["metrics"].get("loco_spearman")), line_dash="dash",
                       annotation_text=f"{headline['name']} LOCO ρ", annotation_position="bottom right")
     r1 = noise["single_seed_reliability"]
-    fig.update_layout(**LAYOUT, title=f"Noise ceiling: single-seed reliability r1 = {_value(r1):.2f} [{r1['lo']:.2f}, {r1['hi']:.2f}]",
+    interval = f" [{r1['lo']:.2f}, {r1['hi']:.2f}]" if r1 and r1.get("lo") is not None and r1.get("hi") is not None else ""
+    fig.update_layout(**LAYOUT, title=f"Noise ceiling: single-seed reliability r1 = {_value(r1):.2f}{interval}",
                       xaxis_title="seeds per label", yaxis_title="best reachable correlation", yaxis_range=[0, 1.02])
     return fig
 

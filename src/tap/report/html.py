@@ -219,6 +219,13 @@ TEXT = {
 }
 
 
+def _label_config_html(metrics: dict) -> str:
+    """Which label config the labels come from, and what the evaluation set aside."""
+    notes = "".join(f"<br>Note: {html.escape(line)}" for line in metrics.get("label_notes") or [])
+    return (f"<p class='note' id='label-config'>Labels: label config {html.escape(str(metrics.get('label_config_hash')))} only "
+            f"(the run's current one).{notes}</p>")
+
+
 def _page(data: dict, metrics: dict, headline: str, blocks: dict, example) -> str:
     noise = metrics["noise"]
     parts = [
@@ -226,6 +233,7 @@ def _page(data: dict, metrics: dict, headline: str, blocks: dict, example) -> st
         f"<p class='note'>{metrics['cohorts']} cohorts × {metrics['seeds']} seeds; label = mean {metrics['target']} over seeds "
         f"(positive = the probe improved); 95% bootstrap intervals over cohorts ({metrics['bootstrap']} resamples). "
         f"Noise ceiling √R_{noise['seeds']} = {_fmt(noise['ceiling'])}. ★ = the configured predictor.</p>",
+        _label_config_html(metrics),
         "<h2>Headline</h2>", _headline_table(metrics),
         "<p class='note'>Every scorer is evaluated on the same cohorts with the same protocols; metrics.json holds all of them.</p>",
     ]
