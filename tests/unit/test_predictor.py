@@ -50,3 +50,31 @@ def test_interval_none_fits_the_point_model_only():
     np.testing.assert_allclose(point.predict(X), full.predict(X))  # the same model on all rows
     with pytest.raises(ValueError, match="interval='none'"):
         point.predict_interval(X)
+
+
+def test_split_conformal_with_too_few_calibration_points_is_unbounded():
+    """⌈(n_cal + 1)·0.9⌉ > n_cal below 9 calibration cohorts: the method gives no finite end."""
+    X, y = _data(20, seed=4)  # 5 calibration cohorts
+    fitted = TAPPredictor(model="ridge", interval="split", random_state=0).fit(X, y)
+    lo, hi = fitted.predict_interval(X)
+    assert np.isneginf(lo).all() and np.isposinf(hi).all() and not fitted.bounded()
+    enough = TAPPredictor(model="ridge", interval="split", random_state=0).fit(*_data(40, seed=4))  # 10 calibration cohorts
+    assert enough.bounded() and np.isfinite(enough.predict_interval(X)[0]).all()
+
+
+def test_cv_plus_ranks_outside_one_to_n_give_an_unbounded_side():
+    """n = 7 at level 0.9: ⌊0.1·8⌋ = 0 and ⌈0.9·8⌉ = 8 > 7, so both ends are infinite; n = 9: both finite."""
+    small = TAPPredictor(model="ridge", random_state=0).fit(*_data(7, seed=5))
+    lo, hi = small.predict_interval(_data(3, seed=6)[0])
+    assert np.isneginf(lo).all() and np.isposinf(hi).all() and not small.bounded()
+    nine = TAPPredictor(model="ridge", random_state=0).fit(*_data(9, seed=5))
+    assert nine.bounded() and np.isfinite(np.concatenate(nine.predict_interval(_data(3, seed=6)[0]))).all()
+
+
+def test_cv_plus_states_the_guarantee_of_barber_et_al():
+    """1 − 2α − min{2(1 − 1/K)/(n/K + 1), (1 − K/n)/(K + 1)}: n = 64, K = 5, α = 0.1 -> 0.8 − 0.1159."""
+    fitted = TAPPredictor(model="ridge", random_state=0).fit(*_data(64, seed=7))
+    assert fitted.guarantee() == pytest.approx(0.8 - min(2 * 0.8 / (64 / 5 + 1), (1 - 5 / 64) / 6))
+    assert TAPPredictor(model="ridge", interval="split", random_state=0).fit(*_data(64, seed=7)).guarantee() == 0.9
+    errors = fitted.heldout_errors_
+    assert errors.shape == (64,) and np.allclose(np.abs(errors), fitted.residuals_) and (errors < 0).any() and (errors > 0).any()

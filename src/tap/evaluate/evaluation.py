@@ -223,11 +223,14 @@ def _coverage(fit: dict, y: np.ndarray, level: float, boots: list[np.ndarray]) -
     """Share of held-out labels inside their LOCO conformal interval, against the nominal level."""
     covered = ((fit["lo"] <= y) & (y <= fit["hi"])).astype(float)
     value = float(covered.mean())
+    width = np.asarray(fit["hi"] - fit["lo"], dtype=float)
+    finite = np.isfinite(width)
     return {
         "level": level,
         "coverage": _triplet(value, [float(covered[idx].mean()) for idx in boots]),
         "within_5_points": bool(abs(value - level) <= 0.05),
-        "mean_width": float(np.mean(fit["hi"] - fit["lo"])),
+        "mean_width": float(np.mean(width[finite])) if finite.any() else math.nan,  # over bounded intervals
+        "unbounded": int((~finite).sum()),  # too few calibration points for a finite end at this level
     }
 
 

@@ -7,11 +7,18 @@ cost tag is listed (when X is a DataFrame whose columns TAP knows; other arrays 
 Intervals at `level` (default 0.9); `interval="none"` fits the point model only (what an
 evaluation that needs no intervals should use: CV+ fits `n_folds` extra models):
 - "split": split conformal — fit on a random (1 − calibration_share) part, take the
-  ⌈(n_cal + 1)·level⌉-th smallest absolute calibration residual q; interval ŷ ± q.
+  ⌈(n_cal + 1)·level⌉-th smallest absolute calibration residual q; interval ŷ ± q. Coverage
+  ≥ level for a new exchangeable cohort. With fewer than level/(1 − level) calibration cohorts
+  (9 at 0.9) that rank exceeds n_cal and the interval is unbounded (±inf), as the method says.
 - "jackknife+": the K-fold CV+ of Barber et al. (2021) — fold models μ₋ₖ and out-of-fold residuals
   Rᵢ; the interval for x runs from the ⌊α(n + 1)⌋-th smallest of μ₋ₖ₍ᵢ₎(x) − Rᵢ to the
-  ⌈(1 − α)(n + 1)⌉-th smallest of μ₋ₖ₍ᵢ₎(x) + Rᵢ, α = 1 − level. Point predictions come from a model
-  fit on all rows.
+  ⌈(1 − α)(n + 1)⌉-th smallest of μ₋ₖ₍ᵢ₎(x) + Rᵢ, α = 1 − level; a rank below 1 or above n
+  makes that side unbounded (−inf / +inf). Point predictions come from a model fit on all rows.
+  The guarantee is weaker than split's: coverage ≥ 1 − 2α − min{2(1 − 1/K)/(n/K + 1),
+  (1 − K/n)/(K + 1)} (their Theorem 4; 1 − 2α for the jackknife+), though in practice it is near
+  1 − α. `guarantee()` returns the bound for the fitted n and K.
+Both keep the signed held-out errors (label − held-out prediction) in `heldout_errors_`: what a
+dataset-level interval needs to include the predictor's own error (api.predict.dataset_lift).
 """
 
 from __future__ import annotations
@@ -102,18 +109,20 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             n_cal = max(1, int(round(self.calibration_share * len(y))))
             cal, train = order[:n_cal], order[n_cal:] if len(y) > n_cal else order
             self.estimator_ = self._fit_one(Xs[train], y[train])
-            residuals = np.sort(np.abs(y[cal] - self.estimator_.predict(Xs[cal])))
-            rank = min(len(residuals), math.ceil((len(residuals) + 1) * self.level))
-            self.quantile_ = float(residuals[rank - 1])
+            self.heldout_errors_ = y[cal] - self.estimator_.predict(Xs[cal])
+            residuals = np.sort(np.abs(self.heldout_errors_))
+            rank = math.ceil((len(residuals) + 1) * self.level)
+            self.quantile_ = float(residuals[rank - 1]) if rank <= len(residuals) else math.inf
         else:
             folds = KFold(n_splits=max(2, min(self.n_folds, len(y))), shuffle=True, random_state=rng.randint(2**31 - 1))
             self.fold_models_, self.fold_of_ = [], np.zeros(len(y), dtype=int)
-            self.residuals_ = np.zeros(len(y))
+            self.heldout_errors_ = np.zeros(len(y))
             for k, (train, test) in enumerate(folds.split(Xs)):
                 model = self._fit_one(Xs[train], y[train])
                 self.fold_models_.append(model)
                 self.fold_of_[test] = k
-                self.residuals_[test] = np.abs(y[test] - model.predict(Xs[test]))
+                self.heldout_errors_[test] = y[test] - model.predict(Xs[test])
+            self.residuals_ = np.abs(self.heldout_errors_)
             self.estimator_ = self._fit_one(Xs, y)
         self.n_iter_ = int(getattr(self.estimator_, "n_iter_", 1))  # boosting iterations (1 for ridge)
         return self
@@ -134,12 +143,37 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             return center - self.quantile_, center + self.quantile_
         fold_preds = np.stack([m.predict(X) for m in self.fold_models_])  # (K, m)
         per_row = fold_preds[self.fold_of_]  # (n, m): μ₋ₖ₍ᵢ₎(x)
-        n, a = len(self.residuals_), 1 - self.level
-        low_rank = max(1, math.floor(a * (n + 1)))
-        high_rank = min(n, math.ceil((1 - a) * (n + 1)))
-        lower = np.sort(per_row - self.residuals_[:, None], axis=0)[low_rank - 1]
-        upper = np.sort(per_row + self.residuals_[:, None], axis=0)[high_rank - 1]
+        low_rank, high_rank = self._ranks()
+        n = len(self.residuals_)
+        lower = np.sort(per_row - self.residuals_[:, None], axis=0)[low_rank - 1] if low_rank >= 1 else np.full(len(X), -np.inf)
+        upper = np.sort(per_row + self.residuals_[:, None], axis=0)[high_rank - 1] if high_rank <= n else np.full(len(X), np.inf)
         return lower, upper
+
+    def _ranks(self) -> tuple[int, int]:
+        """CV+'s order-statistic ranks ⌊α(n + 1)⌋ and ⌈(1 − α)(n + 1)⌉ (1-based; outside 1..n = unbounded)."""
+        n, a = len(self.residuals_), 1 - self.level
+        return math.floor(a * (n + 1) + 1e-9), math.ceil((1 - a) * (n + 1) - 1e-9)
+
+    def bounded(self) -> bool:
+        """Whether intervals at `level` have two finite ends with this many calibration points."""
+        check_is_fitted(self)
+        if self.interval == "split":
+            return math.isfinite(self.quantile_)
+        if self.interval == "jackknife+":
+            low, high = self._ranks()
+            return low >= 1 and high <= len(self.residuals_)
+        return False
+
+    def guarantee(self) -> float | None:
+        """The coverage the method guarantees for a new exchangeable cohort: `level` for split
+        conformal, 1 − 2α − min{2(1 − 1/K)/(n/K + 1), (1 − K/n)/(K + 1)} for K-fold CV+."""
+        check_is_fitted(self)
+        if self.interval == "split":
+            return self.level
+        if self.interval != "jackknife+":
+            return None
+        n, k, a = len(self.residuals_), len(self.fold_models_), 1 - self.level
+        return max(0.0, 1 - 2 * a - min(2 * (1 - 1 / k) / (n / k + 1), (1 - k / n) / (k + 1)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,44 @@
+"""`tap score`'s numbers say what they assume: the dataset-level interval includes the predictor's own
+error, and scores of cohorts from another dataset or model say their intervals assume resemblance."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tap.api.predict import dataset_lift, provenance_notes
+from tap.config import config_to_toml, load_config
+from tap.predict.predictor import TAPPredictor
+
+
+def test_the_dataset_interval_includes_the_predictors_held_out_errors():
+    scores = pd.DataFrame({"predicted_lift": [0.01] * 6})
+    alone = dataset_lift(scores)
+    assert (alone["lo"], alone["hi"]) == pytest.approx((0.01, 0.01)) and not alone["includes_predictor_error"]
+    errors = np.random.default_rng(0).normal(scale=0.02, size=64)
+    both = dataset_lift(scores, errors)
+    assert both["includes_predictor_error"] and both["lo"] < 0.0 < 0.01 < both["hi"]  # ±2·0.02/√6 ≈ ±0.016 around 0.01
+    assert both["hi"] - both["lo"] == pytest.approx(2 * 1.96 * 0.02 / np.sqrt(6), rel=0.25)
+
+
+@pytest.fixture
+def trained(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"adv_std": rng.normal(size=40)})
+    predictor = TAPPredictor(model="ridge", random_state=0).fit(X, X.adv_std.to_numpy() + rng.normal(scale=0.1, size=40))
+    (tmp_path / "config.toml").write_text(config_to_toml(load_config()))
+    pd.DataFrame({"prompt": ["1+1=", "2+2="], "split": ["pool", "pool"]}).to_parquet(tmp_path / "items.parquet")
+    meta = {"run_dir": str(tmp_path), "cohorts": 40, "config": load_config().model_dump(mode="json")}
+    return predictor, tmp_path / "predictor.skops", meta
+
+
+def test_scores_of_the_training_worlds_items_only_state_the_guarantee(trained):
+    predictor, path, meta = trained
+    notes = provenance_notes(predictor, path, meta, pd.DataFrame({"prompt": ["1+1="]}), None)
+    assert len(notes) == 1 and "5-fold CV+" in notes[0] and "exchangeable with the 40 cohorts" in notes[0]
+
+
+def test_scores_from_another_dataset_or_model_say_the_intervals_assume_resemblance(trained):
+    predictor, path, meta = trained
+    notes = provenance_notes(predictor, path, meta, pd.DataFrame({"prompt": ["What is 7*6?"]}), "/models/qwen")
+    assert "another model (/models/qwen" in notes[-1] and "another dataset" in notes[-1]
+    assert "a guide, not a guarantee" in notes[-1]
