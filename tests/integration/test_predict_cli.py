@@ -24,15 +24,27 @@ def run_dir(micro_world, tap_home, tmp_path_factory):
     assert run_tap("rollout", str(run / "cohorts.parquet"), *SETS, env={"TAP_HOME": str(tap_home)}).returncode == 0
     result = run_tap("features", "compute", str(run / "rollouts.parquet"), *SETS, env={"TAP_HOME": str(tap_home)})
     assert result.returncode == 0, result.stderr
-    features = pd.read_parquet(run / "features.parquet")
     rng = np.random.default_rng(0)
-    ledger = Ledger(run / "labels.sqlite")
-    for row in features.itertuples():
-        for seed in range(3):
-            lift = 0.01 * row.token_entropy_mean + 0.001 * rng.normal()
-            ledger.write({"cohort_id": row.cohort_id, "seed": seed, "config_hash": "synthetic", "status": "ok",
-                          "lift_nll": lift, "wall_seconds": 2.0, "flops": 1e12})
+    write_labels(run, seeds=3, lift=lambda row: 0.01 * row.token_entropy_mean + 0.001 * rng.normal())
     return run
+
+
+def write_labels(run, *, seeds, lift) -> str:
+    """Synthetic ledger rows keyed as a real label run would key them (the run's current label config
+    and each cohort's content), so readers take them; returns the label-config hash."""
+    from tap.api.pipeline import current_label_hash
+    from tap.config import load_config
+    from tap.labels.identity import cohort_hashes
+
+    config = load_config(run / "config.toml")
+    config_hash, _ = current_label_hash(run, config)
+    contents = cohort_hashes(pd.read_parquet(run / "cohorts.parquet"), config.label.verifier)
+    ledger = Ledger(run / "labels.sqlite")
+    for row in pd.read_parquet(run / "features.parquet").itertuples():
+        for seed in range(seeds):
+            ledger.write({"cohort_id": row.cohort_id, "cohort_hash": contents[row.cohort_id], "seed": seed,
+                          "config_hash": config_hash, "status": "ok", "lift_nll": lift(row), "wall_seconds": 2.0, "flops": 1e12})
+    return config_hash
 
 
 def test_evaluate_writes_metrics_and_predictions_and_prints_the_table(run_dir, tap_home):
@@ -41,7 +53,7 @@ def test_evaluate_writes_metrics_and_predictions_and_prints_the_table(run_dir, t
     assert "Ranking: 16 cohorts x 3 seeds" in result.stdout and "Selection on a held-out seed" in result.stdout
     assert "TAP gbm R+F *" in result.stdout and "measured lift, 2 seeds" in result.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
-    assert metrics["cohorts"] == 16 and metrics["headline"] == "TAP gbm R+F" and metrics["label_config_hash"] == "synthetic"
+    assert metrics["cohorts"] == 16 and metrics["headline"] == "TAP gbm R+F" and len(metrics["label_config_hash"]) == 12
     entries = {e["name"]: e for e in metrics["scorers"]}
     assert entries["token_entropy_mean"]["metrics"]["loco_spearman"]["value"] > 0.8  # the feature the labels were made from
     assert entries["TAP gbm R+F"]["coverage"]["level"] == 0.9
@@ -89,13 +101,13 @@ def test_bad_inputs_are_one_line(tap_home, tmp_path):
 
 
 def test_evaluate_with_one_seed_is_one_line(run_dir, tmp_path):
+    import shutil
+
     one = tmp_path / "one"
     one.mkdir()
-    features = pd.read_parquet(run_dir / "features.parquet")
-    features.to_parquet(one / "features.parquet")
-    ledger = Ledger(one / "labels.sqlite")
-    for row in features.itertuples():
-        ledger.write({"cohort_id": row.cohort_id, "seed": 0, "config_hash": "h", "status": "ok", "lift_nll": 0.01 * row.token_entropy_mean})
+    for name in ("config.toml", "items.parquet", "cohorts.parquet", "features.parquet"):
+        shutil.copyfile(run_dir / name, one / name)
+    write_labels(one, seeds=1, lift=lambda row: 0.01 * row.token_entropy_mean)
     result = run_tap("evaluate", str(one))
     assert result.returncode == 2 and "labels from one seed only" in result.stderr and "Traceback" not in result.stderr
 

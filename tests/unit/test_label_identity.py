@@ -95,3 +95,13 @@ def test_an_older_ledger_is_migrated_and_its_rows_are_never_taken_for_a_cohort(t
     result = run_battery(_units(cohorts), ledger, InProcessExecutor(), fn=_fake)  # relabels everything
     assert (result.skipped, result.succeeded) == (0, 4)
     assert len(Ledger(path).table()) == 7  # reopening a migrated ledger migrates nothing twice
+
+
+def test_cohorts_whose_items_changed_since_their_rollouts_are_found():
+    from tap.labels.identity import changed_since_rollouts
+
+    cohorts = _cohorts([("c0", "1+1=", "2"), ("c0", "2+2=", "4"), ("c1", "3+3=", "6")])
+    rollouts = pd.concat([cohorts.assign(sample=s) for s in range(3)], ignore_index=True)  # G rows per item
+    assert changed_since_rollouts(rollouts, cohorts) == set()
+    edited = cohorts.assign(gold=["2", "5", "6"])
+    assert changed_since_rollouts(rollouts, edited) == {"c0"}

@@ -37,6 +37,16 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
     complete = wide.dropna()
     features = pd.read_parquet(paths.features)
     features["cohort_id"] = features.cohort_id.astype(str)
+    notes = selection.notes()
+    if paths.rollouts.exists() and paths.cohorts.exists():  # features of items the cohorts no longer hold
+        from tap.labels.identity import changed_since_rollouts
+
+        stale = changed_since_rollouts(pd.read_parquet(paths.rollouts, columns=["cohort_id", "position", "prompt", "gold"]),
+                                       pd.read_parquet(paths.cohorts))
+        if stale:
+            features = features[~features.cohort_id.isin(stale)]
+            notes.append(f"left out {len(stale)} cohorts whose features were computed from other items (rerun `tap rollout` "
+                         f"and `tap features compute`, or `tap study --out {run_dir}`)")
     features = features[features.cohort_id.isin(complete.index)].sort_values("cohort_id").reset_index(drop=True)
     if len(features) < 8:
         raise TapInputError(f"{run_dir}: only {len(features)} cohorts have both features and every seed's label (need at least 8)")
@@ -51,7 +61,7 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
         domains = np.array([next(iter(m)) if len(m) == 1 else "mixed" for m in members], dtype=object)
     return {
         "features": features, "y_cs": y_cs, "domains": domains.astype(str), "members": members,
-        "config_hash": selection.config_hash, "other_hashes": list(selection.other_config_hashes), "notes": selection.notes(),
+        "config_hash": selection.config_hash, "other_hashes": list(selection.other_config_hashes), "notes": notes,
         "dropped": int(len(wide) - len(complete)) + int(len(complete) - len(features)),
         "label_cost": (float(rows.wall_seconds.mean()), float(rows.flops.mean())),
     }

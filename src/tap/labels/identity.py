@@ -42,3 +42,14 @@ def cohort_hashes(cohorts: pd.DataFrame, default_verifier: str) -> dict[str, str
         items = ordered_items(items)
         hashes[str(cohort_id)] = cohort_hash(list(items.prompt), list(items.gold), item_verifiers(items, default_verifier))
     return hashes
+
+
+def changed_since_rollouts(rollouts: pd.DataFrame, cohorts: pd.DataFrame) -> set[str]:
+    """Cohort ids whose (prompt, gold) items in `cohorts` differ from those their rollouts (and so
+    their features) were sampled from."""
+    def items(table: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
+        first = table.drop_duplicates(["cohort_id", "position"]).sort_values(["cohort_id", "position"], kind="stable")
+        return {str(c): list(zip(g.prompt.astype(str), g.gold.astype(str))) for c, g in first.groupby("cohort_id", sort=False)}
+
+    sampled, current = items(rollouts), items(cohorts)
+    return {c for c in sampled.keys() & current.keys() if sampled[c] != current[c]}
