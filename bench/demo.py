@@ -1,0 +1,114 @@
+"""What a newcomer's first command costs: `make demo` in a fresh clone with an empty TAP home.
+
+Clones the committed HEAD of this repository into a temporary folder, runs `make demo` there
+(venv creation, install, pretraining, the whole default study) with a fresh `$TAP_HOME`, and
+records the wall time of the whole command, each study stage's seconds (its study.json) and the
+peak resident memory of the largest process. Then, unless `--no-intervention`, runs
+`tap intervention` on the same run folder. The study's own outputs (metrics.json, loop.json,
+intervention.json, the label battery's summary, the tiny policy's probe table, study.json) are
+copied to docs/results/default-study/, so every figure the README and docs quote from the default
+study has a committed source. Writes bench/results/demo.json and prints a table.
+
+    python bench/demo.py [--keep DIR] [--no-intervention]
+
+Run it on an otherwise idle machine: the timings are wall-clock seconds, not ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results" / "default-study"
+
+
+def run(command: list[str], cwd: Path, env: dict, log: Path) -> float:
+    """Run a command to completion (its output to `log`); its wall seconds. Fails loudly."""
+    start = time.perf_counter()
+    with log.open("w") as out:
+        done = subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit {done.returncode}; see {log}")
+    return seconds
+
+
+def label_summary(clone: Path, run_dir: Path, env: dict) -> dict:
+    """The battery summary `tap labels show` prints, as JSON (read with the clone's own TAP)."""
+    code = ("import json, sys; from tap import api; per, summary = api.labels_table(sys.argv[1]); "
+            "print(json.dumps({**summary, 'labels': per[['cohort_id', 'label', 'seed_std', 'n_seeds']].to_dict('records')}))")
+    out = subprocess.run([str(clone / ".venv/bin/python"), "-c", code, str(run_dir)], cwd=clone, env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def copy_results(run_dir: Path, home: Path, summary: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in ("metrics.json", "loop.json", "intervention.json", "study.json", "config.toml"):
+        if (run_dir / name).exists():
+            shutil.copyfile(run_dir / name, RESULTS / name)
+    pretrain = next((home / "policies").glob("*/pretrain.json"))
+    info = json.loads(pretrain.read_text())
+    (RESULTS / "tiny_policy.json").write_text(json.dumps({k: info[k] for k in ("parameters", "steps", "seconds", "band", "probe_table")},
+                                                         indent=2) + "\n")
+    (RESULTS / "labels_summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, default=None, help="Clone into this folder and keep it (default: a temporary one).")
+    parser.add_argument("--no-intervention", action="store_true", help="Skip `tap intervention` after the study.")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "demo.json")
+    args = parser.parse_args()
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    base = args.keep or Path(tempfile.mkdtemp(prefix="tap-demo-"))
+    clone, home = base / "clone", base / "home"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "TAP_"))} | {"TAP_HOME": str(home)}
+    demo_seconds = run(["make", "demo"], clone, env, base / "demo.log")
+    run_dir = clone / "runs" / "demo"
+    stages = json.loads((run_dir / "study.json").read_text())["stages"]
+    intervention_seconds = None
+    if not args.no_intervention:
+        intervention_seconds = run([str(clone / ".venv/bin/tap"), "intervention", str(run_dir)], clone, env, base / "intervention.log")
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
+    copy_results(run_dir, home, label_summary(clone, run_dir, env))
+    payload = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "commit": commit,
+        "command": "make demo (fresh clone, empty TAP_HOME)",
+        "make_demo_seconds": demo_seconds,
+        "study_seconds": sum(s["seconds"] for s in stages.values()),
+        "setup_seconds": demo_seconds - sum(s["seconds"] for s in stages.values()),
+        "stages": {name: {"seconds": s["seconds"], "detail": s.get("detail", "")} for name, s in stages.items()},
+        "intervention_seconds": intervention_seconds,
+        "peak_rss_gib": peak_gib,
+        "results": str(RESULTS.relative_to(REPO)),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"{'stage':<14}{'seconds':>9}  what")
+    for name, stage in payload["stages"].items():
+        print(f"{name:<14}{stage['seconds']:>9.1f}  {stage['detail']}")
+    print(f"{'set-up':<14}{payload['setup_seconds']:>9.1f}  venv creation and install: make demo minus the study stages")
+    print(f"{'make demo':<14}{demo_seconds:>9.1f}  ({demo_seconds / 60:.1f} min; peak RSS {peak_gib:.2f} GiB)")
+    if intervention_seconds is not None:
+        print(f"{'intervention':<14}{intervention_seconds:>9.1f}")
+    if args.keep is None:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
