@@ -6,7 +6,7 @@ TAP    := $(VENV)/bin/tap
 # torch first, pinned to the local CPU wheel; pyproject.toml itself only asks for torch>=2.4.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test chromium clean-venv
+.PHONY: demo test system-deps chromium clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,20 @@ demo: $(VENV)/.installed
 	$(TAP) study --config configs/tiny.toml --out runs/demo
 	@echo "open runs/demo/report.html in a browser (one self-contained file; works offline)"
 
-# The report's browser test needs Debian's chromium: install it when missing (as root, or with sudo).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian packages the tests need, installed when missing (as root, or with sudo): chromium for the
+# report's browser test; bubblewrap (bwrap), the code sandbox's OS jail. Without bwrap the sandbox
+# keeps its fallback walls and the bubblewrap half of its tests is skipped.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	[ -z "$$missing" ] || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; }
 
-test: $(VENV)/.installed-dev chromium
+chromium: system-deps
+
+test: $(VENV)/.installed-dev system-deps
 	$(PY) -m pytest
 
 clean-venv:

@@ -1,33 +1,39 @@
-"""Code verifier: run a program and its tests in a sandboxed subprocess.
+"""Code verifier: run a program and its tests in a sandbox, and read the verdict it signs.
 
-Walls, from the outside in:
-- a fresh temporary folder as working directory, removed afterwards;
-- an environment with nothing inherited (no secrets, no PYTHON* variables), Python in `-I` mode;
+A pass comes only from the tests having run to their end, through a channel the program cannot
+reach: the runner reads a fresh nonce from its stdin before any program code runs, and only its
+audit hook keeps it; the hook signs "ok" only for the event the runner raises after the tests
+returned. Unsigned writes to the status pipe (any program can write to an inherited fd) are ignored.
+
+Walls, from the outside in (docs/verifiers.md has the threat model and the table of known hacks):
+- an OS jail: Debian's bubblewrap where it can start (no network, own pid namespace, read-only file
+  system, no /proc, user nobody); else a network namespace where the kernel allows, and `nobody`
+  when run as root and `nobody` can run this Python;
 - OS limits: CPU seconds, address space, file size, open files, process count;
-- a wall-clock timeout that kills the whole process group;
-- a network namespace with no interfaces where the kernel allows it (as root on Linux);
-- when run as root and `nobody` can run this Python, the user `nobody`, so file permissions apply;
-- an audit hook that ends the program when it starts a process, opens a socket, loads native code,
-  reads a process environment, or writes outside its folder.
-The audit hook is a Python-level wall: it is not a security boundary against native exploits, which
-is why the OS walls stand in front of it. A program that fails, times out or breaks a rule gets
-reward 0 with the reason recorded; a sandbox that cannot start raises (never a silent 0).
+- a fresh folder, an empty environment, Python in `-I -S -B` mode, a wall-clock timeout;
+- the audit hook: no processes, sockets, native code, frames, threads or writes outside the folder;
+- asserts rewritten so that only built-in comparisons decide them, and a snapshot of the standard
+  library and builtins that the program cannot change under the tests.
+Each result records the walls that were in force. A program that fails, times out or breaks a rule
+gets reward 0 with the reason; a sandbox that cannot start raises SandboxError (never a silent 0).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
-_HERE = Path(__file__).parent
-NOBODY = 65534
+from tap.verify import _sandbox_jail
+
+JAILS = ("auto", "bwrap", "none")
+PARENT_WALLS = ("fresh folder", "clean environment", "timeout")
 
 
 class SandboxError(RuntimeError):
@@ -37,53 +43,104 @@ class SandboxError(RuntimeError):
 @dataclass(frozen=True)
 class SandboxResult:
     passed: bool
-    reason: str  # "passed", "timeout", "cpu time limit", "memory limit exceeded", "forbidden: ...", "failed: ..."
+    reason: str  # "passed", "timeout", "cpu time limit", "memory limit exceeded", "forbidden: ...", "failed: ...", "exited ..."
     returncode: int | None
     stdout: str
     stderr: str
+    walls: tuple[str, ...] = ()  # the walls in force for this run, OS jail first
 
 
-def _world_readable(path: Path) -> bool:
-    """True when a user with no privileges could reach and read `path` (mode bits only)."""
-    path = path.resolve()
-    for parent in reversed(path.parents):
-        if not parent.stat().st_mode & 0o001:
-            return False
-    return bool(path.stat().st_mode & 0o004)
+def _new_nonce() -> str:
+    """The key that signs the runner's status lines (a function, so that tests can fix it)."""
+    return secrets.token_hex(16)
 
 
-def _can_drop_privileges() -> bool:
-    """Running as root, and `nobody` can still run this Python and read its standard library."""
-    import sysconfig
-
-    if os.getuid() != 0:
+def _use_bwrap(jail: str) -> bool:
+    """Whether this run goes inside bubblewrap: "auto" when it can start, "bwrap" or raise, "none" never."""
+    if jail not in JAILS:
+        raise ValueError(f"jail must be one of {JAILS}, not {jail!r}")
+    if jail == "none":
         return False
-    try:
-        return _world_readable(Path(sys.executable)) and _world_readable(Path(sysconfig.get_paths()["stdlib"]) / "os.py")
-    except OSError:
-        return False
+    problem = _sandbox_jail.bwrap_problem()
+    if problem is not None and jail == "bwrap":
+        raise SandboxError(f"the code sandbox cannot use bubblewrap: {problem}")
+    return problem is None
 
 
-def _clean_env(root: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "HOME": root, "LANG": "C.UTF-8", "TMPDIR": root}
+def _parse_status(text: str, nonce: str) -> tuple[tuple[str, ...] | None, list[tuple[str, str]], bool]:
+    """The launcher's walls (first line), the runner's signed (kind, text) messages in order, and
+    whether anything unsigned was written besides; the program cannot sign, so only it writes those."""
+    head, _, rest = text.partition("\n")
+    walls = tuple(wall for wall in head.removeprefix("walls ").split(",") if wall) if head.startswith("walls ") else None
+    pieces = (rest if walls is not None else text).split(nonce + " ")
+    messages = [tuple(piece.partition("\n")[0].partition(" ")[::2]) for piece in pieces[1:]]
+    unsigned = bool(pieces[0].strip()) or any(piece.partition("\n")[2].strip() for piece in pieces[1:])
+    return walls, messages, unsigned
 
 
-def _explain(returncode: int | None, status: str, timed_out: bool, stderr: str) -> str:
+def _exit_reason(returncode: int | None, timed_out: bool, stderr: str, jailed: bool) -> str:
+    """Why a run that never reported its end stopped. bubblewrap reports a signal as 128 + its number."""
     if timed_out:
         return "timeout"
-    if status:
-        return "passed" if status == "ok" and returncode == 0 else status
-    if returncode is not None and returncode < 0:
-        sig = -returncode
-        if sig == signal.SIGXCPU or sig == signal.SIGKILL:
-            return "cpu time limit" if sig == signal.SIGXCPU else "killed (SIGKILL)"
-        if sig == signal.SIGSEGV:
+    if returncode is not None and (returncode < 0 or (jailed and returncode > 128)):
+        number = -returncode if returncode < 0 else returncode - 128
+        if number == signal.SIGXCPU:
+            return "cpu time limit"
+        if number == signal.SIGSEGV:
             return "memory limit exceeded (segfault)"
-        return f"killed by signal {signal.Signals(sig).name}"
+        try:
+            return f"killed by signal {signal.Signals(number).name}"
+        except ValueError:
+            return f"killed by signal {number}"
     if "MemoryError" in stderr:
         return "memory limit exceeded"
-    last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {returncode}"
-    return f"failed: {last}"
+    return f"exited before the end of the tests (exit code {returncode})"
+
+
+def _verdict(messages: list[tuple[str, str]], returncode: int | None, timed_out: bool, stderr: str, jailed: bool) -> str:
+    """The reason for a run, from its signed messages first; "passed" only for the signed ok."""
+    kinds = dict(reversed(messages))  # kind -> its first text
+    if "error" in kinds:
+        raise SandboxError(f"the code sandbox could not run these tests: {kinds['error']}")
+    if "started" not in kinds:
+        why = "it timed out" if timed_out else stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {returncode}"
+        raise SandboxError(f"the code sandbox failed to start ({why})")
+    if "fail" in kinds:
+        return kinds["fail"]
+    if "ok" in kinds:
+        return "passed"
+    return _exit_reason(returncode, timed_out, stderr, jailed)
+
+
+def _read_pipe(fd: int) -> str:
+    """All that is left in the status pipe, once every writer has exited."""
+    os.set_blocking(fd, False)
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _launch(command: list[str], root: str, payload: bytes, status_fd: int, timeout_s: float) -> tuple[subprocess.Popen, bytes, bytes, bool]:
+    """Run `command` in its own session with the payload on stdin; kill its process group on timeout."""
+    try:
+        proc = subprocess.Popen(command, cwd=root, env=_sandbox_jail.clean_env(root), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, pass_fds=(status_fd,), start_new_session=True)
+    except OSError as exc:
+        raise SandboxError(f"could not start the code sandbox: {exc}") from exc
+    try:
+        out, err = proc.communicate(payload, timeout=timeout_s)
+        return proc, out, err, False
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        return proc, out, err, True
 
 
 def run_python(
@@ -96,64 +153,43 @@ def run_python(
     file_mb: int = 16,
     max_processes: int = 64,
     max_output: int = 65536,
+    jail: str = "auto",
 ) -> SandboxResult:
-    """Run `program` followed by `tests` (assert statements) in the sandbox."""
-    root = tempfile.mkdtemp(prefix="tap-sandbox-")
+    """Run `program`, then `tests` (asserts), in the sandbox. `jail`: "auto" (bubblewrap when it can
+    start here, else the fallback), "bwrap" (raise if it cannot) or "none" (the fallback)."""
+    try:
+        ast.parse(tests, "<tests>")
+    except SyntaxError as exc:
+        raise SandboxError(f"the tests are not valid Python: {exc}") from exc
+    jailed, nonce = _use_bwrap(jail), _new_nonce()
+    root = os.path.realpath(tempfile.mkdtemp(prefix="tap-sandbox-"))
     read_fd, write_fd = os.pipe()
     try:
-        Path(root, "program.py").write_text(program + "\n\n" + tests + "\n")
-        shutil.copy(_HERE / "_sandbox_runner.py", Path(root, ".runner.py"))
-        drop = _can_drop_privileges()
+        drop = not jailed and _sandbox_jail.can_drop_privileges()
         if drop:
-            for path in (Path(root), Path(root, "program.py"), Path(root, ".runner.py")):
-                os.chown(path, NOBODY, NOBODY)
+            os.chown(root, _sandbox_jail.NOBODY, _sandbox_jail.NOBODY)
         args = {
-            "cpu_s": int(cpu_s or max(1, int(timeout_s) + 1)),
-            "memory_mb": memory_mb,
-            "file_mb": file_mb,
-            "max_processes": max_processes,
-            "runner": str(Path(root, ".runner.py")),
-            "drop_privileges": drop,
-            "root": root,
-            "status_fd": write_fd,
-            "program": str(Path(root, "program.py")),
+            "cpu_s": int(cpu_s or max(1, int(timeout_s) + 1)), "memory_mb": memory_mb, "file_mb": file_mb,
+            "max_processes": max_processes, "status_fd": write_fd, "python": _sandbox_jail.python(),
+            "root": _sandbox_jail.INSIDE_ROOT if jailed else root, "own_network": not jailed, "drop_privileges": drop,
+            "runner": f"{_sandbox_jail.INSIDE_CODE if jailed else _sandbox_jail.HERE}/_sandbox_runner.py",
+            "walls": _sandbox_jail.BWRAP_WALLS if jailed else (),
         }
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-B", str(_HERE / "_sandbox_launcher.py"), json.dumps(args)],
-                cwd=root,
-                env=_clean_env(root),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise SandboxError(f"could not start the code sandbox: {exc}") from exc
+        command = _sandbox_jail.launcher_command(json.dumps(args), jailed=jailed)
+        command = _sandbox_jail.bwrap_command(root, command) if jailed else command
+        payload = json.dumps({"program": program, "tests": tests, "nonce": nonce}).encode()
+        proc, out, err, timed_out = _launch(command, root, payload, write_fd, timeout_s)
         os.close(write_fd)
         write_fd = -1
-        timed_out = False
-        try:
-            out, err = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            out, err = proc.communicate()
-        os.set_blocking(read_fd, False)
-        try:
-            status = os.read(read_fd, 4096).decode(errors="replace")
-        except BlockingIOError:
-            status = ""
-        stdout = out.decode(errors="replace")[:max_output]
-        stderr = err.decode(errors="replace")[:max_output]
-        if proc.returncode == 1 and "Traceback" in stderr and not status and "program.py" not in stderr:
-            raise SandboxError(f"the code sandbox failed to start: {stderr.strip().splitlines()[-1]}")
-        reason = _explain(proc.returncode, status, timed_out, stderr)
-        return SandboxResult(reason == "passed", reason, proc.returncode, stdout, stderr)
+        walls, messages, unsigned = _parse_status(_read_pipe(read_fd), nonce)
+        stdout, stderr = out.decode(errors="replace")[:max_output], err.decode(errors="replace")[:max_output]
+        if walls is None:
+            raise SandboxError(f"the code sandbox failed to start: {stderr.strip()[-500:] or f'exit code {proc.returncode}'}")
+        reason = _verdict(messages, proc.returncode, timed_out, stderr, jailed)
+        if unsigned and reason != "passed":
+            reason += "; unsigned writes to the status pipe were ignored"
+        runner_walls = tuple(text for kind, text in messages if kind == "started")
+        return SandboxResult(reason == "passed", reason, proc.returncode, stdout, stderr, walls + PARENT_WALLS + runner_walls)
     finally:
         for fd in (read_fd, write_fd):
             if fd >= 0:
