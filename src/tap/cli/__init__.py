@@ -24,8 +24,8 @@ app.add_typer(labels_app, name="labels")
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: built-in tiny world).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one config field, e.g. --set world.cohorts.count=32 (repeatable).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: the run folder's config.toml when there is one, else the built-in tiny world).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one config field on top of that config, e.g. --set world.cohorts.count=32 (repeatable).")]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Cache folder (default: $TAP_HOME or ~/.cache/tap).")]
 
 

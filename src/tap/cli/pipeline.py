@@ -125,7 +125,8 @@ def label(
 ) -> None:
     """GRPO-train each cohort x seed from the base policy (TRL) and record its probe lift.
 
-    Resumable: finished cohort x seed rows in labels.sqlite are skipped.
+    Resumable: a cohort x seed already in labels.sqlite with the same items and label config is skipped;
+    a cohort whose items changed is trained again. Starts from RUN_DIR/config.toml; --set applies on top.
     """
     from tap import api
 
