@@ -5,7 +5,8 @@ Clones the committed HEAD of this repository into a temporary folder, runs `make
 records the wall time of the whole command, each study stage's seconds (its study.json) and the
 peak resident memory of the largest process. Then, unless `--no-intervention`, runs
 `tap intervention` on the same run folder. The study's own outputs (metrics.json, loop.json,
-intervention.json, the label battery's summary, the tiny policy's probe table, study.json) are
+intervention.json, the label battery's summary with each cohort's label, the tiny policy's probe
+table, study.json, features.parquet and predictions.parquet) are
 copied to docs/results/default-study/, so every figure the README and docs quote from the default
 study has a committed source. Writes bench/results/demo.json and prints a table.
 
@@ -54,7 +55,7 @@ def label_summary(clone: Path, run_dir: Path, env: dict) -> dict:
 
 def copy_results(run_dir: Path, home: Path, summary: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for name in ("metrics.json", "loop.json", "intervention.json", "study.json", "config.toml"):
+    for name in ("metrics.json", "loop.json", "intervention.json", "study.json", "config.toml", "features.parquet", "predictions.parquet"):
         if (run_dir / name).exists():
             shutil.copyfile(run_dir / name, RESULTS / name)
     pretrain = next((home / "policies").glob("*/pretrain.json"))
