@@ -76,6 +76,8 @@ def main() -> None:
         "cohorts": n, "cohort_size": int(items.groupby("cohort_id").size().max()), "num_generations": r.num_generations,
         "label_steps": config.label.steps, "label_battery_wall_seconds": label_wall,
         "per_cohort": {name: {"seconds": s, "flops": f} for name, (s, f) in rows.items()},
+        "per_cohort_ratios": {name: {"x_label_seconds": s / label_cost[0], "x_gradient_seconds": s / grad_cost[0]}
+                              for name, (s, f) in rows.items()},
         "ratios": {
             "tap_over_label_seconds": tap[0] / label_cost[0], "tap_over_label_flops": tap[1] / label_cost[1],
             "tap_over_gradient_seconds": tap[0] / grad_cost[0], "tap_over_gradient_flops": tap[1] / grad_cost[1],
