@@ -1,9 +1,13 @@
-"""Markdown tables of a study's metrics.json, as README.md and docs/evaluation.md quote them.
+"""Markdown tables of a study's committed results, as README.md and docs/ quote them.
 
 The tables are generated, never typed: rerun this after `python bench/demo.py` refreshes
-docs/results/default-study/ and paste its output where the docs show the tables.
+docs/results/default-study/ and paste its output where the docs show the tables. From metrics.json:
+readme, ranking, selection, lodo, coverage, noise, costs; from the other files of the same folder:
+correlations (features.parquet, predictions.parquet's subjects, labels_summary.json's labels; docs/features.md),
+loop (loop.json) and intervention (intervention.json; docs/loop.md). `--cite` names the source file in
+each table's first header cell, so the docs' figure checker (tests/unit/test_readme_figures.py) checks it.
 
-    python bench/tables.py [--metrics docs/results/default-study/metrics.json] [--table readme|ranking|selection|lodo|coverage]
+    python bench/tables.py [--metrics docs/results/default-study/metrics.json] [--table NAME ...] [--cite]
 """
 
 from __future__ import annotations
@@ -99,17 +103,126 @@ def coverage(metrics: dict) -> str:
     return table(["TAP scorer", f"{level}% interval coverage (LOCO)", "mean width (bounded)", "unbounded"], rows)
 
 
-TABLES = {"readme": readme, "ranking": ranking, "selection": selection, "lodo": lodo, "coverage": coverage}
+def noise(metrics: dict) -> str:
+    """Single-seed reliability r1, the S-seed label's ceiling √R_S (Spearman–Brown) and its projection over seeds."""
+    n = metrics["noise"]
+    seeds = sorted(n["projection"], key=int)
+    rows = [["single-seed reliability r1", ci(n["single_seed_reliability"])],
+            [f"ceiling √R_{n['seeds']} of the {n['seeds']}-seed label", ci(n["ceiling"])],
+            [f"projected ceiling √R_S, S = {seeds[0]}…{seeds[-1]}", ", ".join(f"{n['projection'][k]:.3f}" for k in seeds)]]
+    return table(["noise", "value [interval]"], rows)
+
+
+def costs(metrics: dict) -> str:
+    """Cost per cohort, one row per distinct cost; the single features named by family (tags from the importance rows)."""
+    tags = {row["feature"]: row["tag"] for row in metrics.get("importance", {}).get("rows", [])}
+    groups: dict[tuple, list[dict]] = {}
+    for e in ordered(metrics):
+        if e["group"] != "random" and e.get("cost_seconds") is not None:
+            groups.setdefault((e["cost_seconds"], e.get("cost_flops")), []).append(e)
+    rows = []
+    for (seconds, flops), entries in sorted(groups.items(), key=lambda item: item[0][0]):
+        names = [e["name"] for e in entries if e["group"] in ("tap", "measured")]
+        features = [e["name"] for e in entries if e["group"] == "feature"]
+        for tag in ("R", "F"):
+            family = {f for f, t in tags.items() if t == tag}
+            if family and family <= set(features):
+                names.append(f"every {tag} feature")
+                features = [f for f in features if f not in family]
+        names += features
+        names += list(dict.fromkeys(f"`{e['name'].rsplit('_', 1)[0]}_*`" for e in entries if e["group"] == "gradient"))
+        rows.append(["; ".join(names), f"{seconds:.3g}", "—" if flops is None else f"{flops / 1e9:.1f}"])
+    return table(["scorers", "s / cohort", "GFLOP / cohort"], rows)
+
+
+TABLES = {"readme": readme, "ranking": ranking, "selection": selection, "lodo": lodo, "coverage": coverage,
+          "noise": noise, "costs": costs}
+
+
+def signed(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None or value != value else f"{value:+.{digits}f}".replace("-", "−")
+
+
+def interval(part: dict, key: str = "mean", digits: int = 4) -> str:
+    return f"{signed(part[key], digits)} [{signed(part.get('lo'), digits)}, {signed(part.get('hi'), digits)}]"
+
+
+def correlations(folder: Path) -> str:
+    """Spearman ρ between each feature and the S-seed lift label over the cohorts where the feature is
+    defined (pairwise NaN drop), over all cohorts and within each cohort subject (from predictions.parquet;
+    mixed last); rows by |ρ| over all cohorts. Constant within a subject: —."""
+    import warnings
+
+    import pandas as pd
+
+    features = pd.read_parquet(folder / "features.parquet")
+    labels = pd.DataFrame(json.loads((folder / "labels_summary.json").read_text())["labels"])[["cohort_id", "label"]]
+    subjects = pd.read_parquet(folder / "predictions.parquet", columns=["cohort_id", "subject"]).drop_duplicates("cohort_id")
+    data = features.merge(labels, on="cohort_id").merge(subjects, on="cohort_id", how="left")
+    skip = {"cohort_id", "undefined", "head_tied", "grad_projection_dim"}
+    columns = [c for c in features.columns if c not in skip and not c.startswith("cost_") and pd.api.types.is_numeric_dtype(features[c])]
+    order = sorted(s for s in data.subject.dropna().unique() if s != "mixed") + (["mixed"] if (data.subject == "mixed").any() else [])
+    parts = {f"all ({len(data)})": data} | {f"{s} ({(data.subject == s).sum()})": data[data.subject == s] for s in order}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a feature constant within a subject has no ρ there
+        rhos = pd.DataFrame({name: part[columns].corrwith(part["label"], method="spearman") for name, part in parts.items()})
+    rhos = rhos.reindex(rhos.iloc[:, 0].abs().sort_values(ascending=False, kind="stable").index)
+    rows = [[feature, *(signed(v, 2) for v in row)] for feature, row in rhos.iterrows()]
+    return table(["feature", *rhos.columns], rows)
+
+
+def loop(folder: Path) -> str:
+    """The closed loop's cumulative probe-NLL drop per arm (mean [95% t-interval] over loop seeds) and each arm minus random, paired by seed."""
+    summary = json.loads((folder / "loop.json").read_text())
+    arms = sorted(summary["arms"], key=lambda a: (a != "random", a))
+    rows = [[arm, interval(summary["arms"][arm]),
+             interval(summary["paired_vs_random"][arm]) if arm in summary.get("paired_vs_random", {}) else "—"] for arm in arms]
+    return table(["arm", "cumulative drop", "minus random (paired by seed)"], rows)
+
+
+def intervention(folder: Path) -> str:
+    """Least-squares slope of lift on frac_nondegenerate (achieved on fresh rollouts, and the design's target k / size),
+    with its 95% bootstrap interval and per subject. The header says "interval" only: the level is not in intervention.json."""
+    summary = json.loads((folder / "intervention.json").read_text())
+    subjects = summary["subjects"]
+    what = {"achieved": "achieved frac_nondegenerate (fresh rollouts)", "target": "target frac_nondegenerate (k / cohort size)"}
+    rows = [[what[key], str(summary[key]["cohorts"]), interval(summary[key], "slope"),
+             *(signed(summary[key]["per_subject"].get(s)) for s in subjects)] for key in ("achieved", "target")]
+    return table(["lift regressed on", "cohorts", "slope [interval]", *subjects], rows)
+
+
+FOLDER_TABLES = {"correlations": correlations, "loop": loop, "intervention": intervention}
+SOURCES = {"correlations": "features.parquet", "loop": "loop.json", "intervention": "intervention.json"}
+
+
+def cited(text: str, source: Path) -> str:
+    """The first header cell of the text's first table gets the source file in parentheses."""
+    try:
+        source = source.resolve().relative_to(REPO)
+    except ValueError:
+        pass
+    lines = text.split("\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    cells = lines[first].split(" | ", 1)
+    lines[first] = f"{cells[0]} ({source}) | {cells[1]}" if len(cells) > 1 else lines[first]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--metrics", type=Path, default=REPO / "docs" / "results" / "default-study" / "metrics.json")
-    parser.add_argument("--table", choices=list(TABLES), action="append", help="Which tables (default: all).")
+    parser.add_argument("--metrics", type=Path, default=REPO / "docs" / "results" / "default-study" / "metrics.json",
+                        help="metrics.json; the other tables read their files from the same folder.")
+    parser.add_argument("--table", choices=[*TABLES, *FOLDER_TABLES], action="append", help="Which tables (default: all).")
+    parser.add_argument("--cite", action="store_true", help="Name the source file in each table's first header cell.")
     args = parser.parse_args()
     metrics = json.loads(args.metrics.read_text())
-    for name in args.table or TABLES:
-        print(f"<!-- {name}: python bench/tables.py --table {name} -->\n{TABLES[name](metrics)}\n")
+    for name in args.table or [*TABLES, *FOLDER_TABLES]:
+        if name in TABLES:
+            text, source = TABLES[name](metrics), args.metrics
+        else:
+            text, source = FOLDER_TABLES[name](args.metrics.parent), args.metrics.parent / SOURCES[name]
+        flag = " --cite" if args.cite else ""
+        print(f"<!-- {name}: python bench/tables.py --table {name}{flag} -->\n{cited(text, source) if args.cite else text}\n")
 
 
 if __name__ == "__main__":
