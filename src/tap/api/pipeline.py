@@ -208,10 +208,9 @@ def current_label_hash(run_dir: str | Path, config: TapConfig, *, home: Path | N
 def label_selection(run_dir: str | Path, config: TapConfig | None = None, *, home: Path | None = None):
     """The ledger rows a reader of this run folder uses: one label config (the one the run's config
     implies) and the run's current cohorts (matched by content), with what was set aside."""
+    from tap.api.runs import folder_config
     from tap.labels.identity import cohort_hashes
     from tap.labels.ledger import Ledger
-
-    from tap.api.runs import folder_config
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
