@@ -66,6 +66,8 @@ def test_killed_study_resumes_to_a_full_run_folder(quick_study):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["cohorts"] == 16 and metrics["seeds"] == 2 and metrics["headline"] == "TAP gbm R+F"
     assert "report: " in resumed.stdout and "TAP gbm R+F: LOCO ρ" in resumed.stdout
+    # the report says which label config its labels come from (readers take one)
+    assert f"Labels: label config {metrics['label_config_hash']} only" in (run / "report.html").read_text()
 
 
 def test_rerunning_a_finished_study_does_nothing(quick_study, tap_home):
