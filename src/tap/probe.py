@@ -1,26 +1,92 @@
-"""Probe metrics: what lift is measured on (greedy accuracy and gold-answer NLL, per subject)."""
+"""The probe: what lift is measured on, item by item.
+
+For each probe item, at one point of a label run (the base policy, after GRPO step 1, 3, ..., and
+after the last step), a record holds:
+    gold_logprob_sum  Σ_t log π(gold_t | prompt, gold_<t) over the gold answer's tokens + the end token
+    gold_tokens       how many tokens that sum covers
+    gold_nll          −mean_t log π(...) (what `lift_nll` averages)
+    greedy_correct    the item's verifier's reward for the greedy completion (what `delta_accuracy` averages)
+    pass_k            the mean reward of k samples at the sampling temperature (`label.probe_samples` = k;
+                      NaN when k = 0)
+The expected accuracy of an item at the sampling temperature — the policy's probability of a correct
+answer — is exp(gold_logprob_sum) where the verifier accepts one canonical string (`exact`: the gold
+itself, end token included), else pass_k. Targets are means over items of these per-item values,
+so any target is recomputable from the records without a relabel:
+    lift_nll       = mean gold_nll (before) − mean gold_nll (after)      nats/token, + = better
+    delta_accuracy = mean greedy_correct (after) − mean greedy_correct (before)
+    lift_pass      = mean expected accuracy (after) − mean (before)      what RLVR maximizes
+"""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from tap.policy.base import Policy
 from tap.verify.registry import judge
 
+RECORD_COLUMNS = ["item", "subject", "verifier", "gold_logprob_sum", "gold_tokens", "gold_nll", "greedy_correct", "pass_k"]
+CANONICAL_VERIFIERS = ("exact",)  # one accepted string: the gold (numbers by value aside)
+
+
+def item_verifiers(probe: pd.DataFrame, default: str) -> list[str]:
+    """Each probe item's verifier: its own (presets set one), else `default`."""
+    if "verifier" not in probe:
+        return [default] * len(probe)
+    return [v if isinstance(v, str) and v else default for v in probe["verifier"]]
+
+
+def probe_records(policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int, verifier: str = "exact", samples: int = 0,
+                  temperature: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """One record per probe item (columns RECORD_COLUMNS) for `policy` as it is now. Sampling for
+    pass_k runs on a forked random stream, so recording never changes what training samples next."""
+    prompts, golds = list(probe.prompt), [str(g) for g in probe.gold]
+    verifiers = item_verifiers(probe, verifier)
+    tok = policy.tokenizer
+    gold_ids = [tok(g, add_special_tokens=False)["input_ids"] + [policy.eos_id] for g in golds]
+    logps = policy.token_logprobs(policy.encode_prompts(prompts), gold_ids)
+    texts = policy.greedy(prompts, max_new_tokens=max_new_tokens)
+    greedy = [judge(v, t, g, where=f"probe item {i}").reward for i, (t, g, v) in enumerate(zip(texts, golds, verifiers))]
+    pass_k = [math.nan] * len(prompts)
+    if samples > 0:
+        groups = policy.sample(prompts, samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+        pass_k = [float(np.mean([judge(v, c.text, g, where=f"probe item {i}").reward for c in group]))
+                  for i, (group, g, v) in enumerate(zip(groups, golds, verifiers))]
+    return pd.DataFrame({
+        "item": np.arange(len(prompts)), "subject": list(probe.subject), "verifier": verifiers,
+        "gold_logprob_sum": [float(lp.sum()) for lp in logps], "gold_tokens": [len(lp) for lp in logps],
+        "gold_nll": np.array([-lp.mean() for lp in logps], dtype=np.float64),  # as score_gold computes it
+        "greedy_correct": greedy, "pass_k": pass_k,
+    })
+
+
+def expected_accuracy(records: pd.DataFrame) -> pd.Series:
+    """Per item: exp(gold_logprob_sum) for a canonical-string verifier, else the k-sample pass rate."""
+    canonical = records.verifier.isin(CANONICAL_VERIFIERS)
+    return pd.Series(np.where(canonical, np.exp(records.gold_logprob_sum), records.pass_k), index=records.index)
+
+
+def summarize(records: pd.DataFrame) -> dict:
+    """{subject: {"accuracy", "gold_nll", "pass"}} with an "all" entry: means over items, subjects in
+    their order of first appearance (what the ledger's before/after columns hold)."""
+    frame = pd.DataFrame({"subject": records.subject.values, "accuracy": records.greedy_correct.values,
+                          "gold_nll": records.gold_nll.values, "pass": expected_accuracy(records).values})
+    table = frame.groupby("subject", sort=False).mean()
+    table.loc["all"] = frame[["accuracy", "gold_nll", "pass"]].mean()
+    return {str(s): {k: float(v) for k, v in row.items()} for s, row in table.iterrows()}
+
+
+def lifts(before: dict, after: dict) -> dict:
+    """The three targets from before/after summaries, overall (lift_nll, delta_accuracy, lift_pass)."""
+    return {"lift_nll": before["all"]["gold_nll"] - after["all"]["gold_nll"],
+            "delta_accuracy": after["all"]["accuracy"] - before["all"]["accuracy"],
+            "lift_pass": after["all"]["pass"] - before["all"]["pass"]}
+
 
 def probe_metrics(policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int = 8, verifier: str = "exact") -> pd.DataFrame:
-    """Per-subject greedy accuracy and mean gold-answer NLL on the probe, plus an "all" row.
-
-    `probe` needs columns prompt, gold and subject; a `verifier` column (presets set one) judges each
-    item with its own verifier, else `verifier` judges all. Subjects keep their order of first
-    appearance; "all" is the mean over items (not over subjects).
-    """
-    prompts, golds = list(probe.prompt), list(probe.gold)
-    verifiers = [v if isinstance(v, str) and v else verifier for v in probe["verifier"]] if "verifier" in probe else [verifier] * len(probe)
-    texts = policy.greedy(prompts, max_new_tokens=max_new_tokens)
-    correct = [judge(v, t, g, where=f"probe item {i}").reward for i, (t, g, v) in enumerate(zip(texts, golds, verifiers))]
-    nll = policy.score_gold(prompts, golds)
-    frame = pd.DataFrame({"subject": probe.subject.values, "accuracy": correct, "gold_nll": nll})
-    table = frame.groupby("subject", sort=False).mean()
-    table.loc["all"] = frame[["accuracy", "gold_nll"]].mean()
-    return table.rename_axis("subject").reset_index()
+    """Per-subject greedy accuracy, mean gold-answer NLL and expected accuracy on the probe, plus an
+    "all" row (the mean over items, not over subjects): `summarize` of `probe_records` as a table."""
+    summary = summarize(probe_records(policy, probe, max_new_tokens=max_new_tokens, verifier=verifier))
+    return pd.DataFrame([{"subject": s, **m} for s, m in summary.items()])

@@ -3,6 +3,7 @@
 The default world (built once per session, shared with the e2e tests) is used because a barely
 pretrained policy gets reward 0 everywhere, so GRPO has no advantage to learn from."""
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,3 +118,34 @@ def test_ray_executor_retries_and_records_failures(default_world, config, tap_ho
     assert table.loc["c0001", "status"] == "ok" and table.loc["c0001", "attempts"] == 2
     assert table.loc["c0002", "status"] == "failed" and "injected failure 2" in table.loc["c0002", "error"]
     assert (run / "ray").is_dir()
+
+
+def test_lifts_are_recomputed_exactly_from_the_per_item_records(default_world, config, tap_home, tmp_path):
+    """Every target is a mean over probe items of the records: the ledger's lifts come out again, exactly."""
+    default_world.cohorts.to_parquet(tmp_path / "cohorts.parquet")
+    default_world.items.to_parquet(tmp_path / "items.parquet")
+    api.label(tmp_path, config=config, max_cohorts=1, seeds=1, home=tap_home)
+    ledger = Ledger(tmp_path / "labels.sqlite")
+    row = ledger.table().iloc[0]
+    records = ledger.details("probe_records", row.config_hash)
+    base = records[records.seed == -1].sort_values("item")
+    final = records[(records.seed == row.seed) & (records.step == config.label.steps)].sort_values("item")
+    assert len(base) == len(final) == len(default_world.probe)
+    assert row.lift_nll == base.gold_nll.mean() - final.gold_nll.mean()
+    assert row.delta_accuracy == final.greedy_correct.mean() - base.greedy_correct.mean()
+    expected_accuracy = lambda r: np.exp(r.gold_logprob_sum.to_numpy())  # noqa: E731  (exact verifier: one canonical string)
+    assert row.lift_pass == pytest.approx(expected_accuracy(final).mean() - expected_accuracy(base).mean(), abs=1e-15)
+    assert set(records[records.seed == row.seed].step) == {1, config.label.steps}  # probe_steps [1, 3] within 2 steps: 1 and the end
+    steps = ledger.details("label_steps", row.config_hash)
+    assert list(steps.step) == [1, config.label.steps] and (steps.train_seconds > 0).all()
+    first = ledger.details("first_steps", row.config_hash)
+    cohort = default_world.cohorts[default_world.cohorts.cohort_id == row.cohort_id]
+    assert len(first) == len(cohort) * config.label.num_generations and set(first.prompt) <= set(cohort.prompt)
+
+
+def test_looking_at_the_probe_mid_run_does_not_change_the_run(units):
+    unit = units[0]
+    quiet = dataclasses.replace(unit, settings={**unit.settings, "probe_steps": []})
+    looked, not_looked = run_label(dataclasses.replace(unit, settings={**unit.settings, "probe_steps": [1]})), run_label(quiet)
+    assert (looked["lift_nll"], looked["lift_pass"], looked["delta_accuracy"]) == (not_looked["lift_nll"], not_looked["lift_pass"], not_looked["delta_accuracy"])
+    assert {r["step"] for r in looked["records"]} == {1, unit.settings["steps"]} and {r["step"] for r in not_looked["records"]} == {unit.settings["steps"]}

@@ -61,10 +61,42 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
         domains = np.array([next(iter(m)) if len(m) == 1 else "mixed" for m in members], dtype=object)
     return {
         "features": features, "y_cs": y_cs, "domains": domains.astype(str), "members": members,
+        "selection": selection, "rows": rows, "seeds": list(complete.columns),
         "config_hash": selection.config_hash, "other_hashes": list(selection.other_config_hashes), "notes": notes,
         "dropped": int(len(wide) - len(complete)) + int(len(complete) - len(features)),
         "label_cost": (float(rows.wall_seconds.mean()), float(rows.flops.mean())),
     }
+
+
+def _short_runs(run_dir: Path, config: TapConfig, selection, cohort_ids: pd.Series, seeds, rows: pd.DataFrame,
+                home: Path | None) -> dict[int, tuple[np.ndarray, float, float]]:
+    """{h: (the target's lift after h GRPO steps, cohorts x seeds; seconds; FLOPs)} for every step in
+    `label.probe_steps` recorded for all of these cohorts and seeds (tap.labels.summary.step_lifts).
+    A short run costs its h steps plus one look at the probe; its FLOPs scale the label run's
+    training share by h / steps."""
+    from tap.labels.ledger import Ledger
+    from tap.labels.summary import step_lifts
+
+    ledger = Ledger(RunPaths(run_dir).labels)
+    records = ledger.details("probe_records", selection.config_hash)
+    wanted = [s for s in config.label.probe_steps if 0 < s < config.label.steps]
+    if records.empty or not wanted:
+        return {}
+    records = records[records.step.isin([0, *wanted])]
+    lifts = step_lifts(records, run_probe(run_dir, config, home=home), config.label.verifier)
+    lifts = lifts.merge(selection.rows[["cohort_id", "cohort_hash", "seed"]], on=["cohort_id", "cohort_hash", "seed"])
+    timings = ledger.details("label_steps", selection.config_hash)
+    out = {}
+    for steps in wanted:
+        wide = lifts[lifts.step == steps].pivot_table(index="cohort_id", columns="seed", values=config.evaluate.target)
+        wide = wide.reindex(index=list(cohort_ids), columns=list(seeds))
+        if wide.isna().any().any():
+            continue
+        at = timings[timings.step == steps]
+        scoring = 2.0 * rows.parameters * rows.scored_tokens
+        flops = float(((rows.flops - scoring) * steps / config.label.steps + scoring).mean())
+        out[steps] = (wide.to_numpy(float), float((at.train_seconds + at.probe_seconds).mean()), flops)
+    return out
 
 
 def evaluate(
@@ -92,7 +124,8 @@ def evaluate(
         raise TapInputError(f"{run_dir}: labels from one seed only; evaluation needs at least 2 (held-out-seed selection, "
                             f"noise ceiling): run `tap label {run_dir} --seeds 2`")
     predictor = config.predictor.model_dump()
-    scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor)
+    short_runs = _short_runs(run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], home)
+    scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor, short_runs)
     started = time.perf_counter()
     ev = config.evaluate
     metrics, predictions = evaluate_scorers(

@@ -48,8 +48,11 @@ def _fit_scorer(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.nda
 
 
 def _selection_scores(scorer: Scorer, y_cs: np.ndarray) -> np.ndarray:
-    """Per-seed scores of the measured-lift selectors: another seed's lift, or the others' mean."""
+    """Per-seed scores of the measured selectors: another seed's lift (or its short run's), or the
+    others' mean. Held-out seed h is never read."""
     seeds = y_cs.shape[1]
+    if scorer.seed_scores is not None:
+        return np.stack([scorer.seed_scores[:, (h + 1) % seeds] for h in range(seeds)])
     if scorer.name == "measured lift, 1 seed":
         return np.stack([y_cs[:, (h + 1) % seeds] for h in range(seeds)])
     return np.stack([np.delete(y_cs, h, axis=1).mean(axis=1) for h in range(seeds)])
@@ -148,7 +151,7 @@ def evaluate_scorers(
     for scorer in scorers:
         if scorer.group == "measured":
             fits[scorer.name] = {"selection": _selection_scores(scorer, y_cs)}
-    measured_name = next((s.name for s in reversed(scorers) if s.group == "measured"), None)
+    measured_name = next((s.name for s in reversed(scorers) if s.group == "measured" and s.seed_scores is None), None)
 
     r1, ceiling = _noise(y_cs)
     measured_gain = _selection(fits[measured_name]["selection"], y_cs, q)["gain"] if measured_name else float("nan")

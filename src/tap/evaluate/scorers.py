@@ -7,6 +7,8 @@
 - Gradient scores and head_align: one column each with the sign theory gives (positive = predicted
   lift), nothing learned.
 - Measured lift: GRPO-train the cohort and read its lift on other seeds (1 seed, or all S − 1).
+- Short runs: train a little and measure — the probe's lift after the first h GRPO steps of another
+  seed's label run (read from its per-item records), at the cost of those h steps and one look.
 - Random.
 
 Costs per cohort come from the run's own records: rollout generation (`cost_rollout_*`), the
@@ -65,6 +67,7 @@ class Scorer:
     cost_flops: float = float("nan")
     intervals: bool = False
     note: str = ""
+    seed_scores: np.ndarray | None = None  # (cohorts, seeds) scores a seed's run gives (short runs)
 
 
 def _mean(table: pd.DataFrame, column: str) -> float:
@@ -88,10 +91,12 @@ def _cost(costs: dict, parts: list[str]) -> tuple[float, float]:
 
 def build_scorers(
     features: pd.DataFrame, label_cost: tuple[float, float], seeds: int, predictor: dict,
+    short_runs: dict[int, tuple[np.ndarray, float, float]] | None = None,
 ) -> list[Scorer]:
     """Every scorer the run's features allow. `predictor` holds TAPPredictor parameters (the
     `[predictor]` config, without `model`/`families`, which the scorers vary); `label_cost` is
-    (seconds, FLOPs) of one label run."""
+    (seconds, FLOPs) of one label run; `short_runs` maps h to (the lifts after h steps, cohorts x
+    seeds, aligned with `features`; seconds; FLOPs of such a run)."""
     from tap.api import feature_catalog
     from tap.features.compute import feature_columns
     from tap.features.gradients import GRADIENT_FEATURES
@@ -134,5 +139,9 @@ def build_scorers(
     if seeds > 2:
         scorers.append(Scorer(f"measured lift, {seeds - 1} seeds", "measured", cost_seconds=(seeds - 1) * seconds,
                               cost_flops=(seeds - 1) * flops, note="mean lift of the other seeds"))
+    for steps, (lifts, seconds, flops) in sorted((short_runs or {}).items()):
+        scorers.append(Scorer(f"short run, {steps} step{'s' if steps > 1 else ''}", "measured", cost_seconds=seconds,
+                              cost_flops=flops, seed_scores=lifts,
+                              note=f"train {steps} GRPO step{'s' if steps > 1 else ''} and measure: another seed's lift after them"))
     scorers.append(Scorer("random", "random", cost_seconds=0.0, cost_flops=0.0))
     return scorers

@@ -19,7 +19,7 @@ from tap.config import LabelConfig, PolicyConfig, TapConfig, stable_hash
 from tap.labels.executors import Executor
 from tap.labels.identity import item_verifiers, ordered_items
 from tap.labels.ledger import Ledger
-from tap.labels.trl_run import LabelUnit, metrics_dict, run_label
+from tap.labels.trl_run import LabelUnit, run_label
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class BatteryResult:
 
 # Label settings added after ledgers existed: left out of the hash at their defaults, so a ledger
 # written before them stays valid.
-_ADDED_LATER = ("bf16", "gradient_checkpointing", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_target_modules")
+_ADDED_LATER = ("bf16", "gradient_checkpointing", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_target_modules",
+                "probe_samples")
 _NOT_HASHED = ("device", "backend", "gpu_memory_utilization")  # where a run executes, not what it learns
 
 
@@ -54,7 +55,7 @@ def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFra
     dtype and stop settings when they are not the defaults) and the probe."""
     settings = _as_settings(settings)
     defaults = LabelConfig().model_dump(mode="json")
-    label = {k: v for k, v in settings.items() if k not in ("seeds", "first_seed", "threads", "policy", "stop")
+    label = {k: v for k, v in settings.items() if k not in ("seeds", "first_seed", "threads", "policy", "stop", "probe_steps")
              and not (k in _ADDED_LATER and v == defaults[k])}
     def prompting(policy: dict, stop: list) -> dict:
         return {"policy": {k: v for k, v in policy.items() if k not in _NOT_HASHED}, "stop": stop}
@@ -72,16 +73,20 @@ def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFra
 
 
 def base_probe_metrics(ledger: Ledger, config_hash: str, policy_dir: Path | str, probe: pd.DataFrame, settings: LabelConfig | dict) -> dict:
-    """The base policy's probe metrics, computed once and cached in the ledger."""
+    """The base policy's probe summary (tap.probe.summarize), computed once per label config: its
+    per-item records go to the ledger (step 0) and the summary to its meta table."""
     key = f"probe_before:{config_hash}"
     cached = ledger.get_meta(key)
-    if cached is None:
+    if cached is None or "pass" not in cached.get("all", {}) or not ledger.has_base_records(config_hash):
         from tap.labels.trl_run import settings_policy
-        from tap.probe import probe_metrics
+        from tap.probe import probe_records, summarize
 
         settings = _as_settings(settings)
         policy = settings_policy(policy_dir, settings)
-        cached = metrics_dict(probe_metrics(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"]))
+        records = probe_records(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"],
+                                samples=settings.get("probe_samples", 0), temperature=settings["temperature"], seed=0)
+        cached = summarize(records)
+        ledger.write_base_records(config_hash, records)
         ledger.set_meta(key, cached)
     return cached
 

@@ -1,8 +1,11 @@
 """The label ledger: one SQLite row per cohort x content hash x seed x label-config hash.
 
-A row is written in one transaction when its unit ends (`ok` or `failed`), so a killed battery
-loses at most the units in flight and a rerun never duplicates one. The base policy's probe
-metrics are cached in the `meta` table, computed once per label-config hash.
+A row is written in one transaction when its unit ends (`ok` or `failed`), together with the unit's
+per-item probe records (table `probe_records`: one row per step x probe item; the base policy's at
+step 0 with an empty cohort id and seed −1), its per-step timings (`label_steps`) and the
+completions TRL sampled for its first step (`first_steps`), so a killed battery loses at most the
+units in flight and a rerun never duplicates one. The base policy's probe summary is cached in the
+`meta` table, computed once per label-config hash.
 
 A row is a label of what was trained: `cohort_hash` (labels/identity.py) covers the cohort's
 items, `config_hash` the base weights, label settings and probe. Readers take the rows of one
@@ -25,8 +28,13 @@ COLUMNS = [
     "cohort_id", "cohort_hash", "seed", "config_hash", "status", "lift_nll", "delta_accuracy", "nll_before", "nll_after",
     "accuracy_before", "accuracy_after", "subject_deltas", "error", "attempts", "wall_seconds",
     "generated_tokens", "trained_tokens", "scored_tokens", "parameters", "flops", "finished_at",
+    "lift_pass", "pass_before", "pass_after",
 ]
-SCHEMA_VERSION = 2  # 2: rows carry cohort_hash and it is part of the key
+RECORD_FIELDS = ["step", "item", "gold_logprob_sum", "gold_tokens", "gold_nll", "greedy_correct", "pass_k"]
+STEP_FIELDS = ["step", "train_seconds", "probe_seconds"]
+FIRST_STEP_FIELDS = ["order", "prompt", "token_ids", "reward"]
+UNIT = ["cohort_id", "cohort_hash", "seed", "config_hash"]
+SCHEMA_VERSION = 3  # 2: rows carry cohort_hash and it is part of the key; 3: lift_pass and the per-item records
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -43,10 +51,30 @@ CREATE TABLE IF NOT EXISTS {name} (
     wall_seconds REAL, generated_tokens INTEGER, trained_tokens INTEGER, scored_tokens INTEGER,
     parameters INTEGER, flops REAL,
     finished_at TEXT NOT NULL,
+    lift_pass REAL, pass_before REAL, pass_after REAL,
     PRIMARY KEY (cohort_id, cohort_hash, seed, config_hash)
 );
 """
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+_DETAIL = """
+CREATE TABLE IF NOT EXISTS probe_records (
+    cohort_id TEXT NOT NULL, cohort_hash TEXT NOT NULL, seed INTEGER NOT NULL, config_hash TEXT NOT NULL,
+    step INTEGER NOT NULL, item INTEGER NOT NULL, gold_logprob_sum REAL, gold_tokens INTEGER, gold_nll REAL,
+    greedy_correct REAL, pass_k REAL,
+    PRIMARY KEY (config_hash, cohort_id, cohort_hash, seed, step, item)
+);
+CREATE TABLE IF NOT EXISTS label_steps (
+    cohort_id TEXT NOT NULL, cohort_hash TEXT NOT NULL, seed INTEGER NOT NULL, config_hash TEXT NOT NULL,
+    step INTEGER NOT NULL, train_seconds REAL, probe_seconds REAL,
+    PRIMARY KEY (config_hash, cohort_id, cohort_hash, seed, step)
+);
+CREATE TABLE IF NOT EXISTS first_steps (
+    cohort_id TEXT NOT NULL, cohort_hash TEXT NOT NULL, seed INTEGER NOT NULL, config_hash TEXT NOT NULL,
+    "order" INTEGER NOT NULL, prompt TEXT NOT NULL, token_ids TEXT NOT NULL, reward REAL,
+    PRIMARY KEY (config_hash, cohort_id, cohort_hash, seed, "order")
+);
+"""
+_DETAIL_TABLES = {"probe_records": RECORD_FIELDS, "label_steps": STEP_FIELDS, "first_steps": FIRST_STEP_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -99,15 +127,40 @@ class Ledger:
             return {(c, h, int(s)) for c, h, s in rows}
 
     def write(self, row: dict) -> None:
-        """Insert or replace one unit's row (a failed row is replaced when a rerun succeeds)."""
+        """Insert or replace one unit's row and its detail rows (`records`, `steps`, `first_step`), in
+        one transaction (a failed row is replaced when a rerun succeeds)."""
         if not row.get("cohort_hash"):
             raise ValueError(f"ledger row for cohort {row.get('cohort_id')!r} has no cohort_hash")
         record = {c: row.get(c) for c in COLUMNS}
         record["subject_deltas"] = json.dumps(row.get("subject_deltas") or {}, sort_keys=True)
         record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         placeholders = ", ".join("?" for _ in COLUMNS)
+        unit = [row[c] for c in UNIT]
+        details = {"probe_records": row.get("records") or [], "label_steps": row.get("steps") or [], "first_steps": row.get("first_step") or []}
         with self._connect() as db:  # the context manager commits the one transaction
             db.execute(f"INSERT OR REPLACE INTO labels ({', '.join(COLUMNS)}) VALUES ({placeholders})", [record[c] for c in COLUMNS])
+            for table, rows in details.items():
+                _insert(db, table, unit, rows)
+
+    def write_base_records(self, config_hash: str, records: pd.DataFrame) -> None:
+        """The base policy's per-item probe records (step 0) of one label config."""
+        rows = [{"step": 0, **row} for row in records.to_dict(orient="records")]
+        with self._connect() as db:
+            _insert(db, "probe_records", ["", "", -1, config_hash], rows)
+
+    def has_base_records(self, config_hash: str) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM probe_records WHERE config_hash = ? AND seed = -1 LIMIT 1", (config_hash,)).fetchone() is not None
+
+    def details(self, table: str, config_hash: str) -> pd.DataFrame:
+        """One label config's rows of a detail table: probe_records, label_steps or first_steps."""
+        if table not in _DETAIL_TABLES:
+            raise ValueError(f"no detail table {table!r} (known: {', '.join(_DETAIL_TABLES)})")
+        with self._connect() as db:
+            frame = pd.read_sql_query(f"SELECT * FROM {table} WHERE config_hash = ?", db, params=(config_hash,))
+        if table == "first_steps":
+            frame["token_ids"] = [json.loads(ids) for ids in frame.token_ids]
+        return frame
 
     def get_meta(self, key: str) -> dict | None:
         with self._connect() as db:
@@ -145,13 +198,20 @@ class Ledger:
         )
 
 
+def _insert(db: sqlite3.Connection, table: str, unit: list, rows: list[dict]) -> None:
+    fields = _DETAIL_TABLES[table]
+    values = [unit + [json.dumps(r[f]) if f == "token_ids" else r.get(f) for f in fields] for r in rows]
+    columns = ", ".join(UNIT + [f'"{f}"' for f in fields])
+    db.executemany(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({', '.join('?' for _ in UNIT + fields)})", values)
+
+
 def _migrate(db: sqlite3.Connection) -> None:
     """Create the tables, or bring a version-1 ledger (no cohort_hash) to version 2 in one transaction."""
     db.execute(_META)
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").fetchone()
     columns = {row[1] for row in db.execute("PRAGMA table_info(labels)")} if exists else set()
     if exists and "cohort_hash" not in columns:
-        kept = [c for c in COLUMNS if c != "cohort_hash"]
+        kept = [c for c in COLUMNS if c in columns]  # what version 1 had
         db.execute("BEGIN IMMEDIATE")
         db.execute("DROP TABLE IF EXISTS labels_v2")
         db.execute(_TABLE.format(name="labels_v2"))
@@ -159,5 +219,10 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("DROP TABLE labels")
         db.execute("ALTER TABLE labels_v2 RENAME TO labels")
     db.execute(_TABLE.format(name="labels"))
+    columns = {row[1] for row in db.execute("PRAGMA table_info(labels)")}
+    for column in ("lift_pass", "pass_before", "pass_after"):  # version 2 -> 3
+        if column not in columns:
+            db.execute(f"ALTER TABLE labels ADD COLUMN {column} REAL")
+    db.executescript(_DETAIL)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.commit()

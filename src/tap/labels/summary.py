@@ -46,3 +46,23 @@ def battery_summary(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> dict
         "single_seed_reliability": seed_reliability(ledger_rows, target),
         "median_wall_seconds": float(ledger_rows.loc[ledger_rows.status == "ok", "wall_seconds"].median()) if len(ledger_rows) else float("nan"),
     }
+
+
+def step_lifts(records: pd.DataFrame, probe: pd.DataFrame, default_verifier: str) -> pd.DataFrame:
+    """Every target's lift of each (cohort_id, cohort_hash, seed) at each recorded step, recomputed
+    from the per-item probe records (the base policy's are the rows with seed −1): one row per unit
+    and step with columns lift_nll, delta_accuracy, lift_pass."""
+    from tap.probe import item_verifiers, lifts, summarize
+
+    items = pd.DataFrame({"item": range(len(probe)), "subject": list(probe.subject),
+                          "verifier": item_verifiers(probe, default_verifier)})
+    records = records.merge(items, on="item", how="left")
+    base_rows = records[records.seed == -1]
+    if base_rows.empty:
+        return pd.DataFrame(columns=["cohort_id", "cohort_hash", "seed", "step", "lift_nll", "delta_accuracy", "lift_pass"])
+    base = summarize(base_rows.sort_values("item"))
+    rows = []
+    for (cohort_id, cohort_hash, seed, step), part in records[records.seed >= 0].groupby(["cohort_id", "cohort_hash", "seed", "step"]):
+        rows.append({"cohort_id": cohort_id, "cohort_hash": cohort_hash, "seed": int(seed), "step": int(step),
+                     **lifts(base, summarize(part.sort_values("item")))})
+    return pd.DataFrame(rows)

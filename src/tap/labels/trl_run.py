@@ -1,8 +1,12 @@
 """One label run: GRPO-train the base policy on one cohort with one seed (TRL), measure the probe.
 
 This is the only module that imports `trl`. A unit carries plain data only, so it can travel to a
-worker process or a Ray task. The lift is probe mean gold-answer NLL before minus after
-(positive = better) and the change of probe greedy accuracy, overall and per subject.
+worker process or a Ray task. The probe is recorded item by item (tap.probe) after the last step and
+after each step in `label.probe_steps` (an observation only: the records are taken in eval mode with
+no gradient and sampling on a forked random stream, so they never change the run); the lifts
+(lift_nll, delta_accuracy, lift_pass; overall and per subject) are computed from those records. The
+completions TRL sampled for the first step are kept too, with their rewards (the linearization check
+computes the first step's gradient from them).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class LabelUnit:
     golds: tuple[str, ...]
     policy_dir: str  # a model folder or hub id
     probe: tuple[tuple[str, str, str, str], ...]  # (prompt, gold, subject, verifier)
-    before: dict  # probe metrics of the base policy: {subject: {"accuracy": ., "gold_nll": .}}
+    before: dict  # probe summary of the base policy: {subject: {"accuracy": ., "gold_nll": ., "pass": .}}
     settings: dict  # LabelConfig as a dict, plus "policy" (PolicyConfig as a dict) and "stop" (stop strings)
     config_hash: str
     threads: int = 1
@@ -49,8 +53,14 @@ def probe_frame(probe: tuple[tuple[str, str, str, str], ...]) -> pd.DataFrame:
     return pd.DataFrame(list(probe), columns=["prompt", "gold", "subject", "verifier"])
 
 
-def metrics_dict(table: pd.DataFrame) -> dict:
-    return {row.subject: {"accuracy": float(row.accuracy), "gold_nll": float(row.gold_nll)} for row in table.itertuples()}
+def record_probe(policy, unit: LabelUnit) -> pd.DataFrame:
+    """The unit's probe, item by item, for `policy` as it is now (tap.probe.probe_records)."""
+    from tap.probe import probe_records
+
+    settings = unit.settings
+    return probe_records(policy, probe_frame(unit.probe), max_new_tokens=settings["probe_max_new_tokens"],
+                         verifier=settings["verifier"], samples=settings.get("probe_samples", 0),
+                         temperature=settings["temperature"], seed=unit.seed)
 
 
 def grpo_config(settings: dict, seed: int, cohort_size: int, output_dir: str, chat_template_kwargs: dict | None = None):
@@ -113,7 +123,7 @@ def lora_config(settings: dict):
                       target_modules=settings["lora_target_modules"], task_type="CAUSAL_LM")
 
 
-def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None, prompt_format=None) -> dict:
+def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None, prompt_format=None, callbacks=()) -> dict:
     """GRPO-train `model` on the unit's cohort with TRL; return token counts and the trained model
     (`model` itself, or its peft wrapper when the settings ask for LoRA).
 
@@ -121,7 +131,8 @@ def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None, prompt_forma
     (the closed loop keeps AdamW's moments across steps); otherwise TRL creates a fresh one. The
     prompts reach TRL in `prompt_format` (chat messages or plain text), as rollouts send them; a
     completion is judged on its text before the first stop string, as in rollouts (TRL itself has
-    no stop strings, so it still trains on the tokens after one)."""
+    no stop strings, so it still trains on the tokens after one). `counts["first_step"]` holds the
+    completions TRL sampled for the first step, in its order (G per prompt), with their rewards."""
     from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
@@ -132,13 +143,17 @@ def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None, prompt_forma
     prompt_format = prompt_format or PromptFormat()
     default = unit.settings["verifier"]
     stop = tuple(unit.settings.get("stop") or ())
-    counts = {"generated": 0, "prompt": 0}
+    counts = {"generated": 0, "prompt": 0, "first_step": []}
 
     def verifier_reward(prompts, completions, completion_ids, gold, verifier, **_):
         counts["generated"] += sum(len(ids) for ids in completion_ids)
         counts["prompt"] += sum(len(ids) for ids in prompt_format.encode(tokenizer, [_user_text(p) for p in prompts]))
         texts = [cut_at_stop(completion_text(c), stop)[0] for c in completions]
-        return [judge(v, t, g, where=f"cohort {unit.cohort_id}").reward for t, g, v in zip(texts, gold, verifier)]
+        rewards = [judge(v, t, g, where=f"cohort {unit.cohort_id}").reward for t, g, v in zip(texts, gold, verifier)]
+        if not counts["first_step"]:
+            counts["first_step"] = [{"order": j, "prompt": _user_text(p), "token_ids": [int(t) for t in ids], "reward": float(r)}
+                                    for j, (p, ids, r) in enumerate(zip(prompts, completion_ids, rewards))]
+        return rewards
 
     verifiers = list(unit.verifiers) or [default] * len(unit.prompts)
     dataset = Dataset.from_dict({"prompt": [prompt_format.trl_prompt(p) for p in unit.prompts],
@@ -153,6 +168,8 @@ def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None, prompt_forma
         )
         for callback in (PrinterCallback, ProgressCallback):  # TRL prints every log dict otherwise
             trainer.remove_callback(callback)
+        for callback in callbacks:
+            trainer.add_callback(callback)
         trainer.train()
     return {**counts, "model": trainer.model}
 
@@ -170,12 +187,39 @@ def settings_policy(policy_dir: str, settings: dict, model=None, tokenizer=None)
     return hf_policy(policy_dir, settings.get("policy") or {}, settings.get("stop") or (), model=model, tokenizer=tokenizer)
 
 
+def _probe_callback(unit: LabelUnit, tokenizer, steps: set[int], taken: dict, start: float):
+    """A TrainerCallback that records the probe after each step in `steps` into `taken`
+    ({step: (records, probe seconds, seconds of the run so far without earlier looks)}), then puts
+    the model back in the mode it was in."""
+    import torch
+    from transformers import TrainerCallback
+
+    class RecordProbe(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step not in steps or model is None:
+                return
+            now, training = time.perf_counter(), model.training
+            elapsed = now - start - sum(seconds for _, seconds, _ in taken.values())
+            with torch.no_grad():
+                records = record_probe(settings_policy(unit.policy_dir, unit.settings, model, tokenizer), unit)
+            model.train(training)
+            taken[state.global_step] = (records, time.perf_counter() - now, elapsed)
+
+    return RecordProbe()
+
+
+def _ledger_records(records: pd.DataFrame, step: int) -> list[dict]:
+    return [{"step": step, **{k: v for k, v in row.items() if k not in ("subject", "verifier")}}
+            for row in records.to_dict(orient="records")]
+
+
 def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
-    """Train on the cohort from the base policy, measure the probe, return one ledger row."""
+    """Train on the cohort from the base policy, record the probe, return one ledger row (with its
+    per-item `records`, per-step `steps` timings and `first_step` completions)."""
     import torch
     from transformers.utils import logging as hf_logging
 
-    from tap.probe import probe_metrics
+    from tap.probe import lifts, summarize
 
     if attempt <= unit.fail_times:
         raise RuntimeError(f"injected failure {attempt} of {unit.fail_times} (test hook)")
@@ -187,36 +231,44 @@ def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
     base = settings_policy(unit.policy_dir, settings)  # the base weights, on the policy's device
     tokenizer, prompt_format = base.tokenizer, base.prompt_format
     parameters = sum(x.numel() for x in base.model.parameters())
-    counts = train_cohort(unit, base.model, tokenizer, prompt_format=prompt_format)
+    steps = {int(s) for s in settings.get("probe_steps", ()) if 0 < int(s) < settings["steps"]}
+    taken: dict[int, tuple[pd.DataFrame, float, float]] = {}
+    looks = [_probe_callback(unit, tokenizer, steps, taken, start)]
+    counts = train_cohort(unit, base.model, tokenizer, prompt_format=prompt_format, callbacks=looks)
+    trained_at = time.perf_counter()
+    record_seconds = sum(seconds for _, seconds, _ in taken.values())
     policy = settings_policy(unit.policy_dir, settings, counts.pop("model"), tokenizer)
-    probe = probe_frame(unit.probe)
-    after = metrics_dict(probe_metrics(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"]))
+    final = record_probe(policy, unit)
+    after, before = summarize(final), unit.before
     trained = settings["num_iterations"] * (counts["generated"] + counts["prompt"])
     scored = int(sum(len(ids) for ids in prompt_format.encode(tokenizer, [prompt for prompt, *_ in unit.probe])))
     scored += int(sum(len(tokenizer(g)["input_ids"]) + 1 for _, g, *_ in unit.probe))
     scored += len(unit.probe) * settings["probe_max_new_tokens"]  # greedy decoding, an upper bound
-    before = unit.before
+    records = [r for step, (table, _, _) in sorted(taken.items()) for r in _ledger_records(table, step)]
+    records += _ledger_records(final, settings["steps"])
     return {
         "cohort_id": unit.cohort_id,
         "cohort_hash": unit.cohort_hash,
         "seed": unit.seed,
         "config_hash": unit.config_hash,
         "status": "ok",
-        "lift_nll": before["all"]["gold_nll"] - after["all"]["gold_nll"],
-        "delta_accuracy": after["all"]["accuracy"] - before["all"]["accuracy"],
+        **lifts(before, after),
         "nll_before": before["all"]["gold_nll"],
         "nll_after": after["all"]["gold_nll"],
         "accuracy_before": before["all"]["accuracy"],
         "accuracy_after": after["all"]["accuracy"],
-        "subject_deltas": {
-            s: {"lift_nll": before[s]["gold_nll"] - m["gold_nll"], "delta_accuracy": m["accuracy"] - before[s]["accuracy"]}
-            for s, m in after.items() if s != "all"
-        },
+        "pass_before": before["all"]["pass"],
+        "pass_after": after["all"]["pass"],
+        "subject_deltas": {s: lifts({"all": before[s]}, {"all": m}) for s, m in after.items() if s != "all"},
         "attempts": attempt,
-        "wall_seconds": time.perf_counter() - start,
+        "wall_seconds": time.perf_counter() - start - record_seconds,  # the label run's own cost: looking is extra
         "generated_tokens": counts["generated"],
         "trained_tokens": trained,
         "scored_tokens": scored,
         "parameters": parameters,
         "flops": 6.0 * parameters * trained + 2.0 * parameters * (counts["generated"] + scored),
+        "records": records,
+        "steps": [{"step": step, "train_seconds": elapsed, "probe_seconds": seconds} for step, (_, seconds, elapsed) in sorted(taken.items())]
+                 + [{"step": settings["steps"], "train_seconds": trained_at - start - record_seconds, "probe_seconds": time.perf_counter() - trained_at}],
+        "first_step": counts["first_step"],
     }
