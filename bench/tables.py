@@ -191,8 +191,95 @@ def intervention(folder: Path) -> str:
     return table(["lift regressed on", "cohorts", "slope [interval]", *subjects], rows)
 
 
-FOLDER_TABLES = {"correlations": correlations, "loop": loop, "intervention": intervention}
-SOURCES = {"correlations": "features.parquet", "loop": "loop.json", "intervention": "intervention.json"}
+def _evidence(folder: Path) -> dict:
+    return json.loads((folder / "evidence.json").read_text())
+
+
+def _ev(part: dict | None, digits: int = 2, scale: float = 1.0) -> str:
+    """'value [lo, hi]' of an evidence.json triplet (signed when digits > 2)."""
+    if not part or part.get("value") is None:
+        return "—"
+    fmt = (lambda v: signed(v * scale, digits)) if digits > 2 else (lambda v: f"{v * scale:.{digits}f}".replace("-", "−"))
+    ends = f" [{fmt(part['lo'])}, {fmt(part['hi'])}]" if part.get("lo") is not None and part.get("hi") is not None else ""
+    return fmt(part["value"]) + ends
+
+
+def evidence_targets(folder: Path) -> str:
+    """Per target: mean label, share of cohorts improving, across/within seed std, r1 and the ceiling √R_S."""
+    ev = _evidence(folder)
+    rows = [[t, _ev(e["mean"], 4), _ev(e["share_improving"]), _ev(e["across_over_within"]), _ev(e["single_seed_reliability"]),
+             _ev(e["ceiling"])] for t, e in ev["targets"].items()]
+    return table(["target", "mean label", "share improving", "across / within seed std", "r1", "ceiling √R_S"], rows)
+
+
+def evidence_correlations(folder: Path) -> str:
+    """Spearman ρ between the targets' cohort labels, over all cohorts and within each cohort subject."""
+    ev = _evidence(folder)["target_correlations"]
+    pairs = [k for k in ev["all"] if k != "cohorts"]
+    rows = [[f"{group} ({entry['cohorts']})", *(_ev(entry.get(pair)) for pair in pairs)] for group, entry in ev.items()]
+    return table(["cohorts", *pairs], rows)
+
+
+def evidence_own(folder: Path) -> str:
+    """Single-subject cohorts: lift on the own subject's probe items and on the others', and their parts of the lift."""
+    ev = _evidence(folder)["own_and_other"]
+    rows = [[t, str(e["cohorts"]), _ev(e["own"], 4), _ev(e["other"], 4), _ev(e["own_part"], 4), _ev(e["other_part"], 4),
+             f"{100 * e['share_own_improving']:.0f}%"] for t, e in ev.items()]
+    return table(["target", "cohorts", "own subject", "other subjects", "own part of the lift", "other part", "own improving"], rows)
+
+
+def evidence_variance(folder: Path) -> str:
+    """Share of the label's variance across cohorts explained (in-sample R²), and the oracle-knob model's LOCO ρ."""
+    ev = _evidence(folder)["variance_explained"]
+    groups = list(next(iter(ev.values()))["r2"])
+    rows = [[t, *(_ev(e["r2"][g]) for g in groups), _ev(e["oracle_knob_loco_spearman"]["ridge"]), _ev(e["oracle_knob_loco_spearman"]["gbm"])]
+            for t, e in ev.items()]
+    return table(["target", *(f"R² {g}" for g in groups), "oracle-knob ridge LOCO ρ", "oracle-knob gbm LOCO ρ"], rows)
+
+
+def evidence_linearization(folder: Path) -> str:
+    """Spearman ρ of the first-order predictions with the actual lift after h steps: (a) TRL's own first-step
+    completions, pooled over units; (b) `tap rollout` completions, per cohort against the seed mean."""
+    ev = _evidence(folder)["linearization"]
+    rows = []
+    for source, label in (("a", "(a) TRL's completions"), ("b", "(b) tap rollout")):
+        for step, targets in ev[source].items():
+            for target, e in targets.items():
+                ratio = e.get("actual_over_adam_median")
+                rows.append([label, step, target, _ev(e["adam"]), _ev(e["dot"]), "—" if ratio is None else f"{ratio:.2f}"])
+    return table(["g_c from", "steps", "target", "Adam-aware ρ", "lr·grad_dot ρ", "actual / Adam-aware (median)"], rows)
+
+
+def evidence_scorers(folder: Path) -> str:
+    """Per target: the configured TAP, the best TAP variant, the best single feature and gradient score, the
+    short runs, measured lift on one seed, random — ρ with the held-out seed, top-10% fraction of oracle, cost."""
+    rows = []
+    for target in ("lift_nll", "delta_accuracy", "lift_pass"):
+        path = folder / f"metrics_{target}.json"
+        if not path.exists():
+            continue
+        metrics = json.loads(path.read_text())
+        entries = ordered(metrics)
+        best = lambda group: max((e for e in entries if e["group"] == group), key=rho)  # noqa: E731
+        picks = [e for e in entries if e["name"] == metrics.get("headline")] + [best("tap"), best("feature"), best("gradient")]
+        picks += [e for e in entries if e["group"] == "measured"] + [e for e in entries if e["group"] == "random"]
+        seen = set()
+        for e in picks:
+            if e["name"] in seen:
+                continue
+            seen.add(e["name"])
+            m = e["metrics"]
+            rows.append([target, e["name"], cost(e), ci(m.get("loco_spearman")), ci(m.get("heldout_spearman"), interval=False),
+                         ci(m.get("top_fraction_of_oracle"))])
+    return table(["target", "scorer", "s / cohort", "LOCO ρ", "ρ vs held-out seed", "top-10% fraction of oracle"], rows)
+
+
+FOLDER_TABLES = {"correlations": correlations, "loop": loop, "intervention": intervention, "evidence-targets": evidence_targets,
+                 "evidence-correlations": evidence_correlations, "evidence-own": evidence_own, "evidence-variance": evidence_variance,
+                 "evidence-linearization": evidence_linearization, "evidence-scorers": evidence_scorers}
+SOURCES = {"correlations": "features.parquet", "loop": "loop.json", "intervention": "intervention.json",
+           **dict.fromkeys(("evidence-targets", "evidence-correlations", "evidence-own", "evidence-variance", "evidence-linearization"),
+                           "evidence.json"), "evidence-scorers": "metrics_lift_nll.json"}
 
 
 def cited(text: str, source: Path) -> str:
@@ -216,7 +303,9 @@ def main() -> None:
     parser.add_argument("--cite", action="store_true", help="Name the source file in each table's first header cell.")
     args = parser.parse_args()
     metrics = json.loads(args.metrics.read_text())
-    for name in args.table or [*TABLES, *FOLDER_TABLES]:
+    folder = args.metrics.parent
+    default = [*TABLES, *(name for name in FOLDER_TABLES if (folder / SOURCES[name]).exists())]
+    for name in args.table or default:
         if name in TABLES:
             text, source = TABLES[name](metrics), args.metrics
         else:

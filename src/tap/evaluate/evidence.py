@@ -1,0 +1,188 @@
+"""What the labels measure and what moves them: statistics over a label battery (issue 14).
+
+Inputs are plain tables: the ledger rows of one label config (one row per cohort x seed, with the
+targets and per-subject deltas) and the cohorts table (one row per item, with the generator's
+recorded knobs). Every function returns numbers with a 95% bootstrap interval over cohorts where
+one makes sense.
+
+- `target_table`: per target — mean label, share of cohorts improving, across- over within-cohort
+  seed std, single-seed reliability r1 and the S-seed ceiling √R_S.
+- `target_correlations`: Spearman ρ between the targets' cohort labels, overall and per subject.
+- `own_and_other`: for single-subject cohorts, the lift on the probe items of the cohort's own
+  subject and on the other subjects' items (the overall lift is their item-weighted sum).
+- `variance_explained`: the share of the label's variance across cohorts explained by subject, by
+  vendor and by the recorded knobs (in-sample R² of least squares), and the "oracle-knob" model —
+  those knobs -> lift, predicted leave-one-cohort-out like TAP — as the reference for what a
+  cohort-level signal could reach without looking at the probe.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from tap.evaluate import metrics as M
+
+TARGETS = ("lift_nll", "delta_accuracy", "lift_pass")
+KNOBS = ("difficulty_lo", "difficulty_hi", "corruption_rate", "duplicate_rate", "off_format_rate")
+
+
+def _ci(statistic, n: int, resamples: int, seed: int) -> dict:
+    value = statistic(np.arange(n))
+    lo, hi = M.bootstrap_ci(statistic, n, resamples=resamples, seed=seed)
+    return {"value": float(value), "lo": lo, "hi": hi}
+
+
+def wide(rows: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Cohorts x seeds of one target (cohorts with every seed only)."""
+    return rows[rows.status == "ok"].pivot_table(index="cohort_id", columns="seed", values=target).dropna()
+
+
+def target_table(rows: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """Per target: the battery statistics with bootstrap intervals over cohorts."""
+    out = {}
+    for target in TARGETS:
+        y_cs = wide(rows, target).to_numpy(float)
+        if not len(y_cs):
+            continue
+        n, seeds = y_cs.shape
+        y = y_cs.mean(axis=1)
+
+        def ratio(idx, y_cs=y_cs):
+            within = y_cs[idx].std(axis=1, ddof=1).mean()
+            return y_cs[idx].mean(axis=1).std(ddof=1) / within if within > 0 else np.nan
+
+        def r1(idx, y_cs=y_cs):
+            return M.seed_reliability(y_cs[idx], "spearman")
+
+        reliability = _ci(r1, n, resamples, seed)
+        out[target] = {
+            "cohorts": n, "seeds": seeds,
+            "mean": _ci(lambda idx, y=y: y[idx].mean(), n, resamples, seed),
+            "share_improving": _ci(lambda idx, y=y: (y[idx] > 0).mean(), n, resamples, seed),
+            "across_over_within": _ci(ratio, n, resamples, seed),
+            "single_seed_reliability": reliability,
+            "ceiling": {k: (M.noise_ceiling(v, seeds) if v is not None and np.isfinite(v) else None) for k, v in reliability.items()},
+        }
+    return out
+
+
+def cohort_labels(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per cohort: each target's label (mean over its seeds)."""
+    return pd.concat({t: wide(rows, t).mean(axis=1) for t in TARGETS}, axis=1).dropna()
+
+
+def target_correlations(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """Spearman ρ between the targets' cohort labels, overall and within each cohort subject."""
+    labels = cohort_labels(rows)
+    subject = _cohort_subjects(cohorts).reindex(labels.index)
+    out = {}
+    for group, part in [("all", labels), *((s, labels[subject == s]) for s in sorted(subject.dropna().unique()))]:
+        n = len(part)
+        pairs = {}
+        for i, a in enumerate(TARGETS):
+            for b in TARGETS[i + 1:]:
+                x, y = part[a].to_numpy(), part[b].to_numpy()
+                pairs[f"{a} ~ {b}"] = _ci(lambda idx, x=x, y=y: M.spearman(x[idx], y[idx]), n, resamples, seed) if n >= 3 else None
+        out[group] = {"cohorts": n, **pairs}
+    return out
+
+
+def _cohort_subjects(cohorts: pd.DataFrame) -> pd.Series:
+    """Each cohort's subject, or "mixed" when its items come from several."""
+    return cohorts.groupby("cohort_id").subject.agg(lambda s: s.iloc[0] if s.nunique() == 1 else "mixed")
+
+
+def own_and_other(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """For single-subject cohorts, per target: the mean lift on the own subject's probe items, on the
+    other subjects' items, and their contributions to the overall lift (probe-item weights)."""
+    subject = _cohort_subjects(cohorts)
+    weights = probe.subject.value_counts(normalize=True).to_dict()
+    ok = rows[rows.status == "ok"]
+    out = {}
+    for target in TARGETS:
+        parts = []
+        for row in ok.itertuples():
+            own = subject.get(row.cohort_id)
+            deltas = json.loads(row.subject_deltas) if isinstance(row.subject_deltas, str) else row.subject_deltas
+            if own in (None, "mixed") or own not in deltas or target not in deltas[own]:
+                continue
+            others = [s for s in deltas if s != own]
+            other = sum(weights[s] * deltas[s][target] for s in others) / sum(weights[s] for s in others)
+            parts.append({"cohort_id": row.cohort_id, "subject": own, "own": deltas[own][target], "other": other,
+                          "own_part": weights[own] * deltas[own][target], "other_part": sum(weights[s] * deltas[s][target] for s in others)})
+        if not parts:
+            continue
+        table = pd.DataFrame(parts).groupby(["cohort_id", "subject"]).mean().reset_index()  # mean over seeds
+        entry = {"cohorts": len(table)}
+        for column in ("own", "other", "own_part", "other_part"):
+            values = table[column].to_numpy()
+            entry[column] = _ci(lambda idx, v=values: v[idx].mean(), len(values), resamples, seed)
+        entry["share_own_improving"] = float((table.own > 0).mean())
+        entry["per_subject"] = {s: {"cohorts": len(g), "own": float(g.own.mean()), "other": float(g.other.mean())}
+                                for s, g in table.groupby("subject")}
+        out[target] = entry
+    return out
+
+
+def knob_table(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """One row per cohort: subject, vendor and the generator's recorded knobs."""
+    first = cohorts.groupby("cohort_id").first()
+    table = pd.DataFrame({"subject": _cohort_subjects(cohorts), "vendor": first.get("vendor", pd.Series("", index=first.index))})
+    for knob in KNOBS:
+        table[knob] = first[knob].astype(float) if knob in first else np.nan
+    return table
+
+
+def _design(knobs: pd.DataFrame, parts: tuple[str, ...]) -> np.ndarray:
+    columns = []
+    for part in parts:
+        if part in ("subject", "vendor"):
+            columns.append(pd.get_dummies(knobs[part], drop_first=True, dtype=float))
+        else:
+            columns.append(knobs[list(KNOBS)].fillna(0.0))
+    return pd.concat(columns, axis=1).to_numpy(float) if columns else np.zeros((len(knobs), 0))
+
+
+def _r2(X: np.ndarray, y: np.ndarray) -> float:
+    """In-sample R² of least squares with an intercept."""
+    A = np.column_stack([np.ones(len(y)), X])
+    fitted = A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    total = ((y - y.mean()) ** 2).sum()
+    return float(1 - ((y - fitted) ** 2).sum() / total) if total > 0 else float("nan")
+
+
+def variance_explained(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """Per target: R² of subject, vendor, the knobs, and all of them; and the oracle-knob model's
+    leave-one-cohort-out Spearman ρ (ridge and gradient boosting on subject, vendor and knobs)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tap.evaluate.protocols import loco
+
+    labels = cohort_labels(rows)
+    knobs = knob_table(cohorts).reindex(labels.index)
+    models = {
+        "ridge": lambda: make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))),
+        "gbm": lambda: HistGradientBoostingRegressor(max_iter=100, learning_rate=0.05, max_leaf_nodes=7, min_samples_leaf=5, random_state=0),
+    }
+    groups = {"subject": ("subject",), "vendor": ("vendor",), "knobs": ("knobs",), "subject + vendor + knobs": ("subject", "vendor", "knobs")}
+    out = {}
+    for target in TARGETS:
+        y = labels[target].to_numpy(float)
+        n = len(y)
+        entry = {"cohorts": n, "r2": {}}
+        for name, parts in groups.items():
+            X = _design(knobs, parts)
+            entry["r2"][name] = _ci(lambda idx, X=X: _r2(X[idx], y[idx]), n, resamples, seed)
+        X = _design(knobs, ("subject", "vendor", "knobs"))
+        entry["oracle_knob_loco_spearman"] = {}
+        for name, make in models.items():
+            pred = loco(make, X, y)["pred"]
+            entry["oracle_knob_loco_spearman"][name] = _ci(lambda idx, p=pred: M.spearman(p[idx], y[idx]), n, resamples, seed)
+        out[target] = entry
+    return out
