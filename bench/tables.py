@@ -231,10 +231,11 @@ def evidence_own(folder: Path) -> str:
 def evidence_variance(folder: Path) -> str:
     """Share of the label's variance across cohorts explained (in-sample R²), and the oracle-knob model's LOCO ρ."""
     ev = _evidence(folder)["variance_explained"]
-    groups = list(next(iter(ev.values()))["r2"])
-    rows = [[t, *(_ev(e["r2"][g]) for g in groups), _ev(e["oracle_knob_loco_spearman"]["ridge"]), _ev(e["oracle_knob_loco_spearman"]["gbm"])]
+    groups = ["subject", "vendor", "knobs", "subject + vendor + knobs"]
+    r2 = lambda part: f"{part['value']:.2f} ({part['adjusted']:.2f})".replace("-", "−")  # noqa: E731
+    rows = [[t, *(r2(e["r2"][g]) for g in groups), _ev(e["oracle_knob_loco_spearman"]["ridge"]), _ev(e["oracle_knob_loco_spearman"]["gbm"])]
             for t, e in ev.items()]
-    return table(["target", *(f"R² {g}" for g in groups), "oracle-knob ridge LOCO ρ", "oracle-knob gbm LOCO ρ"], rows)
+    return table(["target", *(f"R² (adjusted) {g}" for g in groups), "oracle-knob ridge LOCO ρ", "oracle-knob gbm LOCO ρ"], rows)
 
 
 def evidence_linearization(folder: Path) -> str:
@@ -243,7 +244,7 @@ def evidence_linearization(folder: Path) -> str:
     ev = _evidence(folder)["linearization"]
     rows = []
     for source, label in (("a", "(a) TRL's completions"), ("b", "(b) tap rollout")):
-        for step, targets in ev[source].items():
+        for step, targets in sorted(ev[source].items(), key=lambda kv: int(kv[0])):
             for target, e in targets.items():
                 ratio = e.get("actual_over_adam_median")
                 rows.append([label, step, target, _ev(e["adam"]), _ev(e["dot"]), "—" if ratio is None else f"{ratio:.2f}"])

@@ -19,6 +19,7 @@ import pandas as pd
 
 from tap.config import TapConfig
 from tap.errors import TapInputError
+from tap.probe import CANONICAL_VERIFIERS
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Plan:
     trained_tokens_per_run: float
     generated_tokens_per_run: float
     probe_tokens_per_run: float
+    probe_looks_tokens_per_run: float = 0.0  # the looks after label.probe_steps and the k-sample pass rates
     flops: dict[str, float] = field(default_factory=dict)
     hours: dict[str, float] = field(default_factory=dict)
 
@@ -56,6 +58,9 @@ class Plan:
             ("label runs", f"{n(self.label_runs)} (cohorts x seeds), each at most {n(self.trained_tokens_per_run)} trained tokens "
                            f"+ {n(self.probe_tokens_per_run)} probe tokens"),
         ]
+        if self.probe_looks_tokens_per_run:
+            rows.append(("probe records", f"{n(self.probe_looks_tokens_per_run)} more tokens per label run for the looks after "
+                                          "label.probe_steps and the k-sample pass rates (measurement, not training)"))
         if self.flops:
             rows.append(("compute", ", ".join(f"{k} {v:.3g} FLOPs" for k, v in self.flops.items())))
         if self.hours:
@@ -156,24 +161,29 @@ def make_plan(config: TapConfig) -> Plan:
     trained_per_run = lab.num_iterations * (generated_per_run + lab.steps * per_step * lab.gradient_accumulation_steps * prompt_mean)
     # greedy decoding plus gold scoring (gold + end token), counted as a label run counts them
     probe_per_run = sum(prompt_lengths(probe.prompt)) + sum(gold_lengths(probe.gold)) + len(probe) * (1 + lab.probe_max_new_tokens)
+    looks = len([s for s in lab.probe_steps if 0 < s < lab.steps])
+    probe_verifiers = probe["verifier"] if "verifier" in probe else pd.Series([lab.verifier] * len(probe))
+    sampled = int((~probe_verifiers.fillna(lab.verifier).replace("", lab.verifier).isin(CANONICAL_VERIFIERS)).sum())
+    looks_per_run = looks * probe_per_run + (looks + 1) * sampled * lab.probe_samples * lab.probe_max_new_tokens
     plan = Plan(
         source=source, cohorts=n_cohorts, items_per_cohort=size, probe_items=len(probe),
         verifiers=verifiers.value_counts().to_dict(), bad_golds=bad, parameters=parameters, parameters_from=parameters_from,
         tokens_from=tokens_from, prompt_tokens_mean=prompt_mean, rollouts=rollouts,
         rollout_tokens=rollouts * (prompt_mean + r.max_new_tokens), label_runs=n_cohorts * lab.seeds,
         trained_tokens_per_run=trained_per_run, generated_tokens_per_run=generated_per_run, probe_tokens_per_run=probe_per_run,
+        probe_looks_tokens_per_run=looks_per_run,
     )
     if parameters:
         runs = plan.label_runs
         plan.flops = {
             "rollouts": 2.0 * parameters * plan.rollout_tokens,
-            "labels": runs * (6.0 * parameters * trained_per_run + 2.0 * parameters * (generated_per_run + probe_per_run)),
+            "labels": runs * (6.0 * parameters * trained_per_run + 2.0 * parameters * (generated_per_run + probe_per_run + looks_per_run)),
         }
         s = config.study
         if s.generate_tflops > 0 and s.train_tflops > 0:
             plan.hours = {
                 "rollouts": plan.flops["rollouts"] / (s.generate_tflops * 1e12) / 3600,
-                "labels": runs * (2.0 * parameters * (generated_per_run + probe_per_run) / (s.generate_tflops * 1e12)
+                "labels": runs * (2.0 * parameters * (generated_per_run + probe_per_run + looks_per_run) / (s.generate_tflops * 1e12)
                                   + 6.0 * parameters * trained_per_run / (s.train_tflops * 1e12)) / 3600,
             }
     return plan

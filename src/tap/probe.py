@@ -6,8 +6,8 @@ after the last step), a record holds:
     gold_tokens       how many tokens that sum covers
     gold_nll          −mean_t log π(...) (what `lift_nll` averages)
     greedy_correct    the item's verifier's reward for the greedy completion (what `delta_accuracy` averages)
-    pass_k            the mean reward of k samples at the sampling temperature (`label.probe_samples` = k;
-                      NaN when k = 0)
+    pass_k            the mean reward of k samples at the sampling temperature (`label.probe_samples` = k), for
+                      items whose verifier accepts more than one string (NaN for `exact` items and when k = 0)
 The expected accuracy of an item at the sampling temperature — the policy's probability of a correct
 answer — is exp(gold_logprob_sum) where the verifier accepts one canonical string (`exact`: the gold
 itself, end token included), else pass_k. Targets are means over items of these per-item values,
@@ -40,8 +40,9 @@ def item_verifiers(probe: pd.DataFrame, default: str) -> list[str]:
 
 def probe_records(policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int, verifier: str = "exact", samples: int = 0,
                   temperature: float = 1.0, seed: int = 0) -> pd.DataFrame:
-    """One record per probe item (columns RECORD_COLUMNS) for `policy` as it is now. Sampling for
-    pass_k runs on a forked random stream, so recording never changes what training samples next."""
+    """One record per probe item (columns RECORD_COLUMNS) for `policy` as it is now. `samples` = k
+    completions are drawn for each item whose verifier is not canonical (their expected accuracy
+    needs them), on a forked random stream, so recording never changes what training samples next."""
     prompts, golds = list(probe.prompt), [str(g) for g in probe.gold]
     verifiers = item_verifiers(probe, verifier)
     tok = policy.tokenizer
@@ -50,10 +51,11 @@ def probe_records(policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int, v
     texts = policy.greedy(prompts, max_new_tokens=max_new_tokens)
     greedy = [judge(v, t, g, where=f"probe item {i}").reward for i, (t, g, v) in enumerate(zip(texts, golds, verifiers))]
     pass_k = [math.nan] * len(prompts)
-    if samples > 0:
-        groups = policy.sample(prompts, samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-        pass_k = [float(np.mean([judge(v, c.text, g, where=f"probe item {i}").reward for c in group]))
-                  for i, (group, g, v) in enumerate(zip(groups, golds, verifiers))]
+    sampled = [i for i, v in enumerate(verifiers) if v not in CANONICAL_VERIFIERS] if samples > 0 else []
+    if sampled:
+        groups = policy.sample([prompts[i] for i in sampled], samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+        for i, group in zip(sampled, groups):
+            pass_k[i] = float(np.mean([judge(verifiers[i], c.text, golds[i], where=f"probe item {i}").reward for c in group]))
     return pd.DataFrame({
         "item": np.arange(len(prompts)), "subject": list(probe.subject), "verifier": verifiers,
         "gold_logprob_sum": [float(lp.sum()) for lp in logps], "gold_tokens": [len(lp) for lp in logps],

@@ -43,7 +43,8 @@ def write_labels(run, *, seeds, lift) -> str:
     for row in pd.read_parquet(run / "features.parquet").itertuples():
         for seed in range(seeds):
             ledger.write({"cohort_id": row.cohort_id, "cohort_hash": contents[row.cohort_id], "seed": seed,
-                          "config_hash": config_hash, "status": "ok", "lift_nll": lift(row), "wall_seconds": 2.0, "flops": 1e12})
+                          "config_hash": config_hash, "status": "ok", **dict.fromkeys(("lift_nll", "lift_pass"), lift(row)),
+                          "wall_seconds": 2.0, "flops": 1e12})
     return config_hash
 
 

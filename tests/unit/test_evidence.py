@@ -57,6 +57,7 @@ def test_variance_explained_by_the_subject_and_the_oracle_knob_model():
     rows, cohorts = _battery()
     explained = evidence.variance_explained(rows, cohorts, resamples=50)["lift_nll"]
     assert explained["r2"]["subject"]["value"] > 0.95 and explained["r2"]["vendor"]["value"] < 0.3
+    assert explained["r2"]["subject"]["adjusted"] < explained["r2"]["subject"]["value"]
     assert explained["oracle_knob_loco_spearman"]["ridge"]["value"] > 0.8
 
 

@@ -224,20 +224,28 @@ def label_selection(run_dir: str | Path, config: TapConfig | None = None, *, hom
 
 
 def labels_table(run_dir: str | Path, *, config: TapConfig | None = None, home: Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """Per-cohort labels joined with each cohort's knobs, and the battery summary (with `notes`:
-    what the reader set aside, and `label_config_hash`)."""
+    """Per-cohort labels (of the run's `[evaluate] target`) joined with each cohort's knobs, and the
+    battery summary (with `target`, `notes`: what the reader set aside, and `label_config_hash`)."""
     from tap.labels.summary import battery_summary, cohort_labels
 
+    from tap.api.runs import folder_config
+
     paths = RunPaths(Path(run_dir))
+    config = config or folder_config(run_dir) or load_config()
+    target = config.evaluate.target
     selection = label_selection(run_dir, config, home=home)
     rows = selection.rows
-    per_cohort = cohort_labels(rows)
+    if rows[target].isna().all() and rows["lift_nll"].notna().any():  # rows written before the target existed
+        target = "lift_nll"
+    per_cohort = cohort_labels(rows, target)
     if paths.cohorts.exists():
         knobs = pd.read_parquet(paths.cohorts).groupby("cohort_id").first().reset_index()
         keep = [c for c in ("cohort_id", "cohort_subject", "vendor", "difficulty_lo", "difficulty_hi", "corruption_rate",
                             "duplicate_rate", "off_format_rate", "subject") if c in knobs.columns]
         per_cohort = per_cohort.merge(knobs[keep], on="cohort_id", how="left")
-    summary = {**battery_summary(rows), "label_config_hash": selection.config_hash, "notes": selection.notes()}
+    notes = selection.notes() + ([f"the label is {target}: these rows have no {config.evaluate.target} (labelled before it existed)"]
+                                 if target != config.evaluate.target else [])
+    summary = {**battery_summary(rows, target), "target": target, "label_config_hash": selection.config_hash, "notes": notes}
     return per_cohort, summary
 
 

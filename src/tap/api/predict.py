@@ -33,6 +33,9 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
         raise TapInputError(f"{paths.labels}: no finished label runs under this run's label config {selection.config_hash} "
                             f"and cohorts ({why}); run `tap label {run_dir}`")
     target = config.evaluate.target
+    if rows[target].isna().all():
+        raise TapInputError(f"{paths.labels}: no label run has {target} (labelled before it existed, or a verifier whose expected "
+                            f"accuracy needs label.probe_samples > 0): relabel, or --set evaluate.target=lift_nll")
     wide = rows.pivot_table(index="cohort_id", columns="seed", values=target)
     complete = wide.dropna()
     features = pd.read_parquet(paths.features)

@@ -157,7 +157,7 @@ def _print_label_summary(run_dir: Path, limit: int = 0, home: Path | None = None
     per_cohort, summary = api.labels_table(run_dir, home=home)
     _print_notes(summary["notes"])
     if limit:
-        table = Table(title="Lift labels (probe gold-answer NLL reduction, nats/token; positive = better)")
+        table = Table(title=f"Lift labels: {summary['target']} (mean over seeds; positive = better)")
         for column in ("cohort", "subject", "vendor", "label", "seed std", "seeds", "corrupt", "dup", "off-fmt", "difficulty"):
             table.add_column(column)
         for row in per_cohort.sort_values("label", ascending=False).head(limit).itertuples():
@@ -170,7 +170,7 @@ def _print_label_summary(run_dir: Path, limit: int = 0, home: Path | None = None
         console.print(table)
     console.print(
         f"{summary['cohorts']} cohorts, {summary['ok_runs']} runs ok, {summary['failed_runs']} failed; "
-        f"mean label {summary['mean_label']:+.4f}, {summary['share_improving']:.0%} improving; "
+        f"label {summary['target']}: mean {summary['mean_label']:+.4f}, {summary['share_improving']:.0%} improving; "
         f"across-cohort std {summary['across_cohort_std']:.4f} vs within-cohort seed std "
         f"{summary['within_cohort_seed_std']:.4f} (ratio {summary['across_over_within']:.2f}); "
         f"single-seed reliability {summary['single_seed_reliability']:.3f}; "

@@ -46,7 +46,7 @@ def _print_metrics(metrics: dict) -> None:
     scorers = sorted(metrics["scorers"], key=order)
     ranking = Table(title=(f"Ranking: {metrics['cohorts']} cohorts x {metrics['seeds']} seeds, label = mean {metrics['target']} "
                            "over seeds; value [95% bootstrap interval over cohorts]"), box=box.SIMPLE_HEAD)
-    selection = Table(title=f"Selection on a held-out seed: top {q}% of cohorts, lifts ×1e3 (nats/token)", box=box.SIMPLE_HEAD)
+    selection = Table(title=f"Selection on a held-out seed: top {q}% of cohorts, {metrics['target']} ×1e3", box=box.SIMPLE_HEAD)
     for column in ("scorer", "group", "s / cohort", "LOCO ρ", "LOCO r", "pairwise", "LODO ρ", "LODO gap", "ρ / ceiling"):
         ranking.add_column(column, justify="left" if column in ("scorer", "group") else "right", no_wrap=True)
     for column in ("scorer", "selected", "gain vs random", "gain − measured", "of oracle", "ρ vs held-out seed"):

@@ -261,7 +261,7 @@ class LabelConfig(_Strict):
     num_iterations: int = Field(1, ge=1, description="GRPOConfig.num_iterations: optimizer passes per generation batch.")
     per_device_train_batch_size: Optional[int] = Field(None, ge=1, description="Completions per step (GRPOConfig.per_device_train_batch_size); default: cohort size x G, the whole cohort in one step.")
     probe_max_new_tokens: int = Field(8, ge=1, description="Greedy decoding length for probe accuracy.")
-    probe_samples: int = Field(0, ge=0, description="k: completions sampled per probe item at the label temperature for its pass rate (the expected accuracy of items whose verifier accepts more than one string); 0 = none.")
+    probe_samples: int = Field(8, ge=0, description="k: completions sampled, at the label temperature, per probe item whose verifier accepts more than one string (math, mcq, code): their expected accuracy is the k-sample pass rate (exact items use the gold's probability and sample nothing); 0 = none (lift_pass is then undefined for those items).")
     probe_steps: list[int] = Field([1, 3], description="Also record the probe after these GRPO steps (an observation: it does not change the run); the short-run scorers and the linearization check read them.")
     verifier: str = Field("exact", description="Reward function for training and probe accuracy.")
     threads: int = Field(0, ge=0, description="torch threads per label run; 0 = the machine's cores split across workers.")
@@ -296,7 +296,7 @@ class EvaluateConfig(_Strict):
     bootstrap: int = Field(1000, ge=10, description="Bootstrap resamples over cohorts for every 95% interval.")
     bootstrap_seed: int = Field(0, description="Seed of the bootstrap resamples (the same resamples for every scorer).")
     random_draws: int = Field(200, ge=1, description="Random scorings averaged for the random baseline.")
-    target: Literal["lift_nll", "delta_accuracy", "lift_pass"] = Field("lift_nll", description="The label: probe gold-answer NLL reduction (lift_nll, nats/token), greedy accuracy change (delta_accuracy) or expected-accuracy change at the sampling temperature (lift_pass).")
+    target: Literal["lift_pass", "lift_nll", "delta_accuracy"] = Field("lift_pass", description="The label: the change of the probe's expected accuracy at the sampling temperature (lift_pass, what RLVR maximizes; the default, see docs/labels.md), its gold-answer NLL reduction (lift_nll, nats/token) or its greedy accuracy change (delta_accuracy).")
 
 
 class LoopConfig(_Strict):

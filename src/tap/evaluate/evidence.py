@@ -11,7 +11,7 @@ one makes sense.
 - `own_and_other`: for single-subject cohorts, the lift on the probe items of the cohort's own
   subject and on the other subjects' items (the overall lift is their item-weighted sum).
 - `variance_explained`: the share of the label's variance across cohorts explained by subject, by
-  vendor and by the recorded knobs (in-sample R² of least squares), and the "oracle-knob" model —
+  vendor and by the recorded knobs (in-sample and adjusted R² of least squares), and the "oracle-knob" model —
   those knobs -> lift, predicted leave-one-cohort-out like TAP — as the reference for what a
   cohort-level signal could reach without looking at the probe.
 """
@@ -146,12 +146,16 @@ def _design(knobs: pd.DataFrame, parts: tuple[str, ...]) -> np.ndarray:
     return pd.concat(columns, axis=1).to_numpy(float) if columns else np.zeros((len(knobs), 0))
 
 
-def _r2(X: np.ndarray, y: np.ndarray) -> float:
-    """In-sample R² of least squares with an intercept."""
+def _r2(X: np.ndarray, y: np.ndarray) -> dict:
+    """In-sample R² of least squares with an intercept, and R² adjusted for its p regressors,
+    1 − (1 − R²)(n − 1)/(n − p − 1). (No bootstrap interval: resampling with replacement repeats rows
+    and inflates an in-sample fit; the oracle-knob model's held-out ρ is the out-of-sample number.)"""
     A = np.column_stack([np.ones(len(y)), X])
     fitted = A @ np.linalg.lstsq(A, y, rcond=None)[0]
     total = ((y - y.mean()) ** 2).sum()
-    return float(1 - ((y - fitted) ** 2).sum() / total) if total > 0 else float("nan")
+    r2 = float(1 - ((y - fitted) ** 2).sum() / total) if total > 0 else float("nan")
+    n, p = len(y), X.shape[1]
+    return {"value": r2, "adjusted": float(1 - (1 - r2) * (n - 1) / (n - p - 1)) if n > p + 1 else float("nan"), "regressors": p}
 
 
 def variance_explained(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
@@ -177,8 +181,7 @@ def variance_explained(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: 
         n = len(y)
         entry = {"cohorts": n, "r2": {}}
         for name, parts in groups.items():
-            X = _design(knobs, parts)
-            entry["r2"][name] = _ci(lambda idx, X=X: _r2(X[idx], y[idx]), n, resamples, seed)
+            entry["r2"][name] = _r2(_design(knobs, parts), y)
         X = _design(knobs, ("subject", "vendor", "knobs"))
         entry["oracle_knob_loco_spearman"] = {}
         for name, make in models.items():

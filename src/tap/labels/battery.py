@@ -33,8 +33,7 @@ class BatteryResult:
 
 # Label settings added after ledgers existed: left out of the hash at their defaults, so a ledger
 # written before them stays valid.
-_ADDED_LATER = ("bf16", "gradient_checkpointing", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_target_modules",
-                "probe_samples")
+_ADDED_LATER = ("bf16", "gradient_checkpointing", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_target_modules")
 _NOT_HASHED = ("device", "backend", "gpu_memory_utilization")  # where a run executes, not what it learns
 
 
@@ -52,11 +51,16 @@ def _as_settings(settings: LabelConfig | dict) -> dict:
 
 def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFrame) -> str:
     """What a label depends on: the base weights, the label settings (with the policy's prompt,
-    dtype and stop settings when they are not the defaults) and the probe."""
+    dtype and stop settings when they are not the defaults) and the probe. `probe_steps` (when the
+    probe is looked at) never changes a label; `probe_samples` counts only when some probe item's
+    verifier is not canonical (an `exact` item's expected accuracy needs no samples)."""
+    from tap.probe import CANONICAL_VERIFIERS, item_verifiers
+
     settings = _as_settings(settings)
     defaults = LabelConfig().model_dump(mode="json")
-    label = {k: v for k, v in settings.items() if k not in ("seeds", "first_seed", "threads", "policy", "stop", "probe_steps")
-             and not (k in _ADDED_LATER and v == defaults[k])}
+    sampled = any(v not in CANONICAL_VERIFIERS for v in item_verifiers(probe, settings["verifier"]))
+    skip = {"seeds", "first_seed", "threads", "policy", "stop", "probe_steps", *(() if sampled else ("probe_samples",))}
+    label = {k: v for k, v in settings.items() if k not in skip and not (k in _ADDED_LATER and v == defaults[k])}
     def prompting(policy: dict, stop: list) -> dict:
         return {"policy": {k: v for k, v in policy.items() if k not in _NOT_HASHED}, "stop": stop}
 
