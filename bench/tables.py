@@ -53,6 +53,7 @@ def readme(metrics: dict) -> str:
     entries = ordered(metrics)
     best = lambda group: max((e for e in entries if e["group"] == group), key=rho)  # noqa: E731
     chosen = [e for e in entries if e["group"] == "tap"] + [best("feature"), best("gradient")]
+    chosen += [e for e in entries if e["name"].startswith("short run")]
     chosen += [e for e in entries if e["name"] == "measured lift, 1 seed"] + [e for e in entries if e["group"] == "random"]
     q = round(100 * metrics["top_q"])
     rows = []
@@ -60,8 +61,9 @@ def readme(metrics: dict) -> str:
         name = e["name"] + (" (the configured default)" if e["name"] == metrics.get("headline") else "")
         name += " (best single feature)" if e is best("feature") else (" (best gradient score)" if e is best("gradient") else "")
         m = e["metrics"]
-        rows.append([name, cost(e), ci(m.get("loco_spearman")), ci(m.get("top_fraction_of_oracle"))])
-    return table(["scorer", "s / cohort", "LOCO ρ", f"top-{q}% fraction of oracle"], rows)
+        rows.append([name, cost(e), ci(m.get("loco_spearman")), ci(m.get("heldout_spearman"), interval=False),
+                     ci(m.get("top_fraction_of_oracle"))])
+    return table(["scorer", "s / cohort", "LOCO ρ", "ρ vs held-out seed", f"top-{q}% fraction of oracle"], rows)
 
 
 def ranking(metrics: dict) -> str:
