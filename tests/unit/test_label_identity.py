@@ -21,7 +21,8 @@ def _cohorts(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
 
 def _fake(unit, attempt):
     return {"cohort_id": unit.cohort_id, "cohort_hash": unit.cohort_hash, "seed": unit.seed, "config_hash": unit.config_hash,
-            "status": "ok", "lift_nll": float(len(unit.prompts[0])), "attempts": attempt, "wall_seconds": 0.1}
+            "status": "ok", "lift_nll": float(len(unit.prompts[0])), "attempts": attempt, "wall_seconds": 0.1,
+            "records": [{"step": 1, "item": 0, "gold_logprob_sum": -1.0, "gold_tokens": 2, "gold_nll": 0.5, "greedy_correct": 1.0}]}
 
 
 def _units(cohorts: pd.DataFrame, config_hash: str = "h"):

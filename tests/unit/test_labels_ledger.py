@@ -21,7 +21,7 @@ def _fake(unit: LabelUnit, attempt: int) -> dict:
     if attempt <= unit.fail_times:
         raise RuntimeError(f"boom {attempt}")
     return {"cohort_id": unit.cohort_id, "cohort_hash": unit.cohort_hash, "seed": unit.seed, "config_hash": unit.config_hash, "status": "ok",
-            "lift_nll": float(len(unit.cohort_id) + unit.seed), "attempts": attempt, "wall_seconds": 0.1}
+            "lift_nll": float(len(unit.cohort_id) + unit.seed), "attempts": attempt, "wall_seconds": 0.1, "records": [{"step": 1, "item": 0, "gold_logprob_sum": -1.0, "gold_tokens": 2, "gold_nll": 0.5, "greedy_correct": 1.0}]}
 
 
 def test_ledger_writes_one_row_per_unit_and_replaces_failures(tmp_path):
@@ -29,7 +29,7 @@ def test_ledger_writes_one_row_per_unit_and_replaces_failures(tmp_path):
     ledger.write({"cohort_id": "a", "cohort_hash": "x1", "seed": 0, "config_hash": "h", "status": "failed", "error": "x", "attempts": 2})
     assert ledger.finished("h") == set()
     ledger.write({"cohort_id": "a", "cohort_hash": "x1", "seed": 0, "config_hash": "h", "status": "ok", "lift_nll": 0.5,
-                  "subject_deltas": {"math": {"lift_nll": 0.1}}})
+                  "subject_deltas": {"math": {"lift_nll": 0.1}}, "records": [{"step": 1, "item": 0, "gold_logprob_sum": -1.0, "gold_tokens": 2, "gold_nll": 0.5, "greedy_correct": 1.0}]})
     table = ledger.table()
     assert len(table) == 1 and table.status[0] == "ok" and table.lift_nll[0] == 0.5
     assert ledger.finished("h") == {("a", "x1", 0)} and ledger.finished("other") == set()
@@ -106,3 +106,13 @@ def test_seed_reliability_is_the_mean_pairwise_spearman():
     expected = np.mean([spearmanr(wide[a], wide[b]).statistic for a, b in ((0, 1), (0, 2), (1, 2))])
     assert seed_reliability(rows) == pytest.approx(expected)
     assert np.isnan(seed_reliability(_rows({"a": [1.0], "b": [2.0]})))
+
+
+def test_a_row_without_per_item_records_is_labelled_again(tmp_path):
+    """A row written before records existed cannot give the targets computed from them: rerun it."""
+    ledger = Ledger(tmp_path / "labels.sqlite")
+    unit = _unit("a", 0)
+    ledger.write({**_fake(unit, 1), "records": []})
+    assert ledger.finished("h") == set()
+    result = run_battery([unit], ledger, InProcessExecutor(), fn=_fake)
+    assert (result.skipped, result.succeeded) == (0, 1) and ledger.finished("h") == {unit.key}

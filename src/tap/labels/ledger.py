@@ -121,10 +121,14 @@ class Ledger:
         return db
 
     def finished(self, config_hash: str) -> set[tuple[str, str, int]]:
-        """(cohort_id, cohort_hash, seed) of the units already labelled `ok` under this config hash."""
+        """(cohort_id, cohort_hash, seed) of the units already labelled `ok` under this config hash,
+        with their per-item probe records (a row labelled before records existed is labelled again:
+        every target must be recomputable from the records)."""
+        query = """SELECT cohort_id, cohort_hash, seed FROM labels AS l WHERE status = 'ok' AND config_hash = ?
+                   AND EXISTS (SELECT 1 FROM probe_records AS r WHERE r.config_hash = l.config_hash AND r.cohort_id = l.cohort_id
+                               AND r.cohort_hash = l.cohort_hash AND r.seed = l.seed)"""
         with self._connect() as db:
-            rows = db.execute("SELECT cohort_id, cohort_hash, seed FROM labels WHERE status = 'ok' AND config_hash = ?", (config_hash,))
-            return {(c, h, int(s)) for c, h, s in rows}
+            return {(c, h, int(s)) for c, h, s in db.execute(query, (config_hash,))}
 
     def write(self, row: dict) -> None:
         """Insert or replace one unit's row and its detail rows (`records`, `steps`, `first_step`), in
