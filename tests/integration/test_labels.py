@@ -65,8 +65,11 @@ def test_training_changes_every_parameter(units):
 
 
 def _rows(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT cohort_id, seed, lift_nll, delta_accuracy FROM labels WHERE status='ok' ORDER BY 1, 2").fetchall()
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT cohort_id, seed, lift_nll, delta_accuracy FROM labels WHERE status='ok' ORDER BY 1, 2").fetchall()
+    except sqlite3.OperationalError:  # the battery has created the file but not yet its tables
+        return []
 
 
 def _label_cmd(run: Path, home: Path) -> list[str]:
