@@ -18,6 +18,7 @@ prints a summary. The run folder's config.toml is restored afterwards.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -78,6 +79,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "evidence")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--no-evaluate", action="store_true", help="Skip the per-target evaluations.")
+    parser.add_argument("--reference", type=Path, default=REPO / "docs" / "results" / "default-study" / "labels_summary.json",
+                        help="An earlier battery's labels_summary.json (lift_nll labels) to compare this battery's labels with.")
     args = parser.parse_args()
 
     run_dir, out = args.run_dir, args.out
@@ -103,7 +106,14 @@ def main() -> None:
         "variance_explained": evidence.variance_explained(rows, cohorts, **boot),
         "linearization": linearization_check(run_dir, config, selection, probe, lifts, args.bootstrap),
         "step_lifts_mean": {str(int(s)): {t: float(g[t].mean()) for t in evidence.TARGETS} for s, g in lifts.groupby("step")},
+        "labels": evidence.cohort_labels(rows).reset_index().to_dict(orient="records"),
     }
+    if args.reference.exists():  # the same cohorts labelled before records existed: recording must not change a label
+        reference = pd.DataFrame(json.loads(args.reference.read_text())["labels"]).set_index("cohort_id").label
+        ours = evidence.cohort_labels(rows).lift_nll
+        shared = ours.index.intersection(reference.index)
+        payload["reference"] = {"file": str(args.reference.relative_to(REPO)) if args.reference.is_relative_to(REPO) else str(args.reference),
+                                "cohorts": len(shared), "max_abs_diff_lift_nll": float((ours[shared] - reference[shared]).abs().max())}
     if not args.no_evaluate:
         payload["evaluate_seconds"] = evaluate_each_target(run_dir, config, out)
     write_json(payload, out / "evidence.json")
