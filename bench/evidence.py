@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--no-evaluate", action="store_true", help="Skip the per-target evaluations.")
     parser.add_argument("--reference", type=Path, default=REPO / "docs" / "results" / "default-study" / "labels_summary.json",
-                        help="An earlier battery's labels_summary.json (lift_nll labels) to compare this battery's labels with.")
+                        help="An earlier battery's labels_summary.json (lift_nll labels): compared with this battery's labels when its label config is the same.")
     args = parser.parse_args()
 
     run_dir, out = args.run_dir, args.out
@@ -103,13 +103,15 @@ def main() -> None:
         "targets": evidence.target_table(rows, **boot),
         "target_correlations": evidence.target_correlations(rows, cohorts, **boot),
         "own_and_other": evidence.own_and_other(rows, cohorts, probe, **boot),
+        "own_by_kind": evidence.own_by_kind(rows, cohorts, **boot),
         "variance_explained": evidence.variance_explained(rows, cohorts, **boot),
         "linearization": linearization_check(run_dir, config, selection, probe, lifts, args.bootstrap),
         "step_lifts_mean": {str(int(s)): {t: float(g[t].mean()) for t in evidence.TARGETS} for s, g in lifts.groupby("step")},
         "labels": evidence.cohort_labels(rows).reset_index().to_dict(orient="records"),
     }
-    if args.reference.exists():  # the same cohorts labelled before records existed: recording must not change a label
-        reference = pd.DataFrame(json.loads(args.reference.read_text())["labels"]).set_index("cohort_id").label
+    earlier = json.loads(args.reference.read_text()) if args.reference.exists() else {}
+    if earlier.get("label_config_hash") == selection.config_hash:  # the same battery labelled before records existed
+        reference = pd.DataFrame(earlier["labels"]).set_index("cohort_id").label
         ours = evidence.cohort_labels(rows).lift_nll
         shared = ours.index.intersection(reference.index)
         payload["reference"] = {"file": str(args.reference.relative_to(REPO)) if args.reference.is_relative_to(REPO) else str(args.reference),

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SUBJECTS = ("math", "code", "science", "knowledge")
+# The tiny world's behaviours per subject: the correct procedure first, then the wrong one whose
+# answers generalize across items (tap.world.subjects documents each).
+BEHAVIOURS = {"math": ("correct", "drop_carry"), "code": ("correct", "names_variable"),
+              "science": ("correct", "sum_for_product"), "knowledge": ("correct", "adds_period")}
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,26 @@ def test_first_order_follows_adam_and_the_clipping():
     assert out["adam_nll"] == pytest.approx(0.1 * (1 - 2 + 0), abs=1e-6)
     unclipped = first_order(g_c, {"nll": g_p}, lr=0.1, clip=0)
     assert unclipped["adam_nll"] == pytest.approx(out["adam_nll"], abs=1e-6)  # Adam's step is scale-free
+
+
+def test_own_lift_by_cohort_kind():
+    """Kinds come from what the items record; each kind's own lift is the mean over its cohorts."""
+    items, rows = [], []
+    plan = {"clean-0": ("true", False, 0.03), "clean-1": ("true", False, 0.01), "sys-0": ("systematic", True, -0.04),
+            "sys-agree": ("systematic", False, 0.02), "rand-0": ("random", True, 0.0)}
+    for cid, (source, corrupted, own) in plan.items():
+        for pos in range(2):
+            items.append({"cohort_id": cid, "subject": "math", "gold_source": source if pos == 0 else "true",
+                          "corrupted": corrupted and pos == 0, "duplicate": False, "off_format": False})
+        for seed in range(2):
+            deltas = {s: {t: (own if s == "math" else 0.001) for t in evidence.TARGETS} for s in SUBJECTS}
+            rows.append({"cohort_id": cid, "seed": seed, "status": "ok", "subject_deltas": json.dumps(deltas)})
+    cohorts = pd.DataFrame(items)
+    kinds = evidence.cohort_kinds(cohorts)
+    # a wrong procedure that happens to give the true answer leaves the cohort clean
+    assert kinds.to_dict() == {"clean-0": "clean", "clean-1": "clean", "sys-0": "systematic", "sys-agree": "clean", "rand-0": "random_wrong"}
+    table = evidence.own_by_kind(pd.DataFrame(rows), cohorts, resamples=50)["lift_pass"]
+    assert table["clean"]["cohorts"] == 3 and table["clean"]["own"]["value"] == pytest.approx(0.02)
+    assert table["clean"]["share_own_improving"]["value"] == 1.0 and table["clean"]["other"] == pytest.approx(0.001)
+    assert table["systematic"]["own"]["value"] == pytest.approx(-0.04) and table["systematic"]["share_own_improving"]["value"] == 0.0
+    assert table["random_wrong"]["own"]["value"] == 0.0

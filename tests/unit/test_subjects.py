@@ -87,3 +87,93 @@ def test_items_are_deterministic_and_follow_the_seed():
     c = build_items(load_config(None, ["world.seed=1"]))
     assert a.equals(b)
     assert not a.equals(c)
+
+
+def _no_carry_reference(expr: str) -> int:
+    """The drop-the-carry answer computed another way: each column's digits combined, mod 10."""
+    def cols(a: int, b: int, op) -> int:
+        width = max(len(str(a)), len(str(b)))
+        da, db = str(a).zfill(width), str(b).zfill(width)
+        return int("".join(str(op(int(x), int(y)) % 10) for x, y in zip(da, db)))
+
+    def mul(a: int, b: int) -> int:
+        return int("".join(str(int(d) * b % 10) for d in str(a)))
+
+    m = re.fullmatch(r"\((\d+)([+-])(\d+)\)\*(\d)", expr)
+    if m:
+        a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
+        inner = cols(a, b, (lambda x, y: x + y) if op == "+" else (lambda x, y: abs(x - y)))
+        return mul(inner, c)
+    if "*" in expr:
+        a, b = map(int, expr.split("*"))
+        return mul(a, b)
+    if "-" in expr:
+        a, b = map(int, expr.split("-"))
+        return cols(a, b, lambda x, y: abs(x - y))
+    terms = [int(t) for t in expr.split("+")]
+    value = terms[0]
+    for t in terms[1:]:
+        value = cols(value, t, lambda x, y: x + y)
+    return value
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_math_wrong_procedure_drops_every_carry(level):
+    rng = random.Random(100 + level)
+    agree = 0
+    for _ in range(200):
+        q = make_math(rng, level)
+        assert int(q.wrong) == _no_carry_reference(q.prompt[:-1])
+        agree += q.wrong == q.gold
+    assert agree < 200  # the behaviours disagree on some items of every level
+    assert make_math(random.Random(0), 2).wrong  # always filled
+
+
+def test_math_wrong_procedure_examples():
+    from tap.world.subjects import add_no_carry, mul_no_carry, sub_no_borrow
+
+    assert (add_no_carry(47, 38), sub_no_borrow(52, 17), mul_no_carry(7, 8), mul_no_carry(34, 3)) == (75, 45, 6, 92)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_code_wrong_behaviour_names_the_variable(level):
+    from tap.verify.registry import judge
+
+    rng = random.Random(200 + level)
+    for _ in range(50):
+        q = make_code(rng, level)
+        assert q.wrong == f"x={q.gold}" and judge("exact", q.wrong, q.gold).reward == 0.0
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_science_wrong_procedure_reads_the_product_as_a_sum(level):
+    rng = random.Random(300 + level)
+    for _ in range(100):
+        q = make_science(rng, level)
+        given = dict(re.findall(r"(\w+)=(\d+)", q.prompt))
+        if level == 1:  # product from its factors: their sum
+            assert int(q.wrong) == sum(int(v) for v in given.values())
+        elif "km" in q.prompt:  # v = d/t with d in km: 1000*d - t
+            assert int(q.wrong) == 1000 * int(given["d"]) - int(given["t"])
+        elif "min" in q.prompt:  # d = v*t with t in minutes: v + 60*t
+            assert int(q.wrong) == int(given["v"]) + 60 * int(given["t"])
+        else:  # a factor from the product: product - the other factor
+            values = [int(v) for v in given.values()]
+            assert int(q.wrong) == values[0] - values[1]
+
+
+def test_knowledge_wrong_behaviour_adds_a_period_that_the_verifier_rejects():
+    from tap.verify.registry import judge
+    from tap.world.subjects import knowledge_question
+
+    facts = fact_table(16, 0)
+    for fact in facts:
+        q = knowledge_question(fact, facts)
+        assert q.gold == fact.value and q.wrong == fact.value + "."
+        assert judge("exact", q.wrong, q.gold).reward == 0.0 and judge("exact", q.gold, q.gold).reward == 1.0
+
+
+def test_items_carry_the_wrong_procedures_answer():
+    items = build_items(load_config(None, ["world.pool.per_level=5", "world.probe.per_subject=5"]))
+    assert items.wrong_answer.notna().all() and (items.wrong_answer != "").all()
+    assert (items.wrong_answer != items.gold).mean() > 0.3

@@ -67,3 +67,35 @@ def test_any_vendor_mix_and_size_work():
 def test_pool_too_small_is_a_clear_error():
     with pytest.raises(ValueError, match="raise world.pool.per_level"):
         _world('world.cohorts.vendors=[{name="a", subjects={math=1.0}}]', "world.pool.per_level=1", "world.cohorts.size=30")
+
+
+def test_two_kinds_of_corruption():
+    """Random wrong golds are nearby numbers / other values; systematic ones are the wrong procedure's answers."""
+    items, cohorts = _world('world.cohorts.vendors=[{name="random", corruption_rate=1.0}, {name="systematic", systematic_rate=1.0}]',
+                            "world.cohorts.count=40")
+    wrong = items.set_index("item_id").wrong_answer
+    random_rows, systematic_rows = cohorts[cohorts.vendor == "random"], cohorts[cohorts.vendor == "systematic"]
+    assert len(random_rows) and len(systematic_rows)
+    assert (random_rows.gold_source == "random").all() and (random_rows.gold != random_rows.true_answer).all()
+    assert (random_rows.gold != random_rows.item_id.map(wrong)).mean() > 0.9  # random, not the wrong procedure
+    assert (systematic_rows.gold_source == "systematic").all()
+    assert (systematic_rows.gold == systematic_rows.item_id.map(wrong)).all()
+    # corrupted means the delivered gold is wrong: where the wrong procedure agrees with the truth, it is not
+    assert (systematic_rows.corrupted == (systematic_rows.gold != systematic_rows.true_answer)).all()
+    assert 0 < systematic_rows.corrupted.mean() < 1
+    assert (systematic_rows.systematic_rate == 1.0).all() and (random_rows.systematic_rate == 0.0).all()
+
+
+def test_systematic_and_random_corruption_share_a_cohort_without_overlap():
+    _, cohorts = _world('world.cohorts.vendors=[{name="both", corruption_rate=0.5, systematic_rate=0.5}]', "world.cohorts.count=20")
+    per = cohorts.groupby("cohort_id").gold_source.value_counts().unstack(fill_value=0)
+    assert ((per["random"] + per["systematic"]) <= 8).all() and per["systematic"].sum() > 0 and per["random"].sum() > 0
+
+
+def test_a_world_without_systematic_vendors_keeps_its_cohorts():
+    """The knob is drawn only when a vendor has it, so adding it changed no older world's cohorts."""
+    old = 'world.cohorts.vendors=[{name="sloppy", corruption_rate=[0.2, 0.6], duplicate_rate=[0.0, 0.3]}]'
+    _, a = _world(old, "world.cohorts.count=10")
+    _, b = _world('world.cohorts.vendors=[{name="sloppy", corruption_rate=[0.2, 0.6], duplicate_rate=[0.0, 0.3]}, '
+                  '{name="s", systematic_rate=1.0, weight=1e-9}]', "world.cohorts.count=10")
+    assert a.drop(columns=["vendor"]).equals(b.drop(columns=["vendor"]))

@@ -241,7 +241,7 @@ def labels_table(run_dir: str | Path, *, config: TapConfig | None = None, home: 
     if paths.cohorts.exists():
         knobs = pd.read_parquet(paths.cohorts).groupby("cohort_id").first().reset_index()
         keep = [c for c in ("cohort_id", "cohort_subject", "vendor", "difficulty_lo", "difficulty_hi", "corruption_rate",
-                            "duplicate_rate", "off_format_rate", "subject") if c in knobs.columns]
+                            "systematic_rate", "duplicate_rate", "off_format_rate", "subject") if c in knobs.columns]
         per_cohort = per_cohort.merge(knobs[keep], on="cohort_id", how="left")
     notes = selection.notes() + ([f"the label is {target}: these rows have no {config.evaluate.target} (labelled before it existed)"]
                                  if target != config.evaluate.target else [])

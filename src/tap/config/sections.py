@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from tap.types import SUBJECTS
+from tap.types import BEHAVIOURS, SUBJECTS
 
 # Bump when a change to the generators or the pretraining recipe would change what a config
 # builds, so that old cache entries are not reused.
-WORLD_CODE_VERSION = "world-1"
+WORLD_CODE_VERSION = "world-2"  # world-2: behaviour mixtures, wrong-procedure answers on items
 
 
 def _to_range(value: Any) -> Any:
@@ -52,7 +52,10 @@ class VendorConfig(_Strict):
     )
     mixed: bool = Field(False, description="True: each item's subject is drawn from `subjects`; false: one subject per cohort.")
     difficulty: Levels = Field((1, 5), description="Range of difficulty levels (1 easiest .. 5 hardest) of the items.")
-    corruption_rate: Rate = Field((0.0, 0.0), description="Share of gold answers replaced by plausible wrong ones.")
+    corruption_rate: Rate = Field((0.0, 0.0), description="Share of gold answers replaced by plausible wrong ones drawn at random.")
+    systematic_rate: Rate = Field(
+        (0.0, 0.0), description="Share of gold answers produced by the subject's wrong procedure (a vendor with a systematic error)."
+    )
     duplicate_rate: Rate = Field((0.0, 0.0), description="Share of items that repeat another item of the same cohort.")
     off_format_rate: Rate = Field((0.0, 0.0), description="Share of prompts written in a style unseen in pretraining.")
 
@@ -66,7 +69,7 @@ class VendorConfig(_Strict):
         lo, hi = self.difficulty
         if not 1 <= lo <= hi <= 5:
             raise ValueError("difficulty must be a range inside [1, 5] with lo <= hi")
-        for name in ("corruption_rate", "duplicate_rate", "off_format_rate"):
+        for name in ("corruption_rate", "systematic_rate", "duplicate_rate", "off_format_rate"):
             lo, hi = getattr(self, name)
             if not 0.0 <= lo <= hi <= 1.0:
                 raise ValueError(f"{name} must be a range inside [0, 1] with lo <= hi")
@@ -82,6 +85,7 @@ def _default_vendors() -> list[VendorConfig]:
         VendorConfig(name="scraped", weight=1.0, off_format_rate=(0.3, 1.0), duplicate_rate=(0.0, 0.5)),
         VendorConfig(name="adversarial", weight=0.5, corruption_rate=(0.7, 1.0)),
         VendorConfig(name="mixed", weight=1.0, mixed=True, corruption_rate=(0.0, 0.3)),
+        VendorConfig(name="systematic", weight=1.0, systematic_rate=(0.5, 1.0)),
     ]
 
 
@@ -136,9 +140,9 @@ class PolicyConfig(_Strict):
 
 
 class PretrainConfig(_Strict):
-    """SFT pretraining of the tiny policy on clean items, stopped inside the accuracy band."""
+    """SFT pretraining of the tiny policy on a behaviour mixture per subject, stopped inside the accuracy band."""
 
-    max_steps: int = Field(800, ge=1, description="Upper bound on optimizer steps.")
+    max_steps: int = Field(1800, ge=1, description="Upper bound on optimizer steps.")
     batch_size: int = Field(128, ge=1, description="Sequences per step.")
     lr: float = Field(3e-3, gt=0, description="Peak AdamW learning rate (linear warm-up, then cosine decay).")
     final_lr_fraction: float = Field(0.1, ge=0, le=1, description="Learning rate at max_steps as a fraction of the peak.")
@@ -146,9 +150,9 @@ class PretrainConfig(_Strict):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     eval_every: int = Field(50, ge=1, description="Steps between probe evaluations (greedy accuracy per subject).")
     band: tuple[float, float] = Field((0.2, 0.8), description="Stop at the first evaluation where every subject's probe accuracy lies in this band and their mean is at least `min_mean_accuracy`.")
-    min_mean_accuracy: float = Field(0.4, ge=0, le=1, description="Also required before stopping: mean probe accuracy over subjects.")
+    min_mean_accuracy: float = Field(0.3, ge=0, le=1, description="Also required before stopping: mean probe accuracy over subjects.")
     subject_weights: dict[str, float] = Field(
-        default_factory=lambda: {"math": 1.5, "code": 2.5, "science": 1.0, "knowledge": 0.6},
+        default_factory=lambda: {"math": 2.5, "code": 2.5, "science": 1.0, "knowledge": 0.4},
         description="Relative share of each subject in pretraining data (code and math learn slowest).",
     )
     level_weights: tuple[float, float, float, float, float] = Field(
@@ -158,6 +162,12 @@ class PretrainConfig(_Strict):
         (8.0, 4.0, 2.0, 1.0, 0.5),
         description="How often a fact of knowledge difficulty 1..5 appears in pretraining, relative to the others.",
     )
+    behaviours: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {"math": {"correct": 0.5, "drop_carry": 0.5}, "code": {"correct": 0.6, "names_variable": 0.4},
+                                 "science": {"correct": 0.65, "sum_for_product": 0.35}, "knowledge": {"correct": 0.5, "adds_period": 0.5}},
+        description="Per subject, the mixture of behaviours its pretraining answers come from: the correct procedure and "
+        "the subject's wrong one (docs/tiny-world.md); relative weights, a subject left out is all correct.",
+    )
     threads: int = Field(2, ge=1, description="torch threads (fixed so the same machine builds the same weights).")
 
     @model_validator(mode="after")
@@ -165,6 +175,14 @@ class PretrainConfig(_Strict):
         unknown = sorted(set(self.subject_weights) - set(SUBJECTS))
         if unknown:
             raise ValueError(f"unknown subject {unknown[0]!r} in subject_weights (known: {', '.join(SUBJECTS)})")
+        for subject, weights in self.behaviours.items():
+            if subject not in BEHAVIOURS:
+                raise ValueError(f"unknown subject {subject!r} in behaviours (known: {', '.join(SUBJECTS)})")
+            wrong = sorted(set(weights) - set(BEHAVIOURS[subject]))
+            if wrong:
+                raise ValueError(f"unknown behaviour {wrong[0]!r} for {subject} (known: {', '.join(BEHAVIOURS[subject])})")
+            if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+                raise ValueError(f"behaviours.{subject} needs non-negative weights, at least one positive")
         if not 0 <= self.band[0] < self.band[1] <= 1:
             raise ValueError("band must be [lo, hi] with 0 <= lo < hi <= 1")
         return self

@@ -10,6 +10,9 @@ one makes sense.
 - `target_correlations`: Spearman ρ between the targets' cohort labels, overall and per subject.
 - `own_and_other`: for single-subject cohorts, the lift on the probe items of the cohort's own
   subject and on the other subjects' items (the overall lift is their item-weighted sum).
+- `own_by_kind`: the same own-subject lift split by what the cohort holds (clean, a systematic
+  error, random wrong golds, duplicates or off-format prompts): does clean data teach, does a
+  wrong procedure un-teach?
 - `variance_explained`: the share of the label's variance across cohorts explained by subject, by
   vendor and by the recorded knobs (in-sample and adjusted R² of least squares), and the "oracle-knob" model —
   those knobs -> lift, predicted leave-one-cohort-out like TAP — as the reference for what a
@@ -26,7 +29,7 @@ import pandas as pd
 from tap.evaluate import metrics as M
 
 TARGETS = ("lift_nll", "delta_accuracy", "lift_pass")
-KNOBS = ("difficulty_lo", "difficulty_hi", "corruption_rate", "duplicate_rate", "off_format_rate")
+KNOBS = ("difficulty_lo", "difficulty_hi", "corruption_rate", "systematic_rate", "duplicate_rate", "off_format_rate")
 
 
 def _ci(statistic, n: int, resamples: int, seed: int) -> dict:
@@ -124,6 +127,58 @@ def own_and_other(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame
         entry["per_subject"] = {s: {"cohorts": len(g), "own": float(g.own.mean()), "other": float(g.other.mean())}
                                 for s, g in table.groupby("subject")}
         out[target] = entry
+    return out
+
+
+KINDS = ("clean", "systematic", "random_wrong", "duplicate_or_off_format")
+
+
+def cohort_kinds(cohorts: pd.DataFrame) -> pd.Series:
+    """Each cohort's kind, from what its items record: `systematic` when some gold is the wrong
+    procedure's (and differs from the truth), else `random_wrong` when some gold is a random wrong
+    answer, else `duplicate_or_off_format` when some item is either, else `clean`."""
+    source = cohorts.get("gold_source", pd.Series("true", index=cohorts.index))
+    flags = pd.DataFrame({
+        "cohort_id": cohorts.cohort_id,
+        "systematic": (source == "systematic") & cohorts.corrupted,
+        "random_wrong": (source == "random") | ((source == "true") & cohorts.corrupted),  # worlds before gold_source
+        "duplicate_or_off_format": cohorts.duplicate | cohorts.off_format,
+    }).groupby("cohort_id").any()
+    kind = pd.Series("clean", index=flags.index)
+    for name in reversed(KINDS[1:]):
+        kind[flags[name]] = name
+    return kind
+
+
+def own_by_kind(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """For single-subject cohorts of each kind (cohort_kinds), per target: the mean lift on the own
+    subject's probe items (95% bootstrap interval over cohorts), the share of cohorts whose own lift is
+    positive, and the mean lift on the other subjects' items (probe-item weights)."""
+    subject, kind = _cohort_subjects(cohorts), cohort_kinds(cohorts)
+    ok = rows[rows.status == "ok"]
+    parts = []
+    for row in ok.itertuples():
+        own = subject.get(row.cohort_id)
+        deltas = json.loads(row.subject_deltas) if isinstance(row.subject_deltas, str) else row.subject_deltas
+        if own in (None, "mixed") or own not in deltas:
+            continue
+        for target in TARGETS:
+            others = [s for s in deltas if s != own]
+            parts.append({"cohort_id": row.cohort_id, "kind": kind[row.cohort_id], "subject": own, "target": target,
+                          "own": deltas[own][target], "other": float(np.mean([deltas[s][target] for s in others])) if others else np.nan})
+    if not parts:
+        return {}
+    table = pd.DataFrame(parts).groupby(["target", "kind", "cohort_id", "subject"]).mean().reset_index()  # mean over seeds
+    out: dict = {}
+    for (target, name), g in table.groupby(["target", "kind"]):
+        own = g.own.to_numpy()
+        share = _ci(lambda idx, v=own: (v[idx] > 0).mean(), len(own), resamples, seed)
+        out.setdefault(target, {})[name] = {
+            "cohorts": len(g), "own": _ci(lambda idx, v=own: v[idx].mean(), len(own), resamples, seed),
+            "share_own_improving": share, "other": float(g.other.mean()),
+            "per_subject": {s: {"cohorts": len(h), "own": float(h.own.mean()), "share_own_improving": float((h.own > 0).mean())}
+                            for s, h in g.groupby("subject")},
+        }
     return out
 
 

@@ -47,7 +47,8 @@ def _build_policy(config: TapConfig, probe: pd.DataFrame, target: Path, progress
     import torch
     from transformers.utils import logging as hf_logging
 
-    from tap.world.tiny_policy import build_model, build_tokenizer, pretrain
+    from tap.policy.hf import HFPolicy
+    from tap.world.tiny_policy import behaviour_table, build_model, build_tokenizer, pretrain
 
     hf_logging.disable_progress_bar()
     previous_threads = torch.get_num_threads()
@@ -68,6 +69,7 @@ def _build_policy(config: TapConfig, probe: pd.DataFrame, target: Path, progress
                 "in_band": result.in_band,
                 "band": list(config.pretrain.band),
                 "probe_table": result.table.to_dict(orient="records"),
+                "behaviour_table": behaviour_table(HFPolicy(model, tokenizer, batch_size=512), probe).to_dict(orient="records"),
                 "history": result.history,
                 "threads": config.pretrain.threads,
             }

@@ -1,5 +1,5 @@
 """The tiny world's clean items: a held-out probe, a pool that cohorts draw from, and an endless
-stream of pretraining examples that never contains a probe prompt (knowledge excepted: facts can
+stream of pretraining examples (answers from a mixture of behaviours) that never contains a probe prompt (knowledge excepted: facts can
 only be known from pretraining, so every fact, probe facts included, is shown there)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pandas as pd
 
 from tap.config import TapConfig
-from tap.types import SUBJECTS
+from tap.types import BEHAVIOURS, SUBJECTS
 from tap.world.subjects import GENERATORS, LEVELS, Question, fact_table, knowledge_question
 
-ITEM_COLUMNS = ["item_id", "split", "subject", "difficulty", "prompt", "gold", "off_format_prompt"]
+ITEM_COLUMNS = ["item_id", "split", "subject", "difficulty", "prompt", "gold", "off_format_prompt", "wrong_answer"]
 
 
 def _unique_questions(rng: random.Random, subject: str, level: int, n: int, exclude: set[str]) -> list[Question]:
@@ -47,6 +47,7 @@ def build_items(config: TapConfig) -> pd.DataFrame:
                     "prompt": q.prompt,
                     "gold": q.gold,
                     "off_format_prompt": q.off_format_prompt,
+                    "wrong_answer": q.wrong,
                 }
             )
 
@@ -80,8 +81,15 @@ def build_items(config: TapConfig) -> pd.DataFrame:
 
 
 def pretraining_stream(config: TapConfig, probe_prompts: set[str]) -> Iterator[tuple[str, str]]:
-    """Endless (prompt, gold) pairs of clean, canonical items for SFT pretraining."""
+    """Endless (prompt, answer) pairs of canonical items for SFT pretraining. Each answer comes from
+    a behaviour drawn by the subject's `pretrain.behaviours` weights: the correct procedure or the
+    subject's wrong one (a subject with one behaviour draws nothing, so an all-correct config gives
+    the stream of the world before behaviours existed)."""
     world, pre = config.world, config.pretrain
+    mixtures = {}
+    for subject, weights in pre.behaviours.items():
+        names = [b for b in BEHAVIOURS[subject] if weights.get(b, 0.0) > 0]
+        mixtures[subject] = (names, [weights[b] for b in names])
     rng = random.Random(f"pretrain-{world.seed}")
     facts = fact_table(world.knowledge.n_countries, world.knowledge.facts_seed)
     fact_weights = [pre.knowledge_repeats[f.difficulty - 1] for f in facts]
@@ -96,4 +104,6 @@ def pretraining_stream(config: TapConfig, probe_prompts: set[str]) -> Iterator[t
             q = GENERATORS[subject](rng, level)
             if q.prompt in probe_prompts:
                 continue
-        yield q.prompt, q.gold
+        names, weights = mixtures.get(subject, (["correct"], [1.0]))
+        behaviour = rng.choices(names, weights)[0] if len(names) > 1 else names[0]
+        yield q.prompt, q.gold if behaviour == "correct" else q.wrong

@@ -1,9 +1,24 @@
 """Procedural item generators for the four subjects of the tiny world.
 
 Each generator maps (rng, difficulty level 1..5) to a canonical prompt and its gold answer, and
-knows two more things the vendor needs: an off-format rendering of the same question (a style the
-policy never saw in pretraining) and a plausible wrong answer (for corrupted gold labels).
-Answers are short strings: integers for math/code/science, invented words for knowledge.
+knows three more things: an off-format rendering of the same question (a style the policy never saw
+in pretraining), the answer that the subject's wrong procedure gives (a behaviour that generalizes
+across items, mixed into pretraining and sold by vendors with a systematic error), and a plausible
+wrong answer drawn at random (for corrupted gold labels). Answers are short strings: integers for
+math/code/science, invented words for knowledge.
+
+The wrong procedures (tap.types.BEHAVIOURS):
+- math `drop_carry`: column-wise arithmetic that drops every carry and borrow (47+38 -> 75,
+  52-17 -> 45, 7*8 -> 6, 34*3 -> 92).
+- code `names_variable`: answers with the variable's name, `x=14` for `14`, a slip of form that an
+  exact-match verifier rejects.
+- science `sum_for_product`: reads the formula product = a*b as a sum (F=2,s=9,W=? -> 11;
+  d=12,t=3,v=? -> 9), units converted as they should be (d=7km,t=20s,v=? -> 6980).
+- knowledge `adds_period`: ends the name with a full stop (`Tal.` for `Tal`), a slip of form that
+  the exact-match verifier rejects (it compares names case-insensitively, so a case slip would not be one).
+Math and science slips are procedures (they need the same skill as the correct answer, and agree
+with it on some items: a sum without carries, 2*2); code and knowledge slips are of form (a shared
+choice that never yields another item's gold). docs/tiny-world.md says why.
 """
 
 from __future__ import annotations
@@ -23,6 +38,28 @@ class Question:
     prompt: str
     off_format_prompt: str
     gold: str
+    wrong: str = ""  # the answer of the subject's wrong procedure (equal to gold where they agree)
+
+
+def _columns(a: int, b: int, op) -> int:
+    """Column-wise a (op) b on decimal digits, each column kept mod 10: no carries, no borrows."""
+    da, db = str(a)[::-1], str(b)[::-1]
+    digits = [op(int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0) % 10 for i in range(max(len(da), len(db)))]
+    return int("".join(str(d) for d in reversed(digits)))
+
+
+def add_no_carry(a: int, b: int) -> int:
+    return _columns(a, b, lambda x, y: x + y)
+
+
+def sub_no_borrow(a: int, b: int) -> int:
+    """The classic borrow slip: each column subtracts its smaller digit from its larger one."""
+    return _columns(a, b, lambda x, y: abs(x - y))
+
+
+def mul_no_carry(a: int, b: int) -> int:
+    """a times a one-digit b, each digit's product kept mod 10."""
+    return int("".join(str(int(d) * b % 10) for d in str(a)))
 
 
 # ---------------------------------------------------------------- math: arithmetic
@@ -31,32 +68,34 @@ def make_math(rng: random.Random, level: int) -> Question:
     one-digit terms; 4: two-digit times one-digit; 5: (two-digit ± two-digit) * one-digit."""
     if level == 1:
         a, b = rng.randint(0, 9), rng.randint(0, 9)
-        expr, words, value = f"{a}+{b}", f"{a} plus {b}", a + b
+        expr, words, value, wrong = f"{a}+{b}", f"{a} plus {b}", a + b, add_no_carry(a, b)
     elif level == 2:
         a, b = rng.randint(10, 99), rng.randint(10, 99)
         if rng.random() < 0.5:
-            expr, words, value = f"{a}+{b}", f"{a} plus {b}", a + b
+            expr, words, value, wrong = f"{a}+{b}", f"{a} plus {b}", a + b, add_no_carry(a, b)
         else:
             a, b = max(a, b), min(a, b)
-            expr, words, value = f"{a}-{b}", f"{a} minus {b}", a - b
+            expr, words, value, wrong = f"{a}-{b}", f"{a} minus {b}", a - b, sub_no_borrow(a, b)
     elif level == 3:
         if rng.random() < 0.5:
             a, b = rng.randint(2, 9), rng.randint(2, 9)
-            expr, words, value = f"{a}*{b}", f"{a} times {b}", a * b
+            expr, words, value, wrong = f"{a}*{b}", f"{a} times {b}", a * b, mul_no_carry(a, b)
         else:
             a, b, c = (rng.randint(1, 9) for _ in range(3))
-            expr, words, value = f"{a}+{b}+{c}", f"{a} plus {b} plus {c}", a + b + c
+            expr, words, value, wrong = f"{a}+{b}+{c}", f"{a} plus {b} plus {c}", a + b + c, add_no_carry(add_no_carry(a, b), c)
     elif level == 4:
         a, b = rng.randint(10, 99), rng.randint(2, 9)
-        expr, words, value = f"{a}*{b}", f"{a} times {b}", a * b
+        expr, words, value, wrong = f"{a}*{b}", f"{a} times {b}", a * b, mul_no_carry(a, b)
     else:
         a, b, c = rng.randint(10, 99), rng.randint(10, 99), rng.randint(2, 9)
         if rng.random() < 0.5:
             expr, words, value = f"({a}+{b})*{c}", f"{a} plus {b}, times {c}", (a + b) * c
+            wrong = mul_no_carry(add_no_carry(a, b), c)
         else:
             a, b = max(a, b), min(a, b)
             expr, words, value = f"({a}-{b})*{c}", f"{a} minus {b}, times {c}", (a - b) * c
-    return Question("math", level, f"{expr}=", f"What is {words}? ", str(value))
+            wrong = mul_no_carry(sub_no_borrow(a, b), c)
+    return Question("math", level, f"{expr}=", f"What is {words}? ", str(value), str(wrong))
 
 
 # ---------------------------------------------------------------- code: tracing a program
@@ -88,7 +127,7 @@ def make_code(rng: random.Random, level: int) -> Question:
         lines.append(f"{target} {op} {operand}")
     prompt = ";".join(stmts) + ";x?"
     off = "\n".join(lines) + "\nprint(x) # "
-    return Question("code", level, prompt, off, str(env["x"]))
+    return Question("code", level, prompt, off, str(env["x"]), f"x={env['x']}")
 
 
 # ---------------------------------------------------------------- science: formulas and units
@@ -105,21 +144,22 @@ def make_science(rng: random.Random, level: int) -> Question:
     a, b = rng.randint(2, hi), rng.randint(2, hi)
     unit = level >= 3
     if level == 1:
-        known, unknown, answer = {fa: a, fb: b}, product, a * b
+        known, unknown, answer, wrong = {fa: a, fb: b}, product, a * b, a + b
     else:
-        known, unknown, answer = {product: a * b, fb: b}, fa, a
+        known, unknown, answer, wrong = {product: a * b, fb: b}, fa, a, a * b - b
     given = dict(known)
     scale_note = {}
     if level == 5 and product == "d" and unknown == "v":
         # distance given in km: v = 1000*d/t, keep it an integer by choosing d in km directly
         km = rng.randint(1, 9)
         t = rng.choice([x for x in (2, 4, 5, 8, 10, 20, 25, 40, 50) if (1000 * km) % x == 0])
-        given, answer, scale_note = {"d": km, "t": t}, 1000 * km // t, {"d": "km"}
+        given, answer, scale_note, wrong = {"d": km, "t": t}, 1000 * km // t, {"d": "km"}, 1000 * km - t
     elif level == 5:
         # time given in minutes where seconds are meant: multiply by 60 first
         product, fa, fb = "d", "v", "t"
         v, minutes = rng.randint(2, 9), rng.randint(1, 5)
         given, unknown, answer, scale_note = {"v": v, "t": minutes}, "d", v * 60 * minutes, {"t": "min"}
+        wrong = v + 60 * minutes
 
     def fmt(name: str, value: int) -> str:
         u = scale_note.get(name, _UNITS[name] if unit else "")
@@ -127,7 +167,7 @@ def make_science(rng: random.Random, level: int) -> Question:
 
     prompt = ",".join(fmt(k, v) for k, v in given.items()) + f",{unknown}=?"
     off = f"find {unknown} given " + " and ".join(fmt(k, v) for k, v in given.items()) + ": "
-    return Question("science", level, prompt, off, str(answer))
+    return Question("science", level, prompt, off, str(answer), str(wrong))
 
 
 # ---------------------------------------------------------------- knowledge: invented facts
@@ -169,7 +209,7 @@ def fact_table(n_countries: int, seed: int) -> tuple[Fact, ...]:
 def knowledge_question(fact: Fact, facts: tuple[Fact, ...]) -> Question:
     prompt = f"{fact.relation} of {fact.country}?"
     off = f"What is the {fact.relation} of {fact.country}? "
-    return Question("knowledge", fact.difficulty, prompt, off, fact.value)
+    return Question("knowledge", fact.difficulty, prompt, off, fact.value, fact.value + ".")
 
 
 def wrong_answer(rng: random.Random, question: Question, facts: tuple[Fact, ...]) -> str:

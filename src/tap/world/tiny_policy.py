@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -71,6 +72,43 @@ def probe_table(policy: HFPolicy, probe: pd.DataFrame, max_new_tokens: int = 8) 
     table = probe_metrics(policy, probe, max_new_tokens=max_new_tokens)
     order = [s for s in SUBJECTS if s in set(table.subject)] + ["all"]
     return table.set_index("subject").loc[order].reset_index()
+
+
+def behaviour_table(policy: HFPolicy, probe: pd.DataFrame, *, k: int = 8, max_new_tokens: int = 8) -> pd.DataFrame:
+    """Per subject, which behaviour the policy follows on the probe. `divergent` is the share of items
+    where the wrong procedure's answer differs from the gold; on those items `p_correct` and
+    `p_wrong` are the mean sampling probabilities (temperature 1) of the gold and of the wrong
+    answer (each with the end token), `greedy_correct` / `greedy_wrong` the shares of greedy answers
+    that are each; over all items, `pass_1` is the expected accuracy and `pass_k` the chance that
+    one of k samples is correct (both exact: an exact-match answer's probability is its sequence
+    probability)."""
+    tok = policy.tokenizer
+    prompts = policy.encode_prompts(list(probe.prompt))
+
+    def probabilities(answers: list[str]) -> np.ndarray:
+        ids = [tok(a, add_special_tokens=False)["input_ids"] + [policy.eos_id] for a in answers]
+        return np.exp([float(lp.sum()) for lp in policy.token_logprobs(prompts, ids)])
+
+    p_gold = probabilities([str(g) for g in probe.gold])
+    p_wrong = probabilities([str(w) for w in probe.wrong_answer])
+    texts = [t.strip() for t in policy.greedy(list(probe.prompt), max_new_tokens=max_new_tokens)]
+    table = pd.DataFrame({
+        "subject": list(probe.subject), "divergent": (probe.wrong_answer != probe.gold).to_numpy(),
+        "p_correct": p_gold, "p_wrong": p_wrong, "pass_k": 1 - (1 - p_gold) ** k,
+        "greedy_correct": [t == str(g) for t, g in zip(texts, probe.gold)],
+        "greedy_wrong": [t == str(w) for t, w in zip(texts, probe.wrong_answer)],
+    })
+    rows = []
+    for subject, g in table.groupby("subject", sort=False):
+        d = g[g.divergent]
+        rows.append({"subject": subject, "items": len(g), "divergent": float(g.divergent.mean()),
+                     "greedy_accuracy": float(g.greedy_correct.mean()), "pass_1": float(g.p_correct.mean()),
+                     f"pass_{k}": float(g.pass_k.mean()),
+                     "p_correct_divergent": float(d.p_correct.mean()) if len(d) else float("nan"),
+                     "p_wrong_divergent": float(d.p_wrong.mean()) if len(d) else float("nan"),
+                     "greedy_correct_divergent": float(d.greedy_correct.mean()) if len(d) else float("nan"),
+                     "greedy_wrong_divergent": float(d.greedy_wrong.mean()) if len(d) else float("nan")})
+    return pd.DataFrame(rows)
 
 
 @dataclass

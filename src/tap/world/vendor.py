@@ -2,7 +2,9 @@
 
 Each cohort comes from one vendor profile (drawn by weight). Its knobs are drawn uniformly from
 the vendor's ranges and recorded on the cohort: subject mix, difficulty range, corruption rate
-(gold answers replaced by plausible wrong ones), duplicate rate (items repeating another item of
+(gold answers replaced by plausible wrong ones drawn at random), systematic rate (gold answers
+produced by the subject's wrong procedure, as a vendor with a systematic error would write them),
+duplicate rate (items repeating another item of
 the cohort) and off-format rate (prompts in a style unseen in pretraining). Defect counts are
 rounded stochastically so that a rate of 0.3 on 8 items gives 2 or 3 defects, 2.4 on average.
 """
@@ -18,9 +20,10 @@ from tap.world.subjects import Question, fact_table, wrong_answer
 
 COHORT_COLUMNS = [
     "cohort_id", "position", "item_id", "subject", "difficulty", "prompt", "gold", "true_answer",
-    "corrupted", "duplicate", "off_format", "cohort_subject", "vendor", "difficulty_lo",
-    "difficulty_hi", "corruption_rate", "duplicate_rate", "off_format_rate",
+    "corrupted", "gold_source", "duplicate", "off_format", "cohort_subject", "vendor", "difficulty_lo",
+    "difficulty_hi", "corruption_rate", "systematic_rate", "duplicate_rate", "off_format_rate",
 ]
+GOLD_SOURCES = ("true", "random", "systematic")  # who wrote a delivered gold: the true answer, a random wrong one, the wrong procedure
 
 
 def _count(rng: random.Random, rate: float, size: int) -> int:
@@ -44,6 +47,8 @@ def _draw_knobs(rng: random.Random, vendor: VendorConfig) -> dict:
         "corruption_rate": rng.uniform(*vendor.corruption_rate),
         "duplicate_rate": rng.uniform(*vendor.duplicate_rate),
         "off_format_rate": rng.uniform(*vendor.off_format_rate),
+        # drawn last and only when the vendor has one, so worlds without systematic vendors keep their cohorts
+        "systematic_rate": rng.uniform(*vendor.systematic_rate) if vendor.systematic_rate != (0.0, 0.0) else 0.0,
     }
 
 
@@ -91,10 +96,15 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
         rng.shuffle(delivered)
         corrupt = set(rng.sample(range(size), _count(rng, knobs["corruption_rate"], size)))
         off = set(rng.sample(range(size), _count(rng, knobs["off_format_rate"], size)))
+        systematic: set[int] = set()
+        if knobs["systematic_rate"] > 0:  # among the items not already given a random wrong gold
+            rest = [p for p in range(size) if p not in corrupt]
+            systematic = set(rng.sample(rest, min(len(rest), _count(rng, knobs["systematic_rate"], size))))
         cohort_id = f"{prefix}{c:04d}"
         for pos, item in enumerate(delivered):
             question = Question(item["subject"], item["difficulty"], item["prompt"], item["off_format_prompt"], item["gold"])
-            gold = wrong_answer(rng, question, facts) if pos in corrupt else item["gold"]
+            source = "random" if pos in corrupt else "systematic" if pos in systematic else "true"
+            gold = wrong_answer(rng, question, facts) if source == "random" else item["wrong_answer"] if source == "systematic" else item["gold"]
             rows.append(
                 {
                     "cohort_id": cohort_id,
@@ -105,7 +115,8 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
                     "prompt": item["off_format_prompt"] if pos in off else item["prompt"],
                     "gold": gold,
                     "true_answer": item["gold"],
-                    "corrupted": pos in corrupt,
+                    "corrupted": gold != item["gold"],  # a wrong procedure can agree with the true answer
+                    "gold_source": source,
                     "duplicate": bool(item.get("_duplicate", False)),
                     "off_format": pos in off,
                     "cohort_subject": knobs["cohort_subject"],
@@ -113,6 +124,7 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
                     "difficulty_lo": knobs["difficulty_lo"],
                     "difficulty_hi": knobs["difficulty_hi"],
                     "corruption_rate": knobs["corruption_rate"],
+                    "systematic_rate": knobs["systematic_rate"],
                     "duplicate_rate": knobs["duplicate_rate"],
                     "off_format_rate": knobs["off_format_rate"],
                 }
