@@ -60,7 +60,7 @@ def copy_results(run_dir: Path, home: Path, summary: dict) -> None:
             shutil.copyfile(run_dir / name, RESULTS / name)
     pretrain = next((home / "policies").glob("*/pretrain.json"))
     info = json.loads(pretrain.read_text())
-    (RESULTS / "tiny_policy.json").write_text(json.dumps({k: info[k] for k in ("parameters", "steps", "seconds", "band", "probe_table")},
+    (RESULTS / "tiny_policy.json").write_text(json.dumps({k: info[k] for k in ("parameters", "steps", "seconds", "band", "in_band", "probe_table", "behaviour_table") if k in info},
                                                          indent=2) + "\n")
     (RESULTS / "labels_summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
 
