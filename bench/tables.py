@@ -230,6 +230,23 @@ def evidence_own(folder: Path) -> str:
     return table(["target", "cohorts", "own subject", "other subjects", "own part of the lift", "other part", "own improving"], rows)
 
 
+def evidence_kinds(folder: Path) -> str:
+    """Single-subject cohorts by kind (clean, systematic error, random wrong golds, duplicates or off-format):
+    own-subject lift_pass with its interval, the share of cohorts raising it, per subject, and the other subjects' mean."""
+    ev = _evidence(folder).get("own_by_kind", {}).get("lift_pass", {})
+    subjects = sorted({s for e in ev.values() for s in e["per_subject"]})
+    rows = []
+    for kind in ("clean", "systematic", "random_wrong", "duplicate_or_off_format"):
+        if kind not in ev:
+            continue
+        e = ev[kind]
+        per = [f"{e['per_subject'][s]['own']:+.4f} ({e['per_subject'][s]['cohorts']})".replace("-", "−") if s in e["per_subject"] else "—"
+               for s in subjects]
+        rows.append([kind, str(e["cohorts"]), _ev(e["own"], 4), _ev(e["share_own_improving"], 2), *per, f"{e['other']:+.4f}".replace("-", "−")])
+    return table(["cohorts' kind", "cohorts", "own-subject lift_pass", "share raising it", *(f"{s} (cohorts)" for s in subjects),
+                  "other subjects"], rows)
+
+
 def evidence_variance(folder: Path) -> str:
     """Share of the label's variance across cohorts explained (in-sample R²), and the oracle-knob model's LOCO ρ."""
     ev = _evidence(folder)["variance_explained"]
@@ -278,10 +295,12 @@ def evidence_scorers(folder: Path) -> str:
 
 
 FOLDER_TABLES = {"correlations": correlations, "loop": loop, "intervention": intervention, "evidence-targets": evidence_targets,
-                 "evidence-correlations": evidence_correlations, "evidence-own": evidence_own, "evidence-variance": evidence_variance,
+                 "evidence-correlations": evidence_correlations, "evidence-own": evidence_own, "evidence-kinds": evidence_kinds,
+                 "evidence-variance": evidence_variance,
                  "evidence-linearization": evidence_linearization, "evidence-scorers": evidence_scorers}
 SOURCES = {"correlations": "features.parquet", "loop": "loop.json", "intervention": "intervention.json",
-           **dict.fromkeys(("evidence-targets", "evidence-correlations", "evidence-own", "evidence-variance", "evidence-linearization"),
+           **dict.fromkeys(("evidence-targets", "evidence-correlations", "evidence-own", "evidence-kinds", "evidence-variance",
+                              "evidence-linearization"),
                            "evidence.json"), "evidence-scorers": "metrics_lift_nll.json"}
 
 

@@ -54,5 +54,6 @@ def test_cli_world_build_prints_the_probe_table_and_fills_a_run_folder(micro_wor
     assert "reused from cache" in result.stdout
     for subject in ("math", "code", "science", "knowledge"):
         assert subject in result.stdout
+    assert "Behaviours on the probe" in result.stdout and "pass@8" in result.stdout
     assert {p.name for p in (tmp_path / "run").iterdir()} >= {"config.toml", "items.parquet", "cohorts.parquet"}
     assert load_config(tmp_path / "run" / "config.toml") == load_config(None, MICRO)

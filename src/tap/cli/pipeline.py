@@ -32,6 +32,8 @@ def _print_world(built) -> None:
         pool_n = counts.get(("pool", subject), counts.xs("pool").sum() if subject == "all" else 0)
         table.add_row(subject, str(probe_n), str(pool_n), f"{row['accuracy']:.3f}", f"{row['gold_nll']:.3f}")
     console.print(table)
+    if info.get("behaviour_table"):
+        _print_behaviours(info["behaviour_table"])
     cohorts = built.cohorts.groupby("cohort_id").first()
     vendors = cohorts.vendor.value_counts()
     console.print(
@@ -40,6 +42,18 @@ def _print_world(built) -> None:
         + f"; defects: {built.cohorts.corrupted.mean():.0%} corrupted, {built.cohorts.duplicate.mean():.0%} duplicates, "
         f"{built.cohorts.off_format.mean():.0%} off-format"
     )
+
+
+def _print_behaviours(rows: list[dict]) -> None:
+    """The policy's behaviours on the probe (tap.world.tiny_policy.behaviour_table)."""
+    table = Table(title="Behaviours on the probe (where the correct and the wrong behaviour disagree: P(answer) at T = 1)")
+    columns = ("subject", "disagree", "P(correct)", "P(wrong)", "pass@1", "pass@8")
+    keys = ("divergent", "p_correct_divergent", "p_wrong_divergent", "pass_1", "pass_8")
+    for column in columns:
+        table.add_column(column, justify="right" if column != "subject" else "left")
+    for row in rows:
+        table.add_row(row["subject"], *(f"{row[k]:.3f}" if row.get(k) is not None else "—" for k in keys))
+    console.print(table)
 
 
 @world_app.command("build")
