@@ -58,3 +58,12 @@ def test_a_verifier_that_raises_stops_the_run_with_a_message():
 def test_exact_verifier_rejects_non_string_gold():
     with pytest.raises(VerifierError):
         judge("exact", "14", 14, where="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "gold", "reward"), [
+    ("x=14", "x=14", 1.0), (" x=14 ", "x=14", 1.0), ("14", "x=14", 0.0), ("x=14", "14", 0.0),
+    ("Tal.", "Tal.", 1.0), ("Tal.", "Tal", 0.0), ("Tal", "Tal.", 0.0), ("tal", "Tal", 1.0),
+])
+def test_exact_verifier_matches_a_gold_that_is_not_a_short_answer_with_itself(text, gold, reward):
+    """A systematic vendor writes golds like `x=14`: the completion `x=14` earns them, `14` does not."""
+    assert judge("exact", text, gold).reward == reward

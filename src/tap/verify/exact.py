@@ -18,6 +18,16 @@ def extract_short_answer(text: str) -> str | None:
     return None
 
 
+def _normalized(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def same_text(text: str, gold: str) -> bool:
+    """The completion is the gold answer itself (whitespace collapsed, case ignored): how a gold that
+    is not a short answer (`x=14`, `Tal.`, a systematic vendor's) is matched."""
+    return _normalized(text) == _normalized(gold)
+
+
 def _as_number(text: str) -> float | None:
     cleaned = text.strip().replace(",", "")
     return float(cleaned) if _NUMBER.fullmatch(cleaned) else None
@@ -36,5 +46,4 @@ def exact_match(answer: str | None, gold: str, *, rel_tol: float = 1e-9) -> floa
     a, g = _as_number(answer), _as_number(gold)
     if a is not None and g is not None:
         return 1.0 if math.isclose(a, g, rel_tol=rel_tol, abs_tol=1e-12) else 0.0
-    norm = lambda s: " ".join(s.split()).casefold()  # noqa: E731
-    return 1.0 if norm(answer) == norm(gold) else 0.0
+    return 1.0 if _normalized(answer) == _normalized(gold) else 0.0
