@@ -25,7 +25,8 @@ def run_dir(micro_world, tap_home, tmp_path_factory):
     result = run_tap("features", "compute", str(run / "rollouts.parquet"), *SETS, env={"TAP_HOME": str(tap_home)})
     assert result.returncode == 0, result.stderr
     rng = np.random.default_rng(0)
-    write_labels(run, seeds=3, lift=lambda row: 0.01 * row.token_entropy_mean + 0.001 * rng.normal())
+    spread = pd.read_parquet(run / "features.parquet").token_entropy_mean.std()  # seed noise at a tenth of the signal's spread
+    write_labels(run, seeds=3, lift=lambda row: 0.01 * (row.token_entropy_mean + 0.1 * spread * rng.normal()))
     return run
 
 
