@@ -103,7 +103,7 @@ def main() -> None:
         "targets": evidence.target_table(rows, **boot),
         "target_correlations": evidence.target_correlations(rows, cohorts, **boot),
         "own_and_other": evidence.own_and_other(rows, cohorts, probe, **boot),
-        "own_by_kind": evidence.own_by_kind(rows, cohorts, **boot),
+        "own_by_kind": evidence.own_by_kind(rows, cohorts, probe, **boot),
         "variance_explained": evidence.variance_explained(rows, cohorts, **boot),
         "linearization": linearization_check(run_dir, config, selection, probe, lifts, args.bootstrap),
         "step_lifts_mean": {str(int(s)): {t: float(g[t].mean()) for t in evidence.TARGETS} for s, g in lifts.groupby("step")},

@@ -81,13 +81,15 @@ def main() -> None:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(args.run_dir / "labels.sqlite")
     threads = threads_per_worker(args.workers, config.label.threads)
+    variants = {}  # kind -> (settings, label-config hash, base probe summary)
+    for kind, kind_settings in (("cohort", settings), ("fresh", fresh)):
+        config_hash = label_hash(kind_settings, weights, probe)
+        variants[kind] = (kind_settings, config_hash, base_probe_metrics(ledger, config_hash, world.policy_dir, probe, kind_settings))
     units = []
     for subject in sorted(probe.subject.unique()):
         for cohort_id, table in control_cohorts(world.items, subject, args.items, args.cohorts, size, config.world.seed).items():
-            unit_settings = fresh if "fresh" in cohort_id else settings
-            config_hash = label_hash(unit_settings, weights, probe)
-            before = base_probe_metrics(ledger, config_hash, world.policy_dir, probe, unit_settings)
-            units += plan_units(table, probe, world.policy_dir, unit_settings, config_hash, before, threads)
+            kind_settings, config_hash, before = variants["fresh" if "fresh" in cohort_id else "cohort"]
+            units += plan_units(table, probe, world.policy_dir, kind_settings, config_hash, before, threads)
     executor = make_executor("local", args.workers, run_dir=args.run_dir)
     try:
         for config_hash in dict.fromkeys(u.config_hash for u in units):

@@ -101,7 +101,8 @@ def test_own_lift_by_cohort_kind():
     kinds = evidence.cohort_kinds(cohorts)
     # a wrong procedure that happens to give the true answer leaves the cohort clean
     assert kinds.to_dict() == {"clean-0": "clean", "clean-1": "clean", "sys-0": "systematic", "sys-agree": "clean", "rand-0": "random_wrong"}
-    table = evidence.own_by_kind(pd.DataFrame(rows), cohorts, resamples=50)["lift_pass"]
+    probe = pd.DataFrame({"subject": [s for s in SUBJECTS for _ in range(5)]})
+    table = evidence.own_by_kind(pd.DataFrame(rows), cohorts, probe, resamples=50)["lift_pass"]
     assert table["clean"]["cohorts"] == 3 and table["clean"]["own"]["value"] == pytest.approx(0.02)
     assert table["clean"]["share_own_improving"]["value"] == 1.0 and table["clean"]["other"] == pytest.approx(0.001)
     assert table["systematic"]["own"]["value"] == pytest.approx(-0.04) and table["systematic"]["share_own_improving"]["value"] == 0.0

@@ -98,27 +98,34 @@ def _cohort_subjects(cohorts: pd.DataFrame) -> pd.Series:
     return cohorts.groupby("cohort_id").subject.agg(lambda s: s.iloc[0] if s.nunique() == 1 else "mixed")
 
 
+def _own_other_table(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame) -> pd.DataFrame:
+    """One row per single-subject cohort x target (mean over its seeds): the lift on its own subject's
+    probe items, on the other subjects' items (probe-item weights), and their parts of the overall lift."""
+    subject = _cohort_subjects(cohorts)
+    weights = probe.subject.value_counts(normalize=True).to_dict()
+    parts = []
+    for row in rows[rows.status == "ok"].itertuples():
+        own = subject.get(row.cohort_id)
+        deltas = json.loads(row.subject_deltas) if isinstance(row.subject_deltas, str) else row.subject_deltas
+        if own in (None, "mixed") or own not in deltas:
+            continue
+        others = [s for s in deltas if s != own]
+        for target in TARGETS:
+            if target not in deltas[own]:
+                continue
+            other_part = sum(weights[s] * deltas[s][target] for s in others)
+            parts.append({"target": target, "cohort_id": row.cohort_id, "subject": own, "own": deltas[own][target],
+                          "other": other_part / sum(weights[s] for s in others), "own_part": weights[own] * deltas[own][target],
+                          "other_part": other_part})
+    columns = ["target", "cohort_id", "subject", "own", "other", "own_part", "other_part"]
+    return pd.DataFrame(parts, columns=columns).groupby(["target", "cohort_id", "subject"]).mean().reset_index()
+
+
 def own_and_other(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
     """For single-subject cohorts, per target: the mean lift on the own subject's probe items, on the
     other subjects' items, and their contributions to the overall lift (probe-item weights)."""
-    subject = _cohort_subjects(cohorts)
-    weights = probe.subject.value_counts(normalize=True).to_dict()
-    ok = rows[rows.status == "ok"]
     out = {}
-    for target in TARGETS:
-        parts = []
-        for row in ok.itertuples():
-            own = subject.get(row.cohort_id)
-            deltas = json.loads(row.subject_deltas) if isinstance(row.subject_deltas, str) else row.subject_deltas
-            if own in (None, "mixed") or own not in deltas or target not in deltas[own]:
-                continue
-            others = [s for s in deltas if s != own]
-            other = sum(weights[s] * deltas[s][target] for s in others) / sum(weights[s] for s in others)
-            parts.append({"cohort_id": row.cohort_id, "subject": own, "own": deltas[own][target], "other": other,
-                          "own_part": weights[own] * deltas[own][target], "other_part": sum(weights[s] * deltas[s][target] for s in others)})
-        if not parts:
-            continue
-        table = pd.DataFrame(parts).groupby(["cohort_id", "subject"]).mean().reset_index()  # mean over seeds
+    for target, table in _own_other_table(rows, cohorts, probe).groupby("target"):
         entry = {"cohorts": len(table)}
         for column in ("own", "other", "own_part", "other_part"):
             values = table[column].to_numpy()
@@ -150,32 +157,19 @@ def cohort_kinds(cohorts: pd.DataFrame) -> pd.Series:
     return kind
 
 
-def own_by_kind(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+def own_by_kind(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
     """For single-subject cohorts of each kind (cohort_kinds), per target: the mean lift on the own
     subject's probe items (95% bootstrap interval over cohorts), the share of cohorts whose own lift is
     positive, and the mean lift on the other subjects' items (probe-item weights)."""
-    subject, kind = _cohort_subjects(cohorts), cohort_kinds(cohorts)
-    ok = rows[rows.status == "ok"]
-    parts = []
-    for row in ok.itertuples():
-        own = subject.get(row.cohort_id)
-        deltas = json.loads(row.subject_deltas) if isinstance(row.subject_deltas, str) else row.subject_deltas
-        if own in (None, "mixed") or own not in deltas:
-            continue
-        for target in TARGETS:
-            others = [s for s in deltas if s != own]
-            parts.append({"cohort_id": row.cohort_id, "kind": kind[row.cohort_id], "subject": own, "target": target,
-                          "own": deltas[own][target], "other": float(np.mean([deltas[s][target] for s in others])) if others else np.nan})
-    if not parts:
-        return {}
-    table = pd.DataFrame(parts).groupby(["target", "kind", "cohort_id", "subject"]).mean().reset_index()  # mean over seeds
+    table = _own_other_table(rows, cohorts, probe)
+    table["kind"] = table.cohort_id.map(cohort_kinds(cohorts))
     out: dict = {}
     for (target, name), g in table.groupby(["target", "kind"]):
         own = g.own.to_numpy()
-        share = _ci(lambda idx, v=own: (v[idx] > 0).mean(), len(own), resamples, seed)
         out.setdefault(target, {})[name] = {
             "cohorts": len(g), "own": _ci(lambda idx, v=own: v[idx].mean(), len(own), resamples, seed),
-            "share_own_improving": share, "other": float(g.other.mean()),
+            "share_own_improving": _ci(lambda idx, v=own: (v[idx] > 0).mean(), len(own), resamples, seed),
+            "other": float(g.other.mean()),
             "per_subject": {s: {"cohorts": len(h), "own": float(h.own.mean()), "share_own_improving": float((h.own > 0).mean())}
                             for s, h in g.groupby("subject")},
         }

@@ -1,6 +1,7 @@
 """The tiny world's clean items: a held-out probe, a pool that cohorts draw from, and an endless
-stream of pretraining examples (answers from a mixture of behaviours) that never contains a probe prompt (knowledge excepted: facts can
-only be known from pretraining, so every fact, probe facts included, is shown there)."""
+stream of pretraining examples (answers from a mixture of behaviours) that never contains a probe
+prompt (knowledge excepted: facts can only be known from pretraining, so every fact, probe facts
+included, is shown there)."""
 
 from __future__ import annotations
 

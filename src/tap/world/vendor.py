@@ -23,7 +23,6 @@ COHORT_COLUMNS = [
     "corrupted", "gold_source", "duplicate", "off_format", "cohort_subject", "vendor", "difficulty_lo",
     "difficulty_hi", "corruption_rate", "systematic_rate", "duplicate_rate", "off_format_rate",
 ]
-GOLD_SOURCES = ("true", "random", "systematic")  # who wrote a delivered gold: the true answer, a random wrong one, the wrong procedure
 
 
 def _count(rng: random.Random, rate: float, size: int) -> int:
