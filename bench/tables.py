@@ -30,8 +30,14 @@ def ci(metric: dict | None, digits: int = 2, scale: float = 1.0, interval: bool 
 
 
 def rho(entry: dict) -> float:
-    value = (entry.get("metrics", {}).get("loco_spearman") or {}).get("value")
+    """The headline ρ: grouped K-fold (metrics from before it existed: LOCO)."""
+    m = entry.get("metrics", {})
+    value = (m.get("kfold_spearman") or m.get("loco_spearman") or {}).get("value")
     return -9.0 if value is None else value
+
+
+def kfold(metrics: dict) -> bool:
+    return "protocol" in metrics
 
 
 def ordered(metrics: dict) -> list[dict]:
@@ -61,12 +67,24 @@ def readme(metrics: dict) -> str:
         name = e["name"] + (" (the configured default)" if e["name"] == metrics.get("headline") else "")
         name += " (best single feature)" if e is best("feature") else (" (best gradient score)" if e is best("gradient") else "")
         m = e["metrics"]
-        rows.append([name, cost(e), ci(m.get("loco_spearman")), ci(m.get("heldout_spearman"), interval=False),
-                     ci(m.get("top_fraction_of_oracle"))])
+        if kfold(metrics):
+            paired = metrics["paired"].get("minus_headline", {})
+            rows.append([name, cost(e), ci(m.get("kfold_spearman")), ci(paired.get(e["name"])), ci(m.get("heldout_spearman"), interval=False),
+                         ci(m.get("top_fraction_of_oracle"))])
+        else:
+            rows.append([name, cost(e), ci(m.get("loco_spearman")), ci(m.get("heldout_spearman"), interval=False),
+                         ci(m.get("top_fraction_of_oracle"))])
+    if kfold(metrics):
+        return table(["scorer", "s / cohort", "K-fold ρ", "− configured (paired)", "ρ vs held-out seed", f"top-{q}% fraction of oracle"], rows)
     return table(["scorer", "s / cohort", "LOCO ρ", "ρ vs held-out seed", f"top-{q}% fraction of oracle"], rows)
 
 
 def ranking(metrics: dict) -> str:
+    if kfold(metrics):
+        rows = [[e["name"], cost(e), ci(e["metrics"].get("kfold_spearman")), ci(e["metrics"].get("kfold_pairwise_accuracy")),
+                 ci(e["metrics"].get("loco_spearman")), ci(e["metrics"].get("lodo_spearman")), ci(e["metrics"].get("lodo_gap")),
+                 ci(e["metrics"].get("rho_over_ceiling"))] for e in ordered(metrics)]
+        return table(["scorer", "s / cohort", "K-fold ρ", "K-fold pairwise", "LOCO ρ", "LODO ρ (pooled)", "LODO gap", "ρ / ceiling"], rows)
     rows = [[e["name"], cost(e), ci(e["metrics"].get("loco_spearman")), ci(e["metrics"].get("loco_pearson")),
              ci(e["metrics"].get("pairwise_accuracy")), ci(e["metrics"].get("lodo_spearman")), ci(e["metrics"].get("lodo_gap")),
              ci(e["metrics"].get("rho_over_ceiling"))] for e in ordered(metrics)]
@@ -102,7 +120,8 @@ def coverage(metrics: dict) -> str:
             width = "—" if cov.get("mean_width") is None else f"{cov['mean_width']:.4f}"
             rows.append([e["name"], ci(cov["coverage"]), width, str(cov.get("unbounded", 0))])
     level = round(100 * metrics["interval_level"])
-    return table(["TAP scorer", f"{level}% interval coverage (LOCO)", "mean width (bounded)", "unbounded"], rows)
+    where = "K-fold repeat 0" if kfold(metrics) else "LOCO"
+    return table(["TAP scorer", f"{level}% interval coverage ({where})", "mean width (bounded)", "unbounded"], rows)
 
 
 def noise(metrics: dict) -> str:

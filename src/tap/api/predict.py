@@ -56,14 +56,19 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
     y_cs = complete.loc[features.cohort_id].to_numpy(float)
     domains = np.full(len(features), "mixed", dtype=object)
     members = [set() for _ in range(len(features))]
+    groups = np.arange(len(features))
     if paths.cohorts.exists():
+        from tap.evaluate.protocols import item_groups
+
         cohorts = pd.read_parquet(paths.cohorts)
         cohorts["cohort_id"] = cohorts.cohort_id.astype(str)
         subjects = cohorts.groupby("cohort_id").subject.agg(lambda s: set(s))
         members = [subjects.get(c, set()) for c in features.cohort_id]
         domains = np.array([next(iter(m)) if len(m) == 1 else "mixed" for m in members], dtype=object)
+        if "item_id" in cohorts:  # cohorts sharing a pool item land in one group
+            groups = item_groups(features.cohort_id, cohorts.groupby("cohort_id").item_id.agg(set).to_dict())
     return {
-        "features": features, "y_cs": y_cs, "domains": domains.astype(str), "members": members,
+        "features": features, "y_cs": y_cs, "domains": domains.astype(str), "members": members, "groups": groups,
         "selection": selection, "rows": rows, "seeds": list(complete.columns),
         "config_hash": selection.config_hash, "other_hashes": list(selection.other_config_hashes), "notes": notes,
         "dropped": int(len(wide) - len(complete)) + int(len(complete) - len(features)),
@@ -131,12 +136,13 @@ def evaluate(
     scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor, short_runs)
     started = time.perf_counter()
     ev = config.evaluate
+    headline = f"TAP {config.predictor.model} {'+'.join(config.predictor.families)}"
     metrics, predictions = evaluate_scorers(
         scorers, data["features"], data["y_cs"], data["domains"], data["members"],
         q=ev.top_q, resamples=ev.bootstrap, seed=ev.bootstrap_seed, random_draws=ev.random_draws,
         level=config.predictor.level, n_jobs=n_jobs or min(2, os.cpu_count() or 1), progress=progress,
+        groups=data["groups"], folds=ev.folds, repeats=ev.repeats, loco_max=ev.loco_max_cohorts, headline=headline,
     )
-    headline = f"TAP {config.predictor.model} {'+'.join(config.predictor.families)}"
     metrics["importance"] = _importance(scorers, headline, data, ev.bootstrap_seed)
     metrics.update({
         "tap_version": __version__, "target": ev.target, "label_config_hash": data["config_hash"],
@@ -161,7 +167,7 @@ def _importance(scorers: list, headline: str, data: dict, seed: int) -> dict | N
         return None
     table = permutation_importances(
         lambda: scorer.make().set_params(interval="none"), data["features"][scorer.columns].astype(float),
-        data["y_cs"].mean(axis=1), seed=seed,
+        data["y_cs"].mean(axis=1), seed=seed, subjects=data["domains"],
     )
     catalog = {name: (tag, text) for name, tag, text in feature_catalog()}
     rows = [{**row, "tag": catalog[row["feature"]][0], "definition": catalog[row["feature"]][1]} for row in table.to_dict(orient="records")]
@@ -189,7 +195,7 @@ def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path
     columns = [c for c in feature_columns(table) if c in known and table[c].notna().any()]
     X = table[columns].astype(float)
     y = data["y_cs"].mean(axis=1)
-    predictor = _predictor_from_config(config).fit(X, y)
+    predictor = _predictor_from_config(config).fit(X, y, groups=data["groups"], subjects=data["domains"])
     target = Path(out) if out else RunPaths(run_dir).predictor
     metadata = {
         "columns": columns, "used_columns": [columns[i] for i in predictor.columns_], "target": config.evaluate.target,
@@ -197,7 +203,11 @@ def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path
         "label_notes": data["notes"],
         "label_mean": float(y.mean()), "label_std": float(y.std(ddof=1)),
         "predictor": config.predictor.model_dump(), "run_dir": str(run_dir), "config": config.model_dump(mode="json"),
+        "model": predictor.describe(),
     }
+    if predictor.model == "auto":
+        metadata["auto_choice"] = predictor.choice_
+        metadata["auto_inner_scores"] = predictor.inner_scores_
     save_predictor(predictor, target, metadata)
     return predictor, target, metadata
 
@@ -343,9 +353,10 @@ def score(
         if column not in feats:
             feats[column] = np.nan
     X = feats[meta["columns"]].astype(float)
-    pred = predictor.predict(X)
-    lo, hi = predictor.predict_interval(X)
     subjects = table.groupby("cohort_id").subject.agg(lambda s: s.iloc[0] if s.nunique() == 1 else "mixed")
+    cohort_subjects = feats.cohort_id.map(subjects).to_numpy()
+    pred = predictor.predict(X, subjects=cohort_subjects)
+    lo, hi = predictor.predict_interval(X, subjects=cohort_subjects)
     result = pd.DataFrame({
         "cohort_id": feats.cohort_id, "subject": feats.cohort_id.map(subjects), "predicted_lift": pred,
         "lo": lo, "hi": hi, "level": predictor.level,

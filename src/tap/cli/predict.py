@@ -40,14 +40,18 @@ def _print_metrics(metrics: dict) -> None:
 
     def order(entry: dict) -> tuple:
         m = entry["metrics"]
-        key = (m.get("loco_spearman") or m.get("heldout_spearman") or {}).get("value")
+        key = (m.get("kfold_spearman") or m.get("heldout_spearman") or {}).get("value")
         return SCORER_GROUPS.index(entry["group"]), -(key if key is not None else -9)
 
     scorers = sorted(metrics["scorers"], key=order)
+    paired = (metrics.get("paired") or {}).get("minus_headline", {})
+    protocol = metrics.get("protocol", {})
     ranking = Table(title=(f"Ranking: {metrics['cohorts']} cohorts x {metrics['seeds']} seeds, label = mean {metrics['target']} "
-                           "over seeds; value [95% bootstrap interval over cohorts]"), box=box.SIMPLE_HEAD)
+                           f"over seeds; K-fold = {protocol.get('headline', 'grouped K-fold')} ({protocol.get('groups', '?')} item "
+                           f"groups, largest {protocol.get('largest_group', '?')}); value [95% bootstrap interval over cohorts "
+                           "and repeats]"), box=box.SIMPLE_HEAD)
     selection = Table(title=f"Selection on a held-out seed: top {q}% of cohorts, {metrics['target']} ×1e3", box=box.SIMPLE_HEAD)
-    for column in ("scorer", "group", "s / cohort", "LOCO ρ", "LOCO r", "pairwise", "LODO ρ", "LODO gap", "ρ / ceiling"):
+    for column in ("scorer", "group", "s / cohort", "K-fold ρ", "ρ / ceiling", "− headline", "pairwise", "LOCO ρ", "LODO ρ", "LODO gap"):
         ranking.add_column(column, justify="left" if column in ("scorer", "group") else "right", no_wrap=True)
     for column in ("scorer", "selected", "gain vs random", "gain − measured", "of oracle", "ρ vs held-out seed"):
         selection.add_column(column, justify="left" if column == "scorer" else "right", no_wrap=True)
@@ -56,9 +60,10 @@ def _print_metrics(metrics: dict) -> None:
         name = entry["name"] + (" *" if entry["name"] == metrics.get("headline") else "")
         cost = entry.get("cost_seconds")
         ranking.add_row(
-            name, entry["group"], f"{cost:.3g}" if cost is not None else "—", _ci(m.get("loco_spearman")),
-            _ci(m.get("loco_pearson"), interval=False), _ci(m.get("pairwise_accuracy"), interval=False),
-            _ci(m.get("lodo_spearman"), interval=False), _ci(m.get("lodo_gap"), interval=False), _ci(m.get("rho_over_ceiling")),
+            name, entry["group"], f"{cost:.3g}" if cost is not None else "—", _ci(m.get("kfold_spearman")),
+            _ci(m.get("rho_over_ceiling"), interval=False), _ci(paired.get(entry["name"])),
+            _ci(m.get("kfold_pairwise_accuracy"), interval=False), _ci(m.get("loco_spearman"), interval=False),
+            _ci(m.get("lodo_spearman"), interval=False), _ci(m.get("lodo_gap"), interval=False),
         )
         selection.add_row(
             name, _ci(m.get("top_selected"), 1, 1e3, interval=False), _ci(m.get("top_gain"), 1, 1e3),
@@ -66,7 +71,7 @@ def _print_metrics(metrics: dict) -> None:
             _ci(m.get("heldout_spearman"), interval=False),
         )
     subjects = sorted({k for e in scorers for k in e.get("lodo_per_subject", {})})
-    per_subject = Table(title="LODO per subject: ρ within the held-out subject's cohorts [95% interval], (LOCO ρ − LODO ρ there)",
+    per_subject = Table(title="LODO per subject: ρ within the held-out subject's cohorts [95% interval], (K-fold ρ − LODO ρ there)",
                         box=box.SIMPLE_HEAD)
     per_subject.add_column("scorer", no_wrap=True)
     for subject in subjects:
@@ -93,14 +98,28 @@ def _print_metrics(metrics: dict) -> None:
             width = "—" if cov.get("mean_width") is None else f"{cov['mean_width']:.4f}"
             unbounded = f"; {cov['unbounded']} unbounded (too few calibration points)" if cov.get("unbounded") else ""
             console.print(
-                f"{entry['name']}: LOCO {cov['level']:.0%} conformal intervals cover {_ci(cov['coverage'])} of held-out labels "
+                f"{entry['name']}: {cov['level']:.0%} conformal intervals (K-fold repeat 0) cover {_ci(cov['coverage'])} of held-out labels "
                 f"(mean width {width}{unbounded}; {'within' if cov['within_5_points'] else 'NOT within'} ±5 points of nominal)"
             )
     console.print(
-        "* the configured predictor. LODO gap = LOCO ρ − LODO ρ on the same cohorts. gain vs random: the selection's mean "
-        "held-out-seed lift minus the mean over all cohorts; gain − measured: that minus the measured-lift selector's gain. "
-        "'measured lift' rows have no LOCO/LODO numbers: they read the labels themselves."
+        "* the configured predictor. − headline: K-fold ρ minus the configured predictor's, paired over the same resamples. "
+        "LODO gap = K-fold ρ − LODO ρ on the same cohorts. LOCO runs only on batteries of at most "
+        f"{protocol.get('loco_max_cohorts', 64)} cohorts. gain vs random: the selection's mean held-out-seed lift minus the mean over "
+        "all cohorts; gain − measured: that minus the measured-lift selector's gain. 'measured lift' rows have no "
+        "K-fold/LOCO/LODO numbers: they read the labels themselves."
     )
+
+
+def _print_auto_choice(predictor) -> None:
+    """The candidates TAP auto compared on the full battery (inner grouped K-fold ρ), best first."""
+    table = Table(title="TAP auto: inner grouped-CV ρ of each candidate on this battery (the chosen one first)")
+    for column in ("model", "scaling", "families", "penalty", "inner ρ"):
+        table.add_column(column, justify="right" if column == "inner ρ" else "left")
+    rows = sorted(predictor.inner_scores_, key=lambda r: -r["inner_spearman"] if math.isfinite(r["inner_spearman"]) else 9)
+    for row in rows[:8]:
+        penalty = f"alpha {row['alpha']:g}" if row["model"] != "gbm" else f"l2 {row['l2_regularization']:g}"
+        table.add_row(row["model"], row["scaling"], "+".join(row["families"]), penalty, f"{row['inner_spearman']:+.3f}")
+    console.print(table)
 
 
 @app.command()
@@ -111,14 +130,19 @@ def fit(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Predictor file (default: RUN_DIR/predictor.skops, with a .json sidecar).")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Fit the predictor ([predictor] config: gbm or ridge, feature families, conformal intervals) on every labelled cohort."""
+    """Fit the predictor ([predictor] config: auto, gbm, ridge or kernel; feature families; conformal intervals) on every labelled cohort.
+
+    With model = "auto" it prints what the inner grouped cross-validation chose and saves that choice
+    in the predictor's .json sidecar."""
     from tap import api
 
     cfg = _run_config(run_dir, config, set_, "fit", produces=("fit",))
     predictor, target, meta = api.fit(run_dir, config=cfg, out=out, home=home)
     _print_notes(meta["label_notes"])
+    if predictor.model == "auto":
+        _print_auto_choice(predictor)
     console.print(
-        f"wrote {target}: {predictor.model} on {len(meta['used_columns'])} features (families {'+'.join(predictor.families)}), "
+        f"wrote {target}: {predictor.describe()}, {len(meta['used_columns'])} features, "
         f"{predictor.interval} intervals at {predictor.level:.0%} (guaranteed coverage ≥ {predictor.guarantee():.2f} for an exchangeable cohort"
         f"{'' if predictor.bounded() else '; too few calibration points for two finite ends'}), "
         f"trained on {meta['cohorts']} cohorts x {meta['seeds']} seeds "

@@ -92,6 +92,10 @@ def _default_vendors() -> list[VendorConfig]:
 class CohortsConfig(_Strict):
     count: int = Field(64, ge=1, description="Number of cohorts the vendors deliver.")
     size: int = Field(8, ge=1, description="Items per cohort.")
+    disjoint: bool = Field(
+        False, description="Cohorts do not share pool items while a subject has unused ones (then they reuse them): "
+        "grouped evaluation then keeps most cohorts in a group of their own.",
+    )
     vendors: list[VendorConfig] = Field(default_factory=_default_vendors, description="Vendor profiles cohorts are drawn from.")
 
     @model_validator(mode="after")
@@ -294,7 +298,9 @@ class LabelConfig(_Strict):
 class PredictorConfig(_Strict):
     """The predictor `tap fit` trains and `tap evaluate` judges (TAPPredictor's parameters)."""
 
-    model: Literal["gbm", "ridge"] = Field("gbm", description="gbm: HistGradientBoostingRegressor; ridge: standardized ridge (the baseline model).")
+    model: Literal["auto", "gbm", "ridge", "kernel"] = Field("gbm", description="auto: model, families and penalty chosen by inner grouped CV on the training cohorts; gbm: HistGradientBoostingRegressor; ridge: standardized ridge; kernel: RBF kernel ridge.")
+    scaling: Literal["global", "subject"] = Field("global", description="subject: features standardized within each cohort's subject plus subject offsets (ridge, kernel, gbm; auto tries both).")
+    inner_folds: int = Field(5, ge=2, description="Folds of auto's inner grouped CV.")
     families: list[Literal["R", "F", "G"]] = Field(["R", "F"], description="Feature families by cost tag: R rewards only, F forward pass, G gradients.")
     interval: Literal["jackknife+", "split"] = Field("jackknife+", description="Conformal interval: jackknife+ (K-fold CV+) or split conformal.")
     level: float = Field(0.9, gt=0, lt=1, description="Nominal coverage of the prediction intervals.")
@@ -314,6 +320,9 @@ class EvaluateConfig(_Strict):
     bootstrap: int = Field(1000, ge=10, description="Bootstrap resamples over cohorts for every 95% interval.")
     bootstrap_seed: int = Field(0, description="Seed of the bootstrap resamples (the same resamples for every scorer).")
     random_draws: int = Field(200, ge=1, description="Random scorings averaged for the random baseline.")
+    folds: int = Field(5, ge=2, description="K of the grouped K-fold protocol (the headline); cohorts sharing a pool item stay in one fold.")
+    repeats: int = Field(10, ge=1, description="Repeats of the grouped K-fold, each with a fresh split.")
+    loco_max_cohorts: int = Field(64, ge=0, description="Run LOCO too on batteries of at most this many cohorts (it fits one model per cohort and scorer).")
     target: Literal["lift_pass", "lift_nll", "delta_accuracy"] = Field("lift_pass", description="The label: the change of the probe's expected accuracy at the sampling temperature (lift_pass, what RLVR maximizes; the default, see docs/labels.md), its gold-answer NLL reduction (lift_nll, nats/token) or its greedy accuracy change (delta_accuracy).")
 
 

@@ -1,15 +1,20 @@
 """Evaluate every scorer with the same protocols on the same cohorts (DESIGN.md, "Measuring honestly").
 
 Inputs: per-cohort features, single-seed lifts y[c, s] (cohorts with every seed), each cohort's
-subject (or "mixed") and the subjects its items come from. Per scorer:
-- LOCO predictions (with conformal intervals for TAP) -> Spearman ρ, Pearson r, pairwise accuracy
-  against the S-seed label, ρ / noise ceiling, interval coverage;
+subject (or "mixed"), the subjects its items come from and its item group (cohorts sharing a pool
+item share one). Per scorer:
+- repeated grouped K-fold (the headline) -> Spearman ρ and pairwise accuracy within each held-out
+  fold, averaged over folds and repeats; ρ / noise ceiling; ρ pooled over folds (for comparison);
+  interval coverage of TAP's conformal intervals (repeat 0);
+- LOCO predictions (batteries of at most `loco_max` cohorts) -> Spearman ρ, Pearson r, pairwise accuracy;
 - LODO predictions -> ρ per subject and pooled, and the gap to LOCO on the same cohorts;
-- held-out-seed selection -> for each seed h, scores built from the other seeds' labels only; the
-  top q is scored by y[·, h]: mean lift, gain over random, gain over the measured-lift selector,
-  fraction of the in-sample oracle, and ρ(scores, y[·, h]).
-Every number carries a 95% bootstrap interval over cohorts; all scorers share the same resamples,
-so differences between them are paired. The random scorer's interval is the spread over its draws.
+- held-out-seed selection -> for each seed h, grouped K-fold scores from models trained on the other
+  seeds' labels only; the top q is scored by y[·, h]: mean lift, gain over random, gain over the
+  measured-lift selector, fraction of the in-sample oracle, and ρ(scores, y[·, h]).
+Every number carries a 95% bootstrap interval over cohorts; each resample also draws one K-fold
+repeat, so K-fold intervals include the variance of refitting. All scorers share the same
+resamples and repeat draws, so differences between them are paired (`paired`: each scorer's K-fold
+ρ minus the headline's). The random scorer's interval is the spread over its draws.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tap.evaluate import metrics as M
-from tap.evaluate.protocols import lodo, loco
+from tap.evaluate.protocols import kfold, kfold_selection, lodo, loco
 from tap.evaluate.scorers import Scorer
 
 
@@ -32,18 +37,23 @@ def _point_maker(scorer: Scorer) -> Callable:
     return scorer.make
 
 
-def _fit_scorer(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.ndarray, members: list[set]) -> dict:
-    """LOCO / LODO / per-seed selection scores of one model-based scorer (runs in a worker)."""
+def _fit_scorer(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.ndarray, members: list[set],
+                groups: np.ndarray, protocol: dict) -> dict:
+    """K-fold / LOCO / LODO / per-seed selection scores of one model-based scorer (runs in a worker)."""
     from threadpoolctl import threadpool_limits
 
     y = y_cs.mean(axis=1)
+    point = _point_maker(scorer)
+    folds, seed = protocol["folds"], protocol["seed"]
     with threadpool_limits(1):  # many tiny fits: threads only add overhead (and oversubscribe)
-        out = loco(scorer.make, X, y, intervals=scorer.intervals)
-        point = _point_maker(scorer)
-        out["lodo"] = lodo(point, X, y, domains, members)
-        out["selection"] = np.stack(
-            [loco(point, X, np.delete(y_cs, h, axis=1).mean(axis=1))["pred"] for h in range(y_cs.shape[1])]
-        )
+        out = kfold(point, X, y, groups, domains, folds=folds, repeats=protocol["repeats"], seed=seed)
+        if scorer.intervals:  # repeat 0 again, with conformal intervals (the same split: same seed)
+            out.update({k: v for k, v in kfold(scorer.make, X, y, groups, domains, folds=folds, repeats=1, seed=seed,
+                                               intervals=True).items() if k in ("lo", "hi")})
+        if len(y) <= protocol["loco_max"]:
+            out["pred"] = loco(point, X, y, subjects=domains)["pred"]
+        out["lodo"] = lodo(point, X, y, domains, members, groups=groups)
+        out["selection"] = kfold_selection(point, X, y_cs, groups, domains, folds=folds, seed=seed)
     return out
 
 
@@ -76,19 +86,28 @@ def selection_curve(scores: np.ndarray, y_cs: np.ndarray, qs=CURVE_Q) -> list[fl
     return [float(np.mean([y_cs[M.top_q_mask(scores[h], q), h].mean() for h in range(y_cs.shape[1])])) for q in qs]
 
 
-def _stats(fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float) -> dict:
-    """Every headline statistic of one scorer on one set of cohorts (the full set or a resample)."""
+def _stats(fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float, repeat: int | None = None) -> dict:
+    """Every headline statistic of one scorer on one set of cohorts (the full set or a resample).
+    K-fold numbers average over repeats, or read one `repeat` (a bootstrap resample's draw)."""
     y = y_cs.mean(axis=1)
     out = {}
+    if "kfold" in fit:
+        repeats = range(len(fit["kfold"])) if repeat is None else [repeat]
+        rho = [M.fold_mean(M.spearman, fit["kfold"][r], y, fit["folds"][r]) for r in repeats]
+        out["kfold_spearman"] = float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
+        out["kfold_pairwise_accuracy"] = float(np.nanmean([M.fold_mean(M.pairwise_accuracy, fit["kfold"][r], y, fit["folds"][r]) for r in repeats]))
+        out["kfold_pooled_spearman"] = float(np.nanmean([M.spearman(fit["kfold"][r], y) for r in repeats]))
+        out["rho_over_ceiling"] = out["kfold_spearman"] / ceiling if ceiling > 0 else float("nan")
     pred = fit.get("pred")
     if pred is not None:
         out["loco_spearman"] = M.spearman(pred, y)
         out["loco_pearson"] = M.pearson(pred, y)
         out["pairwise_accuracy"] = M.pairwise_accuracy(pred, y)
-        out["rho_over_ceiling"] = out["loco_spearman"] / ceiling if ceiling > 0 else float("nan")
+    if "lodo" in fit:
         held = np.isfinite(fit["lodo"])
         out["lodo_spearman"] = M.spearman(fit["lodo"][held], y[held])
-        out["lodo_gap"] = M.spearman(pred[held], y[held]) - out["lodo_spearman"]
+        base = fit["kfold"][0] if "kfold" in fit else pred
+        out["lodo_gap"] = M.spearman(base[held], y[held]) - out["lodo_spearman"]
     sel = _selection(fit["selection"], y_cs, q)
     out.update({f"top_{k}": v for k, v in sel.items() if k != "heldout_spearman"})
     out["heldout_spearman"] = sel["heldout_spearman"]
@@ -121,16 +140,25 @@ def evaluate_scorers(
     level: float = 0.9,
     n_jobs: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
+    groups: np.ndarray | None = None,
+    folds: int = 5,
+    repeats: int = 10,
+    loco_max: int = 64,
+    headline: str | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Metrics of every scorer (a dict ready for metrics.json) and per-cohort predictions (long form).
 
-    `features` rows align with `y_cs` rows (cohorts x seeds) and `domains` / `members`."""
+    `features` rows align with `y_cs` rows (cohorts x seeds), `domains` / `members` and `groups`
+    (item groups; default: each cohort its own). LOCO runs only up to `loco_max` cohorts (it fits
+    n models per scorer). `paired` holds each scorer's K-fold ρ minus `headline`'s."""
     y_cs = np.asarray(y_cs, float)
     n, seeds = y_cs.shape
     if seeds < 2:
         raise ValueError("held-out-seed selection and the noise ceiling need at least 2 seeds per cohort")
     y = y_cs.mean(axis=1)
     domains = np.asarray(domains)
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    protocol = {"folds": folds, "repeats": repeats, "seed": seed, "loco_max": loco_max}
     fits: dict[str, dict] = {}
     model_based = [s for s in scorers if s.make is not None]
     jobs = [(s, features[s.columns].to_numpy(float)) for s in model_based]
@@ -140,9 +168,9 @@ def evaluate_scorers(
         from joblib import Parallel, delayed
 
         runner = Parallel(n_jobs=n_jobs, return_as="generator")
-        results = runner(delayed(_fit_scorer)(s, X, y_cs, domains, members) for s, X in jobs)
+        results = runner(delayed(_fit_scorer)(s, X, y_cs, domains, members, groups, protocol) for s, X in jobs)
     else:
-        results = (_fit_scorer(s, X, y_cs, domains, members) for s, X in jobs)
+        results = (_fit_scorer(s, X, y_cs, domains, members, groups, protocol) for s, X in jobs)
     for (scorer, _), result in zip(jobs, results):
         fits[scorer.name] = result
         done += 1
@@ -164,9 +192,10 @@ def evaluate_scorers(
     ]
 
     def subset(fit: dict, idx: np.ndarray) -> dict:
-        return {k: (v[:, idx] if k == "selection" else v[idx]) for k, v in fit.items()}
+        return {k: (v[:, idx] if k in ("selection", "kfold", "folds") else v[idx]) for k, v in fit.items()}
 
-    results_out = []
+    draws = [b % repeats for b in range(resamples)]  # the K-fold repeat each resample reads
+    results_out, kfold_samples = [], {}
     for scorer in scorers:
         entry = {"name": scorer.name, "group": scorer.group, "columns": scorer.columns, "note": scorer.note,
                  "cost_seconds": scorer.cost_seconds, "cost_flops": scorer.cost_flops}
@@ -175,12 +204,16 @@ def evaluate_scorers(
         else:
             fit = fits[scorer.name]
             point = _stats(fit, y_cs, q, measured_gain, ceiling)
-            samples = [_stats(subset(fit, idx), y_cs[idx], q, bm, bn[1]) for idx, bm, bn in zip(boots, boot_measured, boot_noise)]
+            samples = [_stats(subset(fit, idx), y_cs[idx], q, bm, bn[1], r)
+                       for idx, bm, bn, r in zip(boots, boot_measured, boot_noise, draws)]
             entry["metrics"] = {k: _triplet(v, [s[k] for s in samples]) for k, v in point.items()}
+            if "kfold_spearman" in point:
+                kfold_samples[scorer.name] = (point["kfold_spearman"], np.array([s["kfold_spearman"] for s in samples]))
             if "lodo" in fit:
                 entry["lodo_per_subject"] = _per_subject(fit, y, domains, resamples, seed)
             if scorer.intervals:
                 entry["coverage"] = _coverage(fit, y, level, boots)
+                entry["coverage"]["protocol"] = f"grouped {folds}-fold, repeat 0"
             entry["selection_curve"] = {"q": list(CURVE_Q), "mean_lift": selection_curve(fit["selection"], y_cs)}
         results_out.append(entry)
         if scorer.make is None:
@@ -194,15 +227,31 @@ def evaluate_scorers(
         "ceiling": _triplet(ceiling, [b[1] for b in boot_noise]),
         "projection": {str(s): M.noise_ceiling(r1, s) for s in range(1, 11)},
     }
+    sizes = np.bincount(groups)
     metrics = {
         "cohorts": n, "seeds": seeds, "top_q": q, "bootstrap": resamples, "interval_level": level,
-        "noise": noise, "scorers": results_out,
+        "protocol": {"headline": f"grouped {folds}-fold x {repeats} repeats, ρ within held-out folds", "folds": folds,
+                     "repeats": repeats, "groups": int(len(sizes)), "largest_group": int(sizes.max()),
+                     "loco": n <= loco_max, "loco_max_cohorts": loco_max},
+        "noise": noise, "scorers": results_out, "paired": _paired(kfold_samples, headline),
     }
     return metrics, _predictions(scorers, fits, features, y, domains)
 
 
+def _paired(samples: dict, headline: str | None) -> dict:
+    """Each scorer's K-fold ρ minus the headline's, with a 95% interval over the shared resamples."""
+    if headline not in samples:
+        return {}
+    base_value, base = samples[headline]
+    out = {}
+    for name, (value, values) in samples.items():
+        if name != headline:
+            out[name] = _triplet(value - base_value, list(values - base))
+    return {"headline": headline, "minus_headline": out}
+
+
 def _per_subject(fit: dict, y: np.ndarray, domains: np.ndarray, resamples: int, seed: int) -> dict:
-    """LODO and LOCO ρ within each subject's cohorts, and their gap, with bootstrap intervals."""
+    """LODO and K-fold (repeat 0) ρ within each subject's cohorts, and their gap, with bootstrap intervals."""
     out = {}
     rng = np.random.default_rng(seed + 1)
     for subject in sorted(set(domains) - {"mixed"}):
@@ -211,13 +260,13 @@ def _per_subject(fit: dict, y: np.ndarray, domains: np.ndarray, resamples: int, 
             continue
 
         def stats(r: np.ndarray) -> tuple[float, float]:
-            lodo_rho, loco_rho = M.spearman(fit["lodo"][r], y[r]), M.spearman(fit["pred"][r], y[r])
-            return lodo_rho, loco_rho - lodo_rho
+            lodo_rho, kfold_rho = M.spearman(fit["lodo"][r], y[r]), M.spearman(fit["kfold"][0][r], y[r])
+            return lodo_rho, kfold_rho - lodo_rho
 
         point = stats(rows)
         boot = [stats(rows[rng.integers(0, len(rows), len(rows))]) for _ in range(resamples)]
         out[subject] = {"cohorts": int(len(rows)), "lodo_spearman": _triplet(point[0], [b[0] for b in boot]),
-                        "loco_spearman": _triplet(M.spearman(fit["pred"][rows], y[rows]), []),
+                        "kfold_spearman": _triplet(M.spearman(fit["kfold"][0][rows], y[rows]), []),
                         "gap": _triplet(point[1], [b[1] for b in boot])}
     return out
 
@@ -243,7 +292,8 @@ def _random_scorer(y_cs: np.ndarray, q: float, ceiling: float, measured_gain: fl
     n, seeds = y_cs.shape
     samples = []
     for _ in range(draws):
-        fit = {"pred": rng.normal(size=n), "lodo": rng.normal(size=n), "selection": rng.normal(size=(seeds, n))}
+        fit = {"pred": rng.normal(size=n), "lodo": rng.normal(size=n), "selection": rng.normal(size=(seeds, n)),
+               "kfold": rng.normal(size=(1, n)), "folds": rng.integers(0, 5, size=(1, n))}
         samples.append(_stats(fit, y_cs, q, measured_gain, ceiling))
     flat = [float(y_cs.mean())] * len(CURVE_Q)  # a random pick's expected lift at every q
     return {"metrics": {k: _triplet(float(np.nanmean([s[k] for s in samples])), [s[k] for s in samples]) for k in samples[0]},
@@ -252,22 +302,26 @@ def _random_scorer(y_cs: np.ndarray, q: float, ceiling: float, measured_gain: fl
 
 
 def _predictions(scorers: list[Scorer], fits: dict, features: pd.DataFrame, y: np.ndarray, domains: np.ndarray) -> pd.DataFrame:
-    """Per cohort and model-based scorer: label, LOCO prediction and interval, LODO prediction."""
+    """Per cohort and model-based scorer: label, K-fold (repeat 0) prediction, fold and interval,
+    LOCO prediction (NaN when LOCO was not run), LODO prediction."""
     frames = []
     for scorer in scorers:
         fit = fits.get(scorer.name)
-        if fit is None or "pred" not in fit:
+        if fit is None or "kfold" not in fit:
             continue
+        n = len(y)
         frames.append(pd.DataFrame({
             "cohort_id": features.cohort_id.to_numpy(), "subject": domains, "scorer": scorer.name, "group": scorer.group,
-            "label": y, "loco_pred": fit["pred"], "loco_lo": fit["lo"], "loco_hi": fit["hi"], "lodo_pred": fit["lodo"],
+            "label": y, "pred": fit["kfold"][0], "fold": fit["folds"][0], "pred_lo": fit["lo"], "pred_hi": fit["hi"],
+            "loco_pred": fit.get("pred", np.full(n, np.nan)), "lodo_pred": fit["lodo"],
         }))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def headline_rows(metrics: dict) -> list[dict]:
     """One flat row per scorer (value and interval of each headline number), for tables and reports."""
-    keys = ("loco_spearman", "loco_pearson", "pairwise_accuracy", "lodo_spearman", "lodo_gap", "top_gain",
+    keys = ("kfold_spearman", "kfold_pairwise_accuracy", "kfold_pooled_spearman", "loco_spearman", "loco_pearson",
+            "pairwise_accuracy", "lodo_spearman", "lodo_gap", "top_gain",
             "top_gain_vs_measured", "top_fraction_of_oracle", "heldout_spearman", "rho_over_ceiling")
     rows = []
     for entry in metrics["scorers"]:
@@ -282,7 +336,8 @@ def headline_rows(metrics: dict) -> list[dict]:
 
 
 def permutation_importances(
-    make_estimator: Callable, X: pd.DataFrame, y: np.ndarray, *, folds: int = 5, repeats: int = 20, seed: int = 0
+    make_estimator: Callable, X: pd.DataFrame, y: np.ndarray, *, folds: int = 5, repeats: int = 20, seed: int = 0,
+    subjects: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Permutation importance on held-out folds: for each K-fold split, fit on the training part and
     measure how much shuffling one column of the held-out part lowers Spearman ρ(ŷ, y) there.
@@ -291,14 +346,18 @@ def permutation_importances(
     from sklearn.model_selection import KFold
     from threadpoolctl import threadpool_limits
 
-    def rho(estimator, X_, y_):
-        value = M.spearman(estimator.predict(X_), y_)
-        return 0.0 if not np.isfinite(value) else value
+    from tap.evaluate.protocols import fit_model, predict_model
 
     drops = []
     with threadpool_limits(1):
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
-            model = make_estimator().fit(X.iloc[train], y[train])
+            held = None if subjects is None else np.asarray(subjects)[test]
+
+            def rho(estimator, X_, y_, held=held):  # rows keep their order under permutation: subjects stay aligned
+                value = M.spearman(predict_model(estimator, X_, held), y_)
+                return 0.0 if not np.isfinite(value) else value
+
+            model = fit_model(make_estimator(), X.iloc[train], y[train], None, None if subjects is None else np.asarray(subjects)[train])
             result = permutation_importance(model, X.iloc[test], y[test], scoring=rho, n_repeats=repeats, random_state=seed)
             drops.append(result.importances)  # (columns, repeats)
     stacked = np.concatenate(drops, axis=1)

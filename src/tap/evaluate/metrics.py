@@ -45,6 +45,17 @@ def pairwise_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(score.mean())
 
 
+def fold_mean(metric: Callable, pred: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
+    """Mean over folds of metric(pred, y) within each fold (NaN folds skipped): how the grouped
+    K-fold protocol and TAP auto's inner selection score predictions. Within a fold one model made
+    every prediction, so the training mean's pull against the held-out labels — which biases ρ
+    pooled over folds, and LOCO's, below 0 for a useless model — cannot enter."""
+    pred, y, folds = np.asarray(pred, float), np.asarray(y, float), np.asarray(folds)
+    values = [metric(pred[folds == k], y[folds == k]) for k in np.unique(folds)]
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def top_q_mask(scores: np.ndarray, q: float) -> np.ndarray:
     """The top q share of cohorts by score (at least one); ties broken by position, stably."""
     n = len(scores)

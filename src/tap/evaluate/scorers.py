@@ -1,9 +1,12 @@
 """The scorers an evaluation compares, each with what it reads and what it costs per cohort.
 
 - TAP: TAPPredictor (gbm or ridge) on the R, R+F and R+F+G feature families.
+- TAP auto (model, families and penalty chosen by inner grouped CV) and the fixed models gbm, ridge
+  and ridge+subject (features standardized within subject, subject offsets, shared slopes).
 - Single features: one column; its sign (and the fill for an undefined value) learned on the
   training folds only, so a feature that predicts *lower* lift is used the right way round without
-  peeking at the held-out cohorts.
+  peeking at the held-out cohorts; each also standardized within subject ("| within subject").
+- Best feature: the one column (and sign) with the largest |ρ| on the training folds.
 - Gradient scores and head_align: one column each with the sign theory gives (positive = predicted
   lift), nothing learned.
 - Measured lift: GRPO-train the cohort and read its lift on other seeds (1 seed, or all S − 1).
@@ -32,16 +35,40 @@ FAMILY_SETS = (("R",), ("R", "F"), ("R", "F", "G"))
 class SignedFeature(RegressorMixin, BaseEstimator):
     """One feature as a score. `sign=None` learns it from the training rows (the sign of the
     feature's Spearman correlation with the label; +1 on a tie); undefined values get the training
-    median."""
+    median. `within_subject` standardizes the feature within each subject first (training rows'
+    mean and std per subject; a subject not seen in training gets the global ones), so that only
+    its ranking inside a subject counts."""
 
-    def __init__(self, sign=None):
+    def __init__(self, sign=None, within_subject=False):
         self.sign = sign
+        self.within_subject = within_subject
 
-    def fit(self, X, y):
+    def _values(self, X, subjects) -> np.ndarray:
+        x = np.asarray(X, float)[:, 0]
+        x = np.where(np.isfinite(x), x, self.fill_)
+        if not self.within_subject:
+            return x
+        if subjects is None:
+            raise ValueError("within_subject needs subjects= in fit and predict")
+        subjects = np.asarray(subjects).astype(str)
+        mean = np.array([self.stats_.get(s, self.stats_[None])[0] for s in subjects])
+        std = np.array([self.stats_.get(s, self.stats_[None])[1] for s in subjects])
+        return (x - mean) / std
+
+    def fit(self, X, y, subjects=None):
         x = np.asarray(X, float)[:, 0]
         finite = np.isfinite(x)
         self.fill_ = float(np.median(x[finite])) if finite.any() else 0.0
-        x = np.where(finite, x, self.fill_)
+        if self.within_subject:
+            if subjects is None:
+                raise ValueError("within_subject needs subjects= in fit and predict")
+            filled, subjects = np.where(finite, x, self.fill_), np.asarray(subjects).astype(str)
+
+            def stats(v):
+                return float(v.mean()), float(v.std()) if v.std() > 0 else 1.0
+
+            self.stats_ = {None: stats(filled), **{s: stats(filled[subjects == s]) for s in np.unique(subjects) if (subjects == s).sum() >= 2}}
+        x = self._values(X, subjects)
         if self.sign is None:
             rho = spearman(x, np.asarray(y, float))
             self.sign_ = -1.0 if rho < 0 else 1.0  # NaN (a constant column) compares False: +1
@@ -49,9 +76,27 @@ class SignedFeature(RegressorMixin, BaseEstimator):
             self.sign_ = float(self.sign)
         return self
 
+    def predict(self, X, subjects=None):
+        return self.sign_ * self._values(X, subjects)
+
+
+class BestFeature(RegressorMixin, BaseEstimator):
+    """The single feature a user would pick from the training rows: the column with the largest
+    |Spearman ρ| with the label there, used with that sign (undefined values: training median)."""
+
+    def fit(self, X, y):
+        X, y = np.asarray(X, float), np.asarray(y, float)
+        self.fill_ = np.array([np.median(c[np.isfinite(c)]) if np.isfinite(c).any() else 0.0 for c in X.T])
+        Z = np.where(np.isfinite(X), X, self.fill_)
+        rhos = np.array([spearman(c, y) for c in Z.T])
+        strength = np.where(np.isfinite(rhos), np.abs(rhos), -1.0)
+        self.column_ = int(np.argmax(strength))
+        self.sign_ = -1.0 if rhos[self.column_] < 0 else 1.0
+        return self
+
     def predict(self, X):
-        x = np.asarray(X, float)[:, 0]
-        return self.sign_ * np.where(np.isfinite(x), x, self.fill_)
+        x = np.asarray(X, float)[:, self.column_]
+        return self.sign_ * np.where(np.isfinite(x), x, self.fill_[self.column_])
 
 
 @dataclass
@@ -108,19 +153,27 @@ def build_scorers(
     usable = [c for c in feature_columns(features) if c in tags and features[c].notna().any()]
     present = {tags[c] for c in usable}
     costs = family_costs(features)
-    params = {k: v for k, v in predictor.items() if k not in ("model", "families")}
+    params = {k: v for k, v in predictor.items() if k not in ("model", "families", "scaling")}
     scorers: list[Scorer] = []
     for families in FAMILY_SETS:
         if not set(families) <= present:
             continue
         columns = [c for c in usable if tags[c] in families]
-        for model in ("gbm", "ridge"):
-            def make(model=model, families=families):
-                return TAPPredictor(model=model, families=families, **params)
+        for model, scaling in (("auto", "global"), ("gbm", "global"), ("ridge", "global"), ("ridge", "subject")):
+            def make(model=model, families=families, scaling=scaling):
+                return TAPPredictor(model=model, families=families, scaling=scaling, **params)
 
+            label = f"{model}+subject" if scaling == "subject" else model
             scorers.append(Scorer(
-                f"TAP {model} {'+'.join(families)}", "tap", columns, make,
+                f"TAP {label} {'+'.join(families)}", "tap", columns, make,
                 *_cost(costs, ["rollout", *families]), intervals=True,
+                note={"auto": "model, families and penalty chosen by inner grouped CV on the training folds",
+                      "ridge+subject": "features standardized within subject, subject offsets, shared slopes"}.get(label, ""),
+            ))
+        if families != ("R", "F", "G"):
+            scorers.append(Scorer(
+                f"best feature {'+'.join(families)}", "feature", columns, BestFeature, *_cost(costs, ["rollout", *families]),
+                note="the single feature (and sign) with the largest |ρ| on the training folds",
             ))
     theory = set(GRADIENT_FEATURES) | set(HEAD_ALIGN_FEATURES)
     forward = set(MODEL_FEATURES) | set(HEAD_ALIGN_FEATURES)
@@ -133,6 +186,12 @@ def build_scorers(
             parts = ["rollout", "F" if column in forward else "R"]
             scorers.append(Scorer(column, "feature", [column], SignedFeature, *_cost(costs, parts),
                                   note="sign learned on training folds"))
+    for column in usable:
+        fixed = column in theory
+        parts = ["rollout", "G" if column in GRADIENT_FEATURES else "F" if column in forward else "R"]
+        make = (lambda: SignedFeature(sign=1.0, within_subject=True)) if fixed else (lambda: SignedFeature(within_subject=True))
+        scorers.append(Scorer(f"{column} | within subject", "gradient" if fixed else "feature", [column], make,
+                              *_cost(costs, parts), note="standardized within subject on the training folds"))
     seconds, flops = label_cost
     scorers.append(Scorer("measured lift, 1 seed", "measured", cost_seconds=seconds, cost_flops=flops,
                           note="train and measure: another seed's lift"))

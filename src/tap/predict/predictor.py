@@ -1,8 +1,14 @@
 """TAPPredictor: features -> predicted lift, with conformal prediction intervals.
 
-Models: gradient boosting (HistGradientBoostingRegressor, the default; handles NaN features) or a
-standardized ridge (median-imputed) as the baseline. `families` keeps only the feature columns whose
-cost tag is listed (when X is a DataFrame whose columns TAP knows; other arrays use every column).
+Models: gradient boosting (HistGradientBoostingRegressor; handles NaN features), a standardized
+ridge (median-imputed), an RBF kernel ridge on the same standardized features, or "auto": model,
+feature families and regularization chosen by grouped inner cross-validation on the training rows
+alone (`AUTO_SPACE`; the choice is kept in `choice_` and its inner scores in `inner_scores_`).
+`families` keeps only the feature columns whose cost tag is listed (when X is a DataFrame whose
+columns TAP knows; other arrays use every column); "auto" also tries each shorter family prefix.
+`scaling="subject"` standardizes every feature within each cohort's subject (training statistics;
+an unseen subject gets the global ones) and adds one offset per subject: shared slopes, subject
+intercepts. It needs `subjects` in fit and predict.
 
 Intervals at `level` (default 0.9); `interval="none"` fits the point model only (what an
 evaluation that needs no intervals should use: CV+ fits `n_folds` extra models):
@@ -29,6 +35,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
+from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
@@ -42,12 +49,23 @@ def _feature_tags() -> dict[str, str]:
     return {name: tag for name, tag, _ in feature_catalog()}
 
 
+FAMILY_ORDER = ("R", "F", "G")
+
+# What "auto" chooses among, for each family prefix: (model, scaling, parameters). Small and strongly
+# regularized on purpose: batteries hold tens to hundreds of cohorts.
+AUTO_SPACE = (
+    *[("ridge", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in (1.0, 10.0, 100.0, 1000.0)],
+    *[("kernel", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in (0.3, 3.0)],
+    ("gbm", "global", {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10, "l2_regularization": 1.0}),
+)
+
+
 class TAPPredictor(RegressorMixin, BaseEstimator):
     """Predict a cohort's lift from its features (scikit-learn estimator contract)."""
 
     def __init__(self, model="gbm", families=("R", "F"), interval="jackknife+", level=0.9, n_folds=5,
                  calibration_share=0.25, alpha=1.0, max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                 min_samples_leaf=5, random_state=None):
+                 min_samples_leaf=5, random_state=None, scaling="global", inner_folds=5):
         self.model = model
         self.families = families
         self.interval = interval
@@ -60,28 +78,43 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
         self.random_state = random_state
+        self.scaling = scaling
+        self.inner_folds = inner_folds
 
-    def _base(self):
-        if self.model == "gbm":
+    def _params(self) -> dict:
+        """The model, scaling and model parameters in force (auto's choice once fitted)."""
+        if self.model == "auto":
+            return dict(self.choice_)
+        return {"model": self.model, "scaling": self.scaling, "alpha": self.alpha, "max_iter": self.max_iter,
+                "learning_rate": self.learning_rate, "max_leaf_nodes": self.max_leaf_nodes,
+                "min_samples_leaf": self.min_samples_leaf, "l2_regularization": 0.0}
+
+    def _base(self, params: dict | None = None):
+        p = params or self._params()
+        if p["model"] == "gbm":
             return HistGradientBoostingRegressor(
-                max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
-                min_samples_leaf=self.min_samples_leaf, random_state=self.random_state,
+                max_iter=p["max_iter"], learning_rate=p["learning_rate"], max_leaf_nodes=p["max_leaf_nodes"],
+                min_samples_leaf=p["min_samples_leaf"], l2_regularization=p.get("l2_regularization", 0.0),
+                random_state=self.random_state,
             )
-        if self.model == "ridge":
-            return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), Ridge(alpha=self.alpha))
-        raise ValueError(f"model must be 'gbm' or 'ridge', got {self.model!r}")
+        scale = [SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()]
+        if p["model"] == "ridge":
+            return make_pipeline(*scale, Ridge(alpha=p["alpha"]))
+        if p["model"] == "kernel":
+            return make_pipeline(*scale, KernelRidge(alpha=p["alpha"], kernel="rbf"))  # γ = 1 / features
+        raise ValueError(f"model must be 'gbm', 'ridge', 'kernel' or 'auto', got {p['model']!r}")
 
-    def _fit_one(self, X, y):
+    def _fit_one(self, X, y, params: dict | None = None):
         """A base model fit on (X, y). A column with no value in these rows (a fold of a small
         battery can have one) is set to 0 for this fit: scikit-learn's boosting cannot bin it."""
         empty = np.isnan(X).all(axis=0)
         if empty.any():
             X = X.copy()
             X[:, empty] = 0.0
-        return clone(self._base()).fit(X, y)
+        return clone(self._base(params)).fit(X, y)
 
-    def _select(self, X):
-        """Column indices to use: the chosen families among known feature names, else all."""
+    def _family_columns(self, families) -> np.ndarray:
+        """Column indices of the given families among known feature names, else every column."""
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             return np.arange(self.n_features_in_)
@@ -89,26 +122,130 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         known = [i for i, n in enumerate(names) if n in tags]
         if not known:
             return np.arange(self.n_features_in_)
-        return np.array([i for i in known if tags[names[i]] in set(self.families)], dtype=int)
+        return np.array([i for i in known if tags[names[i]] in set(families)], dtype=int)
 
-    def fit(self, X, y):
+    def _select(self, X):
+        return self._family_columns(self.families)
+
+    # --- within-subject standardization -------------------------------------------------------
+    @staticmethod
+    def _scaling_stats(X: np.ndarray, subjects: np.ndarray | None) -> dict:
+        """Medians (the fill), global and per-subject means and stds of X's columns."""
+        empty = np.isnan(X).all(axis=0)
+        fill = np.zeros(X.shape[1])
+        fill[~empty] = np.nanmedian(X[:, ~empty], axis=0)
+        Z = np.where(np.isnan(X), fill, X)
+        names = np.unique(subjects) if subjects is not None else np.array([], dtype=object)
+
+        def stats(rows):
+            sd = Z[rows].std(axis=0)
+            return Z[rows].mean(axis=0), np.where(sd > 0, sd, 1.0)
+        glob = stats(np.ones(len(Z), bool))
+        per = [stats(subjects == s) if (subjects == s).sum() >= 2 else glob for s in names]
+        return {"fill": fill, "subjects": names.astype(str), "means": np.array([m for m, _ in per]).reshape(len(names), -1),
+                "stds": np.array([d for _, d in per]).reshape(len(names), -1), "mean": glob[0], "std": glob[1]}
+
+    @staticmethod
+    def _scale(X: np.ndarray, subjects: np.ndarray | None, st: dict) -> np.ndarray:
+        """X standardized within subject, plus one offset column per training subject."""
+        if subjects is None:
+            raise ValueError("this predictor standardizes features within subject: pass subjects= to fit and predict")
+        subjects = np.asarray(subjects).astype(str)
+        Z = np.where(np.isnan(X), st["fill"], X)
+        out = (Z - st["mean"]) / st["std"]
+        onehot = np.zeros((len(Z), len(st["subjects"])))
+        for j, s in enumerate(st["subjects"]):
+            rows = subjects == s
+            out[rows] = (Z[rows] - st["means"][j]) / st["stds"][j]
+            onehot[rows, j] = 1.0
+        return np.hstack([out, onehot])
+
+    def _prepare(self, X: np.ndarray, subjects, params: dict, stats: dict | None = None):
+        """(matrix the base model sees, scaling statistics) for columns already selected."""
+        if params["scaling"] != "subject":
+            return X, None
+        stats = stats if stats is not None else self._scaling_stats(X, None if subjects is None else np.asarray(subjects).astype(str))
+        return self._scale(X, subjects, stats), stats
+
+    # --- auto ---------------------------------------------------------------------------------
+    def _candidates(self, subjects) -> list[dict]:
+        families = [f for f in FAMILY_ORDER if f in set(self.families)]
+        prefixes = [tuple(families[:i]) for i in range(1, len(families) + 1)]
+        out = []
+        for fams in prefixes:
+            for model, scaling, params in AUTO_SPACE:
+                if scaling == "subject" and subjects is None:
+                    continue
+                base = {"model": model, "scaling": scaling, "families": list(fams), "alpha": 1.0, "max_iter": 100,
+                        "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10, "l2_regularization": 0.0}
+                out.append({**base, **params})
+        return out
+
+    def _choose(self, X, y, groups, subjects, rng) -> None:
+        """Inner grouped K-fold over AUTO_SPACE on these rows only; keeps the best by the mean
+        within-fold Spearman ρ (what the headline protocol scores)."""
+        from tap.evaluate.metrics import fold_mean, spearman
+        from tap.evaluate.protocols import group_folds
+
+        groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+        folds = group_folds(groups, max(2, min(self.inner_folds, len(np.unique(groups)))), rng)
+        subj = None if subjects is None else np.asarray(subjects).astype(str)
+        scores = []
+        for cand in self._candidates(subj):
+            cols = self._family_columns(cand["families"])
+            if not len(cols):
+                scores.append(float("nan"))
+                continue
+            pred = np.zeros(len(y))
+            for k in np.unique(folds):
+                train, test = folds != k, folds == k
+                Z, st = self._prepare(X[train][:, cols], None if subj is None else subj[train], cand)
+                model = self._fit_one(Z, y[train], cand)
+                Zt, _ = self._prepare(X[test][:, cols], None if subj is None else subj[test], cand, st)
+                pred[test] = model.predict(Zt)
+            scores.append(fold_mean(spearman, pred, y, folds))
+        finite = [i for i, v in enumerate(scores) if np.isfinite(v)]
+        best = max(finite, key=lambda i: scores[i]) if finite else 0  # ties: the earlier (simpler) candidate
+        candidates = self._candidates(subj)
+        self.choice_ = candidates[best]
+        self.inner_scores_ = [{**c, "inner_spearman": s} for c, s in zip(candidates, scores)]
+
+    # --- fit / predict ------------------------------------------------------------------------
+    def fit(self, X, y, groups=None, subjects=None):
+        """Fit on (X, y). `groups` (rows sharing pool items share a group) keeps auto's inner folds
+        apart; `subjects` (each row's subject) is needed by scaling="subject" and lets auto try it.
+        Runs single-threaded: on a few hundred rows, BLAS and OpenMP threads only cost time."""
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self._fit(X, y, groups, subjects)
+
+    def _fit(self, X, y, groups, subjects):
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
         if self.interval not in ("split", "jackknife+", "none"):
             raise ValueError(f"interval must be 'split', 'jackknife+' or 'none', got {self.interval!r}")
         if not 0 < self.level < 1:
             raise ValueError(f"level must be in (0, 1), got {self.level!r}")
-        self.columns_ = self._select(X)
+        if self.scaling not in ("global", "subject"):
+            raise ValueError(f"scaling must be 'global' or 'subject', got {self.scaling!r}")
+        rng = np.random.RandomState(self.random_state if isinstance(self.random_state, int) else None)
+        if self.model == "auto":
+            self._choose(X, y, groups, subjects, rng)
+            self.columns_ = self._family_columns(self.choice_["families"])
+        else:
+            self._base()  # a bad model name fails here, before any fit
+            self.columns_ = self._select(X)
         if not len(self.columns_):
             raise ValueError(f"no feature of the families {self.families} in X")
-        Xs = X[:, self.columns_]
-        rng = np.random.RandomState(self.random_state if isinstance(self.random_state, int) else None)
+        params = self._params()
+        Xs, self.scaling_ = self._prepare(X[:, self.columns_], subjects, params)
         if self.interval == "none":
-            self.estimator_ = self._fit_one(Xs, y)
+            self.estimator_ = self._fit_one(Xs, y, params)
         elif self.interval == "split":
             order = rng.permutation(len(y))
             n_cal = max(1, int(round(self.calibration_share * len(y))))
             cal, train = order[:n_cal], order[n_cal:] if len(y) > n_cal else order
-            self.estimator_ = self._fit_one(Xs[train], y[train])
+            self.estimator_ = self._fit_one(Xs[train], y[train], params)
             self.heldout_errors_ = y[cal] - self.estimator_.predict(Xs[cal])
             residuals = np.sort(np.abs(self.heldout_errors_))
             rank = math.ceil((len(residuals) + 1) * self.level)
@@ -118,24 +255,36 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             self.fold_models_, self.fold_of_ = [], np.zeros(len(y), dtype=int)
             self.heldout_errors_ = np.zeros(len(y))
             for k, (train, test) in enumerate(folds.split(Xs)):
-                model = self._fit_one(Xs[train], y[train])
+                model = self._fit_one(Xs[train], y[train], params)
                 self.fold_models_.append(model)
                 self.fold_of_[test] = k
                 self.heldout_errors_[test] = y[test] - model.predict(Xs[test])
             self.residuals_ = np.abs(self.heldout_errors_)
-            self.estimator_ = self._fit_one(Xs, y)
+            self.estimator_ = self._fit_one(Xs, y, params)
         self.n_iter_ = int(getattr(self.estimator_, "n_iter_", 1))  # boosting iterations (1 for ridge)
         return self
 
-    def predict(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        return self.estimator_.predict(X[:, self.columns_])
-
-    def predict_interval(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper ends of the conformal interval at `level` for each row."""
+    def _matrix(self, X, subjects):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")[:, self.columns_]
+        return self._prepare(X, subjects, self._params(), self.scaling_)[0] if self.scaling_ is not None else X
+
+    def predict(self, X, subjects=None):
+        X = self._matrix(X, subjects)
+        return self.estimator_.predict(X)
+
+    def describe(self) -> str:
+        """One line: the model in force, its families and scaling (auto: what it chose)."""
+        check_is_fitted(self)
+        p = self._params()
+        fams = "+".join(p["families"] if self.model == "auto" else [f for f in FAMILY_ORDER if f in set(self.families)])
+        knob = f"alpha {p['alpha']:g}" if p["model"] in ("ridge", "kernel") else f"{p['max_iter']} trees of {p['max_leaf_nodes']} leaves"
+        scale = ", standardized within subject + subject offsets" if p["scaling"] == "subject" else ""
+        return f"{'auto → ' if self.model == 'auto' else ''}{p['model']} ({knob}{scale}) on {fams}"
+
+    def predict_interval(self, X, subjects=None) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper ends of the conformal interval at `level` for each row."""
+        X = self._matrix(X, subjects)
         if self.interval == "none":
             raise ValueError("this predictor was fit with interval='none': refit with 'split' or 'jackknife+' for intervals")
         if self.interval == "split":

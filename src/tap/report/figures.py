@@ -24,23 +24,23 @@ def _error(metric: dict | None) -> tuple[float, float]:
 
 
 def predicted_vs_actual(pred: pd.DataFrame, scorer: str) -> go.Figure:
-    """Density of (LOCO prediction, label) with the diagonal; each cohort a point coloured by subject."""
+    """Density of (held-out K-fold prediction, label) with the diagonal; each cohort a point coloured by subject."""
     fig = go.Figure(go.Histogram2d(
-        x=pred.loco_pred, y=pred.label, nbinsx=12, nbinsy=12, colorscale="Greys", showscale=True,
+        x=pred.pred, y=pred.label, nbinsx=12, nbinsy=12, colorscale="Greys", showscale=True,
         colorbar=dict(title="cohorts", x=1.02), hoverinfo="skip", opacity=0.6,
     ))
     for subject, part in pred.groupby("subject"):
         fig.add_trace(go.Scatter(
-            x=part.loco_pred, y=part.label, mode="markers", name=subject,
+            x=part.pred, y=part.label, mode="markers", name=subject,
             marker=dict(color=SUBJECT_COLORS.get(subject, "#333"), size=8, line=dict(width=0.5, color="white")),
-            customdata=np.stack([part.cohort_id, part.subject, part.loco_lo, part.loco_hi], axis=1),
+            customdata=np.stack([part.cohort_id, part.subject, part.pred_lo, part.pred_hi], axis=1),
             hovertemplate="%{customdata[0]} (%{customdata[1]})<br>predicted %{x:.4f} [%{customdata[2]:.4f}, %{customdata[3]:.4f}]"
                           "<br>actual %{y:.4f}<extra></extra>",
         ))
-    lo = float(min(pred.loco_pred.min(), pred.label.min()))
-    hi = float(max(pred.loco_pred.max(), pred.label.max()))
+    lo = float(min(pred.pred.min(), pred.label.min()))
+    hi = float(max(pred.pred.max(), pred.label.max()))
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x", line=dict(dash="dash", color="black")))
-    fig.update_layout(**LAYOUT, title=f"{scorer}: LOCO prediction vs measured lift", xaxis_title="predicted lift (LOCO)",
+    fig.update_layout(**LAYOUT, title=f"{scorer}: held-out prediction (grouped K-fold, repeat 0) vs measured lift", xaxis_title="predicted lift (held-out fold)",
                       yaxis_title="measured lift (mean over seeds)", legend=dict(x=1.12))
     return fig
 
@@ -107,8 +107,8 @@ def noise_ceiling(noise: dict, headline: dict | None) -> go.Figure:
     fig.add_trace(go.Scatter(x=[noise["seeds"]], y=[_value(ceiling)], mode="markers", marker=dict(size=13, color="crimson"),
                              error_y=dict(type="data", symmetric=False, array=[high], arrayminus=[low]), name=f"this study ({noise['seeds']} seeds)"))
     if headline:
-        fig.add_hline(y=_value(headline["metrics"].get("loco_spearman")), line_dash="dash",
-                      annotation_text=f"{headline['name']} LOCO ρ", annotation_position="bottom right")
+        fig.add_hline(y=_value(headline["metrics"].get("kfold_spearman")), line_dash="dash",
+                      annotation_text=f"{headline['name']} K-fold ρ", annotation_position="bottom right")
     r1 = noise["single_seed_reliability"]
     interval = f" [{r1['lo']:.2f}, {r1['hi']:.2f}]" if r1 and r1.get("lo") is not None and r1.get("hi") is not None else ""
     fig.update_layout(**LAYOUT, title=f"Noise ceiling: single-seed reliability r1 = {_value(r1):.2f}{interval}",
@@ -124,7 +124,7 @@ def cost_frontier(scorers: list[dict]) -> go.Figure:
         rows = [e for e in scorers if e["group"] == group and (e.get("cost_seconds") or 0) > 0]
         if not rows:
             continue
-        quality = [e["metrics"].get("loco_spearman") or e["metrics"].get("heldout_spearman") for e in rows]
+        quality = [e["metrics"].get("kfold_spearman") or e["metrics"].get("heldout_spearman") for e in rows]
         errors = [_error(q) for q in quality]
         for col, cost in ((1, "cost_seconds"), (2, "cost_flops")):
             fig.add_trace(go.Scatter(
@@ -134,8 +134,31 @@ def cost_frontier(scorers: list[dict]) -> go.Figure:
                 text=[e["name"] for e in rows], hovertemplate="%{text}<br>cost %{x:.3g}<br>ρ %{y:.2f}<extra></extra>",
             ), row=1, col=col)
     fig.update_xaxes(type="log")
-    fig.update_layout(**LAYOUT, title="Cost–quality frontier (y: LOCO ρ; measured lift: ρ with a held-out seed)",
+    fig.update_layout(**LAYOUT, title="Cost–quality frontier (y: grouped K-fold ρ; measured lift: ρ with a held-out seed)",
                       yaxis_title="Spearman ρ")
+    return fig
+
+
+def learning_curve(curve: dict) -> go.Figure:
+    """Held-out-seed ρ of each scorer against the number of labelled cohorts (bench/learning_curve.py)."""
+    fig = go.Figure()
+    for name, entry in curve["curves"].items():
+        sizes = sorted(int(m) for m in entry["sizes"])
+        points = [entry["sizes"][str(m)]["rho"] for m in sizes]
+        dash = "dot" if entry["group"] in ("random", "measured") else "dash" if entry["group"] == "gradient" else None
+        fig.add_trace(go.Scatter(
+            x=sizes, y=[p["value"] for p in points], mode="lines+markers", name=name, line=dict(dash=dash),
+            error_y=dict(type="data", symmetric=False, array=[p["hi"] - p["value"] for p in points],
+                         arrayminus=[p["value"] - p["lo"] for p in points], thickness=1),
+            hovertemplate="%{x} labelled cohorts: ρ %{y:.2f}<extra>" + name + "</extra>",
+        ))
+    crossing = curve.get("crossing", {}).get("cohorts")
+    if crossing:
+        fig.add_vline(x=crossing, line_dash="dash", annotation_text=f"TAP auto above the best reward-only feature from {crossing}")
+    fig.update_xaxes(type="log", tickvals=curve["sizes"])
+    fig.update_layout(**LAYOUT, title=f"Learning curve: ρ with a held-out seed vs labelled cohorts ({curve['subsamples']} subsamples each; "
+                      "bars: 2.5–97.5% over subsamples)", xaxis_title="labelled cohorts (models train on 4/5 of them)",
+                      yaxis_title="Spearman ρ within held-out folds")
     return fig
 
 

@@ -58,6 +58,7 @@ def _load(run_dir: Path) -> dict:
         "config": paths.config.read_text(),
         "study": json.loads(study.read_text()) if study.exists() else None,
         "loop": pd.read_parquet(run_dir / "loop.parquet") if (run_dir / "loop.parquet").exists() else None,
+        "learning_curve": json.loads((run_dir / "learning_curve.json").read_text()) if (run_dir / "learning_curve.json").exists() else None,
         "intervention": ((pd.read_parquet(run_dir / "intervention.parquet"), json.loads((run_dir / "intervention.json").read_text()))
                          if (run_dir / "intervention.json").exists() else None),
     }
@@ -74,9 +75,9 @@ def _fmt(metric: dict | None, digits: int = 2, scale: float = 1.0) -> str:
 
 def _subset(metrics: dict, gradients: int | None, features: int) -> list[dict]:
     """TAP, measured lift, the best `gradients` gradient scores (None: all), the best `features`
-    single features (by LOCO ρ), and random."""
+    single features (by K-fold ρ), and random."""
     entries = metrics["scorers"]
-    rho = lambda e: np.nan_to_num(F._value(e["metrics"].get("loco_spearman")), nan=-9)  # noqa: E731
+    rho = lambda e: np.nan_to_num(F._value(e["metrics"].get("kfold_spearman")), nan=-9)  # noqa: E731
     best = lambda group, k: sorted([e for e in entries if e["group"] == group], key=lambda e: -rho(e))[:k]  # noqa: E731
     return ([e for e in entries if e["group"] in ("tap", "measured")] + best("gradient", gradients) + best("feature", features)
             + [e for e in entries if e["group"] == "random"])
@@ -84,16 +85,18 @@ def _subset(metrics: dict, gradients: int | None, features: int) -> list[dict]:
 
 def _headline_table(metrics: dict) -> str:
     q = round(100 * metrics["top_q"])
-    head = ["scorer", "group", "s / cohort", "LOCO ρ", "LOCO r", "pairwise acc.", f"top-{q}% gain ×1e3", "fraction of oracle",
-            "ceiling √R_S", "ρ / ceiling"]
+    head = ["scorer", "group", "s / cohort", "K-fold ρ", "− configured", "pairwise acc.", "LOCO ρ", f"top-{q}% gain ×1e3",
+            "fraction of oracle", "ceiling √R_S", "ρ / ceiling"]
+    paired = (metrics.get("paired") or {}).get("minus_headline", {})
     ceiling = _fmt(metrics["noise"]["ceiling"])
     rows = []
     for e in _subset(metrics, None, 5):
         m = e["metrics"]
         cost = e.get("cost_seconds")
         cells = [html.escape(e["name"]) + (" ★" if e["name"] == metrics.get("headline") else ""), e["group"],
-                 "—" if cost is None else f"{cost:.3g}", _fmt(m.get("loco_spearman")), _fmt(m.get("loco_pearson")),
-                 _fmt(m.get("pairwise_accuracy")), _fmt(m.get("top_gain"), 1, 1e3), _fmt(m.get("top_fraction_of_oracle")),
+                 "—" if cost is None else f"{cost:.3g}", _fmt(m.get("kfold_spearman")), _fmt(paired.get(e["name"])),
+                 _fmt(m.get("kfold_pairwise_accuracy")), _fmt(m.get("loco_spearman")), _fmt(m.get("top_gain"), 1, 1e3),
+                 _fmt(m.get("top_fraction_of_oracle")),
                  ceiling, _fmt(m.get("rho_over_ceiling"))]
         rows.append(f"<tr class='{e['group']}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return ("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
@@ -109,7 +112,7 @@ def _example(data: dict, headline: str) -> tuple[str, pd.DataFrame] | None:
     pred = pred[pred.scorer == headline]
     if pred.empty:
         return None
-    row = pred.sort_values("loco_pred", ascending=False).iloc[0]
+    row = pred.sort_values("pred", ascending=False).iloc[0]
     rollouts = data["rollouts"]
     example = rollouts[rollouts.cohort_id == row.cohort_id].sort_values(["position", "sample"]).copy()
     g = int(example.groupby("position").size().iloc[0])
@@ -135,7 +138,7 @@ def _example_html(data: dict, cohort_id: str, example: pd.DataFrame, headline: s
     )
     return (
         f"<p>Cohort <b>{html.escape(cohort_id)}</b> ({html.escape(str(row.subject))}) is the one {html.escape(headline)} ranks "
-        f"first. Predicted lift {row.loco_pred:+.4f} (interval [{row.loco_lo:+.4f}, {row.loco_hi:+.4f}]), "
+        f"first (held-out fold). Predicted lift {row.pred:+.4f} (interval [{row.pred_lo:+.4f}, {row.pred_hi:+.4f}]), "
         f"measured {row.label:+.4f} (mean over seeds).</p>"
         "<div style='display:flex; gap:2em; align-items:flex-start'>"
         f"<table><tr><th>item</th><th>prompt</th><th>gold</th><th>pass rate</th></tr>{item_rows}</table>"
@@ -179,6 +182,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     ]
     if metrics.get("importance"):
         figures.append(("importance", "Feature importance", F.importances(metrics["importance"]["rows"], metrics["importance"]["scorer"])))
+    if data["learning_curve"] is not None:
+        figures.append(("learning", "How many labelled cohorts", F.learning_curve(data["learning_curve"])))
     if data["loop"] is not None:
         figures.append(("loop", "Closed loop", F.loop_curves(data["loop"])))
     if data["intervention"] is not None:

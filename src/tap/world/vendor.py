@@ -51,9 +51,11 @@ def _draw_knobs(rng: random.Random, vendor: VendorConfig) -> dict:
     }
 
 
-def _pick_items(rng: random.Random, pool: pd.DataFrame, knobs: dict, n: int) -> list[dict]:
+def _pick_items(rng: random.Random, pool: pd.DataFrame, knobs: dict, n: int, taken: set[str] | None = None) -> list[dict]:
     """n distinct pool items matching the cohort's subject(s) and difficulty range (the range is
-    widened one level at a time when it holds too few items)."""
+    widened one level at a time when it holds too few items). With `taken` (disjoint cohorts), items
+    another cohort holds are skipped while the subject has any left; once it has none, they are
+    reused, and the chosen items are added to `taken`."""
     chosen: list[dict] = []
     used: set[str] = set()
     for _ in range(n):
@@ -61,15 +63,23 @@ def _pick_items(rng: random.Random, pool: pd.DataFrame, knobs: dict, n: int) -> 
         if subject == "mixed":
             subject = rng.choices(knobs["subjects"], knobs["subject_weights"])[0]
         lo, hi = knobs["difficulty_lo"], knobs["difficulty_hi"]
+        blocked = used | taken if taken is not None else used
         while True:
-            candidates = pool[(pool.subject == subject) & pool.difficulty.between(lo, hi) & ~pool.item_id.isin(used)]
-            if len(candidates) or (lo <= 1 and hi >= 5):
+            candidates = pool[(pool.subject == subject) & pool.difficulty.between(lo, hi) & ~pool.item_id.isin(blocked)]
+            if len(candidates):
                 break
+            if lo <= 1 and hi >= 5:
+                if blocked is used:
+                    break
+                blocked, lo, hi = used, knobs["difficulty_lo"], knobs["difficulty_hi"]  # the subject is used up: reuse
+                continue
             lo, hi = max(1, lo - 1), min(5, hi + 1)
         if not len(candidates):
             raise ValueError(f"the pool has too few {subject} items for a cohort; raise world.pool.per_level")
         row = candidates.iloc[rng.randrange(len(candidates))].to_dict()
         used.add(row["item_id"])
+        if taken is not None:
+            taken.add(row["item_id"])
         chosen.append(row)
     return chosen
 
@@ -86,11 +96,12 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
     vendors = world.cohorts.vendors
     size = world.cohorts.size
     rows: list[dict] = []
+    taken: set[str] | None = set() if world.cohorts.disjoint else None
     for c in range(world.cohorts.count):
         vendor = rng.choices(vendors, [v.weight for v in vendors])[0]
         knobs = _draw_knobs(rng, vendor)
         n_dup = _count(rng, knobs["duplicate_rate"], size - 1) if size > 1 else 0
-        originals = _pick_items(rng, pool, knobs, size - n_dup)
+        originals = _pick_items(rng, pool, knobs, size - n_dup, taken)
         delivered = originals + [dict(rng.choice(originals), _duplicate=True) for _ in range(n_dup)]
         rng.shuffle(delivered)
         corrupt = set(rng.sample(range(size), _count(rng, knobs["corruption_rate"], size)))
