@@ -18,7 +18,6 @@ Writes RUN_DIR/learning_curve.json (the report draws it) and, with --out, a copy
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -36,10 +35,10 @@ from tap.store import RunPaths, write_json
 SIZES = (16, 32, 64, 128, 256)
 
 
-def _curve_scorers(scorers: list) -> list:
+def _curve_scorers(scorers: list, configured: str) -> list:
     keep = []
     for s in scorers:
-        if s.name in ("TAP auto R+F", "best feature R", "best feature R+F", "random") or s.name.startswith("short run"):
+        if s.name in ("TAP auto R+F", configured, "best feature R", "best feature R+F", "random") or s.name.startswith("short run"):
             keep.append(s)
         elif s.group == "gradient" and "| within subject" not in s.name:
             keep.append(s)
@@ -91,8 +90,9 @@ def main() -> None:
     data = _labelled_features(args.run_dir, config)
     n = len(data["y_cs"])
     short = _short_runs(args.run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], None)
+    configured = f"TAP {config.predictor.model} {'+'.join(config.predictor.families)}"
     scorers = _curve_scorers(build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1],
-                                           config.predictor.model_dump(), short))
+                                           config.predictor.model_dump(), short), configured)
     sizes = sorted({min(m, n) for m in args.sizes})
     q = config.evaluate.top_q
     rng = np.random.default_rng(0)
@@ -118,18 +118,20 @@ def main() -> None:
                     "hi": float(np.nanquantile([r[k] for r in runs], 0.975))}
                 for k in ("rho", "pairwise", "oracle")
             }
-    crossing = None
-    tap, free = table.get("TAP auto R+F"), table.get("best feature R")
-    if tap and free:
-        above = [int(m) for m in tap["sizes"] if tap["sizes"][m]["rho"]["value"] > free["sizes"][m]["rho"]["value"]]
-        below = [int(m) for m in tap["sizes"] if int(m) not in above]
-        crossing = min((m for m in above if all(b < m for b in below)), default=None)
+    def crossing(name: str, free: str = "best feature R") -> int | None:
+        """The smallest m from which `name`'s mean ρ stays above `free`'s."""
+        if name not in table or free not in table:
+            return None
+        above = {int(m): table[name]["sizes"][m]["rho"]["value"] > table[free]["sizes"][m]["rho"]["value"] for m in table[name]["sizes"]}
+        return min((m for m in above if all(above[k] for k in above if k >= m)), default=None)
+
     out = {
         "run_dir": str(args.run_dir), "cohorts": n, "seeds": int(data["y_cs"].shape[1]), "target": config.evaluate.target,
         "sizes": sizes, "subsamples": args.subsamples, "top_q": q,
         "protocol": "within each subsample of m cohorts: grouped 5-fold, trained on the other seeds' mean labels, scored on the held-out seed",
-        "crossing": {"tap": "TAP auto R+F", "free": "best feature R", "cohorts": crossing,
-                     "meaning": "smallest m from which TAP auto's mean ρ stays above the best reward-only feature chosen in-fold"},
+        "configured": configured,
+        "crossing": {"free": "best feature R", "TAP auto R+F": crossing("TAP auto R+F"), configured: crossing(configured),
+                     "meaning": "smallest m from which the scorer's mean ρ stays above the best reward-only feature chosen in-fold"},
         "curves": table, "seconds": time.perf_counter() - started,
         "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
     }
@@ -145,8 +147,8 @@ def main() -> None:
         row = table[name]["sizes"]
         print(f"{name[:34]:34s}" + "".join(f"{row[str(m)]['rho']['value']:+9.3f}" for m in sizes)
               + f"   {row[str(sizes[-1])]['oracle']['value']:+.3f}")
-    print(f"crossing (TAP auto R+F above best feature R from): {crossing} cohorts; {out['seconds']:.0f} s")
-    print(json.dumps({"crossing": crossing}))
+    print(f"above the best reward-only feature (in-fold) from: TAP auto R+F {out['crossing']['TAP auto R+F']}, "
+          f"{configured} {out['crossing'][configured]} labelled cohorts; {out['seconds']:.0f} s")
 
 
 if __name__ == "__main__":

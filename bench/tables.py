@@ -50,8 +50,12 @@ def cost(entry: dict) -> str:
 
 
 def table(head: list[str], rows: list[list[str]]) -> str:
+    """A markdown table; a "|" inside a cell (a scorer named "… | within subject") is escaped."""
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|")
+
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    return "\n".join(lines + ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows])
 
 
 def readme(metrics: dict) -> str:
@@ -313,11 +317,23 @@ def evidence_scorers(folder: Path) -> str:
     return table(["target", "scorer", "s / cohort", "LOCO ρ", "ρ vs held-out seed", "top-10% fraction of oracle"], rows)
 
 
-FOLDER_TABLES = {"correlations": correlations, "loop": loop, "intervention": intervention, "evidence-targets": evidence_targets,
+def learning_curve(folder: Path) -> str:
+    """ρ with a held-out seed (mean over subsamples [2.5–97.5% spread]) per number of labelled cohorts."""
+    curve = json.loads((folder / "learning_curve.json").read_text())
+    sizes = [str(m) for m in curve["sizes"]]
+    last = sizes[-1]
+    names = sorted(curve["curves"], key=lambda k: -curve["curves"][k]["sizes"][last]["rho"]["value"])
+    rows = [[name + (" (the configured default)" if name == curve.get("configured") else ""),
+             *(ci(curve["curves"][name]["sizes"][m]["rho"], interval=m in (sizes[0], last)) for m in sizes),
+             ci(curve["curves"][name]["sizes"][last]["oracle"], interval=False)] for name in names]
+    return table(["scorer", *(f"ρ at {m}" for m in sizes), f"top-10% of oracle at {last}"], rows)
+
+
+FOLDER_TABLES = {"correlations": correlations, "learning-curve": learning_curve, "loop": loop, "intervention": intervention, "evidence-targets": evidence_targets,
                  "evidence-correlations": evidence_correlations, "evidence-own": evidence_own, "evidence-kinds": evidence_kinds,
                  "evidence-variance": evidence_variance,
                  "evidence-linearization": evidence_linearization, "evidence-scorers": evidence_scorers}
-SOURCES = {"correlations": "features.parquet", "loop": "loop.json", "intervention": "intervention.json",
+SOURCES = {"correlations": "features.parquet", "learning-curve": "learning_curve.json", "loop": "loop.json", "intervention": "intervention.json",
            **dict.fromkeys(("evidence-targets", "evidence-correlations", "evidence-own", "evidence-kinds", "evidence-variance",
                               "evidence-linearization"),
                            "evidence.json"), "evidence-scorers": "metrics_lift_nll.json"}

@@ -32,6 +32,7 @@ QUICK = [
     "loop.train_steps=2",
     "evaluate.bootstrap=200",
     "evaluate.random_draws=50",
+    "evaluate.repeats=3",
 ]
 
 

@@ -64,8 +64,8 @@ def test_killed_study_resumes_to_a_full_run_folder(quick_study):
         assert (run / name).exists(), name
     assert _ok_rows(run / "labels.sqlite") == 32  # 16 cohorts x 2 seeds, none lost or doubled
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["cohorts"] == 16 and metrics["seeds"] == 2 and metrics["headline"] == "TAP gbm R+F"
-    assert "report: " in resumed.stdout and "TAP gbm R+F: LOCO ρ" in resumed.stdout
+    assert metrics["cohorts"] == 16 and metrics["seeds"] == 2 and metrics["headline"] == "TAP ridge R+F"
+    assert "report: " in resumed.stdout and "TAP ridge R+F: grouped K-fold ρ" in resumed.stdout
     # the report says which label config its labels come from (readers take one)
     assert f"Labels: label config {metrics['label_config_hash']} only" in (run / "report.html").read_text()
 
@@ -142,3 +142,21 @@ def test_report_rebuilds_from_the_files_alone(quick_study, tmp_path):
     result = run_tap("report", str(copy), env={"TAP_HOME": str(tmp_path / "empty-home")})  # no cache: files only
     assert result.returncode == 0, result.stderr
     assert (copy / "report.html").stat().st_size > 1_000_000
+
+
+def test_the_learning_curve_bench_runs_on_a_study_and_the_report_draws_it(quick_study, tap_home, tmp_path):
+    run, _, _ = quick_study
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "learning_curve.py"), str(copy), "--sizes", "8", "16",
+                           "--subsamples", "2", "--jobs", "1"], capture_output=True, text=True, cwd=REPO,
+                          env=dict(os.environ, TAP_HOME=str(tap_home)), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    curve = json.loads((copy / "learning_curve.json").read_text())
+    assert curve["sizes"] == [8, 16] and {"TAP auto R+F", "TAP ridge R+F", "best feature R", "random"} <= set(curve["curves"])
+    assert len(curve["curves"]["random"]["sizes"]["8"]) == 3 and "above the best reward-only feature" in done.stdout
+    rebuilt = run_tap("report", str(copy), env={"TAP_HOME": str(tap_home)})
+    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+    state, _ = _page_state(copy / "report.html", tmp_path / "profile")
+    assert "fig-learning" in (copy / "report.html").read_text()
+    assert state.get("data-errors") == "[]" and state.get("data-figures-rendered") == state["data-figures-expected"], state

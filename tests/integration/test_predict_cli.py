@@ -53,17 +53,38 @@ def test_evaluate_writes_metrics_and_predictions_and_prints_the_table(run_dir, t
     result = run_tap("evaluate", str(run_dir), *SETS, env={"TAP_HOME": str(tap_home)})
     assert result.returncode == 0, result.stderr
     assert "Ranking: 16 cohorts x 3 seeds" in result.stdout and "Selection on a held-out seed" in result.stdout
-    assert "TAP gbm R+F *" in result.stdout and "measured lift, 2 seeds" in result.stdout
+    assert "TAP ridge R+F *" in result.stdout and "measured lift, 2 seeds" in result.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
-    assert metrics["cohorts"] == 16 and metrics["headline"] == "TAP gbm R+F" and len(metrics["label_config_hash"]) == 12
+    assert metrics["cohorts"] == 16 and metrics["headline"] == "TAP ridge R+F" and len(metrics["label_config_hash"]) == 12
     entries = {e["name"]: e for e in metrics["scorers"]}
     assert entries["token_entropy_mean"]["metrics"]["loco_spearman"]["value"] > 0.8  # the feature the labels were made from
-    assert entries["TAP gbm R+F"]["coverage"]["level"] == 0.9
+    assert entries["token_entropy_mean"]["metrics"]["kfold_spearman"]["value"] > 0.6  # folds of 3–4 cohorts
+    assert metrics["protocol"]["folds"] == 5 and "TAP auto R+F" in entries and "K-fold ρ" in result.stdout
+    assert entries["TAP ridge R+F"]["coverage"]["level"] == 0.9
     assert entries["measured lift, 1 seed"]["cost_seconds"] == pytest.approx(2.0)
     assert entries["TAP gbm R"]["cost_seconds"] > 0  # rollout generation is part of the cost
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
-    assert {"cohort_id", "subject", "scorer", "label", "loco_pred", "loco_lo", "loco_hi", "lodo_pred"} <= set(predictions)
-    assert predictions[predictions.scorer == "TAP gbm R+F"].loco_lo.notna().all()
+    assert {"cohort_id", "subject", "scorer", "label", "pred", "fold", "pred_lo", "pred_hi", "loco_pred", "lodo_pred"} <= set(predictions)
+    assert predictions[predictions.scorer == "TAP ridge R+F"].pred_lo.notna().all()
+
+
+def test_fit_auto_shows_and_saves_its_choice_and_scores_new_cohorts(run_dir, tap_home, tmp_path):
+    import shutil
+
+    run_dir = shutil.copytree(run_dir, tmp_path / "run")  # `tap fit --set` keeps its settings in the run folder
+    result = run_tap("fit", str(run_dir), *SETS, "--set", "predictor.model=auto", "--out", str(tmp_path / "auto.skops"),
+                     env={"TAP_HOME": str(tap_home)})
+    assert result.returncode == 0, result.stderr
+    assert "TAP auto: inner grouped-CV" in result.stdout and "auto → " in result.stdout
+    sidecar = json.loads((tmp_path / "auto.json").read_text())
+    assert sidecar["auto_choice"]["model"] in ("ridge", "kernel", "gbm") and sidecar["model"].startswith("auto → ")
+    new = pd.read_parquet(run_dir / "cohorts.parquet")
+    new = new[new.cohort_id.isin(sorted(new.cohort_id.unique())[:3])]
+    new.to_json(tmp_path / "vendor.jsonl", orient="records", lines=True)
+    scored = run_tap("score", str(tmp_path / "vendor.jsonl"), "--predictor", str(tmp_path / "auto.skops"),
+                     "--out", str(tmp_path / "scores.csv"), env={"TAP_HOME": str(tap_home)})
+    assert scored.returncode == 0, scored.stderr
+    assert len(pd.read_csv(tmp_path / "scores.csv")) == 3
 
 
 def test_fit_then_score_ranks_new_cohorts_with_intervals(run_dir, tap_home, tmp_path):

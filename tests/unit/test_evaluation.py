@@ -42,7 +42,8 @@ PREDICTOR = {"interval": "jackknife+", "level": 0.8, "n_folds": 4, "max_iter": 2
 def evaluated():
     features, y_cs, domains, members = _world()
     scorers = build_scorers(features, (30.0, 5e12), y_cs.shape[1], PREDICTOR)
-    metrics, predictions = evaluate_scorers(scorers, features, y_cs, domains, members, q=0.25, resamples=60, random_draws=30, level=0.8)
+    metrics, predictions = evaluate_scorers(scorers, features, y_cs, domains, members, q=0.25, resamples=60, random_draws=30, level=0.8,
+                                            repeats=3)
     return scorers, metrics, predictions, features, y_cs
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tap.evaluate.protocols import held_out_seed_selection, lodo, loco, predictor_scores
+from tap.evaluate.protocols import item_groups, kfold, kfold_selection, lodo, loco
 
 
 class Spy:
@@ -65,28 +65,37 @@ def test_lodo_leaves_out_mixed_cohorts_holding_the_held_out_subject():
         assert all(held.isdisjoint(members[i]) for i in rows)  # no trained cohort holds a held-out item
 
 
-def test_selection_never_uses_the_evaluation_seed():
-    rng = np.random.default_rng(0)
-    y_cs = rng.normal(size=(12, 3))
-    seen_labels = []
-
-    def score_fn(labels):
-        seen_labels.append(labels.copy())
-        return labels
-
-    results = held_out_seed_selection(score_fn, y_cs, q=0.25)
-    for h, labels in enumerate(seen_labels):
-        np.testing.assert_allclose(labels, np.delete(y_cs, h, axis=1).mean(axis=1))
-        assert not np.allclose(labels, y_cs.mean(axis=1))  # the full mean would include seed h
-    assert [r["seed"] for r in results] == [0, 1, 2]
-
-
-def test_predictor_selection_trains_only_on_other_seed_labels():
+def test_selection_trains_only_on_other_seed_labels_and_never_on_the_scored_fold():
     X, _ = _data()
     y_cs = np.stack([np.arange(12.0), 100 + np.arange(12.0), 1000 + np.arange(12.0)], axis=1)
     Spy.seen = []
-    held_out_seed_selection(predictor_scores(Spy, X), y_cs, q=0.25)
-    for k, (_, train_y) in enumerate(Spy.seen):
-        h = k // 12  # 12 LOCO fits per evaluation seed
+    scores = kfold_selection(Spy, X, y_cs, folds=3)
+    assert scores.shape == (3, 12) and len(Spy.seen) == 9  # 3 folds per evaluation seed
+    for k, (train_X, train_y) in enumerate(Spy.seen):
+        h = k // 3
         allowed = np.delete(y_cs, h, axis=1).mean(axis=1)
-        assert np.isin(train_y, allowed).all()
+        np.testing.assert_allclose(train_y, allowed[train_X[:, 0].astype(int)])  # never seed h, never the full mean
+        held = np.setdiff1d(np.arange(12), train_X[:, 0])
+        np.testing.assert_allclose(scores[h, held], train_y.mean())  # the held-out rows were scored by this model
+
+
+def test_grouped_kfold_keeps_groups_whole_and_never_trains_on_the_held_out_fold():
+    X, y = _data(20)
+    groups = np.arange(20) // 4  # five groups of four cohorts
+    Spy.seen = []
+    out = kfold(Spy, X, y, groups, folds=5, repeats=3, seed=0)
+    assert out["kfold"].shape == (3, 20) and len(Spy.seen) == 15
+    for r in range(3):
+        for g in range(5):
+            assert len(set(out["folds"][r][groups == g])) == 1  # a group is never split
+    for k, (train_X, _) in enumerate(Spy.seen):
+        r, f = divmod(k, 5)
+        held = np.where(out["folds"][r] == f)[0]
+        assert not np.isin(held, train_X[:, 0]).any() and len(train_X) == 20 - len(held)
+    assert not (out["folds"][0] == out["folds"][1]).all()  # a fresh split each repeat
+
+
+def test_item_groups_join_cohorts_that_share_an_item_transitively():
+    items = {"a": {1, 2}, "b": {2, 3}, "c": {3, 4}, "d": {5}, "e": set()}
+    groups = item_groups(["a", "b", "c", "d", "e", "f"], items)
+    assert groups[0] == groups[1] == groups[2] and len(set(groups)) == 4

@@ -17,7 +17,7 @@ def study(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/study, or runs/quick with --quick).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap resamples.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap resamples, 3 K-fold repeats.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel label runs (default: study.workers).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check config, data and verifiers; print the planned rollouts, training tokens and cost; train nothing.")] = False,
     home: HomeOpt = None,
@@ -100,7 +100,7 @@ def _print_study(result) -> None:
         if entry:
             m, cov = entry["metrics"], entry.get("coverage") or {}
             console.print(
-                f"{entry['name']}: LOCO ρ {_ci(m.get('loco_spearman'))}, pairwise {_ci(m.get('pairwise_accuracy'))}, "
+                f"{entry['name']}: grouped K-fold ρ {_ci(m.get('kfold_spearman'))}, pairwise {_ci(m.get('kfold_pairwise_accuracy'))}, "
                 f"top-{round(100 * metrics['top_q'])}% fraction of oracle {_ci(m.get('top_fraction_of_oracle'))}, "
                 f"ρ / ceiling {_ci(m.get('rho_over_ceiling'))}; interval coverage {_ci(cov.get('coverage'))}"
             )

@@ -298,7 +298,7 @@ class LabelConfig(_Strict):
 class PredictorConfig(_Strict):
     """The predictor `tap fit` trains and `tap evaluate` judges (TAPPredictor's parameters)."""
 
-    model: Literal["auto", "gbm", "ridge", "kernel"] = Field("gbm", description="auto: model, families and penalty chosen by inner grouped CV on the training cohorts; gbm: HistGradientBoostingRegressor; ridge: standardized ridge; kernel: RBF kernel ridge.")
+    model: Literal["auto", "gbm", "ridge", "kernel"] = Field("ridge", description="ridge (the default, what TAP auto chose on the 256-cohort battery; docs/evaluation.md): standardized ridge; auto: model, families and penalty chosen by inner grouped CV on the training cohorts; gbm: HistGradientBoostingRegressor; kernel: RBF kernel ridge.")
     scaling: Literal["global", "subject"] = Field("global", description="subject: features standardized within each cohort's subject plus subject offsets (ridge, kernel, gbm; auto tries both).")
     inner_folds: int = Field(5, ge=2, description="Folds of auto's inner grouped CV.")
     families: list[Literal["R", "F", "G"]] = Field(["R", "F"], description="Feature families by cost tag: R rewards only, F forward pass, G gradients.")

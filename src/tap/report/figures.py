@@ -152,9 +152,9 @@ def learning_curve(curve: dict) -> go.Figure:
                          arrayminus=[p["value"] - p["lo"] for p in points], thickness=1),
             hovertemplate="%{x} labelled cohorts: ρ %{y:.2f}<extra>" + name + "</extra>",
         ))
-    crossing = curve.get("crossing", {}).get("cohorts")
+    crossing = curve.get("crossing", {}).get(curve.get("configured", ""))
     if crossing:
-        fig.add_vline(x=crossing, line_dash="dash", annotation_text=f"TAP auto above the best reward-only feature from {crossing}")
+        fig.add_vline(x=crossing, line_dash="dash", annotation_text=f"{curve['configured']} above the best reward-only feature from {crossing}")
     fig.update_xaxes(type="log", tickvals=curve["sizes"])
     fig.update_layout(**LAYOUT, title=f"Learning curve: ρ with a held-out seed vs labelled cohorts ({curve['subsamples']} subsamples each; "
                       "bars: 2.5–97.5% over subsamples)", xaxis_title="labelled cohorts (models train on 4/5 of them)",
