@@ -99,3 +99,15 @@ def test_a_world_without_systematic_vendors_keeps_its_cohorts():
     _, b = _world('world.cohorts.vendors=[{name="sloppy", corruption_rate=[0.2, 0.6], duplicate_rate=[0.0, 0.3]}, '
                   '{name="s", systematic_rate=1.0, weight=1e-9}]', "world.cohorts.count=10")
     assert a.drop(columns=["vendor"]).equals(b.drop(columns=["vendor"]))
+
+
+def test_disjoint_cohorts_share_no_item_while_the_pool_has_unused_ones_and_then_reuse():
+    _, shared = _world("world.cohorts.count=48")
+    _, disjoint = _world("world.cohorts.count=48", "world.cohorts.disjoint=true")
+    owners = lambda c: c.drop_duplicates(["cohort_id", "item_id"]).groupby("item_id").cohort_id.nunique()  # noqa: E731
+    assert owners(shared).max() > 1 and owners(disjoint).max() == 1  # 48 cohorts fit in the default pool
+    assert (disjoint.groupby("cohort_id").size() == 8).all()
+    _, tight = _world("world.cohorts.count=24", "world.cohorts.disjoint=true", "world.pool.per_level=2",
+                      'world.cohorts.vendors=[{name="clean", subjects={math=1.0}}]')
+    assert (tight.groupby("cohort_id").size() == 8).all() and owners(tight).max() > 1  # 10 math items: reused once used up
+    assert (tight.groupby("cohort_id").item_id.nunique() == 8).all()  # never twice within one cohort
