@@ -44,8 +44,8 @@ def item_groups(cohort_ids: Iterable, items: dict) -> np.ndarray:
                 parent[root(i)] = root(owner[item])
             else:
                 owner[item] = i
-    roots = [root(i) for i in range(len(ids))]
-    return np.unique(roots, return_inverse=True)[1]
+    first: dict[int, int] = {}  # groups numbered by their first cohort: the same for any order of the items
+    return np.array([first.setdefault(root(i), len(first)) for i in range(len(ids))])
 
 
 def group_folds(groups: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
