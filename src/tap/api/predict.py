@@ -115,7 +115,7 @@ def evaluate(
     home: Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict:
-    """Evaluate TAP and every baseline with LOCO, LODO and held-out-seed selection; write
+    """Evaluate TAP and every baseline with grouped K-fold, LODO, held-out-seed selection (and LOCO on small batteries); write
     metrics.json and predictions.parquet into the run folder and return the metrics."""
     import os
     import time

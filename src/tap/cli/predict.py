@@ -158,7 +158,7 @@ def evaluate(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Parallel worker processes (default: up to 2).")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Evaluate TAP and every baseline (LOCO, LODO, held-out-seed selection, noise ceiling, cost); write metrics.json and predictions.parquet."""
+    """Evaluate TAP and every baseline (grouped K-fold, LODO, held-out-seed selection, LOCO up to evaluate.loco_max_cohorts, noise ceiling, cost); write metrics.json and predictions.parquet."""
     from tap import api
 
     cfg = _run_config(run_dir, config, set_, "evaluate", produces=("evaluate",))
