@@ -86,12 +86,6 @@ def selection_curve(scores: np.ndarray, y_cs: np.ndarray, qs=CURVE_Q) -> list[fl
     return [float(np.mean([y_cs[M.top_q_mask(scores[h], q), h].mean() for h in range(y_cs.shape[1])])) for q in qs]
 
 
-def _nanmean(values: list[float]) -> float:
-    """Mean of the finite values; NaN (quietly) when there are none, e.g. a resample with one fold."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
-
-
 def _stats(fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float, repeat: int | None = None) -> dict:
     """Every headline statistic of one scorer on one set of cohorts (the full set or a resample).
     K-fold numbers average over repeats, or read one `repeat` (a bootstrap resample's draw)."""
@@ -99,9 +93,9 @@ def _stats(fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling:
     out = {}
     if "kfold" in fit:
         repeats = range(len(fit["kfold"])) if repeat is None else [repeat]
-        out["kfold_spearman"] = _nanmean([M.fold_mean(M.spearman, fit["kfold"][r], y, fit["folds"][r]) for r in repeats])
-        out["kfold_pairwise_accuracy"] = _nanmean([M.fold_mean(M.pairwise_accuracy, fit["kfold"][r], y, fit["folds"][r]) for r in repeats])
-        out["kfold_pooled_spearman"] = _nanmean([M.spearman(fit["kfold"][r], y) for r in repeats])
+        out["kfold_spearman"] = M.finite_mean([M.fold_mean(M.spearman, fit["kfold"][r], y, fit["folds"][r]) for r in repeats])
+        out["kfold_pairwise_accuracy"] = M.finite_mean([M.fold_mean(M.pairwise_accuracy, fit["kfold"][r], y, fit["folds"][r]) for r in repeats])
+        out["kfold_pooled_spearman"] = M.finite_mean([M.spearman(fit["kfold"][r], y) for r in repeats])
         out["rho_over_ceiling"] = out["kfold_spearman"] / ceiling if ceiling > 0 else float("nan")
     pred = fit.get("pred")
     if pred is not None:

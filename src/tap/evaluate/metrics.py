@@ -51,7 +51,11 @@ def fold_mean(metric: Callable, pred: np.ndarray, y: np.ndarray, folds: np.ndarr
     every prediction, so the training mean's pull against the held-out labels — which biases ρ
     pooled over folds, and LOCO's, below 0 for a useless model — cannot enter."""
     pred, y, folds = np.asarray(pred, float), np.asarray(y, float), np.asarray(folds)
-    values = [metric(pred[folds == k], y[folds == k]) for k in np.unique(folds)]
+    return finite_mean([metric(pred[folds == k], y[folds == k]) for k in np.unique(folds)])
+
+
+def finite_mean(values: list[float]) -> float:
+    """Mean of the finite values; NaN (quietly) when there are none."""
     finite = [v for v in values if np.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
 
