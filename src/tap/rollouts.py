@@ -70,8 +70,9 @@ def load_cohorts(path: str | Path) -> pd.DataFrame:
         gold = row["gold"]
         if isinstance(gold, bool) or not isinstance(gold, (str, int, float)) or (isinstance(gold, float) and pd.isna(gold)):
             raise TapInputError(f"{where}: field 'gold' must be a string or a number, got {gold!r}")
-        if row["subject"] not in SUBJECTS:
-            raise TapInputError(f"{where}: unknown subject {row['subject']!r} (known: {', '.join(SUBJECTS)})")
+        if not isinstance(row["subject"], str) or not row["subject"].strip():
+            raise TapInputError(f"{where}: field 'subject' must be a non-empty string (e.g. {', '.join(SUBJECTS)}, or a task's name), "
+                                f"got {row['subject']!r}")
     frame = frame.copy()
     frame["gold"] = [g if isinstance(g, str) else (str(int(g)) if float(g).is_integer() else str(g)) for g in frame["gold"]]
     if "position" not in frame.columns:

@@ -52,10 +52,11 @@ def test_empty_file(tmp_path):
     _check(run_tap("rollout", str(path)), str(path), "no cohorts")
 
 
-def test_unknown_subject(tmp_path):
-    path = tmp_path / "cohorts.csv"
-    pd.DataFrame(_rows(3) + _rows(1, subject="history")).to_csv(path, index=False)
-    _check(run_tap("rollout", str(path)), str(path), "row 4", "unknown subject 'history'")
+def test_empty_subject(tmp_path):
+    """Subjects are free names (a reasoning-gym task is one), but not empty ones."""
+    path = tmp_path / "cohorts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _rows(3) + _rows(1, subject=" ")))
+    _check(run_tap("rollout", str(path)), str(path), "line 4", "field 'subject' must be a non-empty string")
 
 
 def test_wrong_field_type_in_a_row(tmp_path):

@@ -242,7 +242,7 @@ def features_compute(
 
 @app.command("cohorts")
 def cohorts_command(
-    source: Annotated[str, typer.Argument(help="A JSONL / JSON / parquet / CSV file, or a Hugging Face dataset id (needs the hub).")],
+    source: Annotated[str, typer.Argument(help="A JSONL / JSON / parquet / CSV file, a Hugging Face dataset id (needs the hub), or reasoning-gym (with --tasks).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Cohorts file to write (.parquet, .csv or .jsonl).")],
     preset: Annotated[Optional[str], typer.Option("--preset", help="gsm8k, math, arc, sciq, mmlu, mbpp or humaneval: the record schema, prompt, gold and verifier.")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", help="Without a preset: TAP field=column pairs, e.g. prompt=question,gold=answer.")] = None,
@@ -252,9 +252,12 @@ def cohorts_command(
     by: Annotated[str, typer.Option("--by", help="Cut cohorts at random, by subject or by difficulty.")] = "random",
     split: Annotated[Optional[str], typer.Option("--split", help="Hugging Face split (default: the preset's).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N records.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle (and of reasoning-gym's generators).")] = 0,
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="With reasoning-gym: tasks as name[:knob=value...], comma separated, e.g. gcd:max_value=50,spell_backward.")] = None,
+    count: Annotated[int, typer.Option("--count", help="With reasoning-gym: items generated per task.")] = 200,
 ) -> None:
-    """Cut cohorts from a dataset (with a preset for its real schema, or a column mapping)."""
+    """Cut cohorts from a dataset (with a preset for its real schema, or a column mapping), or from
+    reasoning-gym tasks generated offline (`tap cohorts reasoning-gym --tasks gcd,lcm -o c.parquet`)."""
     from tap.data.load import chunk_cohorts, load_items
     from tap.errors import TapInputError
 
@@ -264,7 +267,14 @@ def cohorts_command(
         if any(len(p) != 2 for p in pairs):
             raise TapInputError(f"--columns {columns!r}: expected field=column pairs separated by commas")
         mapping = {k.strip(): v.strip() for k, v in pairs}
-    items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit)
+    specs = None
+    if tasks is not None or source == "reasoning-gym":
+        from tap.data.reasoning_gym import parse_tasks
+
+        if source != "reasoning-gym":
+            raise TapInputError(f"--tasks is for the source reasoning-gym, not {source}")
+        specs = parse_tasks(tasks or "", count=count, seed=seed)
+    items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit, tasks=specs)
     cohorts = chunk_cohorts(items, size, by=by, seed=seed)
     if out.suffix == ".parquet":
         from tap.store import write_parquet

@@ -175,11 +175,13 @@ def evaluate(
 def score(
     cohorts: Annotated[Optional[Path], typer.Argument(help="New cohorts (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject); or use --data.")] = None,
     predictor: Annotated[Optional[Path], typer.Option("--predictor", "-p", help="A predictor from `tap fit` (.skops with its .json sidecar).")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="Instead of COHORTS: a dataset file or Hugging Face id, cut into cohorts (see `tap cohorts`).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Instead of COHORTS: a dataset file, a Hugging Face id or reasoning-gym (with --tasks), cut into cohorts (see `tap cohorts`).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="With --data: gsm8k, math, arc, sciq, mmlu, mbpp or humaneval.")] = None,
     size: Annotated[int, typer.Option("--size", help="With --data: items per cohort.")] = 8,
     by: Annotated[str, typer.Option("--by", help="With --data: cut at random, by subject or by difficulty.")] = "random",
     limit: Annotated[Optional[int], typer.Option("--limit", help="With --data: only the first N records.")] = None,
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="With --data reasoning-gym: tasks as name[:knob=value...], comma separated.")] = None,
+    count: Annotated[int, typer.Option("--count", help="With --data reasoning-gym: items generated per task.")] = 200,
     probe: Annotated[Optional[Path], typer.Option("--probe", help="Probe file (prompt, gold, subject) for forward-pass features (default: the probe of the run the predictor was fit on).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Ranked scores, .csv or .parquet (default: scores.csv beside the input); rollouts and features are written beside it.")] = None,
     config: ConfigOpt = None,
@@ -208,7 +210,14 @@ def score(
     if data is not None:
         from tap.data.load import chunk_cohorts, load_items
 
-        frame = chunk_cohorts(load_items(data, preset=preset, verifier=verifier, limit=limit), size, by=by)
+        specs = None
+        if tasks is not None or data == "reasoning-gym":
+            from tap.data.reasoning_gym import parse_tasks
+
+            if data != "reasoning-gym":
+                raise TapInputError(f"--tasks is for --data reasoning-gym, not {data}")
+            specs = parse_tasks(tasks or "", count=count)
+        frame = chunk_cohorts(load_items(data, preset=preset, verifier=verifier, limit=limit, tasks=specs), size, by=by)
     else:
         frame = api.read_cohorts(cohorts, max_cohorts)
     with _progress() as progress:

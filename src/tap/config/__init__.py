@@ -9,12 +9,12 @@ from tap.config.files import config_to_toml, load_config, policy_key, stable_has
 from tap.config.sections import (
     WORLD_CODE_VERSION, CohortsConfig, DataConfig, DataSource, EvaluateConfig, InterventionConfig, KnowledgeConfig,
     LabelConfig, LoopConfig, ModelConfig, PolicyConfig, PoolConfig, PredictorConfig, PretrainConfig, ProbeConfig,
-    RolloutConfig, StudyConfig, TapConfig, VendorConfig, WorldConfig,
+    ReasoningGymTask, RolloutConfig, StudyConfig, TapConfig, VendorConfig, WorldConfig, WorldTask,
 )
 
 __all__ = [
     "WORLD_CODE_VERSION", "CohortsConfig", "DataConfig", "DataSource", "EvaluateConfig", "InterventionConfig",
     "KnowledgeConfig", "LabelConfig", "LoopConfig", "ModelConfig", "PolicyConfig", "PoolConfig", "PredictorConfig",
-    "PretrainConfig", "ProbeConfig", "RolloutConfig", "StudyConfig", "TapConfig", "VendorConfig", "WorldConfig",
+    "PretrainConfig", "ProbeConfig", "ReasoningGymTask", "RolloutConfig", "StudyConfig", "TapConfig", "VendorConfig", "WorldConfig", "WorldTask",
     "config_to_toml", "load_config", "policy_key", "stable_hash", "with_data_budget", "world_key",
 ]

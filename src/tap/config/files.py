@@ -116,21 +116,23 @@ def stable_hash(payload: Any, length: int = 12) -> str:
 def policy_key(config: TapConfig) -> str:
     """Cache key of the tiny policy: everything its weights depend on (not the vendors)."""
     world = config.world
-    return stable_hash(
-        {
-            "code": WORLD_CODE_VERSION,
-            "seed": world.seed,
-            "knowledge": world.knowledge.model_dump(mode="json"),
-            "probe": world.probe.model_dump(mode="json"),
-            "model": config.model.model_dump(mode="json"),
-            "pretrain": config.pretrain.model_dump(mode="json"),
-        }
-    )
+    payload = {
+        "code": WORLD_CODE_VERSION,
+        "seed": world.seed,
+        "knowledge": world.knowledge.model_dump(mode="json"),
+        "probe": world.probe.model_dump(mode="json"),
+        "model": config.model.model_dump(mode="json"),
+        "pretrain": config.pretrain.model_dump(mode="json"),
+    }
+    if world.suite != "tiny":  # the tiny suite's keys stay what they were before suites existed
+        payload.update(suite=world.suite, tasks=[t.model_dump(mode="json") for t in world.tasks])
+    return stable_hash(payload)
 
 
 def world_key(config: TapConfig) -> str:
     """Cache key of the world (items, probe, cohorts) together with its policy."""
-    return stable_hash({"policy": policy_key(config), "world": config.world.model_dump(mode="json")})
+    world = config.world.model_dump(mode="json", exclude={"suite", "tasks"} if config.world.suite == "tiny" else None)
+    return stable_hash({"policy": policy_key(config), "world": world})
 
 
 def with_data_budget(config: TapConfig) -> TapConfig:

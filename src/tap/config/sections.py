@@ -10,6 +10,7 @@ from tap.types import BEHAVIOURS, SUBJECTS
 
 # Bump when a change to the generators or the pretraining recipe would change what a config
 # builds, so that old cache entries are not reused.
+REASONING_GYM = "reasoning-gym"  # the data source (and world suite) whose items reasoning-gym generates
 WORLD_CODE_VERSION = "world-2"  # world-2: behaviour mixtures, wrong-procedure answers on items
 
 
@@ -60,10 +61,7 @@ class VendorConfig(_Strict):
     off_format_rate: Rate = Field((0.0, 0.0), description="Share of prompts written in a style unseen in pretraining.")
 
     @model_validator(mode="after")
-    def _check(self) -> "VendorConfig":
-        unknown = sorted(set(self.subjects) - set(SUBJECTS))
-        if unknown:
-            raise ValueError(f"unknown subject {unknown[0]!r} (known: {', '.join(SUBJECTS)})")
+    def _check(self) -> "VendorConfig":  # the subjects' names are checked by the world, which knows its suite
         if not self.subjects or not any(w > 0 for w in self.subjects.values()):
             raise ValueError("subjects needs at least one subject with a positive weight")
         lo, hi = self.difficulty
@@ -106,11 +104,34 @@ class CohortsConfig(_Strict):
 
 
 class WorldConfig(_Strict):
+    suite: Literal["tiny", "reasoning-gym"] = Field("tiny", description="Where items come from: tiny = the four generated subjects (math, code, science, knowledge); reasoning-gym = the tasks in [[world.tasks]], each its own subject (docs/tiny-world.md).")
+    tasks: list[WorldTask] = Field(default_factory=list, description="With suite = \"reasoning-gym\": the tasks and their difficulty levels.")
     seed: int = Field(0, description="Seed of everything the world generates (items, probe, cohorts, policy init).")
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
     cohorts: CohortsConfig = Field(default_factory=CohortsConfig)
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """The world's subjects: the tiny suite's four, or its reasoning-gym tasks' names."""
+        return SUBJECTS if self.suite == "tiny" else tuple(t.name for t in self.tasks)
+
+    @model_validator(mode="after")
+    def _check(self) -> "WorldConfig":
+        if self.suite == "tiny" and self.tasks:
+            raise ValueError("world.tasks needs suite = \"reasoning-gym\"")
+        if self.suite != "tiny" and not self.tasks:
+            raise ValueError(f"suite = {self.suite!r} needs at least one [[world.tasks]]")
+        if len(set(self.subjects)) != len(self.subjects):
+            raise ValueError("world.tasks names a task twice")
+        for vendor in self.cohorts.vendors:
+            unknown = sorted(set(vendor.subjects) - set(self.subjects))
+            if unknown:
+                raise ValueError(f"unknown subject {unknown[0]!r} (known: {', '.join(self.subjects)})")
+            if self.suite != "tiny" and vendor.systematic_rate != (0.0, 0.0):
+                raise ValueError(f"vendor {vendor.name}: systematic_rate needs a wrong procedure, which only the tiny suite's subjects have")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -176,19 +197,38 @@ class PretrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
-        unknown = sorted(set(self.subject_weights) - set(SUBJECTS))
-        if unknown:
-            raise ValueError(f"unknown subject {unknown[0]!r} in subject_weights (known: {', '.join(SUBJECTS)})")
-        for subject, weights in self.behaviours.items():
-            if subject not in BEHAVIOURS:
-                raise ValueError(f"unknown subject {subject!r} in behaviours (known: {', '.join(SUBJECTS)})")
-            wrong = sorted(set(weights) - set(BEHAVIOURS[subject]))
-            if wrong:
-                raise ValueError(f"unknown behaviour {wrong[0]!r} for {subject} (known: {', '.join(BEHAVIOURS[subject])})")
+        for subject, weights in self.behaviours.items():  # their names are checked against the world's subjects by TapConfig
             if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
                 raise ValueError(f"behaviours.{subject} needs non-negative weights, at least one positive")
         if not 0 <= self.band[0] < self.band[1] <= 1:
             raise ValueError("band must be [lo, hi] with 0 <= lo < hi <= 1")
+        return self
+
+
+class ReasoningGymTask(_Strict):
+    """One reasoning-gym task as a data source (`[[data.tasks]]`): items from
+    `reasoning_gym.create_dataset(name, size=count, seed=seed, **config)`, judged by the task's own score_answer."""
+
+    name: str = Field(description="The task's registered name (e.g. gcd, basic_arithmetic, spell_backward).")
+    config: dict[str, Any] = Field(default_factory=dict, description="The task's own config knobs (its difficulty), e.g. {max_value = 50}.")
+    count: int = Field(200, ge=1, description="Items generated.")
+    seed: int = Field(0, description="Seed of the generator.")
+    prompt: Literal["library", "short"] = Field("library", description="library: the task's question as generated; short: without its instruction preamble (tap.data.reasoning_gym.SHORT).")
+    subject: str = Field("", description="Subject of its items (empty = the task's name).")
+    level: int = Field(0, ge=0, description="Difficulty recorded on its items (0 = none).")
+
+
+class WorldTask(_Strict):
+    """One reasoning-gym task of an embedded world (`[[world.tasks]]`): its difficulty levels, each a set of the library's knobs."""
+
+    name: str = Field(description="The task's registered name; it is also the subject of its items.")
+    levels: list[dict[str, Any]] = Field(description="Difficulty levels 1, 2, ...: each the task's own config knobs.")
+    prompt: Literal["library", "short"] = Field("short", description="Prompt style of its items (see [[data.tasks]]).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "WorldTask":
+        if not 1 <= len(self.levels) <= 5:
+            raise ValueError(f"world task {self.name}: 1 to 5 levels, got {len(self.levels)}")
         return self
 
 
@@ -227,6 +267,7 @@ class DataConfig(_Strict):
     probe_source: str = Field("", description="A separate probe dataset (same preset or columns) instead of holding items out.")
     seed: int = Field(0, description="Seed of the probe draw and the chunking.")
     mix: list[DataSource] = Field(default_factory=list, description="More datasets whose items join `source`'s (e.g. one per subject); chunk_by = subject keeps cohorts pure.")
+    tasks: list[ReasoningGymTask] = Field(default_factory=list, description="With source = \"reasoning-gym\": the tasks whose generated items make the dataset (each its own subject).")
     max_new_tokens: Optional[int] = Field(None, ge=1, description="Completion budget for rollouts, label runs and the probe; unset = the largest of the presets' (or the rollout/label settings without a preset).")
     stop: Optional[list[str]] = Field(None, description="Stop strings for sampling; unset = the presets' stop strings.")
 
@@ -246,6 +287,10 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "DataConfig":
+        if self.tasks and self.source != REASONING_GYM:
+            raise ValueError(f"data.tasks needs source = {REASONING_GYM!r}")
+        if self.source == REASONING_GYM and not self.tasks:
+            raise ValueError(f"source = {REASONING_GYM!r} needs at least one [[data.tasks]]")
         if self.subject and self.subject not in SUBJECTS:
             raise ValueError(f"unknown subject {self.subject!r} (known: {', '.join(SUBJECTS)})")
         if self.preset:
@@ -370,3 +415,18 @@ class TapConfig(_Strict):
     study: StudyConfig = Field(default_factory=StudyConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
     intervention: InterventionConfig = Field(default_factory=InterventionConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> "TapConfig":
+        subjects = self.world.subjects
+        unknown = sorted(set(self.pretrain.subject_weights) - set(subjects))
+        if unknown:
+            raise ValueError(f"unknown subject {unknown[0]!r} in pretrain.subject_weights (known: {', '.join(subjects)})")
+        behaviours = BEHAVIOURS if self.world.suite == "tiny" else {s: ("correct",) for s in subjects}
+        for subject, weights in self.pretrain.behaviours.items():
+            if subject not in behaviours:
+                raise ValueError(f"unknown subject {subject!r} in pretrain.behaviours (known: {', '.join(subjects)})")
+            wrong = sorted(set(weights) - set(behaviours[subject]))
+            if wrong:
+                raise ValueError(f"unknown behaviour {wrong[0]!r} for {subject} (known: {', '.join(behaviours[subject])})")
+        return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tap.config import TapConfig
+from tap.config.sections import REASONING_GYM
 from tap.data.load import chunk_cohorts, load_items
 from tap.errors import TapInputError
 
@@ -18,7 +19,8 @@ from tap.errors import TapInputError
 def _load(config: TapConfig, source: str) -> pd.DataFrame:
     d = config.data
     return load_items(source, preset=d.preset or None, columns=d.columns or None, subject=d.subject or None,
-                      verifier=d.verifier, split=d.split or None, limit=d.limit or None)
+                      verifier=d.verifier, split=d.split or None, limit=d.limit or None,
+                      tasks=d.tasks if source == REASONING_GYM else None)
 
 
 def _stratified_probe(items: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -55,7 +57,7 @@ def build_dataset(config: TapConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         pool = items
     else:
         probe, pool = _stratified_probe(items, d.probe_size, d.seed)
-    prefix = f"{d.preset or ('mix' if d.mix else 'data')}-"
+    prefix = f"{d.preset or ('mix' if d.mix else 'rg' if d.tasks else 'data')}-"
     cohorts = chunk_cohorts(pool.reset_index(drop=True), d.cohort_size, by=d.chunk_by, seed=d.seed, prefix=prefix)
     if d.max_cohorts:
         keep = list(dict.fromkeys(cohorts.cohort_id))[:d.max_cohorts]

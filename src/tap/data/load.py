@@ -5,6 +5,7 @@ cohorts cut from them.
   Hugging Face dataset id read with `datasets.load_dataset` (needs the hub; offline it is one clear
   error). With a preset the records are in that dataset's own schema; without one, `columns` maps
   TAP's fields (prompt, gold, and optionally subject, difficulty) to the file's columns.
+- `load_items("reasoning-gym", tasks=...)`: the items of reasoning-gym tasks (tap.data.reasoning_gym).
 - `chunk_cohorts(items, size, by=...)`: cohorts of `size` items cut at random, by subject, or by
   difficulty; a vendor file that already has `cohort_id` is used as given.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tap.config.sections import REASONING_GYM
 from tap.data.presets import PRESETS, PresetError
 from tap.errors import TapInputError
 from tap.types import SUBJECTS
@@ -54,8 +56,17 @@ def load_items(
     verifier: str = "exact",
     split: str | None = None,
     limit: int | None = None,
+    tasks: list | None = None,
 ) -> pd.DataFrame:
-    """One row per item: item_id, subject, difficulty, prompt, gold, verifier."""
+    """One row per item: item_id, subject, difficulty, prompt, gold, verifier. `source` "reasoning-gym"
+    generates the items of `tasks` (tap.data.reasoning_gym; they add the columns task and task_config)."""
+    if str(source) == REASONING_GYM:
+        from tap.data.reasoning_gym import load_tasks
+
+        items = load_tasks(tasks)
+        return items.head(limit).reset_index(drop=True) if limit else items
+    if tasks:
+        raise TapInputError(f"tasks are for source {REASONING_GYM!r}, not {source}")
     chosen = None
     if preset is not None:
         if preset not in PRESETS:

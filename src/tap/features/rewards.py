@@ -1,7 +1,9 @@
 """R features: computed from rewards, answers and lengths alone (no model).
 
 Notation: a cohort has prompts i with G completions each; p̂_i is prompt i's pass rate (mean
-reward), k_i its number of successes, A = r − mean of its group (GRPO's advantage).
+reward), k_i its number of successes (the sum of its rewards), A = r − mean of its group (GRPO's
+advantage). Rewards may lie anywhere in [0, 1] (partial credit); a completion counts as correct when
+its reward exceeds 1/2 (docs/features.md).
 """
 
 from __future__ import annotations
@@ -93,8 +95,9 @@ def reward_std_mean(c: CohortRollouts) -> float:
 
 
 def pass_at_g(c: CohortRollouts) -> float:
-    """[R] share of prompts with at least one success among their G completions."""
-    return float((_p(c) > 0).mean())
+    """[R] share of prompts with at least one correct completion (reward > 1/2) among their G."""
+    _p(c)
+    return float(np.mean([g.rewards.max() > 0.5 for g in c.groups]))
 
 
 def posterior_var(c: CohortRollouts) -> float:

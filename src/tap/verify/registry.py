@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tap.verify import code, exact, math, mcq
 
@@ -37,6 +38,19 @@ def _code(text: str, gold: str) -> Verdict:
     return Verdict(program if program.strip() else None, reward, reason)
 
 
+@lru_cache(maxsize=4096)
+def _reasoning_gym(spec: str) -> Callable[[str, str], Verdict]:
+    from tap.verify import reasoning_gym
+
+    reasoning_gym.check_task(reasoning_gym.parse_spec(spec)[0])  # an unknown task fails before any sampling
+
+    def verdict(text: str, gold: str) -> Verdict:
+        answer, reward = reasoning_gym.score(spec, text, gold)
+        return Verdict(answer or None, reward)
+
+    return verdict
+
+
 VERIFIERS: dict[str, Callable[[str, str], Verdict]] = {
     "exact": _exact,
     "mcq": _mcq,
@@ -50,10 +64,14 @@ class VerifierError(RuntimeError):
 
 
 def get_verifier(name: str) -> Callable[[str, str], Verdict]:
+    """The verifier a name means: one of VERIFIERS, or a reasoning-gym spec `reasoning_gym:<task>[:<metadata>]`
+    (the task's own score_answer; tap.data.reasoning_gym)."""
+    if name.startswith("reasoning_gym"):
+        return _reasoning_gym(name)
     if name not in VERIFIERS:
         from tap.errors import TapInputError
 
-        raise TapInputError(f"unknown verifier {name!r} (known: {', '.join(VERIFIERS)})")
+        raise TapInputError(f"unknown verifier {name!r} (known: {', '.join(VERIFIERS)}, reasoning_gym:<task>)")
     return VERIFIERS[name]
 
 

@@ -69,7 +69,8 @@ def _build_policy(config: TapConfig, probe: pd.DataFrame, target: Path, progress
                 "in_band": result.in_band,
                 "band": list(config.pretrain.band),
                 "probe_table": result.table.to_dict(orient="records"),
-                "behaviour_table": behaviour_table(HFPolicy(model, tokenizer, batch_size=512), probe).to_dict(orient="records"),
+                "behaviour_table": behaviour_table(HFPolicy(model, tokenizer, batch_size=512), probe,
+                                                   max_new_tokens=config.rollout.max_new_tokens).to_dict(orient="records"),
                 "history": result.history,
                 "threads": config.pretrain.threads,
             }

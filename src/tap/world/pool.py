@@ -31,6 +31,10 @@ def _unique_questions(rng: random.Random, subject: str, level: int, n: int, excl
 
 def build_items(config: TapConfig) -> pd.DataFrame:
     """All clean items of the world, one row each, with `split` = "probe" or "pool"."""
+    if config.world.suite != "tiny":
+        from tap.world.tasks import build_task_items
+
+        return build_task_items(config)
     world = config.world
     rng = random.Random(f"items-{world.seed}")
     facts = fact_table(world.knowledge.n_countries, world.knowledge.facts_seed)
@@ -85,7 +89,13 @@ def pretraining_stream(config: TapConfig, probe_prompts: set[str]) -> Iterator[t
     """Endless (prompt, answer) pairs of canonical items for SFT pretraining. Each answer comes from
     a behaviour drawn by the subject's `pretrain.behaviours` weights: the correct procedure or the
     subject's wrong one (a subject with one behaviour draws nothing, so an all-correct config gives
-    the stream of the world before behaviours existed)."""
+    the stream of the world before behaviours existed). A reasoning-gym world streams its tasks' items
+    (tap.world.tasks)."""
+    if config.world.suite != "tiny":
+        from tap.world.tasks import task_pretraining_stream
+
+        yield from task_pretraining_stream(config, probe_prompts)
+        return
     world, pre = config.world, config.pretrain
     mixtures = {}
     for subject, weights in pre.behaviours.items():

@@ -70,7 +70,8 @@ def build_model(config: TapConfig, tokenizer):
 def probe_table(policy: HFPolicy, probe: pd.DataFrame, max_new_tokens: int = 8) -> pd.DataFrame:
     """Per-subject greedy accuracy and gold-answer NLL on the probe, subjects in canonical order."""
     table = probe_metrics(policy, probe, max_new_tokens=max_new_tokens)
-    order = [s for s in SUBJECTS if s in set(table.subject)] + ["all"]
+    seen = [s for s in table.subject if s != "all"]
+    order = [s for s in SUBJECTS if s in seen] + [s for s in seen if s not in SUBJECTS] + ["all"]
     return table.set_index("subject").loc[order].reset_index()
 
 
@@ -181,7 +182,7 @@ def pretrain(
         sched.step()
         record = None
         if step % pre.eval_every == 0 or step == pre.max_steps:
-            table = probe_table(policy, probe)
+            table = probe_table(policy, probe, max_new_tokens=config.rollout.max_new_tokens)
             record = {"step": step, "loss": loss.item(), **{f"acc_{r.subject}": r.accuracy for r in table.itertuples()}}
             history.append(record)
             if _in_band(table, pre.band, pre.min_mean_accuracy):

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tap.config import TapConfig, VendorConfig
 from tap.world.subjects import Question, fact_table, wrong_answer
+from tap.world.tasks import wrong_gold
 
 COHORT_COLUMNS = [
     "cohort_id", "position", "item_id", "subject", "difficulty", "prompt", "gold", "true_answer",
@@ -92,7 +93,8 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
     world = config.world
     rng = random.Random(f"{stream}-{world.seed}")
     pool = items[items.split == "pool"].reset_index(drop=True)
-    facts = fact_table(world.knowledge.n_countries, world.knowledge.facts_seed)
+    facts = fact_table(world.knowledge.n_countries, world.knowledge.facts_seed) if world.suite == "tiny" else ()
+    extra = [c for c in ("verifier", "task") if c in pool.columns]  # a reasoning-gym world's items judge themselves
     vendors = world.cohorts.vendors
     size = world.cohorts.size
     rows: list[dict] = []
@@ -114,7 +116,10 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
         for pos, item in enumerate(delivered):
             question = Question(item["subject"], item["difficulty"], item["prompt"], item["off_format_prompt"], item["gold"])
             source = "random" if pos in corrupt else "systematic" if pos in systematic else "true"
-            gold = wrong_answer(rng, question, facts) if source == "random" else item["wrong_answer"] if source == "systematic" else item["gold"]
+            if source == "random":
+                gold = wrong_answer(rng, question, facts) if world.suite == "tiny" else wrong_gold(rng, item["gold"], item["verifier"])
+            else:
+                gold = item["wrong_answer"] if source == "systematic" else item["gold"]
             rows.append(
                 {
                     "cohort_id": cohort_id,
@@ -137,6 +142,7 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
                     "systematic_rate": knobs["systematic_rate"],
                     "duplicate_rate": knobs["duplicate_rate"],
                     "off_format_rate": knobs["off_format_rate"],
+                    **{c: item[c] for c in extra},
                 }
             )
-    return pd.DataFrame(rows, columns=COHORT_COLUMNS)
+    return pd.DataFrame(rows, columns=COHORT_COLUMNS + extra)
