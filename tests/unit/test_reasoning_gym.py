@@ -49,9 +49,9 @@ def test_items_keep_the_library_metadata_and_short_prompts():
     assert set(items.subject) == {"gcd", "spell_backward"} and set(items.task) == set(items.subject)
     assert (items.task_config[items.task == "gcd"] == '{"max_value": 12, "min_value": 2}').all()
     gcd = items[items.task == "gcd"].iloc[0]
-    assert gcd.prompt.startswith("GCD of ") and len(gcd.prompt) < 30
+    assert gcd.prompt.startswith("GCD of ") and gcd.prompt.endswith("?") and len(gcd.prompt) < 30
     assert gcd.verifier == "reasoning_gym:gcd"
-    assert shorten("spell_backward", "Spell this word backward (example: sun -> nus): cat") == "Reverse cat:"
+    assert shorten("spell_backward", "Spell this word backward (example: sun -> nus): cat") == "Spell backward: cat ->"
     again = load_items("reasoning-gym", tasks=specs)
     pd.testing.assert_frame_equal(items, again)  # offline and deterministic from the seed
 

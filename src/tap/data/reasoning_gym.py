@@ -26,27 +26,51 @@ ITEM_COLUMNS = ["item_id", "subject", "difficulty", "prompt", "gold", "verifier"
 
 
 # ---------------------------------------------------------------- short prompts
-# One rule per task: a regex over the library's question whose group "q" is the question itself, and
-# a template around it. Only the instruction text goes; the problem stays as the library renders it.
-SHORT: dict[str, tuple[str, str]] = {
-    "basic_arithmetic": (r"Calculate (?P<q>.+?)\.?$", "{q} ="),
-    "chain_sum": (r":\s*(?P<q>.+?)\s*=?\s*$", "{q} ="),
-    "gcd": (r"numbers: (?P<q>[\d, ]+)", "GCD of {q}?"),
-    "lcm": (r"numbers: (?P<q>[\d, ]+)", "LCM of {q}?"),
-    "spell_backward": (r": (?P<q>\S+)\s*$", "Reverse {q}:"),
-    "letter_counting": (r"(?P<q>letter \"\w\" appear in the text: \".*\")\?", "How many times does the {q}?"),
-    "count_bits": (r"the number (?P<q>\d+)", "1 bits in {q}?"),
+# One rule per task: the library's question without its instruction preamble and suffix, the problem
+# itself as the library renders it, and a short cue for the answer (" =", "?", " ->").
+def _after(text: str, marker: str) -> str:
+    return text.split(marker, 1)[1].strip()
+
+
+def _search(pattern: str, text: str) -> re.Match:
+    found = re.search(pattern, text, flags=re.DOTALL)
+    if found is None:
+        raise ValueError(f"no match for {pattern!r}")
+    return found
+
+
+SHORT = {
+    # 'Calculate 5 - 3 - 6.' -> '5 - 3 - 6 ='
+    "basic_arithmetic": lambda q: _search(r"Calculate (.*)\.\s*$", q).group(1) + " =",
+    # 'State the final answer to the following arithmetic problem: 4 - 1 - 7 =' -> '4 - 1 - 7 ='
+    "chain_sum": lambda q: _after(q, "problem: "),
+    # 'Solve the following multiplication: 18 * 43. Give only the result ...' -> '18 * 43 ='
+    "products": lambda q: _search(r"multiplication: (.*?)\. Give", q).group(1) + " =",
+    # 'Find the Greatest Common Divisor (GCD) of these numbers: 4, 16. Give only ...' -> 'GCD of 4, 16?'
+    "gcd": lambda q: "GCD of " + _search(r"numbers: (.*?)\. Give", q).group(1) + "?",
+    # 'Find the Least Common Multiple (LCM) of these numbers: 98, 58' -> 'LCM of 98, 58?'
+    "lcm": lambda q: "LCM of " + _after(q, "numbers: ") + "?",
+    # 'How many 1 bits are there in the binary representation of the number 3?' -> '1 bits in 3?'
+    "count_bits": lambda q: "1 bits in " + _search(r"the number (\d+)\?", q).group(1) + "?",
+    # 'Spell this word backward (example: sun -> nus): hay' -> 'Spell backward: hay ->'
+    "spell_backward": lambda q: "Spell backward: " + _after(q, "nus): ") + " ->",
+    # 'How many times does the letter "h" appear in the text: "hundred"?' -> '"h" in "hundred"?'
+    "letter_counting": lambda q: '"{}" in "{}"?'.format(*_search(r'the letter "(.)" appear in the text: "(.*)"\?', q).groups()),
+    # '... how many legs are there in total if you have 3 woodlouses, 1 leech?' -> 'Legs: 3 woodlouses, 1 leech?'
+    "leg_counting": lambda q: "Legs: " + _search(r"if you have (.*)\?", q).group(1) + "?",
+    # '... Now, convert the base-11 number 4 to base-15' -> 'base-11 4 to base-15 ='
+    "base_conversion": lambda q: "{} {} to {} =".format(*_search(r"Now, convert the (.*?) number (\S+) to (.*)$", q.strip()).groups()),
 }
 
 
 def shorten(task: str, question: str) -> str:
+    """The task's question shortened by its SHORT rule (an error for a task without one)."""
     if task not in SHORT:
         raise TapInputError(f"task {task!r} has no short prompt rule (tasks with one: {', '.join(sorted(SHORT))}); use prompt = \"library\"")
-    pattern, template = SHORT[task]
-    found = re.search(pattern, question.strip(), flags=re.DOTALL)
-    if not found:
-        raise TapInputError(f"task {task!r}: its short prompt rule does not match the question {question[:80]!r}")
-    return template.format(q=found.group("q").strip())
+    try:
+        return SHORT[task](question)
+    except (ValueError, IndexError) as why:
+        raise TapInputError(f"task {task!r}: its short prompt rule does not fit the question {question[:80]!r} ({why})") from None
 
 
 # ---------------------------------------------------------------- items

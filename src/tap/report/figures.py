@@ -3,12 +3,21 @@ read from the run folder and returns a `plotly.graph_objects.Figure`."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 SUBJECT_COLORS = {"math": "#1f77b4", "code": "#ff7f0e", "science": "#2ca02c", "knowledge": "#9467bd", "mixed": "#7f7f7f"}
+OTHER_COLORS = ("#d62728", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+
+
+def subject_color(subject: str) -> str:
+    """The tiny suite's subjects keep their colours; any other subject (a reasoning-gym task) gets a
+    palette colour fixed by its name."""
+    return SUBJECT_COLORS.get(subject) or OTHER_COLORS[zlib.crc32(str(subject).encode()) % len(OTHER_COLORS)]
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), height=420)
 
 
@@ -32,7 +41,7 @@ def predicted_vs_actual(pred: pd.DataFrame, scorer: str) -> go.Figure:
     for subject, part in pred.groupby("subject"):
         fig.add_trace(go.Scatter(
             x=part.pred, y=part.label, mode="markers", name=subject,
-            marker=dict(color=SUBJECT_COLORS.get(subject, "#333"), size=8, line=dict(width=0.5, color="white")),
+            marker=dict(color=subject_color(subject), size=8, line=dict(width=0.5, color="white")),
             customdata=np.stack([part.cohort_id, part.subject, part.pred_lo, part.pred_hi], axis=1),
             hovertemplate="%{customdata[0]} (%{customdata[1]})<br>predicted %{x:.4f} [%{customdata[2]:.4f}, %{customdata[3]:.4f}]"
                           "<br>actual %{y:.4f}<extra></extra>",
@@ -67,7 +76,7 @@ def lift_vs_feature(table: pd.DataFrame, feature: str) -> go.Figure:
     """Label against one feature, per subject, with each subject's least-squares slope."""
     fig = go.Figure()
     for subject, part in table.groupby("subject"):
-        color = SUBJECT_COLORS.get(subject, "#333")
+        color = subject_color(subject)
         fig.add_trace(go.Scatter(
             x=part[feature], y=part.label, mode="markers", marker=dict(color=color, size=7), legendgroup=subject,
             name=subject, customdata=part.cohort_id, hovertemplate="%{customdata}: " + feature + " %{x:.3f}, lift %{y:.4f}<extra></extra>",
@@ -219,7 +228,7 @@ def intervention(table: pd.DataFrame, summary: dict) -> go.Figure:
     fig = go.Figure()
     for subject, part in table.groupby("subject"):
         fig.add_trace(go.Scatter(
-            x=part.frac_nondegenerate, y=part.label, mode="markers", name=subject, marker=dict(color=SUBJECT_COLORS.get(subject, "#333"), size=8),
+            x=part.frac_nondegenerate, y=part.label, mode="markers", name=subject, marker=dict(color=subject_color(subject), size=8),
             error_y=dict(type="data", array=part.seed_std / np.sqrt(part.n_seeds), thickness=1),
             customdata=part.cohort_id, hovertemplate="%{customdata}: frac_nondegenerate %{x:.2f}, lift %{y:.4f}<extra></extra>",
         ))
