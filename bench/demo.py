@@ -53,16 +53,16 @@ def label_summary(clone: Path, run_dir: Path, env: dict) -> dict:
     return json.loads(out.stdout)
 
 
-def copy_results(run_dir: Path, home: Path, summary: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def copy_results(run_dir: Path, home: Path, summary: dict, results: Path = RESULTS) -> None:
+    results.mkdir(parents=True, exist_ok=True)
     for name in ("metrics.json", "loop.json", "intervention.json", "study.json", "config.toml", "features.parquet", "predictions.parquet"):
         if (run_dir / name).exists():
-            shutil.copyfile(run_dir / name, RESULTS / name)
+            shutil.copyfile(run_dir / name, results / name)
     pretrain = next((home / "policies").glob("*/pretrain.json"))
     info = json.loads(pretrain.read_text())
-    (RESULTS / "tiny_policy.json").write_text(json.dumps({k: info[k] for k in ("parameters", "steps", "seconds", "band", "in_band", "probe_table", "behaviour_table") if k in info},
+    (results / "tiny_policy.json").write_text(json.dumps({k: info[k] for k in ("parameters", "steps", "seconds", "band", "in_band", "probe_table", "behaviour_table") if k in info},
                                                          indent=2) + "\n")
-    (RESULTS / "labels_summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
+    (results / "labels_summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
 
 
 def main() -> None:
