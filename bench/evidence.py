@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "evidence")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--no-evaluate", action="store_true", help="Skip the per-target evaluations.")
+    parser.add_argument("--no-linearization", action="store_true",
+                        help="Skip the linearization check (it needs the probe after step 1 and exact-match probe items: not the reasoning-gym world).")
     parser.add_argument("--reference", type=Path, default=REPO / "docs" / "results" / "default-study" / "labels_summary.json",
                         help="An earlier battery's labels_summary.json (lift_nll labels): compared with this battery's labels when its label config is the same.")
     args = parser.parse_args()
@@ -105,7 +107,7 @@ def main() -> None:
         "own_and_other": evidence.own_and_other(rows, cohorts, probe, **boot),
         "own_by_kind": evidence.own_by_kind(rows, cohorts, probe, **boot),
         "variance_explained": evidence.variance_explained(rows, cohorts, **boot),
-        "linearization": linearization_check(run_dir, config, selection, probe, lifts, args.bootstrap),
+        "linearization": None if args.no_linearization else linearization_check(run_dir, config, selection, probe, lifts, args.bootstrap),
         "step_lifts_mean": {str(int(s)): {t: float(g[t].mean()) for t in evidence.TARGETS} for s, g in lifts.groupby("step")},
         "labels": evidence.cohort_labels(rows).reset_index().to_dict(orient="records"),
     }
@@ -125,7 +127,7 @@ def main() -> None:
     for target, entry in payload["targets"].items():
         print(f"{target:<15} mean {entry['mean']['value']:+.5f}  improving {entry['share_improving']['value']:.0%}  "
               f"ratio {entry['across_over_within']['value']:.2f}  r1 {entry['single_seed_reliability']['value']:.3f}")
-    for source in ("a", "b"):
+    for source in ("a", "b") if payload["linearization"] else ():
         for step, targets in payload["linearization"][source].items():
             print(f"linearization ({source}) step {step}: " + ", ".join(
                 f"{t} adam ρ {e['adam']['value']:.2f} dot ρ {e['dot']['value']:.2f}" for t, e in targets.items()))

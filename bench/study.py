@@ -43,6 +43,7 @@ def main() -> None:
 
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     base = args.keep or Path(tempfile.mkdtemp(prefix="tap-study-"))
+    base.mkdir(parents=True, exist_ok=True)
     home, run_dir = base / "home", base / "run"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_")} | {"TAP_HOME": str(home)}
     tap = Path(sys.executable).with_name("tap")

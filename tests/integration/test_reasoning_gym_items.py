@@ -1,6 +1,7 @@
 """A reasoning-gym item round-trips through cohorts, rollouts, features and one TRL label run on the
 micro model, and the task's own score_answer is what judges it at every stage."""
 
+import dataclasses
 import math
 
 import pytest
@@ -48,7 +49,33 @@ def test_reasoning_gym_items_through_rollouts_features_and_a_label_run(micro_wor
     unit = plan_units(cohorts[cohorts.cohort_id == cohorts.cohort_id.iloc[0]], probe, micro_world.policy_dir, config.label,
                       config_hash, before, threads=1)[0]
     assert all(v.startswith("reasoning_gym:") for v in unit.verifiers)
+    # the probe's samples share the base measurement's random stream whatever the run's seed (common random
+    # numbers): the unchanged base policy, recorded as a seed-1 run would record it, gives the base records exactly
+    from tap.labels.trl_run import record_probe, settings_policy
+
+    seed_one = dataclasses.replace(unit, seed=1)
+    again = record_probe(settings_policy(unit.policy_dir, unit.settings), seed_one)
+    base = Ledger(tmp_path / "labels.sqlite").details("probe_records", config_hash)
+    assert again.pass_k.tolist() == base[base.step == 0].sort_values("item").pass_k.tolist()
     calls.clear()
     row = run_label(unit)
     assert row["status"] == "ok" and math.isfinite(row["lift_pass"]) and math.isfinite(row["lift_nll"])
     assert len(calls) >= 4 * 4 + len(probe) * 3  # TRL's rewards for 4 prompts x G = 4, then the probe after training
+
+
+def test_tap_cohorts_reads_reasoning_gym_tasks(tmp_path):
+    from tests.conftest import run_tap
+
+    out = tmp_path / "c.jsonl"
+    done = run_tap("cohorts", "reasoning-gym", "--tasks", "gcd:max_value=200,lcm:max_value=100", "--count", "16", "--size", "4",
+                   "--by", "subject", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "8 cohorts of 4 from 32 items" in done.stdout and "subjects: gcd, lcm" in done.stdout
+    import pandas as pd
+
+    cohorts = pd.read_json(out, lines=True)
+    assert set(cohorts.verifier) == {"reasoning_gym:gcd", "reasoning_gym:lcm"} and (cohorts.subject == cohorts.task).all()
+    bad = run_tap("cohorts", "reasoning-gym", "--tasks", "gdc", "-o", str(out))
+    assert bad.returncode == 2 and "did you mean gcd" in bad.stderr
+    wrong = run_tap("cohorts", str(out), "--tasks", "gcd", "-o", str(tmp_path / "x.jsonl"))
+    assert wrong.returncode == 2 and "--tasks is for the source reasoning-gym" in wrong.stderr

@@ -61,6 +61,8 @@ def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFra
     sampled = any(v not in CANONICAL_VERIFIERS for v in item_verifiers(probe, settings["verifier"]))
     skip = {"seeds", "first_seed", "threads", "policy", "stop", "probe_steps", *(() if sampled else ("probe_samples",))}
     label = {k: v for k, v in settings.items() if k not in skip and not (k in _ADDED_LATER and v == defaults[k])}
+    if sampled:  # sampled probe items share the base measurement's random stream since issue 17 (trl_run.record_probe)
+        label["probe_stream"] = "shared"
     def prompting(policy: dict, stop: list) -> dict:
         return {"policy": {k: v for k, v in policy.items() if k not in _NOT_HASHED}, "stop": stop}
 
@@ -82,13 +84,13 @@ def base_probe_metrics(ledger: Ledger, config_hash: str, policy_dir: Path | str,
     key = f"probe_before:{config_hash}"
     cached = ledger.get_meta(key)
     if cached is None or "pass" not in cached.get("all", {}) or not ledger.has_base_records(config_hash):
-        from tap.labels.trl_run import settings_policy
+        from tap.labels.trl_run import PROBE_SAMPLE_SEED, settings_policy
         from tap.probe import probe_records, summarize
 
         settings = _as_settings(settings)
         policy = settings_policy(policy_dir, settings)
         records = probe_records(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"],
-                                samples=settings.get("probe_samples", 0), temperature=settings["temperature"], seed=0)
+                                samples=settings.get("probe_samples", 0), temperature=settings["temperature"], seed=PROBE_SAMPLE_SEED)
         cached = summarize(records)
         ledger.write_base_records(config_hash, records)
         ledger.set_meta(key, cached)

@@ -53,14 +53,20 @@ def probe_frame(probe: tuple[tuple[str, str, str, str], ...]) -> pd.DataFrame:
     return pd.DataFrame(list(probe), columns=["prompt", "gold", "subject", "verifier"])
 
 
+PROBE_SAMPLE_SEED = 0  # every probe measurement samples with this stream, the base policy's included
+
+
 def record_probe(policy, unit: LabelUnit) -> pd.DataFrame:
-    """The unit's probe, item by item, for `policy` as it is now (tap.probe.probe_records)."""
+    """The unit's probe, item by item, for `policy` as it is now (tap.probe.probe_records). Sampled
+    items draw with the same random stream as the base measurement (battery.base_probe_metrics), whatever
+    the run's seed: common random numbers, so a lift measures the change of the policy rather than the
+    luck of two independent draws (the base draw's luck would otherwise shift every label alike)."""
     from tap.probe import probe_records
 
     settings = unit.settings
     return probe_records(policy, probe_frame(unit.probe), max_new_tokens=settings["probe_max_new_tokens"],
                          verifier=settings["verifier"], samples=settings.get("probe_samples", 0),
-                         temperature=settings["temperature"], seed=unit.seed)
+                         temperature=settings["temperature"], seed=PROBE_SAMPLE_SEED)
 
 
 def grpo_config(settings: dict, seed: int, cohort_size: int, output_dir: str, chat_template_kwargs: dict | None = None):
