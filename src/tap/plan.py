@@ -115,7 +115,7 @@ def _items_and_cohorts(config: TapConfig) -> tuple[str, pd.DataFrame, pd.DataFra
     from tap.world.vendor import make_cohorts
 
     items = build_items(config)  # the tiny world's items and cohorts are cheap; its policy is not built here
-    return "the tiny world", items, make_cohorts(config, items)
+    return ("the tiny world" if config.world.suite == "tiny" else f"the {config.world.suite} world"), items, make_cohorts(config, items)
 
 
 def _model_facts(config: TapConfig) -> tuple[int | None, str, object]:
