@@ -125,3 +125,21 @@ def test_world_items_hold_the_probe_out_and_vendors_corrupt_golds():
     assert len(corrupted) and all(judge(v, g, t).reward < 1 for v, g, t in zip(corrupted.verifier, corrupted.gold, corrupted.true_answer))
     off = cohorts[cohorts.off_format]
     assert len(off) and off.prompt.str.startswith("Find the Greatest Common Divisor").all()  # the library's own wording
+
+
+def test_the_reasoning_gym_world_config_builds_items_the_tiny_model_can_read():
+    from pathlib import Path
+
+    from tap.world.pool import build_items
+
+    config = load_config(Path(__file__).resolve().parents[2] / "configs" / "reasoning-gym-tiny.toml")
+    tasks = config.world.tasks
+    assert config.world.suite == "reasoning-gym" and len(tasks) >= 6 and all(len(t.levels) >= 3 for t in tasks)
+    items = build_items(config)
+    assert set(items.subject) == {t.name for t in tasks}
+    assert (items[items.split == "probe"].groupby("subject").size() == config.world.probe.per_subject).all()
+    context = config.model.max_position_embeddings - config.rollout.max_new_tokens
+    for column in ("prompt", "off_format_prompt", "gold"):  # the character tokenizer knows printable ASCII only
+        assert items[column].map(lambda text: text.isascii() and text.isprintable()).all(), column
+    assert items.prompt.str.len().max() < context and items.off_format_prompt.str.len().max() < context
+    assert items.gold.str.len().max() < config.rollout.max_new_tokens  # the answer and its end token fit the budget
