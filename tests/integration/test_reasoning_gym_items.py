@@ -75,6 +75,10 @@ def test_tap_cohorts_reads_reasoning_gym_tasks(tmp_path):
 
     cohorts = pd.read_json(out, lines=True)
     assert set(cohorts.verifier) == {"reasoning_gym:gcd", "reasoning_gym:lcm"} and (cohorts.subject == cohorts.task).all()
+    short = run_tap("cohorts", "reasoning-gym", "--tasks", "gcd", "--count", "8", "--prompt", "short", "-o", str(tmp_path / "s.jsonl"))
+    assert short.returncode == 0, short.stderr
+    assert pd.read_json(tmp_path / "s.jsonl", lines=True).prompt.str.startswith("GCD of ").all()  # as the tiny world reads them
+    assert run_tap("cohorts", "reasoning-gym", "--tasks", "gcd", "--prompt", "long", "-o", str(out)).returncode == 2
     bad = run_tap("cohorts", "reasoning-gym", "--tasks", "gdc", "-o", str(out))
     assert bad.returncode == 2 and "did you mean gcd" in bad.stderr
     wrong = run_tap("cohorts", str(out), "--tasks", "gcd", "-o", str(tmp_path / "x.jsonl"))

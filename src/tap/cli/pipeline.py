@@ -255,6 +255,7 @@ def cohorts_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle (and of reasoning-gym's generators).")] = 0,
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="With reasoning-gym: tasks as name[:knob=value...], comma separated, e.g. gcd:max_value=50,spell_backward.")] = None,
     count: Annotated[int, typer.Option("--count", help="With reasoning-gym: items generated per task.")] = 200,
+    prompt: Annotated[str, typer.Option("--prompt", help="With reasoning-gym: library (the question as generated) or short (without its instruction text, as the reasoning-gym tiny world's policy reads it).")] = "library",
 ) -> None:
     """Cut cohorts from a dataset (with a preset for its real schema, or a column mapping), or from
     reasoning-gym tasks generated offline (`tap cohorts reasoning-gym --tasks gcd,lcm -o c.parquet`)."""
@@ -273,7 +274,7 @@ def cohorts_command(
 
         if source != "reasoning-gym":
             raise TapInputError(f"--tasks is for the source reasoning-gym, not {source}")
-        specs = parse_tasks(tasks or "", count=count, seed=seed)
+        specs = parse_tasks(tasks or "", count=count, seed=seed, prompt=prompt)
     items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit, tasks=specs)
     cohorts = chunk_cohorts(items, size, by=by, seed=seed)
     if out.suffix == ".parquet":

@@ -182,6 +182,7 @@ def score(
     limit: Annotated[Optional[int], typer.Option("--limit", help="With --data: only the first N records.")] = None,
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="With --data reasoning-gym: tasks as name[:knob=value...], comma separated.")] = None,
     count: Annotated[int, typer.Option("--count", help="With --data reasoning-gym: items generated per task.")] = 200,
+    prompt: Annotated[str, typer.Option("--prompt", help="With --data reasoning-gym: library (the question as generated) or short (as the reasoning-gym tiny world's policy reads it).")] = "library",
     probe: Annotated[Optional[Path], typer.Option("--probe", help="Probe file (prompt, gold, subject) for forward-pass features (default: the probe of the run the predictor was fit on).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Ranked scores, .csv or .parquet (default: scores.csv beside the input); rollouts and features are written beside it.")] = None,
     config: ConfigOpt = None,
@@ -216,7 +217,7 @@ def score(
 
             if data != "reasoning-gym":
                 raise TapInputError(f"--tasks is for --data reasoning-gym, not {data}")
-            specs = parse_tasks(tasks or "", count=count)
+            specs = parse_tasks(tasks or "", count=count, prompt=prompt)
         frame = chunk_cohorts(load_items(data, preset=preset, verifier=verifier, limit=limit, tasks=specs), size, by=by)
     else:
         frame = api.read_cohorts(cohorts, max_cohorts)

@@ -128,6 +128,8 @@ def parse_tasks(text: str, *, count: int = 200, seed: int = 0, prompt: str = "li
     (`gcd:max_value=50,basic_arithmetic:max_digits=2`); values are read as JSON, else kept as text."""
     from tap.config import ReasoningGymTask
 
+    if prompt not in ("library", "short"):
+        raise TapInputError(f"--prompt {prompt!r}: library (the question as generated) or short (without its instruction text)")
     specs = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
