@@ -4,7 +4,7 @@ Runs on the embedded tiny world (built or reused from $TAP_HOME): the pool is th
 cohorts; before each GRPO step, TAP scores a few candidate cohorts against the current model and
 the trainer trains on the best. Prints what was chosen and the probe before and after.
 
-    python examples/trl_tap_curriculum.py [--steps 8] [--candidates 8] [--lr 3e-5]
+    python examples/trl_tap_curriculum.py [--steps 8] [--candidates 8] [--lr 3e-5] [--dynamic]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--dynamic", action="store_true", help="dynamic sampling: drop all-equal groups and refill the batch")
     args = parser.parse_args()
 
     world = build_world(load_config())
@@ -52,12 +53,13 @@ def main() -> None:
                           num_generations=8, per_device_train_batch_size=curriculum.cohort_size * 8, max_completion_length=8,
                           top_k=0, top_p=1.0, use_cpu=not torch.cuda.is_available(), report_to="none",
                           gradient_checkpointing=False, save_strategy="no", disable_tqdm=True, logging_steps=args.steps)
-        trainer = TAPGRPOTrainer(model=model, reward_funcs=reward, args=grpo, processing_class=tokenizer, curriculum=curriculum)
+        trainer = TAPGRPOTrainer(model=model, reward_funcs=reward, args=grpo, processing_class=tokenizer, curriculum=curriculum,
+                                 dynamic_sampling=args.dynamic)
         trainer.train()
     after = probe_nll(model, tokenizer, world.probe)
-    for record in curriculum.history:  # accelerate fetches one batch ahead: the last choice is never trained on
-        verb = "trained on" if record["batch"] < args.steps else "chose, not trained (fetched ahead)"
-        print(f"batch {record['batch']}: {verb} {record['chosen']} (adv_std {max(record['scores']):.3f}; candidates "
+    for record in curriculum.history:  # one choice per step, made with the weights after the previous update
+        dropped = f", {record['dropped_groups']} all-equal groups dropped, {record['extra_prompts']} extra prompts" if args.dynamic else ""
+        print(f"batch {record['batch']}: trained on {record['chosen']}{dropped} (adv_std {max(record['scores']):.3f}; candidates "
               f"{', '.join(record['candidates'])})")
     print(f"probe gold NLL: {before:.4f} -> {after:.4f} (drop {before - after:+.4f} nats/token after {args.steps} GRPO steps)")
 

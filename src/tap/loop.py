@@ -69,14 +69,16 @@ def _probe(policy, probe: pd.DataFrame, settings: dict) -> dict:
     return {"gold_nll": float(table.loc["all", "gold_nll"]), "accuracy": float(table.loc["all", "accuracy"])}
 
 
-def _features(policy, cohorts: pd.DataFrame, config, seed: int) -> pd.DataFrame:
+def _features(policy, cohorts: pd.DataFrame, config, seed: int, families: frozenset[str] = frozenset({"R"}),
+              probe: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Features of the candidates with the current policy: R, plus F when the prior reads them."""
     from tap.features.compute import build_features
     from tap.rollouts import rollout_cohorts
 
     r = config.rollout
     rollouts = rollout_cohorts(policy, cohorts, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
                                temperature=r.temperature, seed=seed, prompts_per_batch=max(1, r.batch_size // r.num_generations))
-    return build_features(rollouts, {"R"}).set_index("cohort_id")
+    return build_features(rollouts, set(families) | {"R"}, items=cohorts, policy=policy, probe=probe).set_index("cohort_id")
 
 
 def _train(policy, optimizer, cohort: pd.DataFrame, settings: dict, seed: int) -> None:
@@ -87,8 +89,10 @@ def _train(policy, optimizer, cohort: pd.DataFrame, settings: dict, seed: int) -
     policy.model.eval()
 
 
-def run_arm(arm: str, loop_seed: int, config, world, prior: tuple[Callable, str], progress: Callable | None = None) -> list[dict]:
-    """One arm of one loop seed: T steps from the base policy; one row per step."""
+def run_arm(arm: str, loop_seed: int, config, world, prior: tuple[Callable, str], progress: Callable | None = None,
+            families: frozenset[str] = frozenset({"R"})) -> list[dict]:
+    """One arm of one loop seed: T steps from the base policy; one row per step. `families`: the
+    feature families the TAP arm's prior reads (R, or R+F)."""
     import torch
 
     from tap.features.registry import FEATURES
@@ -110,7 +114,8 @@ def run_arm(arm: str, loop_seed: int, config, world, prior: tuple[Callable, str]
         if arm == "random":
             chosen, name = chooser.choice(ids), "random"
         else:
-            features = _features(policy, pool, config, seed=1000 * loop_seed + step).loc[ids]
+            features = _features(policy, pool, config, 1000 * loop_seed + step, families if arm == "tap" else frozenset({"R"}),
+                                 world.probe).loc[ids]
             if arm == "tap":
                 scores, name = scorer.score(features)
             else:

@@ -16,7 +16,7 @@ DEPENDS = {  # the config sections each stage's output depends on (cumulative al
     "world": ("world", "model", "pretrain", "data"),
     "rollouts": ("rollout", "policy"),
     "features": ("study.families",),
-    "labels": ("label",),
+    "labels": ("label", "study.active_labels"),
     "loop": ("loop",),
     "evaluate": ("predictor", "evaluate"),
     "fit": (),
@@ -31,7 +31,7 @@ READS = {
     "world": ("world", "model", "pretrain", "data"),
     "rollouts": ("rollout", "policy"),
     "features": ("study.families", "policy"),
-    "labels": ("label", "policy"),
+    "labels": ("label", "policy", "study.active_labels"),
     "loop": ("loop", "label", "rollout", "policy"),
     "evaluate": ("predictor", "evaluate"),
     "fit": ("predictor", "evaluate"),
@@ -41,6 +41,11 @@ INPUTS = {
     "world": (), "rollouts": ("world",), "features": ("rollouts",), "labels": ("world",), "loop": ("world",),
     "evaluate": ("features", "labels"), "fit": ("features", "labels"), "report": ("rollouts", "features", "loop", "evaluate", "fit"),
 }
+
+
+# Settings added after run folders existed: part of a stage's key only when not at their default, so
+# a study written before them is not rerun.
+_ADDED_LATER = {"study.active_labels": 0}
 
 
 def _section(tree: dict, dotted: str):
@@ -54,7 +59,8 @@ def stage_keys(config: TapConfig) -> dict[str, str]:
     tree = config.model_dump(mode="json")
     keys, parts = {}, {}
     for stage in STAGES:
-        parts.update({dotted: _section(tree, dotted) for dotted in DEPENDS[stage]})
+        parts.update({dotted: _section(tree, dotted) for dotted in DEPENDS[stage]
+                      if dotted not in _ADDED_LATER or _section(tree, dotted) != _ADDED_LATER[dotted]})
         keys[stage] = stable_hash({"stage": stage, **parts})
     return keys
 

@@ -154,6 +154,15 @@ def _features(api, config, home, paths, families) -> str:
 
 
 def _labels(api, config, home, run_dir, workers, executor, progress) -> str:
+    if config.study.active_labels:
+        picked = api.label_active(run_dir, config.study.active_labels, upto=True, config=config, workers=workers,
+                                  executor=executor, home=home, progress=progress)
+        if picked["failed"]:
+            from tap.errors import TapInputError
+
+            raise TapInputError(f"{run_dir}: {picked['failed']} label runs failed (see labels.sqlite); rerun `tap study` to retry them")
+        return (f"active labeling: {len(picked['labelled'])} cohorts chosen and labelled ({picked['label_runs']} label runs), "
+                f"{picked['labelled_before']} labelled before")
     result = api.label(run_dir, config=config, workers=workers, executor=executor, home=home, progress=progress)
     if result.failed:
         from tap.errors import TapInputError

@@ -1,12 +1,12 @@
 """The public Python API. The CLI only parses arguments and calls these functions.
 
-pipeline: world, rollouts, labels, features. predict: evaluate, fit, score. experiments: loop, intervention.
+pipeline: world, rollouts, labels (active labeling too), features. predict: evaluate, fit, score. experiments: loop, choice, intervention.
 runs: a run folder's config and what a change to it left stale.
 """
 
-from tap.api.experiments import intervention, loop
+from tap.api.experiments import choice, intervention, loop
 from tap.api.pipeline import (
-    dataset, feature_catalog, features, label, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
+    dataset, feature_catalog, features, label, label_active, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
 )
 from tap.api.predict import (
     check_scores_path, dataset_lift, evaluate, fit, load_scoring_predictor, provenance_notes, read_probe, score,
@@ -14,7 +14,7 @@ from tap.api.predict import (
 from tap.api.runs import run_config
 
 __all__ = [
-    "check_scores_path", "dataset", "dataset_lift", "evaluate", "feature_catalog", "features", "fit", "intervention", "label",
+    "check_scores_path", "dataset", "dataset_lift", "evaluate", "choice", "feature_catalog", "features", "fit", "intervention", "label", "label_active",
     "label_selection", "labels_table", "load_policy", "load_scoring_predictor", "loop", "provenance_notes", "read_cohorts",
     "read_probe", "rollout", "run_config", "score", "world",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,20 +16,21 @@ from tap.store import write_parquet
 from tap.world.build import build_world
 
 
-def _loop_prior(config: TapConfig):
-    """The TAP arm's prior: the advantage-spread heuristic, or a saved predictor on R features."""
+def _loop_prior(config: TapConfig, families: tuple[str, ...] = ("R",)):
+    """The TAP arm's prior: the advantage-spread heuristic, or a saved predictor whose features are
+    all of `families`. Returns (score function, name, the predictor's columns)."""
     from tap.loop import adv_spread_prior
 
     if config.loop.prior == "adv_std":
-        return adv_spread_prior()
+        return (*adv_spread_prior(), ["adv_std"])
     predictor, meta = load_scoring_predictor(config.loop.prior)
     tags = {name: tag for name, tag, _ in feature_catalog()}
-    other = sorted({tags.get(c, "?") for c in meta["used_columns"]} - {"R"})
+    other = sorted({tags.get(c, "?") for c in meta["used_columns"]} - set(families))
     if other:
-        raise TapInputError(f"{config.loop.prior}: the loop's prior must use R features only (this one uses family {other[0]}); "
-                            "fit one with --set 'predictor.families=[\"R\"]'")
+        raise TapInputError(f"{config.loop.prior}: this prior must use features of {'+'.join(families)} only (it uses family {other[0]}); "
+                            f"fit one with --set 'predictor.families={json.dumps(list(families))}'")
     columns = meta["columns"]
-    return (lambda features: predictor.predict(features.reindex(columns=columns).astype(float))), f"prior: {Path(config.loop.prior).name}"
+    return (lambda features: predictor.predict(features.reindex(columns=columns).astype(float))), f"prior: {Path(config.loop.prior).name}", columns
 
 
 def loop(
@@ -45,7 +47,9 @@ def loop(
     run_dir = Path(run_dir)
     config = _run_config(run_dir, config)
     built = build_world(config, home=home)
-    prior = _loop_prior(config)
+    score, name, columns = _loop_prior(config, ("R", "F"))
+    tags = {feature: tag for feature, tag, _ in feature_catalog()}
+    families = frozenset({tags[c] for c in columns if c in tags} | {"R"})
     lp = config.loop
     total, done = lp.seeds * len(lp.arms) * lp.steps, 0
     rows = []
@@ -58,11 +62,72 @@ def loop(
 
     for seed in range(lp.seeds):
         for arm in lp.arms:
-            rows += run_arm(arm, seed, config, built, prior, tick)
+            rows += run_arm(arm, seed, config, built, (score, name), tick, families)
     table = pd.DataFrame(rows)
     summary = summarize(table)
     write_parquet(table, run_dir / "loop.parquet")
     write_json(summary, run_dir / "loop.json")
+    return table, summary
+
+
+def choice(
+    run_dir: str | Path,
+    *,
+    config: TapConfig | None = None,
+    home: Path | None = None,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Per-step choice quality (tap/choice.py): at every state along the followed arm's path, every
+    arm chooses among the same candidates, and every candidate is labelled from that state through
+    the ledger in RUN_DIR/choice/. Writes choice.parquet (state x arm), choice_candidates.parquet
+    (state x candidate: each arm's score and the oracle's labels) and choice.json (the summary)."""
+    from tap.choice import run_seed, summarize
+    from tap.labels.ledger import Ledger
+    from tap.store import RunPaths, write_json
+
+    run_dir = Path(run_dir)
+    config = _run_config(run_dir, config)
+    built = build_world(config, home=home)
+    lp = config.loop
+    score, name, columns = _loop_prior(config, ("R", "F", "G"))
+    tags = {feature: tag for feature, tag, _ in feature_catalog()}
+    families = {tags[c] for c in columns if c in tags} | ({"G"} if "gradient" in lp.choice_arms else set())
+    work = run_dir / "choice"
+    work.mkdir(parents=True, exist_ok=True)
+    target = config.evaluate.target
+
+    def label_state(state_dir: Path, pool: pd.DataFrame, steps: int, seeds: int, first_seed: int) -> pd.DataFrame:
+        cfg = config.model_copy(update={
+            "policy": config.policy.model_copy(update={"model": str(state_dir)}),
+            "label": config.label.model_copy(update={"steps": steps, "seeds": seeds, "first_seed": first_seed, "probe_steps": []}),
+        })
+        result = label(work, config=cfg, cohorts=pool, workers=workers, home=home)
+        rows = Ledger(RunPaths(work).labels).table(result.config_hash)
+        rows = rows[(rows.status == "ok") & rows.cohort_id.isin(set(pool.cohort_id))
+                    & rows.seed.between(first_seed, first_seed + seeds - 1)]
+        return rows.rename(columns={target: "value"})[["cohort_id", "seed", "value"]].reset_index(drop=True)
+
+    total, done = lp.seeds * lp.steps, 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    arm_rows, candidate_rows = [], []
+    for seed in range(lp.seeds):
+        arms, cands = run_seed(seed, config, built, (score, name, columns), label_state, work, families=families, progress=tick)
+        arm_rows += arms
+        candidate_rows += cands
+    table = pd.DataFrame(arm_rows)
+    summary = {**summarize(table, resamples=config.evaluate.bootstrap, seed=config.evaluate.bootstrap_seed),
+               "candidates": lp.candidates, "oracle_seeds": lp.oracle_seeds, "train_steps": lp.train_steps,
+               "short_run_steps": lp.short_run_steps, "follow": lp.follow, "target": target, "prior": name}
+    write_parquet(table, run_dir / "choice.parquet")
+    write_parquet(pd.DataFrame(candidate_rows), run_dir / "choice_candidates.parquet")
+    write_json(summary, run_dir / "choice.json")
     return table, summary
 
 

@@ -1,4 +1,4 @@
-"""`tap study`, `report`, `loop`, `intervention`: the experiments' commands."""
+"""`tap study`, `report`, `loop`, `choice`, `intervention`: the experiments' commands."""
 
 from __future__ import annotations
 
@@ -152,6 +152,48 @@ def _print_loop(summary: dict) -> None:
     for arm, t in summary["arms"].items():
         paired = summary["paired_vs_random"].get(arm)
         table.add_row(arm, interval(t), interval(paired) if paired else "—")
+    console.print(table)
+
+
+@app.command("choice")
+def choice_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder for choice.parquet, choice_candidates.parquet and choice.json; "
+                                                 "the per-state label runs and their ledger go to RUN_DIR/choice/.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Loop seeds (default: loop.seeds).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel label runs.")] = 2,
+    home: HomeOpt = None,
+) -> None:
+    """Per-step choice quality: at every state of the loop, every arm chooses among the same candidates and every
+    candidate is labelled from that state (loop.oracle_seeds runs of loop.train_steps GRPO steps); regret, rank and
+    share of the oracle's gain per arm, paired by state. The TAP arm's prior is loop.prior (a `tap fit` predictor)."""
+    from tap import api
+
+    cfg = _run_config(run_dir, config, set_, "loop", produces=("choice",))
+    if seeds is not None:
+        cfg = cfg.model_copy(update={"loop": cfg.loop.model_copy(update={"seeds": seeds})})
+    with _progress() as progress:
+        task = progress.add_task("loop states", total=None, note="every candidate labelled")
+        table, summary = api.choice(run_dir, config=cfg, home=home, workers=workers,
+                                    progress=lambda done, total: progress.update(task, completed=done, total=total))
+    _print_choice(summary)
+    console.print(f"wrote {run_dir / 'choice.parquet'} ({len(table)} rows), {run_dir / 'choice_candidates.parquet'} and {run_dir / 'choice.json'}")
+
+
+def _print_choice(summary: dict) -> None:
+    def interval(t: dict, fmt: str = "+.4f") -> str:
+        return f"{t['mean']:{fmt}} [{t['lo']:{fmt}}, {t['hi']:{fmt}}]"
+
+    table = Table(title=f"Choice quality at {summary['states']} states ({summary['seeds']} loop seeds x {summary['steps']} steps, "
+                        f"{summary['candidates']} candidates; {summary['target']} over {summary['train_steps']} GRPO steps, "
+                        f"mean [95% bootstrap over loop seeds])")
+    for column in ("arm", "regret", "regret minus random (paired)", "rank of chosen", "share of oracle's gain"):
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for arm, t in summary["arms"].items():
+        paired = summary["paired_vs_random"].get(arm)
+        table.add_row(arm, interval(t["regret"]), interval(paired["regret"]) if paired else "—", interval(t["rank"], ".2f"),
+                      interval(t["fraction_of_oracle"], "+.2f"))
     console.print(table)
 
 

@@ -135,12 +135,19 @@ def label(
     executor: Annotated[str, typer.Option("--executor", help="local (in-process / process pool) or ray.")] = "local",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Existing Ray cluster (default: start a local one).")] = None,
     retries: Annotated[int, typer.Option("--retries", help="Retries of a unit that raises before it is recorded as failed.")] = 1,
+    active: Annotated[Optional[int], typer.Option("--active", min=1, help="Label only N more cohorts, chosen where they most improve "
+                                                  "the predictor's top ranking (needs RUN_DIR/features.parquet).")] = None,
+    active_start: Annotated[int, typer.Option("--active-start", min=1, help="With --active: cohorts labelled at random first when fewer are labelled.")] = 16,
+    active_batch: Annotated[int, typer.Option("--active-batch", min=1, help="With --active: cohorts chosen per round (the predictor is refitted between rounds).")] = 8,
     home: HomeOpt = None,
 ) -> None:
     """GRPO-train each cohort x seed from the base policy (TRL) and record its probe lift.
 
     Resumable: a cohort x seed already in labels.sqlite with the same items and label config is skipped;
     a cohort whose items changed is trained again. Starts from RUN_DIR/config.toml; --set applies on top.
+    With --active N, only N more cohorts are labelled: after a random start, each round fits an ensemble of the
+    configured predictor on the labelled cohorts and labels those with the largest expected improvement over the
+    labelled top 10% (docs/labels.md, "Active labeling").
     """
     from tap import api
 
@@ -151,6 +158,19 @@ def label(
         def on_unit(done: int, failed: int, total: int) -> None:
             progress.update(task, completed=done + failed, total=total, note=f"{failed} failed" if failed else "")
 
+        if active is not None:
+            if max_cohorts is not None:
+                from tap.errors import TapInputError
+
+                raise TapInputError("--active chooses the cohorts itself; leave out --max-cohorts")
+            picked = api.label_active(run_dir, active, config=cfg, start=active_start, batch=active_batch, cohorts=cohorts,
+                                      seeds=seeds, workers=workers, executor=executor, ray_address=ray_address, retries=retries,
+                                      home=home, progress=on_unit)
+            console.print(f"active labeling: {len(picked['labelled'])} cohorts labelled ({picked['label_runs']} label runs, "
+                          f"{picked['failed']} failed) after {picked['labelled_before']} already labelled: "
+                          + ", ".join(picked["labelled"][:12]) + (" ..." if len(picked["labelled"]) > 12 else ""))
+            _print_label_summary(run_dir, home=home)
+            return
         result = api.label(
             run_dir, config=cfg, cohorts=cohorts, max_cohorts=max_cohorts, seeds=seeds, workers=workers,
             executor=executor, ray_address=ray_address, retries=retries, home=home, progress=on_unit,

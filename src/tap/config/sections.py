@@ -249,8 +249,16 @@ class LoopConfig(_Strict):
     seeds: int = Field(5, ge=1, description="Loop seeds; the TAP - random difference gets a 95% interval over them.")
     arms: list[Literal["tap", "random", "reward_filter"]] = Field(["tap", "random", "reward_filter"], description="Arms to run: tap, random, and the frac_nondegenerate filter.")
     refit_after: int = Field(4, ge=2, description="The TAP arm refits a ridge on its realized lifts once it has this many.")
-    prior: str = Field("adv_std", description="The TAP arm's prior before refitting: 'adv_std' (advantage spread) or a predictor file from `tap fit` trained on R features.")
+    prior: str = Field("adv_std", description="The TAP arm's prior before refitting: 'adv_std' (advantage spread) or a predictor file from `tap fit` on R or R+F features (`tap choice` also takes G).")
     in_study: bool = Field(True, description="Run the loop inside `tap study` (the default loop adds ~3 min to the ~11-min default study on 2 cores).")
+    choice_arms: list[Literal["tap", "random", "learnability", "reward_filter", "gradient", "short_run"]] = Field(
+        ["tap", "random", "learnability", "reward_filter", "gradient", "short_run"],
+        description="`tap choice`: arms judged at every state (tap, random, learnability, reward_filter, gradient, short_run).")
+    follow: Literal["tap", "random", "learnability", "reward_filter", "gradient", "short_run"] = Field(
+        "tap", description="`tap choice`: whose choice the trajectory follows (its states are where every arm is judged).")
+    oracle_seeds: int = Field(2, ge=1, description="`tap choice`: label runs per candidate and state (K steps each); their mean is the oracle.")
+    short_run_steps: int = Field(1, ge=1, description="`tap choice`: GRPO steps of the short-run arm's run (on a seed the oracle does not use).")
+    gradient_feature: str = Field("grad_cos", description="`tap choice`: the G feature the gradient arm ranks by.")
 
 
 class InterventionConfig(_Strict):
@@ -267,6 +275,8 @@ class StudyConfig(_Strict):
     families: list[Literal["R", "F", "G"]] = Field(["R", "F", "G"], description="Feature families to compute (G = the gradient baseline, needed to compare against it).")
     workers: int = Field(2, ge=1, description="Parallel label runs (torch threads are split across them).")
     executor: Literal["local", "ray"] = Field("local", description="Where label runs execute: a local process pool or Ray.")
+    active_labels: int = Field(0, ge=0, description="Label only this many cohorts, chosen by active labeling (`tap label --active`) "
+                                                    "after 16 at random; 0 = label every cohort.")
     generate_tflops: float = Field(0.0, ge=0, description="Effective generation throughput (TFLOP/s) for --dry-run's time estimate; 0 = no estimate.")
     train_tflops: float = Field(0.0, ge=0, description="Effective GRPO training throughput (TFLOP/s) for --dry-run's time estimate; 0 = no estimate.")
 

@@ -1,0 +1,111 @@
+"""Choosing where it counts (issue 18, item 1): per-step choice quality and the cumulative loop.
+
+1. The TAP arm's prior: the configured predictor (configs/tiny.toml's [predictor]) fitted on the
+   default study's committed battery (docs/results/default-study: its features.parquet and the
+   S-seed mean labels of its predictions.parquet), saved to RUN_DIR/prior.skops with its sidecar.
+2. `tap choice`: at every state along TAP's path, all arms choose among the same M candidates and
+   every candidate is labelled from that state (loop.oracle_seeds runs of loop.train_steps steps).
+3. `tap loop` (the cumulative curves: arms whose trajectories diverge), with the same prior.
+Copies choice.json, choice.parquet, choice_candidates.parquet, loop.json, loop.parquet and
+config.toml to --out, with the command and the wall time of each part in bench.json.
+
+    python bench/choice.py runs/choice --seeds 10 --out docs/results/choice
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from tap import api
+from tap.api.predict import _predictor_from_config
+from tap.config import load_config
+from tap.features.compute import feature_columns
+from tap.predict.artifact import save_predictor
+from tap.store import write_json
+
+REPO = Path(__file__).resolve().parents[1]
+BATTERY = REPO / "docs/results/default-study"
+
+
+def fit_prior(config, out: Path) -> dict:
+    """The configured predictor on the default study's battery (the labels are its S-seed means)."""
+    features = pd.read_parquet(BATTERY / "features.parquet")
+    labels = pd.read_parquet(BATTERY / "predictions.parquet").groupby("cohort_id").label.first()
+    subjects = pd.read_parquet(BATTERY / "predictions.parquet").groupby("cohort_id").subject.first()
+    features = features[features.cohort_id.isin(labels.index)].set_index("cohort_id")
+    known = {name: tag for name, tag, _ in api.feature_catalog()}
+    columns = [c for c in feature_columns(features.reset_index()) if known.get(c) in config.predictor.families
+               and features[c].notna().any()]
+    y = labels.reindex(features.index).to_numpy(float)
+    predictor = _predictor_from_config(config).fit(features[columns].astype(float), y, subjects=subjects.reindex(features.index).to_numpy())
+    metadata = {"columns": columns, "used_columns": [columns[i] for i in predictor.columns_], "target": config.evaluate.target,
+                "cohorts": int(len(y)), "battery": str(BATTERY.relative_to(REPO)), "model": predictor.describe()}
+    save_predictor(predictor, out, metadata)
+    return metadata
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--skip-loop", action="store_true", help="only the per-step choice quality")
+    parser.add_argument("--skip-choice", action="store_true", help="only the cumulative loop")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config overrides (key=value)")
+    args = parser.parse_args()
+    run = args.run_dir
+    run.mkdir(parents=True, exist_ok=True)
+    prior = run / "prior.skops"
+    config = load_config(None, [*args.overrides, f"loop.prior={json.dumps(str(prior))}", f"loop.seeds={args.seeds}"])
+    meta = fit_prior(config, prior)
+    print(f"prior: {meta['model']} on {meta['cohorts']} cohorts ({len(meta['used_columns'])} features)")
+    timings = {}
+
+    def report(name: str):
+        def progress(done: int, total: int) -> None:
+            print(f"\r{name}: {done}/{total}  {time.perf_counter() - start:.0f} s", end="", file=sys.stderr, flush=True)
+        return progress
+
+    if not args.skip_choice:
+        start = time.perf_counter()
+        _, summary = api.choice(run, config=config, workers=args.workers, progress=report("choice states"))
+        timings["choice_seconds"] = time.perf_counter() - start
+        print()
+        for arm, t in summary["arms"].items():
+            paired = summary["paired_vs_random"].get(arm, {}).get("regret")
+            print(f"{arm:14s} regret {t['regret']['mean']:+.4f} [{t['regret']['lo']:+.4f}, {t['regret']['hi']:+.4f}]"
+                  + (f"  minus random {paired['mean']:+.4f} [{paired['lo']:+.4f}, {paired['hi']:+.4f}]" if paired else "")
+                  + f"  rank {t['rank']['mean']:.2f}  share of oracle {t['fraction_of_oracle']['mean']:+.2f}")
+    if not args.skip_loop:
+        start = time.perf_counter()
+        _, summary = api.loop(run, config=config, progress=report("loop steps"))
+        timings["loop_seconds"] = time.perf_counter() - start
+        print()
+        for arm, t in summary["arms"].items():
+            print(f"{arm:14s} cumulative drop {t['mean']:+.4f} [{t['lo']:+.4f}, {t['hi']:+.4f}]")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name in ("choice.json", "choice.parquet", "choice_candidates.parquet", "loop.json", "loop.parquet", "config.toml"):
+            if (run / name).exists():
+                shutil.copy(run / name, args.out / name)
+        command = "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
+        record = args.out / "bench.json"  # the choice and the loop parts may run as two commands: keep both
+        earlier = json.loads(record.read_text()) if record.exists() else {}
+        part = "choice" if not args.skip_choice else "loop"
+        write_json({**earlier, f"{part}_command": command, "prior": meta, **timings, "machine": platform.machine(),
+                    f"{part}_date": datetime.now(timezone.utc).isoformat(timespec="seconds")}, record)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Per-step choice quality (`tap choice`) on the default tiny policy: at every state all arms choose
+among the same candidates, each choice is judged against the same oracle labels (label runs from
+that state, through the ledger), and the trajectory follows the TAP arm's choice."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tap.choice import judge, summarize
+from tap.config import load_config
+from tap.labels.ledger import Ledger
+from tap.loop import candidates
+from tests.conftest import run_tap
+
+CHOICE = ["loop.steps=2", "loop.candidates=3", "loop.train_steps=1", "loop.seeds=1", "loop.oracle_seeds=1"]
+
+
+def test_every_arm_chooses_among_the_same_candidates_at_the_same_state(default_world, tap_home, tmp_path):
+    sets = [a for s in CHOICE for a in ("--set", s)]
+    result = run_tap("choice", str(tmp_path), *sets, "--workers", "1", env={"TAP_HOME": str(tap_home)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_parquet(tmp_path / "choice.parquet")
+    scores = pd.read_parquet(tmp_path / "choice_candidates.parquet")
+    config = load_config(None, CHOICE)
+    arms = list(config.loop.choice_arms)
+    assert len(table) == 2 * len(arms) and set(table.arm) == set(arms)
+    for (seed, step), state in table.groupby(["loop_seed", "step"]):
+        pool = set(candidates(config, default_world.items, seed, step - 1, 3).cohort_id)
+        assert set(state.chosen) <= pool
+        here = scores[(scores.loop_seed == seed) & (scores.step == step)]
+        for arm in [*arms, "oracle"]:
+            assert set(here[here.arm == arm].cohort_id) == pool  # every arm scored exactly this state's candidates
+        oracle = here[here.arm == "oracle"].set_index("cohort_id").score
+        assert state.best_value.nunique() == 1 and state.best_value.iloc[0] == pytest.approx(oracle.max())
+        for row in state.itertuples():
+            assert row.oracle_value == pytest.approx(oracle[row.chosen]) and row.regret >= 0 and 1 <= row.rank <= 3
+            if row.arm not in ("random",):
+                arm_scores = here[here.arm == row.arm].set_index("cohort_id").score
+                assert row.chosen == arm_scores.idxmax()
+        followed = here[(here.arm == "oracle") & here.followed.astype(bool)].cohort_id.tolist()
+        assert followed == [state[state.arm == "tap"].chosen.iloc[0]]
+    ledger = Ledger(tmp_path / "choice" / "labels.sqlite").table()
+    ok = ledger[ledger.status == "ok"]
+    assert len(ok) == 2 * 3 * 2  # per state: 3 oracle runs + 3 short runs
+    assert ok.config_hash.nunique() == 2  # two states (different weights); a 1-step short run is the oracle's settings on another seed
+    summary = json.loads((tmp_path / "choice.json").read_text())
+    assert summary["states"] == 2 and set(summary["arms"]) == set(arms) and "tap" in summary["paired_vs_random"]
+    assert "Choice quality" in result.stdout
+
+
+def test_judge_and_summary():
+    assert judge(np.array([0.1, 0.3, 0.2]), 2) == {"oracle_value": 0.2, "best_value": 0.3, "mean_value": pytest.approx(0.2),
+                                                   "regret": pytest.approx(0.1), "rank": 2.0, "gain": pytest.approx(0.0),
+                                                   "best_gain": pytest.approx(0.1)}
+    rows = []
+    for seed in range(4):
+        for step in (1, 2):
+            oracle = np.array([0.0, 1.0, 2.0]) + seed
+            for arm, pick in (("tap", 2), ("random", (seed + step) % 3)):
+                rows.append({"loop_seed": seed, "step": step, "arm": arm, "chosen": str(pick), "scorer": arm, "score": 0.0,
+                             **judge(oracle, pick)})
+    summary = summarize(pd.DataFrame(rows), resamples=200)
+    assert summary["arms"]["tap"]["regret"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
+    assert summary["arms"]["tap"]["fraction_of_oracle"]["mean"] == pytest.approx(1.0)
+    paired = summary["paired_vs_random"]["tap"]["regret"]
+    assert paired["mean"] < 0 and paired["lo"] <= paired["mean"] <= paired["hi"]
+    assert summary["uniform"]["regret"] == pytest.approx(1.0)
