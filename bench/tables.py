@@ -329,11 +329,43 @@ def learning_curve(folder: Path) -> str:
     return table(["scorer", *(f"ρ at {m}" for m in sizes), f"top-10% of oracle at {last}"], rows)
 
 
-FOLDER_TABLES = {"correlations": correlations, "learning-curve": learning_curve, "loop": loop, "intervention": intervention, "evidence-targets": evidence_targets,
+def choice(folder: Path) -> str:
+    """Per-step choice quality (`tap choice`): per arm, mean regret to the best candidate, the same minus random
+    (paired by state), mean rank of the chosen candidate (1 = best) and the share of the oracle's gain over the
+    candidates' mean; 95% bootstrap intervals over loop seeds."""
+    summary = json.loads((folder / "choice.json").read_text())
+    arms = sorted(summary["arms"], key=lambda a: summary["arms"][a]["regret"]["mean"])
+    rows = []
+    for arm in arms:
+        part = summary["arms"][arm]
+        paired = summary["paired_vs_random"].get(arm, {}).get("regret")
+        rows.append([arm, interval(part["regret"]), interval(paired) if paired else "—", interval(part["rank"], digits=2).replace("+", ""),
+                     interval(part["fraction_of_oracle"], digits=2)])
+    rows.append(["(uniform expectation)", signed(summary["uniform"]["regret"]), "—", f"{(summary['candidates'] + 1) / 2:.2f}", "+0.00"])
+    return table(["arm", "regret", "minus random (paired by state)", "rank of the chosen (1 = best)", "share of the oracle's gain"], rows)
+
+
+def active_labeling(folder: Path) -> str:
+    """Active vs random labeling order on a replayed battery: the configured predictor's ρ and top-10% fraction of
+    the oracle on held-out cohorts per number of labelled cohorts (mean over repetitions; paired difference with its
+    95% t-interval)."""
+    result = json.loads((folder / "active_labeling.json").read_text())
+    rows = []
+    for n, part in sorted(result["curve"].items(), key=lambda kv: int(kv[0])):
+        if int(n) % 16 and int(n) != max(map(int, result["curve"])):
+            continue
+        rows.append([n, str(part["label_runs"]), signed(part["active_rho"]["mean"], 3), signed(part["random_rho"]["mean"], 3),
+                     interval(part["paired_rho"], digits=3), signed(part["active_oracle"]["mean"], 3),
+                     signed(part["random_oracle"]["mean"], 3), interval(part["paired_oracle"], digits=3)])
+    return table(["cohorts labelled", "label runs", "ρ active", "ρ random", "ρ active − random", "top-10% active",
+                  "top-10% random", "top-10% active − random"], rows)
+
+
+FOLDER_TABLES = {"choice": choice, "active-labeling": active_labeling, "correlations": correlations, "learning-curve": learning_curve, "loop": loop, "intervention": intervention, "evidence-targets": evidence_targets,
                  "evidence-correlations": evidence_correlations, "evidence-own": evidence_own, "evidence-kinds": evidence_kinds,
                  "evidence-variance": evidence_variance,
                  "evidence-linearization": evidence_linearization, "evidence-scorers": evidence_scorers}
-SOURCES = {"correlations": "features.parquet", "learning-curve": "learning_curve.json", "loop": "loop.json", "intervention": "intervention.json",
+SOURCES = {"choice": "choice.json", "active-labeling": "active_labeling.json", "correlations": "features.parquet", "learning-curve": "learning_curve.json", "loop": "loop.json", "intervention": "intervention.json",
            **dict.fromkeys(("evidence-targets", "evidence-correlations", "evidence-own", "evidence-kinds", "evidence-variance",
                               "evidence-linearization"),
                            "evidence.json"), "evidence-scorers": "metrics_lift_nll.json"}

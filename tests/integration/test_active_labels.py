@@ -30,3 +30,12 @@ def test_active_labeling_labels_only_what_it_chose(micro_world, tap_home, tmp_pa
     rows = Ledger(run / "labels.sqlite").table()
     assert len(rows) == 5 and rows.cohort_id.nunique() == 5  # the first three were not trained again
     assert set(rows.cohort_id) <= set(pd.read_parquet(run / "cohorts.parquet").cohort_id)
+
+    from tap import api
+    from tap.config import load_config
+    from tap.study import _labels
+
+    config = load_config(run / "config.toml", ["study.active_labels=6"])
+    detail = _labels(api, config, tap_home, run, 1, "local", None)  # the study's label stage with study.active_labels
+    assert "1 cohorts chosen and labelled (1 label runs), 5 labelled before" in detail
+    assert Ledger(run / "labels.sqlite").table().cohort_id.nunique() == 6
