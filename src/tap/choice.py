@@ -232,3 +232,22 @@ def summarize(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> d
                 lo, hi = np.quantile(values, [0.025, 0.975])
                 out["paired_vs_random"][arm] = {"regret": {"mean": float(diff.d.mean()), "lo": float(lo), "hi": float(hi)}}
     return out
+
+
+def oracle_agreement(candidates: pd.DataFrame) -> dict:
+    """How reliable the oracle is: per state, the Spearman correlation across candidates between
+    the first two oracle seeds' labels; its mean over states (states where it is defined), and
+    the number of states."""
+    from scipy.stats import spearmanr
+
+    rows = candidates[candidates.arm == "oracle"]
+    rhos = []
+    for _, state in rows.groupby(["loop_seed", "step"]):
+        values = [list(v) for v in state.seed_values]
+        if len(values) < 3 or min(len(v) for v in values) < 2:
+            continue
+        first, second = np.array([v[0] for v in values]), np.array([v[1] for v in values])
+        if np.ptp(first) > 0 and np.ptp(second) > 0:
+            rhos.append(float(spearmanr(first, second).statistic))
+    return {"mean_spearman_between_seeds": float(np.mean(rhos)) if rhos else float("nan"), "states": len(rhos),
+            "states_undefined": int(rows.groupby(["loop_seed", "step"]).ngroups - len(rhos))}

@@ -67,3 +67,12 @@ def test_judge_and_summary():
     paired = summary["paired_vs_random"]["tap"]["regret"]
     assert paired["mean"] < 0 and paired["lo"] <= paired["mean"] <= paired["hi"]
     assert summary["uniform"]["regret"] == pytest.approx(1.0)
+
+
+def test_the_report_draws_choice_quality():
+    from tap.report.figures import choice_quality
+
+    summary = {"states": 8, "candidates": 3, "target": "lift_pass", "uniform": {"regret": 0.5},
+               "arms": {"random": {"regret": {"mean": 0.4, "lo": 0.2, "hi": 0.6}}, "tap": {"regret": {"mean": 0.1, "lo": 0.0, "hi": 0.3}}}}
+    figure = choice_quality(summary)
+    assert list(figure.data[0].x) == ["tap", "random"] and list(figure.data[0].error_y.array) == pytest.approx([0.2, 0.2])

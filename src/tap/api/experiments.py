@@ -82,7 +82,7 @@ def choice(
     arm chooses among the same candidates, and every candidate is labelled from that state through
     the ledger in RUN_DIR/choice/. Writes choice.parquet (state x arm), choice_candidates.parquet
     (state x candidate: each arm's score and the oracle's labels) and choice.json (the summary)."""
-    from tap.choice import run_seed, summarize
+    from tap.choice import run_seed
     from tap.labels.ledger import Ledger
     from tap.store import RunPaths, write_json
 
@@ -121,14 +121,23 @@ def choice(
         arms, cands = run_seed(seed, config, built, (score, name, columns), label_state, work, families=families, progress=tick)
         arm_rows += arms
         candidate_rows += cands
-    table = pd.DataFrame(arm_rows)
-    summary = {**summarize(table, resamples=config.evaluate.bootstrap, seed=config.evaluate.bootstrap_seed),
-               "candidates": lp.candidates, "oracle_seeds": lp.oracle_seeds, "train_steps": lp.train_steps,
-               "short_run_steps": lp.short_run_steps, "follow": lp.follow, "target": target, "prior": name}
+    table, candidates = pd.DataFrame(arm_rows), pd.DataFrame(candidate_rows)
+    summary = choice_summary(table, candidates, config, name)
     write_parquet(table, run_dir / "choice.parquet")
-    write_parquet(pd.DataFrame(candidate_rows), run_dir / "choice_candidates.parquet")
+    write_parquet(candidates, run_dir / "choice_candidates.parquet")
     write_json(summary, run_dir / "choice.json")
     return table, summary
+
+
+def choice_summary(table: pd.DataFrame, candidates: pd.DataFrame, config: TapConfig, prior: str) -> dict:
+    """choice.json: the per-arm summary (tap.choice.summarize), the oracle's seed agreement and the settings."""
+    from tap.choice import oracle_agreement, summarize
+
+    lp = config.loop
+    return {**summarize(table, resamples=config.evaluate.bootstrap, seed=config.evaluate.bootstrap_seed),
+            "oracle_agreement": oracle_agreement(candidates), "candidates": lp.candidates, "oracle_seeds": lp.oracle_seeds,
+            "train_steps": lp.train_steps, "short_run_steps": lp.short_run_steps, "follow": lp.follow,
+            "target": config.evaluate.target, "prior": prior}
 
 
 def intervention(

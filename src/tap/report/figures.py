@@ -240,3 +240,20 @@ def intervention(table: pd.DataFrame, summary: dict) -> go.Figure:
     fig.update_layout(**LAYOUT, title="Causal intervention: matched cohorts differing only in frac_nondegenerate",
                       xaxis_title="frac_nondegenerate (fresh rollouts of the base policy)", yaxis_title="measured lift (S-seed mean)")
     return fig
+
+
+def choice_quality(summary: dict) -> go.Figure:
+    """`tap choice`: each arm's mean regret to the best candidate (95% bootstrap interval over loop
+    seeds), lowest first, against a uniform pick's expected regret (dashed)."""
+    arms = sorted(summary["arms"], key=lambda a: summary["arms"][a]["regret"]["mean"])
+    parts = [summary["arms"][a]["regret"] for a in arms]
+    fig = go.Figure(go.Bar(
+        x=arms, y=[p["mean"] for p in parts], marker_color=["#d62728" if a == "tap" else "#7f7f7f" for a in arms],
+        error_y=dict(type="data", symmetric=False, array=[p["hi"] - p["mean"] for p in parts],
+                     arrayminus=[p["mean"] - p["lo"] for p in parts]),
+        hovertemplate="%{x}: regret %{y:.4f}<extra></extra>"))
+    fig.add_hline(y=summary["uniform"]["regret"], line_dash="dash", annotation_text="uniform pick (expected)")
+    fig.update_layout(**LAYOUT, title=f"Choice quality at {summary['states']} states: regret to the best of {summary['candidates']} "
+                                      "candidates (down = better; 95% band over loop seeds)",
+                      xaxis_title="arm", yaxis_title=f"regret ({summary['target']})")
+    return fig

@@ -58,6 +58,7 @@ def _load(run_dir: Path) -> dict:
         "config": paths.config.read_text(),
         "study": json.loads(study.read_text()) if study.exists() else None,
         "loop": pd.read_parquet(run_dir / "loop.parquet") if (run_dir / "loop.parquet").exists() else None,
+        "choice": json.loads((run_dir / "choice.json").read_text()) if (run_dir / "choice.json").exists() else None,
         "learning_curve": json.loads((run_dir / "learning_curve.json").read_text()) if (run_dir / "learning_curve.json").exists() else None,
         "intervention": ((pd.read_parquet(run_dir / "intervention.parquet"), json.loads((run_dir / "intervention.json").read_text()))
                          if (run_dir / "intervention.json").exists() else None),
@@ -186,6 +187,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         figures.append(("learning", "How many labelled cohorts", F.learning_curve(data["learning_curve"])))
     if data["loop"] is not None:
         figures.append(("loop", "Closed loop", F.loop_curves(data["loop"])))
+    if data["choice"] is not None:
+        figures.append(("choice", "Choice quality, step by step", F.choice_quality(data["choice"])))
     if data["intervention"] is not None:
         figures.append(("intervention", "Causal intervention", F.intervention(*data["intervention"])))
     example = _example(data, headline)
@@ -218,6 +221,8 @@ TEXT = {
     "importance": "How much held-out ranking quality drops when one feature is shuffled. Hover for each feature's definition.",
     "loop": "Each step, every arm picks one of the same fresh candidate cohorts and GRPO-trains on it with the same seed; "
             "TAP scores the candidates against the current policy (prior, then a ridge refit on its own realized lifts).",
+    "choice": "At every state of the loop, every arm chose among the same candidates, and every candidate was labelled "
+              "from that state (`tap choice`): how far below the best candidate each arm's choice was.",
     "intervention": "Cohorts built from the same subject's items, differing only in how many items the base policy "
                     "sometimes solves (the rest always or never): does frac_nondegenerate cause lift?",
     "example": "",
