@@ -48,18 +48,12 @@ def load_battery(families: list[str]) -> tuple[pd.DataFrame, pd.Series]:
     return features, labels
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--test", type=int, default=64)
-    parser.add_argument("--start", type=int, default=16)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--budget", type=int, default=192)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    config = load_config()
-    features, labels = load_battery(config.predictor.families)
-    seeds_per_cohort = 3
+SEEDS_PER_COHORT = 3  # the large battery's label.seeds: what buying one cohort's label costs
+REFERENCE = 64
+
+
+def replay(features: pd.DataFrame, labels: pd.Series, config, args) -> dict:
+    """{order: {labelled count: [per repetition: ρ and top-q fraction of the oracle on the test set]}}."""
     q = config.evaluate.top_q
 
     def make_model():
@@ -68,8 +62,7 @@ def main() -> None:
     curves = {s: {} for s in ("active", "random")}
     began = time.perf_counter()
     for rep in range(args.repeats):
-        rng = np.random.default_rng(1000 + rep)
-        order = rng.permutation(len(features))
+        order = np.random.default_rng(1000 + rep).permutation(len(features))
         test_ids = features.index[order[:args.test]]
         pool = features.drop(index=test_ids)
         X_test, y_test = features.loc[test_ids].to_numpy(float), labels.loc[test_ids].to_numpy(float)
@@ -88,42 +81,69 @@ def main() -> None:
                         q=q, seed=rep, after_round=evaluate)
         print(f"\rrepetition {rep + 1}/{args.repeats}  {time.perf_counter() - began:.0f} s", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    sizes = sorted(curves["active"])
+    return curves
+
+
+def curve_table(curves: dict) -> dict:
+    """Per labelled count: each order's mean [t-interval] and their paired difference, for ρ and the oracle fraction."""
     table = {}
-    for n in sizes:
+    for n in sorted(curves["active"]):
         a = pd.DataFrame(curves["active"][n]).sort_values("rep")
         r = pd.DataFrame(curves["random"][n]).sort_values("rep")
-        table[n] = {"label_runs": n * seeds_per_cohort,
+        table[n] = {"label_runs": n * SEEDS_PER_COHORT,
                     **{f"{s}_{m}": t_interval(d[m]) for s, d in (("active", a), ("random", r)) for m in ("rho", "oracle")},
                     **{f"paired_{m}": t_interval(a[m].to_numpy() - r[m].to_numpy()) for m in ("rho", "oracle")}}
-    reference = 64
-    savings = {}
-    for m in ("rho", "oracle"):  # the smallest budget from which the order's mean stays at or above random's at 64
-        goal = table[reference][f"random_{m}"]["mean"]
+    return table
+
+
+def savings(table: dict) -> dict:
+    """Per metric: the smallest labelled count from which each order's mean stays at or above random order's at 64."""
+    sizes = sorted(table)
+    out = {}
+    for m in ("rho", "oracle"):
+        goal = table[REFERENCE][f"random_{m}"]["mean"]
 
         def stays(order: str) -> int | None:
             return next((n for n in sizes if all(table[k][f"{order}_{m}"]["mean"] >= goal for k in sizes if k >= n)), None)
 
         reached = stays("active")
-        savings[m] = {"random_at_64": goal, "active_stays_above_from": reached, "random_stays_above_from": stays("random"),
-                      "cohorts_saved": None if reached is None else reference - reached,
-                      "label_runs_saved": None if reached is None else (reference - reached) * seeds_per_cohort}
-    print(f"{'cohorts':>8} {'label runs':>10} {'ρ active':>9} {'ρ random':>9} {'ρ paired':>22} {'top-10% active':>15} {'top-10% random':>15} {'top-10% paired':>22}")
-    for n in sizes:
-        t = table[n]
+        out[m] = {"random_at_64": goal, "active_stays_above_from": reached, "random_stays_above_from": stays("random"),
+                  "cohorts_saved": None if reached is None else REFERENCE - reached,
+                  "label_runs_saved": None if reached is None else (REFERENCE - reached) * SEEDS_PER_COHORT}
+    return out
 
-        def iv(x: dict) -> str:
-            return f"{x['mean']:+.2f} [{x['lo']:+.2f}, {x['hi']:+.2f}]"
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--test", type=int, default=64)
+    parser.add_argument("--start", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--budget", type=int, default=192)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    config = load_config()
+    features, labels = load_battery(config.predictor.families)
+    began = time.perf_counter()
+    table = curve_table(replay(features, labels, config, args))
+    saved = savings(table)
+
+    def iv(x: dict) -> str:
+        return f"{x['mean']:+.2f} [{x['lo']:+.2f}, {x['hi']:+.2f}]"
+
+    print(f"{'cohorts':>8} {'label runs':>10} {'ρ active':>9} {'ρ random':>9} {'ρ paired':>22} {'top-10% active':>15} "
+          f"{'top-10% random':>15} {'top-10% paired':>22}")
+    for n, t in table.items():
         print(f"{n:>8} {t['label_runs']:>10} {t['active_rho']['mean']:>9.3f} {t['random_rho']['mean']:>9.3f} {iv(t['paired_rho']):>22} "
               f"{t['active_oracle']['mean']:>15.3f} {t['random_oracle']['mean']:>15.3f} {iv(t['paired_oracle']):>22}")
-    print(f"savings vs random order at {reference} cohorts: {savings}")
+    print(f"savings vs random order at {REFERENCE} cohorts: {saved}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         command = "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
         write_json({"command": command, "battery": str(BATTERY.relative_to(REPO)), "cohorts": int(len(features)),
                     "features": list(features.columns), "predictor": config.predictor.model_dump(), "repeats": args.repeats,
-                    "test_cohorts": args.test, "start": args.start, "batch": args.batch, "label_runs_per_cohort": seeds_per_cohort,
-                    "top_q": q, "curve": {str(n): t for n, t in table.items()}, "savings_vs_random_at_64": savings,
+                    "test_cohorts": args.test, "start": args.start, "batch": args.batch, "label_runs_per_cohort": SEEDS_PER_COHORT,
+                    "top_q": config.evaluate.top_q, "curve": {str(n): t for n, t in table.items()}, "savings_vs_random_at_64": saved,
                     "seconds": time.perf_counter() - began, "machine": platform.machine(),
                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}, args.out / "active_labeling.json")
         print(f"wrote {args.out / 'active_labeling.json'}")

@@ -215,7 +215,6 @@ def label_active(
     total to reach rather than how many more. Returns what was labelled."""
     from tap.active import PaidLabels, label_order
     from tap.api.predict import _predictor_from_config
-    from tap.features.compute import feature_columns
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
@@ -228,14 +227,7 @@ def label_active(
     if cohorts is None and not paths.cohorts.exists():
         raise TapInputError(f"{run_dir}: no cohorts.parquet (run `tap world build --out {run_dir}` or pass --cohorts)")
     table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts)
-    tags = {name: tag for name, tag, _ in feature_catalog()}
-    features = pd.read_parquet(paths.features).assign(cohort_id=lambda f: f.cohort_id.astype(str))
-    features = features[features.cohort_id.isin(set(table.cohort_id.astype(str)))].set_index("cohort_id")
-    columns = [c for c in feature_columns(features.reset_index()) if tags.get(c) in config.predictor.families and features[c].notna().any()]
-    missing = sorted(set(table.cohort_id.astype(str)) - set(features.index))
-    if missing:
-        raise TapInputError(f"{paths.features}: no features for {len(missing)} cohorts (e.g. {missing[0]}); recompute the features")
-    features = features[columns].astype(float)
+    features = _predictor_features(paths.features, set(table.cohort_id.astype(str)), config)
     done = {"units": 0, "failed": 0}
 
     def labelled() -> dict[str, float]:
@@ -266,6 +258,20 @@ def label_active(
         label_order(features, paid, before + count, strategy="active", start=start, batch=batch, make_model=make,
                     q=config.evaluate.top_q, seed=int(config.predictor.random_state or 0))
     return {"labelled_before": before, "labelled": paid.order[before:], "label_runs": done["units"], "failed": done["failed"]}
+
+
+def _predictor_features(path: Path, cohort_ids: set[str], config: TapConfig) -> pd.DataFrame:
+    """The features the configured predictor reads, one row per cohort of `cohort_ids` (indexed by id)."""
+    from tap.features.compute import feature_columns
+
+    tags = {name: tag for name, tag, _ in feature_catalog()}
+    features = pd.read_parquet(path).assign(cohort_id=lambda f: f.cohort_id.astype(str))
+    features = features[features.cohort_id.isin(cohort_ids)].set_index("cohort_id")
+    columns = [c for c in feature_columns(features.reset_index()) if tags.get(c) in config.predictor.families and features[c].notna().any()]
+    missing = sorted(cohort_ids - set(features.index))
+    if missing:
+        raise TapInputError(f"{path}: no features for {len(missing)} cohorts (e.g. {missing[0]}); recompute the features")
+    return features[columns].astype(float)
 
 
 def current_label_hash(run_dir: str | Path, config: TapConfig, *, home: Path | None = None) -> tuple[str | None, str]:
