@@ -330,19 +330,20 @@ def learning_curve(folder: Path) -> str:
 
 
 def choice(folder: Path) -> str:
-    """Per-step choice quality (`tap choice`): per arm, mean regret to the best candidate, the same minus random
-    (paired by state), mean rank of the chosen candidate (1 = best) and the share of the oracle's gain over the
+    """Per-step choice quality (`tap choice`): per arm, mean regret to the best candidate, the same minus random's
+    and minus TAP's (paired by state), mean rank of the chosen candidate (1 = best) and the share of the oracle's gain over the
     candidates' mean; 95% bootstrap intervals over loop seeds."""
     summary = json.loads((folder / "choice.json").read_text())
     arms = sorted(summary["arms"], key=lambda a: summary["arms"][a]["regret"]["mean"])
     rows = []
     for arm in arms:
         part = summary["arms"][arm]
-        paired = summary["paired_vs_random"].get(arm, {}).get("regret")
-        rows.append([arm, interval(part["regret"]), interval(paired) if paired else "—", interval(part["rank"], digits=2).replace("+", ""),
-                     interval(part["fraction_of_oracle"], digits=2)])
-    rows.append(["(uniform expectation)", signed(summary["uniform"]["regret"]), "—", f"{(summary['candidates'] + 1) / 2:.2f}", "+0.00"])
-    return table(["arm", "regret", "minus random (paired by state)", "rank of the chosen (1 = best)", "share of the oracle's gain"], rows)
+        paired = [summary.get(key, {}).get(arm, {}).get("regret") for key in ("paired_vs_random", "paired_vs_tap")]
+        rows.append([arm, interval(part["regret"]), *(interval(p) if p else "—" for p in paired),
+                     interval(part["rank"], digits=2).replace("+", ""), interval(part["fraction_of_oracle"], digits=2)])
+    rows.append(["(uniform expectation)", signed(summary["uniform"]["regret"]), "—", "—", f"{(summary['candidates'] + 1) / 2:.2f}", "+0.00"])
+    return table(["arm", "regret", "minus random (paired by state)", "minus TAP (paired by state)", "rank of the chosen (1 = best)",
+                  "share of the oracle's gain"], rows)
 
 
 def active_labeling(folder: Path) -> str:

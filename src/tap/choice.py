@@ -191,8 +191,8 @@ def run_seed(
 
 def summarize(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
     """Per arm: mean regret, mean rank and the share of the oracle's gain (Σ gain / Σ best gain)
-    over all states, with 95% bootstrap intervals over loop seeds; and each arm minus random,
-    paired by state."""
+    over all states, with 95% bootstrap intervals over loop seeds; and each arm's regret minus
+    random's and minus TAP's, paired by state."""
     seeds = np.array(sorted(table.loop_seed.unique()))
     by_seed = {s: table[table.loop_seed == s] for s in seeds}
     rng = np.random.default_rng(seed)
@@ -222,15 +222,18 @@ def summarize(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> d
         }
     first = table[table.arm == arms[0]]
     out["uniform"] = {"regret": float((first.best_value - first.mean_value).mean()), "fraction_of_oracle": 0.0}
-    if "random" in arms:
-        wide = table.pivot_table(index=["loop_seed", "step"], columns="arm", values="regret")
+    wide = table.pivot_table(index=["loop_seed", "step"], columns="arm", values="regret")
+    for reference, key in (("random", "paired_vs_random"), ("tap", "paired_vs_tap")):
+        if reference not in arms:
+            continue
+        out.setdefault(key, {})
         for arm in arms:
-            if arm != "random":
-                diff = (wide[arm] - wide["random"]).rename("d").reset_index()
+            if arm != reference:
+                diff = (wide[arm] - wide[reference]).rename("d").reset_index()
                 diff_by_seed = {s: diff[diff.loop_seed == s].d.to_numpy() for s in seeds}
                 values = np.array([np.concatenate([diff_by_seed[s] for s in draw]).mean() for draw in draws])
                 lo, hi = np.quantile(values, [0.025, 0.975])
-                out["paired_vs_random"][arm] = {"regret": {"mean": float(diff.d.mean()), "lo": float(lo), "hi": float(hi)}}
+                out[key][arm] = {"regret": {"mean": float(diff.d.mean()), "lo": float(lo), "hi": float(hi)}}
     return out
 
 
