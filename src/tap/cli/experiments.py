@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tap.cli import ConfigOpt, HomeOpt, SetOpt, _print_notes, _progress, _run_config, app, console
+from tap.cli.common import ConfigOpt, HomeOpt, SetOpt, _print_notes, _progress, _run_config, app, console
 from tap.cli.predict import _ci
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tap.cli import (
+from tap.cli.common import (
     ConfigOpt, HomeOpt, SetOpt, _config, _file_config, _print_notes, _progress, _run_config, app, console, err_console, features_app,
     labels_app, world_app,
 )

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tap.cli import ConfigOpt, HomeOpt, SetOpt, _config, _print_notes, _progress, _run_config, app, console
+from tap.cli.common import ConfigOpt, HomeOpt, SetOpt, _config, _print_notes, _progress, _run_config, app, console
 
 
 def _ci(metric: dict | None, digits: int = 2, scale: float = 1.0, interval: bool = True) -> str:

@@ -140,7 +140,7 @@ def with_data_budget(config: TapConfig) -> TapConfig:
     rollout.max_new_tokens, label.max_completion_length and label.probe_max_new_tokens: what runs."""
     budget = config.data.max_new_tokens
     if budget is None and config.data.presets:
-        from tap.data.presets import PRESETS
+        from tap.presets import PRESETS
 
         budget = max(PRESETS[name].max_new_tokens for name in config.data.presets)
     if budget is None:

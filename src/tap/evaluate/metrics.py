@@ -8,20 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import rankdata
 
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    return float(np.clip((a @ b) / np.sqrt((a @ a) * (b @ b)), -1.0, 1.0))
-
-
-def spearman(pred: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation of ŷ and y: Pearson of the average ranks (NaN when either is constant)."""
-    pred, y = np.asarray(pred, float), np.asarray(y, float)
-    if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return _corr(rankdata(pred), rankdata(y))
+from tap.stats import _corr, finite_mean, fold_mean, spearman  # noqa: F401  (shared with the predictor)
 
 
 def pearson(pred: np.ndarray, y: np.ndarray) -> float:
@@ -43,21 +31,6 @@ def pairwise_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
         return float("nan")
     score = np.where(dp[keep] == 0, 0.5, (dp[keep] == dy[keep]).astype(float))
     return float(score.mean())
-
-
-def fold_mean(metric: Callable, pred: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
-    """Mean over folds of metric(pred, y) within each fold (NaN folds skipped): how the grouped
-    K-fold protocol and TAP auto's inner selection score predictions. Within a fold one model made
-    every prediction, so the training mean's pull against the held-out labels — which biases ρ
-    pooled over folds, and LOCO's, below 0 for a useless model — cannot enter."""
-    pred, y, folds = np.asarray(pred, float), np.asarray(y, float), np.asarray(folds)
-    return finite_mean([metric(pred[folds == k], y[folds == k]) for k in np.unique(folds)])
-
-
-def finite_mean(values: list[float]) -> float:
-    """Mean of the finite values; NaN (quietly) when there are none."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
 
 
 def top_q_mask(scores: np.ndarray, q: float) -> np.ndarray:
