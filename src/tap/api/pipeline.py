@@ -50,6 +50,57 @@ def dataset(config: TapConfig, out: str | Path) -> tuple[pd.DataFrame, pd.DataFr
     return items, cohorts
 
 
+def data_cohorts(
+    source: str | Path,
+    *,
+    preset: str | None = None,
+    columns: str | None = None,
+    subject: str | None = None,
+    verifier: str = "exact",
+    size: int = 8,
+    by: str = "random",
+    split: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    tasks: str | None = None,
+    count: int = 200,
+    prompt: str = "library",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(items, cohorts) from a dataset file, a hub id or reasoning-gym: what `tap cohorts` writes and
+    `tap score --data` scores. `columns` is "field=column,..." (without a preset); `tasks` is
+    reasoning-gym's "name[:knob=value...],..."."""
+    from tap.data.load import chunk_cohorts, load_items
+
+    mapping = None
+    if columns:
+        pairs = [p.split("=", 1) for p in columns.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise TapInputError(f"--columns {columns!r}: expected field=column pairs separated by commas")
+        mapping = {k.strip(): v.strip() for k, v in pairs}
+    specs = None
+    if tasks is not None or str(source) == "reasoning-gym":
+        from tap.data.reasoning_gym import parse_tasks
+
+        if str(source) != "reasoning-gym":
+            raise TapInputError(f"--tasks is for the source reasoning-gym, not {source}")
+        specs = parse_tasks(tasks or "", count=count, seed=seed, prompt=prompt)
+    items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit, tasks=specs)
+    return items, chunk_cohorts(items, size, by=by, seed=seed)
+
+
+def write_cohorts(cohorts: pd.DataFrame, out: str | Path) -> Path:
+    """A cohorts file: .parquet, .csv or .jsonl (one row per item)."""
+    out = Path(out)
+    if out.suffix == ".parquet":
+        write_parquet(cohorts, out)
+    elif out.suffix in (".csv", ".jsonl"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cohorts.to_csv(out, index=False) if out.suffix == ".csv" else cohorts.to_json(out, orient="records", lines=True)
+    else:
+        raise TapInputError(f"{out}: the cohorts file must end in .parquet, .csv or .jsonl")
+    return out
+
+
 def load_policy(model: str | Path | None = None, config: TapConfig | None = None, *, home: Path | None = None, batch_size: int | None = None):
     """The policy `config.policy` names (`model`, a folder or hub id, overrides its model); the tiny
     world's policy when neither names one."""

@@ -12,10 +12,13 @@ import typer
 from tap.cli.common import app, err_console
 
 
+def _is(exc: BaseException, name: str) -> bool:
+    """Whether `exc` is click's `name` exception, from click itself or the copy newer Typer vendors."""
+    return any(cls.__name__ == name and cls.__module__.endswith("exceptions") for cls in type(exc).__mro__)
+
+
 def main() -> None:
     """Entry point: bad input is one line on stderr and exit status 2, never a traceback."""
-    import click
-
     from tap.errors import TapInputError
 
     command = typer.main.get_command(app)
@@ -24,12 +27,14 @@ def main() -> None:
     except TapInputError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
+    except Exception as exc:
+        if _is(exc, "ClickException"):  # a usage error: a missing option, a value outside its choices
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _is(exc, "Abort"):
+            err_console.print("aborted")
+            sys.exit(130)
+        raise
     sys.exit(code if isinstance(code, int) else 0)
 
 

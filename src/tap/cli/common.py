@@ -5,12 +5,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
 
 app = typer.Typer(help="TAP — predict how much GRPO training on a dataset will improve a model, before training.", no_args_is_help=True, add_completion=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tap import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print TAP's version and exit.")] = False) -> None:
+    """TAP — predict how much GRPO training on a dataset will improve a model, before training."""
 world_app = typer.Typer(help="The embedded tiny world: items, probe, vendor cohorts and a tiny policy.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
 features_app = typer.Typer(help="Cohort features: cheap signals read off base-policy rollouts.", no_args_is_help=True)
@@ -64,3 +77,11 @@ def _progress():
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console,
     )
+
+# The closed sets a flag takes, shown in --help and checked before anything runs.
+Executor = Literal["local", "ray"]
+Verifier = Literal["exact", "mcq", "math", "code"]
+Cut = Literal["random", "subject", "difficulty"]
+PromptStyle = Literal["library", "short"]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Parallel label runs; torch threads are split across them (default: study.workers, 2).")]
+TopOpt = Annotated[int, typer.Option("--top", "-n", min=1, help="Rows to print, best first.")]
