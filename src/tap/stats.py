@@ -49,3 +49,31 @@ def group_folds(groups: np.ndarray, k: int, rng: np.random.RandomState) -> np.nd
         fold_of_group[labels[g]] = f
         load[f] += sizes[g]
     return np.array([fold_of_group[g] for g in groups], dtype=int)
+
+
+def pearson(pred: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of ŷ and y (NaN when either is constant)."""
+    pred, y = np.asarray(pred, float), np.asarray(y, float)
+    if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return _corr(pred, y)
+
+
+def seed_pair_correlations(y_cs: np.ndarray, method: str = "spearman", min_cohorts: int = 3) -> list[float]:
+    """For every pair of seeds, the correlation of their lifts across the cohorts that have both
+    (y_cs: cohorts x seeds, NaN where a run is missing); NaN for a pair with fewer than
+    `min_cohorts` such cohorts or a seed whose lifts do not vary."""
+    y_cs = np.asarray(y_cs, float)
+    corr = spearman if method == "spearman" else pearson
+    out = []
+    for a in range(y_cs.shape[1]):
+        for b in range(a + 1, y_cs.shape[1]):
+            both = np.isfinite(y_cs[:, a]) & np.isfinite(y_cs[:, b])
+            out.append(corr(y_cs[both, a], y_cs[both, b]) if both.sum() >= min_cohorts else float("nan"))
+    return out
+
+
+def seed_reliability(y_cs: np.ndarray, method: str = "spearman") -> float:
+    """Single-seed reliability r1: the mean over pairs of seeds of their correlation across cohorts
+    (seed_pair_correlations; pairs where it is undefined are left out: seed_pair_correlations counts them)."""
+    return finite_mean(seed_pair_correlations(y_cs, method))

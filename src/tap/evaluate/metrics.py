@@ -9,15 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tap.stats import _corr, finite_mean, fold_mean, spearman  # noqa: F401  (shared with the predictor)
-
-
-def pearson(pred: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation of ŷ and y (NaN when either is constant)."""
-    pred, y = np.asarray(pred, float), np.asarray(y, float)
-    if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return _corr(pred, y)
+from tap.stats import _corr, finite_mean, fold_mean, pearson, seed_reliability, spearman  # noqa: F401  (shared)
 
 
 def pairwise_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
@@ -59,16 +51,6 @@ def selection_on_seed(scores: np.ndarray, y_seed: np.ndarray, q: float = 0.1) ->
         "relative_gain": gain / abs(random) if random else float("nan"),
         "fraction_of_oracle": gain / (oracle - random) if oracle != random else float("nan"),
     }
-
-
-def seed_reliability(y_cs: np.ndarray, method: str = "spearman") -> float:
-    """Single-seed reliability r1: the mean correlation, over pairs of seeds, of the lifts across
-    cohorts (y_cs: cohorts x seeds)."""
-    y_cs = np.asarray(y_cs, float)
-    corr = spearman if method == "spearman" else pearson
-    pairs = [corr(y_cs[:, a], y_cs[:, b]) for a in range(y_cs.shape[1]) for b in range(a + 1, y_cs.shape[1])]
-    finite = [x for x in pairs if np.isfinite(x)]  # a seed with constant lifts has no correlation
-    return float(np.mean(finite)) if finite else float("nan")
 
 
 def spearman_brown(r1: float, seeds: int) -> float:
