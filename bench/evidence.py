@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def linearization_check(run_dir: Path, config, selection, probe: pd.DataFrame, lifts: pd.DataFrame, resamples: int) -> dict:
     from tap.labels.trl_run import settings_policy
-    from tap.policy.load import policy_path
+    from tap.resolve import policy_path
 
     settings = label_settings(config)
     policy = settings_policy(policy_path(config), settings)

@@ -1,8 +1,6 @@
-"""Pure GRPO math: group advantages and the clipped policy-gradient loss, as TRL computes them.
+"""Pure GRPO math: group advantages (tap/advantages.py, on tensors) and the clipped policy-gradient
+loss, as TRL computes them.
 
-    A_j = r_j − mean(group of j)                           (scale_rewards = "none")
-    A_j = (r_j − mean(group)) / (std(group) + 1e-4)        ("group", std unbiased)
-    A_j = (r_j − mean(group)) / (std(all rewards) + 1e-4)  ("batch")
     ρ_t = exp(log π(y_t) − log π_old(y_t))
     ℓ_t = −min(ρ_t A, clip(ρ_t, 1 − ε, 1 + ε) A)
     loss = Σ_t m_t ℓ_t / N,  with N = number of completion tokens in the batch ("dapo", "bnpo"),
@@ -15,22 +13,15 @@ from __future__ import annotations
 
 import torch
 
-STD_EPS = 1e-4
+from tap import advantages
+
+STD_EPS = advantages.STD_EPS
 
 
 def group_advantages(rewards: torch.Tensor, num_generations: int, scale_rewards: str = "group") -> torch.Tensor:
-    """Advantages of a flat reward vector laid out group after group (G consecutive entries each)."""
-    grouped = rewards.view(-1, num_generations)
-    centred = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1)
-    if scale_rewards == "none":
-        return centred
-    if scale_rewards == "group":
-        std = grouped.std(dim=1) if num_generations > 1 else torch.zeros(grouped.shape[0])
-        return centred / (std.repeat_interleave(num_generations) + STD_EPS)
-    if scale_rewards == "batch":
-        std = rewards.std() if rewards.numel() > 1 else torch.zeros(())
-        return centred / (std + STD_EPS)
-    raise ValueError(f"scale_rewards must be 'group', 'batch' or 'none', got {scale_rewards!r}")
+    """tap.advantages.group_advantages on a tensor (same dtype and device back)."""
+    values = advantages.group_advantages(rewards.detach().cpu().double().numpy(), num_generations, scale_rewards)
+    return torch.as_tensor(values, dtype=rewards.dtype if rewards.is_floating_point() else torch.float32, device=rewards.device)
 
 
 def policy_loss(

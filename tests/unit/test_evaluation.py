@@ -153,6 +153,15 @@ def test_permutation_importance_ranks_the_informative_feature_first():
                                     features[["adv_std", "pass_rate_mean", "frac_nondegenerate"]], y_cs.mean(axis=1), repeats=5)
     assert table.feature.iloc[0] == "pass_rate_mean" and table.importance.iloc[0] > 0.5
     assert abs(table.set_index("feature").importance["frac_nondegenerate"]) < 0.2
+    assert (table.undefined == 0).all()
+
+
+def test_permutation_importance_counts_folds_without_a_rho_instead_of_scoring_them_0():
+    from sklearn.dummy import DummyRegressor
+
+    X = pd.DataFrame({"a": np.arange(20.0), "b": np.ones(20)})
+    table = permutation_importances(DummyRegressor, X, np.arange(20.0), folds=2, repeats=3)
+    assert table.importance.isna().all() and (table.undefined == 6).all()  # constant predictions: ρ undefined everywhere
 
 
 def test_the_kfold_headline_is_paired_against_the_configured_scorer_and_loco_is_skipped_on_large_batteries():

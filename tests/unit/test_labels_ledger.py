@@ -104,8 +104,22 @@ def test_seed_reliability_is_the_mean_pairwise_spearman():
     rows = _rows(lifts)
     wide = rows.pivot(index="cohort_id", columns="seed", values="lift_nll")
     expected = np.mean([spearmanr(wide[a], wide[b]).statistic for a, b in ((0, 1), (0, 2), (1, 2))])
-    assert seed_reliability(rows) == pytest.approx(expected)
-    assert np.isnan(seed_reliability(_rows({"a": [1.0], "b": [2.0]})))
+    assert seed_reliability(rows) == (pytest.approx(expected), 3, 0)
+    r1, defined, undefined = seed_reliability(_rows({"a": [1.0], "b": [2.0]}))
+    assert np.isnan(r1) and (defined, undefined) == (0, 0)
+
+
+def test_undefined_seed_pairs_are_counted_not_averaged_in():
+    """A seed whose lifts do not vary has no correlation with the others: r1 averages the pairs
+    that have one and the summary says how many had none (the evaluation's r1 uses the same rule)."""
+    from tap.evaluate.metrics import seed_reliability as evaluation_r1
+
+    lifts = {f"c{i}": [float(i), float(i) + 0.1 * (-1) ** i, 0.0] for i in range(6)}  # seed 2 is constant
+    r1, defined, undefined = seed_reliability(_rows(lifts))
+    assert (defined, undefined) == (1, 2) and np.isfinite(r1)
+    wide = _rows(lifts).pivot(index="cohort_id", columns="seed", values="lift_nll").to_numpy()
+    assert evaluation_r1(wide) == pytest.approx(r1)
+    assert battery_summary(_rows(lifts))["reliability_seed_pairs"] == {"defined": 1, "undefined": 2}
 
 
 def test_a_row_without_per_item_records_is_labelled_again(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 import tap.policy.identity as identity
 from tap.config import load_config
-from tap.policy.load import policy_source
+from tap.resolve import policy_source
 
 
 @pytest.fixture

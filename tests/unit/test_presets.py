@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tap.data.load import chunk_cohorts, load_items
-from tap.data.presets import PRESETS, last_boxed
+from tap.presets import PRESETS, last_boxed
 from tap.errors import TapInputError
 from tap.verify.registry import judge
 

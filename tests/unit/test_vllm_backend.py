@@ -83,7 +83,7 @@ def test_gold_nll_reads_the_gold_tokens_prompt_logprobs(fake_vllm):
 
 def test_choosing_vllm_without_it_is_one_clear_error(monkeypatch):
     from tap.config import load_config
-    from tap.policy.load import make_policy
+    from tap.resolve import make_policy
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     config = load_config(None, ["policy.backend=vllm", "policy.model=some/model"])

@@ -6,7 +6,8 @@ runs: a run folder's config and what a change to it left stale.
 
 from tap.api.experiments import choice, intervention, loop
 from tap.api.pipeline import (
-    dataset, feature_catalog, features, label, label_active, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
+    data_cohorts, dataset, feature_catalog, features, label, label_active, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
+    write_cohorts,
 )
 from tap.api.predict import (
     check_scores_path, dataset_lift, evaluate, fit, load_scoring_predictor, provenance_notes, read_probe, score,
@@ -14,7 +15,7 @@ from tap.api.predict import (
 from tap.api.runs import run_config
 
 __all__ = [
-    "check_scores_path", "dataset", "dataset_lift", "evaluate", "choice", "feature_catalog", "features", "fit", "intervention", "label", "label_active",
+    "check_scores_path", "data_cohorts", "dataset", "dataset_lift", "evaluate", "choice", "feature_catalog", "features", "fit", "intervention", "label", "label_active",
     "label_selection", "labels_table", "load_policy", "load_scoring_predictor", "loop", "provenance_notes", "read_cohorts",
-    "read_probe", "rollout", "run_config", "score", "world",
+    "read_probe", "rollout", "run_config", "score", "world", "write_cohorts",
 ]

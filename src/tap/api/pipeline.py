@@ -11,6 +11,7 @@ import pandas as pd
 
 from tap.config import TapConfig, config_to_toml, load_config
 from tap.errors import TapInputError
+from tap.features.catalog import feature_catalog
 from tap.store import RunPaths, write_parquet, write_text
 from tap.world.build import World, build_world
 
@@ -49,10 +50,61 @@ def dataset(config: TapConfig, out: str | Path) -> tuple[pd.DataFrame, pd.DataFr
     return items, cohorts
 
 
+def data_cohorts(
+    source: str | Path,
+    *,
+    preset: str | None = None,
+    columns: str | None = None,
+    subject: str | None = None,
+    verifier: str = "exact",
+    size: int = 8,
+    by: str = "random",
+    split: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    tasks: str | None = None,
+    count: int = 200,
+    prompt: str = "library",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(items, cohorts) from a dataset file, a hub id or reasoning-gym: what `tap cohorts` writes and
+    `tap score --data` scores. `columns` is "field=column,..." (without a preset); `tasks` is
+    reasoning-gym's "name[:knob=value...],..."."""
+    from tap.data.load import chunk_cohorts, load_items
+
+    mapping = None
+    if columns:
+        pairs = [p.split("=", 1) for p in columns.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise TapInputError(f"--columns {columns!r}: expected field=column pairs separated by commas")
+        mapping = {k.strip(): v.strip() for k, v in pairs}
+    specs = None
+    if tasks is not None or str(source) == "reasoning-gym":
+        from tap.data.reasoning_gym import parse_tasks
+
+        if str(source) != "reasoning-gym":
+            raise TapInputError(f"--tasks is for the source reasoning-gym, not {source}")
+        specs = parse_tasks(tasks or "", count=count, seed=seed, prompt=prompt)
+    items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit, tasks=specs)
+    return items, chunk_cohorts(items, size, by=by, seed=seed)
+
+
+def write_cohorts(cohorts: pd.DataFrame, out: str | Path) -> Path:
+    """A cohorts file: .parquet, .csv or .jsonl (one row per item)."""
+    out = Path(out)
+    if out.suffix == ".parquet":
+        write_parquet(cohorts, out)
+    elif out.suffix in (".csv", ".jsonl"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cohorts.to_csv(out, index=False) if out.suffix == ".csv" else cohorts.to_json(out, orient="records", lines=True)
+    else:
+        raise TapInputError(f"{out}: the cohorts file must end in .parquet, .csv or .jsonl")
+    return out
+
+
 def load_policy(model: str | Path | None = None, config: TapConfig | None = None, *, home: Path | None = None, batch_size: int | None = None):
     """The policy `config.policy` names (`model`, a folder or hub id, overrides its model); the tiny
     world's policy when neither names one."""
-    from tap.policy.load import make_policy
+    from tap.resolve import make_policy
 
     return make_policy(config or load_config(), home=home, model=model, batch_size=batch_size)
 
@@ -160,7 +212,7 @@ def label(
     from tap.labels.battery import base_probe_metrics, label_hash, label_settings, plan_units, run_battery, threads_per_worker
     from tap.labels.executors import make_executor
     from tap.labels.ledger import Ledger
-    from tap.policy.load import policy_source
+    from tap.resolve import policy_source
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
@@ -214,7 +266,7 @@ def label_active(
     Cohorts already labelled under the run's label config count as paid; with `upto`, `count` is the
     total to reach rather than how many more. Returns what was labelled."""
     from tap.active import PaidLabels, label_order
-    from tap.api.predict import _predictor_from_config
+    from tap.predict.predictor import TAPPredictor
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
@@ -253,7 +305,7 @@ def label_active(
     before = len(paid)
     if upto:
         count = max(0, count - before)
-    make = lambda: _predictor_from_config(config).set_params(interval="none")  # noqa: E731
+    make = lambda: TAPPredictor(**{**config.predictor.model_dump(), "interval": "none"})  # noqa: E731
     if count:
         label_order(features, paid, before + count, strategy="active", start=start, batch=batch, make_model=make,
                     q=config.evaluate.top_q, seed=int(config.predictor.random_state or 0))
@@ -279,7 +331,7 @@ def current_label_hash(run_dir: str | Path, config: TapConfig, *, home: Path | N
     not in the cache (a run folder copied to another machine), the hash of the last `tap label`."""
     from tap.labels.battery import label_hash, label_settings
     from tap.labels.ledger import Ledger
-    from tap.policy.load import policy_source
+    from tap.resolve import policy_source
 
     _, weights_id = policy_source(config, home=home, build=False)
     if weights_id is not None:
@@ -362,16 +414,3 @@ def features(
     write_parquet(result, Path(out))
     return result
 
-
-def feature_catalog() -> list[tuple[str, str, str]]:
-    """(name, cost tag, one-line definition) of every feature TAP computes."""
-    from tap.features.gradients import GRADIENT_FEATURES
-    from tap.features.head_align import HEAD_ALIGN_FEATURES
-    from tap.features.registry import FEATURES
-    from tap.features.representations import MODEL_FEATURES
-
-    rows = [(f.name, f.tag, f.definition) for f in FEATURES.values()]
-    rows += [(name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split())) for name, fn in MODEL_FEATURES.items()]
-    rows += [(name, "F", text) for name, text in HEAD_ALIGN_FEATURES.items()]
-    rows += [(name, "G", text) for name, text in GRADIENT_FEATURES.items()]
-    return rows

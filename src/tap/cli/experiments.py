@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tap.cli import ConfigOpt, HomeOpt, SetOpt, _print_notes, _progress, _run_config, app, console
+from tap.cli.common import ConfigOpt, HomeOpt, WorkersOpt, SetOpt, _print_notes, _progress, _run_config, app, console
 from tap.cli.predict import _ci
 
 
@@ -18,7 +18,7 @@ def study(
     set_: SetOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/study, or runs/quick with --quick).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap resamples, 3 K-fold repeats.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel label runs (default: study.workers).")] = None,
+    workers: WorkersOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check config, data and verifiers; print the planned rollouts, training tokens and cost; train nothing.")] = False,
     home: HomeOpt = None,
 ) -> None:
@@ -162,7 +162,7 @@ def choice_command(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Loop seeds (default: loop.seeds).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel label runs.")] = 2,
+    workers: WorkersOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Per-step choice quality: at every state of the loop, every arm chooses among the same candidates and every
@@ -171,6 +171,7 @@ def choice_command(
     from tap import api
 
     cfg = _run_config(run_dir, config, set_, "loop", produces=("choice",))
+    workers = workers or cfg.study.workers
     if seeds is not None:
         cfg = cfg.model_copy(update={"loop": cfg.loop.model_copy(update={"seeds": seeds})})
     with _progress() as progress:
@@ -202,13 +203,14 @@ def intervention_command(
     run_dir: Annotated[Path, typer.Argument(help="Run folder; the matched cohorts and their ledger go to RUN_DIR/intervention/.")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel label runs.")] = 2,
+    workers: WorkersOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """The causal intervention: matched cohorts differing only in frac_nondegenerate, each labelled with S seeds; the slope of lift on it."""
     from tap import api
 
     cfg = _run_config(run_dir, config, set_, "intervention")
+    workers = workers or cfg.study.workers
     with _progress() as progress:
         task = progress.add_task("label runs", total=None, note="matched cohorts")
         table, summary = api.intervention(run_dir, config=cfg, workers=workers, home=home,

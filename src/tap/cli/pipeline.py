@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tap.cli import (
-    ConfigOpt, HomeOpt, SetOpt, _config, _file_config, _print_notes, _progress, _run_config, app, console, err_console, features_app,
+from tap.cli.common import (
+    ConfigOpt, Cut, Executor, PromptStyle, Verifier, WorkersOpt, HomeOpt, SetOpt, _config, _file_config, _print_notes, _progress, _run_config, app, console, err_console, features_app,
     labels_app, world_app,
 )
 
@@ -57,7 +57,7 @@ def _print_behaviours(rows: list[dict]) -> None:
 
 
 @world_app.command("build")
-def world_build(config: ConfigOpt = None, set_: SetOpt = None, out: Annotated[Optional[Path], typer.Option("--out", help="Also write config.toml, items.parquet and cohorts.parquet into this run folder.")] = None, home: HomeOpt = None) -> None:
+def world_build(config: ConfigOpt = None, set_: SetOpt = None, out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write config.toml, items.parquet and cohorts.parquet into this run folder.")] = None, home: HomeOpt = None) -> None:
     """Build the tiny world and pretrain its policy, or reuse them from the cache."""
     from tap import api
 
@@ -84,7 +84,7 @@ def rollout(
     set_: SetOpt = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")] = None,
     max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
-    verifier: Annotated[str, typer.Option("--verifier", help="Reward function: exact, mcq, math or code.")] = "exact",
+    verifier: Annotated[Verifier, typer.Option("--verifier", help="Reward function for items without their own.")] = "exact",
     show: Annotated[int, typer.Option("--show", help="Print the rollouts of this many prompts.")] = 0,
     home: HomeOpt = None,
 ) -> None:
@@ -131,8 +131,8 @@ def label(
     cohorts: Annotated[Optional[Path], typer.Option("--cohorts", help="Cohorts file (default: RUN_DIR/cohorts.parquet).")] = None,
     max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", "-S", help="Training seeds per cohort (default: label.seeds, 3).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel label runs; torch threads are split across them.")] = 1,
-    executor: Annotated[str, typer.Option("--executor", help="local (in-process / process pool) or ray.")] = "local",
+    workers: WorkersOpt = None,
+    executor: Annotated[Optional[Executor], typer.Option("--executor", help="Where label runs execute: local (in-process / process pool) or ray (default: study.executor).")] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Existing Ray cluster (default: start a local one).")] = None,
     retries: Annotated[int, typer.Option("--retries", help="Retries of a unit that raises before it is recorded as failed.")] = 1,
     active: Annotated[Optional[int], typer.Option("--active", min=1, help="Label only N more cohorts, chosen where they most improve "
@@ -152,6 +152,7 @@ def label(
     from tap import api
 
     cfg = _run_config(run_dir, config, set_, "label", produces=("labels",))
+    workers, executor = workers or cfg.study.workers, executor or cfg.study.executor
     with _progress() as progress:
         task = progress.add_task("label runs", total=None, note="")
 
@@ -215,14 +216,14 @@ def _print_label_summary(run_dir: Path, limit: int = 0, home: Path | None = None
 @labels_app.command("show")
 def labels_show(
     run_dir: Annotated[Path, typer.Argument(help="Run folder with labels.sqlite.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Cohorts to list, best first.")] = 200,
+    top: Annotated[int, typer.Option("--top", "--limit", "-n", min=1, help="Cohorts to list, best first.")] = 200,
     home: HomeOpt = None,
 ) -> None:
     """Per-cohort labels (mean lift, seed std, subject, knobs) and the battery's summary.
 
     Only the rows of the run's current label config and cohorts are shown; rows of other label
     configs, or of cohorts whose items changed, are counted and set aside."""
-    _print_label_summary(run_dir, limit, home)
+    _print_label_summary(run_dir, top, home)
 
 
 @features_app.command("list")
@@ -267,45 +268,23 @@ def cohorts_command(
     preset: Annotated[Optional[str], typer.Option("--preset", help="gsm8k, math, arc, sciq, mmlu, mbpp or humaneval: the record schema, prompt, gold and verifier.")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", help="Without a preset: TAP field=column pairs, e.g. prompt=question,gold=answer.")] = None,
     subject: Annotated[Optional[str], typer.Option("--subject", help="Without a preset: the subject of every item (math, code, science, knowledge).")] = None,
-    verifier: Annotated[str, typer.Option("--verifier", help="Without a preset: exact, mcq, math or code.")] = "exact",
+    verifier: Annotated[Verifier, typer.Option("--verifier", help="Without a preset: the reward function.")] = "exact",
     size: Annotated[int, typer.Option("--size", help="Items per cohort.")] = 8,
-    by: Annotated[str, typer.Option("--by", help="Cut cohorts at random, by subject or by difficulty.")] = "random",
+    by: Annotated[Cut, typer.Option("--by", help="Cut cohorts at random, by subject or by difficulty.")] = "random",
     split: Annotated[Optional[str], typer.Option("--split", help="Hugging Face split (default: the preset's).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N records.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle (and of reasoning-gym's generators).")] = 0,
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="With reasoning-gym: tasks as name[:knob=value...], comma separated, e.g. gcd:max_value=50,spell_backward.")] = None,
     count: Annotated[int, typer.Option("--count", help="With reasoning-gym: items generated per task.")] = 200,
-    prompt: Annotated[str, typer.Option("--prompt", help="With reasoning-gym: library (the question as generated) or short (without its instruction text, as the reasoning-gym tiny world's policy reads it).")] = "library",
+    prompt: Annotated[PromptStyle, typer.Option("--prompt", help="With reasoning-gym: library (the question as generated) or short (without its instruction text, as the reasoning-gym tiny world's policy reads it).")] = "library",
 ) -> None:
     """Cut cohorts from a dataset (with a preset for its real schema, or a column mapping), or from
     reasoning-gym tasks generated offline (`tap cohorts reasoning-gym --tasks gcd,lcm -o c.parquet`)."""
-    from tap.data.load import chunk_cohorts, load_items
-    from tap.errors import TapInputError
+    from tap import api
 
-    mapping = None
-    if columns:
-        pairs = [p.split("=", 1) for p in columns.split(",") if p.strip()]
-        if any(len(p) != 2 for p in pairs):
-            raise TapInputError(f"--columns {columns!r}: expected field=column pairs separated by commas")
-        mapping = {k.strip(): v.strip() for k, v in pairs}
-    specs = None
-    if tasks is not None or source == "reasoning-gym":
-        from tap.data.reasoning_gym import parse_tasks
-
-        if source != "reasoning-gym":
-            raise TapInputError(f"--tasks is for the source reasoning-gym, not {source}")
-        specs = parse_tasks(tasks or "", count=count, seed=seed, prompt=prompt)
-    items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit, tasks=specs)
-    cohorts = chunk_cohorts(items, size, by=by, seed=seed)
-    if out.suffix == ".parquet":
-        from tap.store import write_parquet
-
-        write_parquet(cohorts, out)
-    elif out.suffix in (".csv", ".jsonl"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cohorts.to_csv(out, index=False) if out.suffix == ".csv" else cohorts.to_json(out, orient="records", lines=True)
-    else:
-        raise TapInputError(f"{out}: the cohorts file must end in .parquet, .csv or .jsonl")
+    items, cohorts = api.data_cohorts(source, preset=preset, columns=columns, subject=subject, verifier=verifier, size=size, by=by,
+                                      split=split, limit=limit, seed=seed, tasks=tasks, count=count, prompt=prompt)
+    api.write_cohorts(cohorts, out)
     console.print(f"wrote {out}: {cohorts.cohort_id.nunique()} cohorts of {size} from {len(items)} items "
                   f"({len(items) - len(cohorts)} left over); subjects: {', '.join(sorted(cohorts.subject.unique()))}")
 

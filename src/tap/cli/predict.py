@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tap.cli import ConfigOpt, HomeOpt, SetOpt, _config, _print_notes, _progress, _run_config, app, console
+from tap.cli.common import ConfigOpt, Cut, PromptStyle, Verifier, HomeOpt, TopOpt, SetOpt, _config, _print_notes, _progress, _run_config, app, console
 
 
 def _ci(metric: dict | None, digits: int = 2, scale: float = 1.0, interval: bool = True) -> str:
@@ -174,23 +174,26 @@ def evaluate(
 @app.command()
 def score(
     cohorts: Annotated[Optional[Path], typer.Argument(help="New cohorts (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject); or use --data.")] = None,
-    predictor: Annotated[Optional[Path], typer.Option("--predictor", "-p", help="A predictor from `tap fit` (.skops with its .json sidecar).")] = None,
+    predictor: Annotated[Path, typer.Option("--predictor", "-p", help="A predictor from `tap fit` (.skops with its .json sidecar).")] = ...,
     data: Annotated[Optional[str], typer.Option("--data", help="Instead of COHORTS: a dataset file, a Hugging Face id or reasoning-gym (with --tasks), cut into cohorts (see `tap cohorts`).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="With --data: gsm8k, math, arc, sciq, mmlu, mbpp or humaneval.")] = None,
     size: Annotated[int, typer.Option("--size", help="With --data: items per cohort.")] = 8,
-    by: Annotated[str, typer.Option("--by", help="With --data: cut at random, by subject or by difficulty.")] = "random",
+    by: Annotated[Cut, typer.Option("--by", help="With --data: cut at random, by subject or by difficulty.")] = "random",
+    columns: Annotated[Optional[str], typer.Option("--columns", help="With --data, without a preset: TAP field=column pairs, e.g. prompt=question,gold=answer.")] = None,
+    subject: Annotated[Optional[str], typer.Option("--subject", help="With --data, without a preset: the subject of every item.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="With --data: seed of the shuffle (and of reasoning-gym's generators).")] = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", help="With --data: only the first N records.")] = None,
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="With --data reasoning-gym: tasks as name[:knob=value...], comma separated.")] = None,
     count: Annotated[int, typer.Option("--count", help="With --data reasoning-gym: items generated per task.")] = 200,
-    prompt: Annotated[str, typer.Option("--prompt", help="With --data reasoning-gym: library (the question as generated) or short (as the reasoning-gym tiny world's policy reads it).")] = "library",
+    prompt: Annotated[PromptStyle, typer.Option("--prompt", help="With --data reasoning-gym: library (the question as generated) or short (as the reasoning-gym tiny world's policy reads it).")] = "library",
     probe: Annotated[Optional[Path], typer.Option("--probe", help="Probe file (prompt, gold, subject) for forward-pass features (default: the probe of the run the predictor was fit on).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Ranked scores, .csv or .parquet (default: scores.csv beside the input); rollouts and features are written beside it.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the policy the predictor was calibrated with).")] = None,
     max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
-    verifier: Annotated[str, typer.Option("--verifier", help="Reward function for items without their own: exact, mcq, math or code.")] = "exact",
-    top: Annotated[int, typer.Option("--top", "-n", help="Best and worst rows to print (all are written).")] = 10,
+    verifier: Annotated[Verifier, typer.Option("--verifier", help="Reward function for items without their own.")] = "exact",
+    top: TopOpt = 10,
     home: HomeOpt = None,
 ) -> None:
     """Score new cohorts against the current policy: rollouts -> features -> predicted lift with intervals.
@@ -200,8 +203,6 @@ def score(
     from tap import api
     from tap.errors import TapInputError
 
-    if predictor is None:
-        raise TapInputError("--predictor is required (a predictor.skops from `tap fit`)")
     if (cohorts is None) == (data is None):
         raise TapInputError("give either a COHORTS file or --data (with --preset or a file that has prompt, gold, subject)")
     cfg = _config(config, set_) if (config or set_) else None
@@ -209,16 +210,8 @@ def score(
     api.check_scores_path(target)
     fitted, meta = api.load_scoring_predictor(predictor)  # bad input fails here, before any progress bar
     if data is not None:
-        from tap.data.load import chunk_cohorts, load_items
-
-        specs = None
-        if tasks is not None or data == "reasoning-gym":
-            from tap.data.reasoning_gym import parse_tasks
-
-            if data != "reasoning-gym":
-                raise TapInputError(f"--tasks is for --data reasoning-gym, not {data}")
-            specs = parse_tasks(tasks or "", count=count, prompt=prompt)
-        frame = chunk_cohorts(load_items(data, preset=preset, verifier=verifier, limit=limit, tasks=specs), size, by=by)
+        _, frame = api.data_cohorts(data, preset=preset, columns=columns, subject=subject, verifier=verifier, size=size, by=by,
+                                    limit=limit, seed=seed, tasks=tasks, count=count, prompt=prompt)
     else:
         frame = api.read_cohorts(cohorts, max_cohorts)
     with _progress() as progress:

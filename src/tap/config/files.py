@@ -69,42 +69,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_to_toml(config: BaseModel) -> str:
-    """The resolved config as TOML text (what a run folder's config.toml holds)."""
-    return _dump_toml(config.model_dump(mode="json"))
+    """The resolved config as TOML text (what a run folder's config.toml holds). TOML has no null:
+    a field at None is left out, which reads back as its default (None)."""
+    import tomli_w
+
+    return tomli_w.dumps(_without_none(config.model_dump(mode="json")))
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+def _without_none(value: Any) -> Any:
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    return repr(value)
-
-
-def _dump_toml(tree: dict, prefix: str = "") -> str:
-    scalars, tables, arrays = [], [], []
-    for key, value in tree.items():
-        if value is None:  # TOML has no null: an absent key means the default (None)
-            continue
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            arrays.append((key, value))
-        else:
-            scalars.append(f"{key} = {_toml_value(value)}")
-    out = "\n".join(scalars) + ("\n" if scalars else "")
-    for key, value in tables:
-        name = f"{prefix}.{key}" if prefix else key
-        out += f"\n[{name}]\n" + _dump_toml(value, name)
-    for key, rows in arrays:
-        name = f"{prefix}.{key}" if prefix else key
-        for row in rows:
-            out += f"\n[[{name}]]\n" + "\n".join(f"{k} = {_toml_value(v)}" for k, v in row.items() if v is not None) + "\n"
-    return out
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
 
 
 def stable_hash(payload: Any, length: int = 12) -> str:
@@ -140,7 +117,7 @@ def with_data_budget(config: TapConfig) -> TapConfig:
     rollout.max_new_tokens, label.max_completion_length and label.probe_max_new_tokens: what runs."""
     budget = config.data.max_new_tokens
     if budget is None and config.data.presets:
-        from tap.data.presets import PRESETS
+        from tap.presets import PRESETS
 
         budget = max(PRESETS[name].max_new_tokens for name in config.data.presets)
     if budget is None:

@@ -111,7 +111,7 @@ class DataSource(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "DataSource":
-        from tap.data.presets import PRESETS
+        from tap.presets import PRESETS
 
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r} (known: {', '.join(PRESETS)})")
@@ -163,7 +163,7 @@ class DataConfig(_Strict):
         if self.subject and self.subject not in SUBJECTS:
             raise ValueError(f"unknown subject {self.subject!r} (known: {', '.join(SUBJECTS)})")
         if self.preset:
-            from tap.data.presets import PRESETS
+            from tap.presets import PRESETS
 
             if self.preset not in PRESETS:
                 raise ValueError(f"unknown preset {self.preset!r} (known: {', '.join(PRESETS)})")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from tap.config.sections import REASONING_GYM
-from tap.data.presets import PRESETS, PresetError
+from tap.presets import PRESETS, PresetError
 from tap.errors import TapInputError
 from tap.types import SUBJECTS
 

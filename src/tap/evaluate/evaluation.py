@@ -340,7 +340,9 @@ def permutation_importances(
 ) -> pd.DataFrame:
     """Permutation importance on held-out folds: for each K-fold split, fit on the training part and
     measure how much shuffling one column of the held-out part lowers Spearman ρ(ŷ, y) there.
-    Returns one row per column: mean and std of the drop over folds x repeats."""
+    Returns one row per column: mean and std of the drop over folds x repeats where ρ is defined,
+    and `undefined`, how many drops were not (a fold whose predictions do not vary has no ρ: it is
+    counted, never scored 0)."""
     from sklearn.inspection import permutation_importance
     from sklearn.model_selection import KFold
     from threadpoolctl import threadpool_limits
@@ -353,12 +355,15 @@ def permutation_importances(
             held = None if subjects is None else np.asarray(subjects)[test]
 
             def rho(estimator, X_, y_, held=held):  # rows keep their order under permutation: subjects stay aligned
-                value = M.spearman(predict_model(estimator, X_, held), y_)
-                return 0.0 if not np.isfinite(value) else value
+                return M.spearman(predict_model(estimator, X_, held), y_)
 
             model = fit_model(make_estimator(), X.iloc[train], y[train], None, None if subjects is None else np.asarray(subjects)[train])
             result = permutation_importance(model, X.iloc[test], y[test], scoring=rho, n_repeats=repeats, random_state=seed)
             drops.append(result.importances)  # (columns, repeats)
     stacked = np.concatenate(drops, axis=1)
-    return pd.DataFrame({"feature": list(X.columns), "importance": stacked.mean(axis=1), "std": stacked.std(axis=1)}) \
-        .sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+    defined = np.isfinite(stacked)
+    count = defined.sum(axis=1)
+    mean = np.where(count > 0, np.where(defined, stacked, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
+    std = np.array([row[ok].std() if ok.any() else np.nan for row, ok in zip(stacked, defined)])
+    return pd.DataFrame({"feature": list(X.columns), "importance": mean, "std": std, "undefined": (~defined).sum(axis=1)}) \
+        .sort_values("importance", ascending=False, kind="stable", na_position="last").reset_index(drop=True)

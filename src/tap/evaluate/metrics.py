@@ -8,28 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import rankdata
 
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    return float(np.clip((a @ b) / np.sqrt((a @ a) * (b @ b)), -1.0, 1.0))
-
-
-def spearman(pred: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation of ŷ and y: Pearson of the average ranks (NaN when either is constant)."""
-    pred, y = np.asarray(pred, float), np.asarray(y, float)
-    if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return _corr(rankdata(pred), rankdata(y))
-
-
-def pearson(pred: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation of ŷ and y (NaN when either is constant)."""
-    pred, y = np.asarray(pred, float), np.asarray(y, float)
-    if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return _corr(pred, y)
+from tap.stats import _corr, finite_mean, fold_mean, pearson, seed_reliability, spearman  # noqa: F401  (shared)
 
 
 def pairwise_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
@@ -43,21 +23,6 @@ def pairwise_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
         return float("nan")
     score = np.where(dp[keep] == 0, 0.5, (dp[keep] == dy[keep]).astype(float))
     return float(score.mean())
-
-
-def fold_mean(metric: Callable, pred: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
-    """Mean over folds of metric(pred, y) within each fold (NaN folds skipped): how the grouped
-    K-fold protocol and TAP auto's inner selection score predictions. Within a fold one model made
-    every prediction, so the training mean's pull against the held-out labels — which biases ρ
-    pooled over folds, and LOCO's, below 0 for a useless model — cannot enter."""
-    pred, y, folds = np.asarray(pred, float), np.asarray(y, float), np.asarray(folds)
-    return finite_mean([metric(pred[folds == k], y[folds == k]) for k in np.unique(folds)])
-
-
-def finite_mean(values: list[float]) -> float:
-    """Mean of the finite values; NaN (quietly) when there are none."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
 
 
 def top_q_mask(scores: np.ndarray, q: float) -> np.ndarray:
@@ -86,16 +51,6 @@ def selection_on_seed(scores: np.ndarray, y_seed: np.ndarray, q: float = 0.1) ->
         "relative_gain": gain / abs(random) if random else float("nan"),
         "fraction_of_oracle": gain / (oracle - random) if oracle != random else float("nan"),
     }
-
-
-def seed_reliability(y_cs: np.ndarray, method: str = "spearman") -> float:
-    """Single-seed reliability r1: the mean correlation, over pairs of seeds, of the lifts across
-    cohorts (y_cs: cohorts x seeds)."""
-    y_cs = np.asarray(y_cs, float)
-    corr = spearman if method == "spearman" else pearson
-    pairs = [corr(y_cs[:, a], y_cs[:, b]) for a in range(y_cs.shape[1]) for b in range(a + 1, y_cs.shape[1])]
-    finite = [x for x in pairs if np.isfinite(x)]  # a seed with constant lifts has no correlation
-    return float(np.mean(finite)) if finite else float("nan")
 
 
 def spearman_brown(r1: float, seeds: int) -> float:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from tap.stats import group_folds  # noqa: F401  (the predictor's inner folds use it too)
+
 
 
 def item_groups(cohort_ids: Iterable, items: dict) -> np.ndarray:
@@ -46,20 +48,6 @@ def item_groups(cohort_ids: Iterable, items: dict) -> np.ndarray:
                 owner[item] = i
     first: dict[int, int] = {}  # groups numbered by their first cohort: the same for any order of the items
     return np.array([first.setdefault(root(i), len(first)) for i in range(len(ids))])
-
-
-def group_folds(groups: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
-    """Fold number of each row: groups shuffled, then each put in the fold with the fewest rows so
-    far (largest groups first), so that no group is split and folds are near equal in size."""
-    labels, sizes = np.unique(groups, return_counts=True)
-    order = rng.permutation(len(labels))
-    order = order[np.argsort(-sizes[order], kind="stable")]
-    load, fold_of_group = np.zeros(k), {}
-    for g in order:
-        f = int(np.argmin(load))
-        fold_of_group[labels[g]] = f
-        load[f] += sizes[g]
-    return np.array([fold_of_group[g] for g in groups], dtype=int)
 
 
 def _takes(method, name: str) -> bool:

@@ -142,14 +142,14 @@ def build_scorers(
     `[predictor]` config, without `model`/`families`, which the scorers vary); `label_cost` is
     (seconds, FLOPs) of one label run; `short_runs` maps h to (the lifts after h steps, cohorts x
     seeds, aligned with `features`; seconds; FLOPs of such a run)."""
-    from tap.api import feature_catalog
+    from tap.features.catalog import feature_tags
     from tap.features.compute import feature_columns
     from tap.features.gradients import GRADIENT_FEATURES
     from tap.features.head_align import HEAD_ALIGN_FEATURES
     from tap.features.representations import MODEL_FEATURES
     from tap.predict.predictor import TAPPredictor
 
-    tags = {name: tag for name, tag, _ in feature_catalog()}
+    tags = feature_tags()
     usable = [c for c in feature_columns(features) if c in tags and features[c].notna().any()]
     present = {tags[c] for c in usable}
     costs = family_costs(features)

@@ -12,9 +12,8 @@ from collections import Counter
 
 import numpy as np
 
+from tap.advantages import group_advantages
 from tap.features.groups import CohortRollouts, Undefined
-
-TRL_STD_EPS = 1e-4  # TRL divides advantages by (group std + 1e-4), std unbiased
 
 
 def _p(c: CohortRollouts) -> np.ndarray:
@@ -63,14 +62,7 @@ def frac_in_band(c: CohortRollouts) -> float:
 
 def _advantages(c: CohortRollouts, scaled: bool) -> np.ndarray:
     _p(c)
-    out = []
-    for g in c.groups:
-        a = g.rewards - g.rewards.mean()
-        if scaled:
-            std = g.rewards.std(ddof=1) if len(g.rewards) > 1 else 0.0
-            a = a / (std + TRL_STD_EPS)
-        out.append(a)
-    return np.concatenate(out)
+    return np.concatenate([group_advantages(g.rewards, len(g.rewards), "group" if scaled else "none") for g in c.groups])
 
 
 def adv_std(c: CohortRollouts) -> float:

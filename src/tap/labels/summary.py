@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 
 def cohort_labels(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> pd.DataFrame:
@@ -16,22 +14,21 @@ def cohort_labels(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> pd.Dat
     return pd.DataFrame({"label": grouped.mean(), "seed_std": grouped.std(ddof=1), "n_seeds": grouped.size()}).reset_index()
 
 
-def seed_reliability(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> float:
-    """Single-seed reliability r1: the mean Spearman correlation, across cohorts, between the lifts
-    of every pair of seeds (cohorts that have both seeds only). NaN with fewer than 2 seeds."""
+def seed_reliability(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> tuple[float, int, int]:
+    """Single-seed reliability r1 of a ledger's ok runs (tap.stats.seed_reliability, cohorts x seeds
+    with NaN where a run is missing), the seed pairs it averages and the pairs where it is undefined."""
+    from tap.stats import seed_pair_correlations
+
     ok = ledger_rows[ledger_rows.status == "ok"]
-    wide = ok.pivot_table(index="cohort_id", columns="seed", values=target)
-    pairs = []
-    for a, b in itertools.combinations(wide.columns, 2):
-        both = wide[[a, b]].dropna()
-        if len(both) >= 3:
-            pairs.append(spearmanr(both[a], both[b]).statistic)
-    return float(np.mean(pairs)) if pairs else float("nan")
+    pairs = seed_pair_correlations(ok.pivot_table(index="cohort_id", columns="seed", values=target).to_numpy(float))
+    defined = [p for p in pairs if np.isfinite(p)]
+    return (float(np.mean(defined)) if defined else float("nan")), len(defined), len(pairs) - len(defined)
 
 
 def battery_summary(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> dict:
     """Across-cohort std of the label, mean within-cohort seed std, their ratio, and r1."""
     labels = cohort_labels(ledger_rows, target)
+    r1, defined, undefined = seed_reliability(ledger_rows, target)
     across = float(labels.label.std(ddof=1)) if len(labels) > 1 else float("nan")
     within = float(labels.seed_std.mean()) if labels.seed_std.notna().any() else float("nan")
     return {
@@ -43,7 +40,8 @@ def battery_summary(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> dict
         "across_cohort_std": across,
         "within_cohort_seed_std": within,
         "across_over_within": across / within if within and within == within else float("nan"),
-        "single_seed_reliability": seed_reliability(ledger_rows, target),
+        "single_seed_reliability": r1,
+        "reliability_seed_pairs": {"defined": defined, "undefined": undefined},
         "median_wall_seconds": float(ledger_rows.loc[ledger_rows.status == "ok", "wall_seconds"].median()) if len(ledger_rows) else float("nan"),
     }
 

@@ -188,7 +188,7 @@ def _user_text(prompt) -> str:
 def settings_policy(policy_dir: str, settings: dict, model=None, tokenizer=None):
     """The HFPolicy that label settings describe (their policy section and stop strings), over
     `model` or the weights at `policy_dir`."""
-    from tap.policy.load import hf_policy
+    from tap.policy.hf import hf_policy
 
     return hf_policy(policy_dir, settings.get("policy") or {}, settings.get("stop") or (), model=model, tokenizer=tokenizer)
 

@@ -209,3 +209,14 @@ class HFPolicy:
             )
             texts += [text for _, _, text in self._completion_ids(out[:, input_ids.shape[1]:].cpu())]
         return texts
+
+
+def hf_policy(path: str | Path, policy: dict, stop=(), *, batch_size: int = 512, model=None, tokenizer=None):
+    """An HFPolicy for a [policy] section given as a dict, over `model` or the weights at `path`."""
+    from tap.policy.load import format_from, load_model_and_tokenizer, resolve_device
+
+    if model is None:
+        model, tokenizer = load_model_and_tokenizer(path, dtype=policy.get("dtype", "float32"),
+                                                    attn_implementation=policy.get("attn_implementation", ""))
+    return HFPolicy(model, tokenizer, batch_size=batch_size, device=resolve_device(policy.get("device", "auto")),
+                    prompt_format=format_from(policy, tokenizer), stop=stop)

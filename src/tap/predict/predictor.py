@@ -44,9 +44,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 
 def _feature_tags() -> dict[str, str]:
-    from tap.api import feature_catalog
+    from tap.features.catalog import feature_tags
 
-    return {name: tag for name, tag, _ in feature_catalog()}
+    return feature_tags()
 
 
 FAMILY_ORDER = ("R", "F", "G")
@@ -184,8 +184,7 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
     def _choose(self, X, y, groups, subjects, rng) -> None:
         """Inner grouped K-fold over AUTO_SPACE on these rows only; keeps the best by the mean
         within-fold Spearman ρ (what the headline protocol scores)."""
-        from tap.evaluate.metrics import fold_mean, spearman
-        from tap.evaluate.protocols import group_folds
+        from tap.stats import fold_mean, group_folds, spearman
 
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         folds = group_folds(groups, max(2, min(self.inner_folds, len(np.unique(groups)))), rng)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tap.errors import TapInputError
-from tap.report import figures as F
+import tap.report.figures as F
 from tap.store import RunPaths, write_text
 
 SELF_CHECK = """<script>
@@ -105,9 +105,7 @@ def _headline_table(metrics: dict) -> str:
 
 def _example(data: dict, headline: str) -> tuple[str, pd.DataFrame] | None:
     """The cohort the configured predictor ranks first, with its rollouts and advantages."""
-    import torch
-
-    from tap.grpo import group_advantages
+    from tap.advantages import group_advantages
 
     pred = data["predictions"]
     pred = pred[pred.scorer == headline]
@@ -117,7 +115,7 @@ def _example(data: dict, headline: str) -> tuple[str, pd.DataFrame] | None:
     rollouts = data["rollouts"]
     example = rollouts[rollouts.cohort_id == row.cohort_id].sort_values(["position", "sample"]).copy()
     g = int(example.groupby("position").size().iloc[0])
-    example["advantage"] = group_advantages(torch.tensor(example.reward.to_numpy(), dtype=torch.float32), g).numpy()
+    example["advantage"] = group_advantages(example.reward.to_numpy(), g)
     example["hover"] = [
         f"{html.escape(p)} → {html.escape(repr(t))}<br>answer {html.escape(repr(a))}, gold {html.escape(str(gold))}<br>"
         f"reward {r:.0f}, advantage {adv:+.2f}"
