@@ -72,10 +72,12 @@ def main() -> None:
     meta = fit_prior(config, prior)
     if args.resummarize:
         from tap.api.experiments import choice_summary
+        from tap.labels.ledger import Ledger
         from tap.store import write_json as write
 
         summary = choice_summary(pd.read_parquet(run / "choice.parquet"), pd.read_parquet(run / "choice_candidates.parquet"),
-                                 load_config(run / "config.toml"), f"prior: {prior.name}")
+                                 load_config(run / "config.toml"), f"prior: {prior.name}",
+                                 label_runs=int((Ledger(run / "choice" / "labels.sqlite").table().status == "ok").sum()))
         write(summary, run / "choice.json")
         print(f"rewrote {run / 'choice.json'}")
         if args.out:

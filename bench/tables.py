@@ -341,7 +341,7 @@ def choice(folder: Path) -> str:
         paired = [summary.get(key, {}).get(arm, {}).get("regret") for key in ("paired_vs_random", "paired_vs_tap")]
         rows.append([arm, interval(part["regret"]), *(interval(p) if p else "—" for p in paired),
                      interval(part["rank"], digits=2).replace("+", ""), interval(part["fraction_of_oracle"], digits=2)])
-    rows.append(["(uniform expectation)", signed(summary["uniform"]["regret"]), "—", "—", f"{(summary['candidates'] + 1) / 2:.2f}", "+0.00"])
+    rows.append(["(uniform expectation)", signed(summary["uniform"]["regret"]), "—", "—", f"{summary['uniform']['rank']:.2f}", "+0.00"])
     return table(["arm", "regret", "minus random (paired by state)", "minus TAP (paired by state)", "rank of the chosen (1 = best)",
                   "share of the oracle's gain"], rows)
 

@@ -122,22 +122,25 @@ def choice(
         arm_rows += arms
         candidate_rows += cands
     table, candidates = pd.DataFrame(arm_rows), pd.DataFrame(candidate_rows)
-    summary = choice_summary(table, candidates, config, name)
+    summary = choice_summary(table, candidates, config, name, label_runs=int((Ledger(RunPaths(work).labels).table().status == "ok").sum()))
     write_parquet(table, run_dir / "choice.parquet")
     write_parquet(candidates, run_dir / "choice_candidates.parquet")
     write_json(summary, run_dir / "choice.json")
     return table, summary
 
 
-def choice_summary(table: pd.DataFrame, candidates: pd.DataFrame, config: TapConfig, prior: str) -> dict:
-    """choice.json: the per-arm summary (tap.choice.summarize), the oracle's seed agreement and the settings."""
+def choice_summary(table: pd.DataFrame, candidates: pd.DataFrame, config: TapConfig, prior: str, label_runs: int | None = None) -> dict:
+    """choice.json: the per-arm summary (tap.choice.summarize), the oracle's seed agreement, the settings
+    and how many label runs the choice ledger holds."""
     from tap.choice import oracle_agreement, summarize
 
     lp = config.loop
-    return {**summarize(table, resamples=config.evaluate.bootstrap, seed=config.evaluate.bootstrap_seed),
+    summary = summarize(table, resamples=config.evaluate.bootstrap, seed=config.evaluate.bootstrap_seed)
+    summary["uniform"]["rank"] = (lp.candidates + 1) / 2  # a uniform pick's expected rank among M candidates
+    return {**summary,
             "oracle_agreement": oracle_agreement(candidates), "candidates": lp.candidates, "oracle_seeds": lp.oracle_seeds,
             "train_steps": lp.train_steps, "short_run_steps": lp.short_run_steps, "follow": lp.follow,
-            "target": config.evaluate.target, "prior": prior}
+            "target": config.evaluate.target, "prior": prior, "label_runs": label_runs}
 
 
 def intervention(
