@@ -219,3 +219,12 @@ def test_within_subject_features_and_best_feature_learn_from_training_rows_only(
     best = BestFeature().fit(X, -np.arange(6.0))
     assert best.column_ == 0 and best.sign_ == -1.0  # |ρ| = 1 ties with column 2: the first wins
     np.testing.assert_allclose(best.predict(np.array([[np.nan, 0, 0]])), [-2.5])  # the training median, signed
+
+
+def test_the_report_draws_importances_when_some_are_undefined():
+    from tap.report.figures import importances
+
+    rows = [{"feature": "a", "importance": 0.2, "std": 0.1, "tag": "R", "definition": "a"},
+            {"feature": "b", "importance": None, "std": None, "tag": "R", "definition": "b", "undefined": 6}]
+    figure = importances(rows, "TAP ridge R")
+    assert list(figure.data[0].y) == ["a"] and "1 features" in figure.layout.title.text

@@ -172,8 +172,10 @@ def learning_curve(curve: dict) -> go.Figure:
 
 
 def importances(rows: list[dict], scorer: str) -> go.Figure:
-    """Held-out permutation importance of each feature, its definition on hover."""
-    rows = sorted(rows, key=lambda r: r["importance"])
+    """Held-out permutation importance of each feature, its definition on hover. A feature whose drop
+    in ρ was undefined in every fold (predictions that do not vary) has no bar: the title counts them."""
+    undefined = [r for r in rows if r.get("importance") is None]
+    rows = sorted((r for r in rows if r.get("importance") is not None), key=lambda r: r["importance"])
     fig = go.Figure(go.Bar(
         x=[r["importance"] for r in rows], y=[r["feature"] for r in rows], orientation="h",
         error_x=dict(type="data", array=[r["std"] for r in rows], thickness=1),
@@ -181,7 +183,8 @@ def importances(rows: list[dict], scorer: str) -> go.Figure:
         hovertemplate="<b>%{y}</b> [%{customdata[0]}]<br>%{customdata[1]}<br>drop in held-out ρ: %{x:.3f}<extra></extra>",
     ))
     layout = {**LAYOUT, "height": max(420, 18 * len(rows) + 100), "margin": dict(l=220, r=20, t=50, b=50)}
-    fig.update_layout(**layout, title=f"{scorer}: permutation importance on held-out folds", xaxis_title="drop in Spearman ρ when shuffled")
+    note = f" ({len(undefined)} features: ρ undefined in every fold)" if undefined else ""
+    fig.update_layout(**layout, title=f"{scorer}: permutation importance on held-out folds{note}", xaxis_title="drop in Spearman ρ when shuffled")
     return fig
 
 
