@@ -1,18 +1,20 @@
 """The public Python API. The CLI only parses arguments and calls these functions.
 
-pipeline: world, rollouts, labels (active labeling too), features. predict: evaluate, fit, score. experiments: loop, choice, intervention.
+pipeline: world, rollouts, labels, features. active: active labeling. predict: evaluate, fit, score. experiments: loop, choice, intervention.
 runs: a run folder's config and what a change to it left stale.
 """
 
+from tap.api.active import label_active
 from tap.api.experiments import choice, intervention, loop
 from tap.api.pipeline import (
-    data_cohorts, dataset, feature_catalog, features, label, label_active, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
+    data_cohorts, dataset, features, label, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
     write_cohorts,
 )
 from tap.api.predict import (
     check_scores_path, dataset_lift, evaluate, fit, load_scoring_predictor, provenance_notes, read_probe, score,
 )
 from tap.api.runs import run_config
+from tap.features.catalog import feature_catalog
 
 __all__ = [
     "check_scores_path", "data_cohorts", "dataset", "dataset_lift", "evaluate", "choice", "feature_catalog", "features", "fit", "intervention", "label", "label_active",

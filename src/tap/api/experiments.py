@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from tap.api.pipeline import _run_config, feature_catalog, label, labels_table, load_policy
+from tap.api.pipeline import _run_config, label, labels_table, load_policy
 from tap.api.predict import load_scoring_predictor
 from tap.config import TapConfig
 from tap.errors import TapInputError
+from tap.features.catalog import feature_catalog
 from tap.store import write_parquet
 from tap.world.build import build_world
 

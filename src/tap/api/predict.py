@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tap.api.pipeline import _run_config, feature_catalog, forward_policy, read_cohorts, rollout, run_probe
+from tap.api.pipeline import _run_config, forward_policy, read_cohorts, rollout, run_probe
 from tap.config import TapConfig, load_config
 from tap.errors import TapInputError
+from tap.features.catalog import feature_catalog
 from tap.store import RunPaths, write_parquet
 
 
