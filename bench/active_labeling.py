@@ -32,7 +32,7 @@ from tap.api.predict import _predictor_from_config
 from tap.config import load_config
 from tap.evaluate import metrics as M
 from tap.features.compute import feature_columns
-from tap.loop import _t_interval as t_interval
+from tap.stats import t_interval
 from tap.store import write_json
 
 REPO = Path(__file__).resolve().parents[1]

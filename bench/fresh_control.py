@@ -116,8 +116,7 @@ def main() -> None:
         entry = {"subject": subject, "kind": kind, "runs": len(grp), "cohorts": grp.cohort_id.nunique()}
         for column in ("own_lift_pass", "own_lift_nll"):
             values = grp[column].to_numpy(float)
-            lo, hi = M.bootstrap_ci(lambda idx, v=values: v[idx].mean(), len(values), resamples=args.bootstrap, seed=0)
-            entry[column] = {"value": float(values.mean()), "lo": lo, "hi": hi}
+            entry[column] = M.bootstrap(lambda idx, v=values: v[idx].mean(), len(values), resamples=args.bootstrap, seed=0)
         entry["share_improving"] = float((grp.groupby("cohort_id").own_lift_pass.mean() > 0).mean())
         summary.append(entry)
     base = {s: v["pass"] for s, v in units[0].before.items()}

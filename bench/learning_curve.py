@@ -30,6 +30,7 @@ from tap.evaluate import metrics as M
 from tap.evaluate.evaluation import _point_maker
 from tap.evaluate.protocols import fit_model, group_folds, predict_model
 from tap.evaluate.scorers import build_scorers
+from tap.stats import percentile_interval
 from tap.store import RunPaths, write_json
 
 SIZES = (16, 32, 64, 128, 256)
@@ -114,8 +115,7 @@ def main() -> None:
         table[name] = {"group": entry["group"], "cost_seconds": entry["cost_seconds"], "sizes": {}}
         for m, runs in entry["points"].items():
             table[name]["sizes"][m] = {
-                k: {"value": float(np.nanmean([r[k] for r in runs])), "lo": float(np.nanquantile([r[k] for r in runs], 0.025)),
-                    "hi": float(np.nanquantile([r[k] for r in runs], 0.975))}
+                k: percentile_interval(np.nanmean([r[k] for r in runs]), [r[k] for r in runs])  # spread over draws
                 for k in ("rho", "pairwise", "oracle")
             }
     def crossing(name: str, free: str = "best feature R") -> int | None:

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tap.stats import percentile_interval, resample_indices
+
 CHOICE_ARMS = ("tap", "random", "learnability", "reward_filter", "gradient", "short_run")
 HEURISTICS = {"learnability": "learnability", "reward_filter": "frac_nondegenerate"}
 
@@ -195,15 +197,10 @@ def summarize(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> d
     random's and minus TAP's, paired by state."""
     seeds = np.array(sorted(table.loop_seed.unique()))
     by_seed = {s: table[table.loop_seed == s] for s in seeds}
-    rng = np.random.default_rng(seed)
-    draws = [rng.choice(seeds, len(seeds)) for _ in range(resamples)]
+    draws = [seeds[idx] for idx in resample_indices(len(seeds), resamples, seed)]
 
     def stat(fn: Callable[[pd.DataFrame], float]) -> dict:
-        value = fn(table)
-        values = np.array([fn(pd.concat([by_seed[s] for s in draw])) for draw in draws], float)
-        values = values[np.isfinite(values)]
-        lo, hi = (np.quantile(values, [0.025, 0.975]) if len(values) else (np.nan, np.nan))
-        return {"mean": float(value), "lo": float(lo), "hi": float(hi)}
+        return percentile_interval(fn(table), [fn(pd.concat([by_seed[s] for s in draw])) for draw in draws], key="mean")
 
     def fraction(rows: pd.DataFrame) -> float:
         total = rows.best_gain.sum()
@@ -231,9 +228,8 @@ def summarize(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> d
             if arm != reference:
                 diff = (wide[arm] - wide[reference]).rename("d").reset_index()
                 diff_by_seed = {s: diff[diff.loop_seed == s].d.to_numpy() for s in seeds}
-                values = np.array([np.concatenate([diff_by_seed[s] for s in draw]).mean() for draw in draws])
-                lo, hi = np.quantile(values, [0.025, 0.975])
-                out[key][arm] = {"regret": {"mean": float(diff.d.mean()), "lo": float(lo), "hi": float(hi)}}
+                values = [np.concatenate([diff_by_seed[s] for s in draw]).mean() for draw in draws]
+                out[key][arm] = {"regret": percentile_interval(diff.d.mean(), values, key="mean")}
     return out
 
 

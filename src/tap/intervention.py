@@ -16,6 +16,8 @@ import random
 import numpy as np
 import pandas as pd
 
+from tap.stats import percentile_interval
+
 
 def item_pass_rates(policy, items: pd.DataFrame, *, num_generations: int, max_new_tokens: int, seed: int = 0,
                     verifier: str = "exact") -> pd.DataFrame:
@@ -67,7 +69,5 @@ def slope_with_interval(table: pd.DataFrame, x: str, y: str, *, resamples: int =
     for _ in range(resamples):
         sample = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in groups])
         boots.append(slope(sample))
-    boots = np.asarray([b for b in boots if np.isfinite(b)])
     per_subject = {str(s): slope(g) for s, g in table.groupby("subject")}
-    return {"slope": slope(table), "lo": float(np.quantile(boots, 0.025)), "hi": float(np.quantile(boots, 0.975)),
-            "per_subject": per_subject, "cohorts": int(len(table))}
+    return {**percentile_interval(slope(table), boots, key="slope"), "per_subject": per_subject, "cohorts": int(len(table))}

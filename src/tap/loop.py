@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from tap.stats import t_interval
 
 ARMS = ("tap", "random", "reward_filter")
 
@@ -149,17 +150,8 @@ def summarize(table: pd.DataFrame) -> dict:
     last = table[table.step == table.step.max()].pivot(index="loop_seed", columns="arm", values="cumulative_nll_drop")
     out = {"seeds": int(len(last)), "steps": int(table.step.max()), "arms": {}, "paired_vs_random": {}}
     for arm in last.columns:
-        out["arms"][arm] = _t_interval(last[arm].to_numpy())
+        out["arms"][arm] = t_interval(last[arm].to_numpy())
     for arm in last.columns:
         if arm != "random" and "random" in last.columns:
-            out["paired_vs_random"][arm] = _t_interval((last[arm] - last["random"]).to_numpy())
+            out["paired_vs_random"][arm] = t_interval((last[arm] - last["random"]).to_numpy())
     return out
-
-
-def _t_interval(values: np.ndarray, level: float = 0.95) -> dict:
-    values = np.asarray(values, float)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return {"mean": mean, "lo": None, "hi": None, "n": int(len(values))}
-    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": int(len(values))}

@@ -1,8 +1,10 @@
-"""Small statistics shared by the predictor (TAP auto's inner selection) and the evaluation: rank
-correlation, its mean within folds, and grouped folds. Pure numpy; nothing here imports TAP."""
+"""Small statistics shared by the predictor (TAP auto's inner selection), the evaluation and every
+report of an interval: rank correlation, its mean within folds, grouped folds, seed reliability and
+the bootstrap. Pure numpy; nothing here imports TAP."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -77,3 +79,49 @@ def seed_reliability(y_cs: np.ndarray, method: str = "spearman") -> float:
     """Single-seed reliability r1: the mean over pairs of seeds of their correlation across cohorts
     (seed_pair_correlations; pairs where it is undefined are left out: seed_pair_correlations counts them)."""
     return finite_mean(seed_pair_correlations(y_cs, method))
+
+
+# --- Bootstrap intervals: one helper for every interval TAP reports --------------------------------
+
+
+def resample_indices(n: int, resamples: int, seed: int | np.random.Generator) -> list[np.ndarray]:
+    """`resamples` draws of range(n) with replacement, from `default_rng(seed)` (or from a generator
+    the caller goes on drawing from). Statistics that must be paired (every scorer in one
+    evaluation, every arm in one choice summary) index the same draws."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return [rng.integers(0, n, n) for _ in range(resamples)]
+
+
+def percentile_interval(value: float, samples, level: float = 0.95, key: str = "value") -> dict:
+    """`{key: value, "lo", "hi"}`: the percentile interval of the bootstrap `samples`. Resamples on
+    which the statistic is undefined (NaN or None) are left out and counted: `"undefined": k` is
+    added when k > 0, and both ends are NaN when every resample is undefined."""
+    values = np.array([np.nan if s is None else s for s in samples], float)
+    finite = values[np.isfinite(values)]
+    alpha = round((1 - level) / 2, 12)  # 0.025 exactly, not 0.025000000000000022
+    lo, hi = (float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))) if len(finite) else (math.nan, math.nan)
+    out = {key: float(value), "lo": lo, "hi": hi}
+    if len(finite) < len(values):
+        out["undefined"] = int(len(values) - len(finite))
+    return out
+
+
+def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, resamples: int = 1000, seed: int = 0,
+              level: float = 0.95) -> dict:
+    """`statistic` (a function of an index array into n rows) on all rows, with its percentile
+    bootstrap interval over rows (`percentile_interval`, so undefined resamples are counted)."""
+    samples = [statistic(idx) for idx in resample_indices(n, resamples, seed)]
+    return percentile_interval(statistic(np.arange(n)), samples, level)
+
+
+def t_interval(values, level: float = 0.95) -> dict:
+    """Mean with its Student-t interval (for a handful of independent runs, e.g. loop seeds, where a
+    bootstrap over so few values would be too narrow); `lo`/`hi` are None below 2 values."""
+    from scipy import stats
+
+    values = np.asarray(values, float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return {"mean": mean, "lo": None, "hi": None, "n": int(len(values))}
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": int(len(values))}

@@ -60,8 +60,21 @@ def test_reliability_spearman_brown_and_ceiling():
 
 def test_bootstrap_interval_covers_and_matches_numpy_percentiles():
     x = RNG.normal(loc=2.0, size=100)
-    lo, hi = M.bootstrap_ci(lambda idx: x[idx].mean(), len(x), resamples=2000, seed=1)
+    interval = M.bootstrap(lambda idx: x[idx].mean(), len(x), resamples=2000, seed=1)
+    lo, hi = interval["lo"], interval["hi"]
     rng = np.random.default_rng(1)
     means = [x[rng.integers(0, 100, 100)].mean() for _ in range(2000)]
     assert (lo, hi) == pytest.approx((np.quantile(means, 0.025), np.quantile(means, 0.975)))
     assert lo < x.mean() < hi and hi - lo == pytest.approx(2 * 1.96 * x.std() / 10, rel=0.2)
+    assert interval["value"] == pytest.approx(x.mean()) and "undefined" not in interval
+
+
+def test_bootstrap_counts_undefined_resamples_instead_of_hiding_them():
+    x = np.array([0.0, 0.0, 0.0, 1.0, 2.0])  # a resample of only zeros has no correlation
+    interval = M.bootstrap(lambda idx: M.spearman(x[idx], x[idx] ** 2), len(x), resamples=500, seed=0)
+    rng = np.random.default_rng(0)
+    constant = sum(np.ptp(x[rng.integers(0, 5, 5)]) == 0 for _ in range(500))
+    assert constant > 0 and interval["undefined"] == constant
+    assert np.isfinite(interval["lo"]) and interval["value"] == pytest.approx(1.0)
+    everything_undefined = M.percentile_interval(0.5, [float("nan"), None])
+    assert everything_undefined["undefined"] == 2 and np.isnan(everything_undefined["lo"])

@@ -12,6 +12,7 @@ from tap.api.pipeline import _run_config, forward_policy, read_cohorts, rollout,
 from tap.config import TapConfig, load_config
 from tap.errors import TapInputError
 from tap.features.catalog import feature_catalog
+from tap.stats import percentile_interval
 from tap.store import RunPaths, write_parquet
 
 
@@ -243,8 +244,8 @@ def dataset_lift(result: pd.DataFrame, heldout_errors: np.ndarray | None = None,
         if errors is not None:
             drawn = drawn + errors[rng.integers(0, len(errors), len(values))]
         means.append(drawn.mean())
-    return {"mean": float(values.mean()), "lo": float(np.quantile(means, 0.025)), "hi": float(np.quantile(means, 0.975)),
-            "cohorts": len(values), "includes_predictor_error": errors is not None}
+    return {**percentile_interval(values.mean(), means, key="mean"), "cohorts": len(values),
+            "includes_predictor_error": errors is not None}
 
 
 def training_run(predictor_path: str | Path, meta: dict) -> Path | None:

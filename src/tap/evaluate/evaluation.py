@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ import pandas as pd
 from tap.evaluate import metrics as M
 from tap.evaluate.protocols import kfold, kfold_selection, lodo, loco
 from tap.evaluate.scorers import Scorer
+from tap.stats import percentile_interval, resample_indices
 
 
 def _point_maker(scorer: Scorer) -> Callable:
@@ -119,12 +121,6 @@ def _noise(y_cs: np.ndarray) -> tuple[float, float]:
     return r1, M.noise_ceiling(r1, y_cs.shape[1])
 
 
-def _triplet(value: float, samples: list[float]) -> dict:
-    finite = np.asarray([s for s in samples if s is not None and np.isfinite(s)], float)
-    lo, hi = (float(np.quantile(finite, 0.025)), float(np.quantile(finite, 0.975))) if len(finite) else (float("nan"),) * 2
-    return {"value": float(value), "lo": lo, "hi": hi}
-
-
 def evaluate_scorers(
     scorers: list[Scorer],
     features: pd.DataFrame,
@@ -154,77 +150,26 @@ def evaluate_scorers(
     n, seeds = y_cs.shape
     if seeds < 2:
         raise ValueError("held-out-seed selection and the noise ceiling need at least 2 seeds per cohort")
-    y = y_cs.mean(axis=1)
     domains = np.asarray(domains)
     groups = np.arange(n) if groups is None else np.asarray(groups)
-    protocol = {"folds": folds, "repeats": repeats, "seed": seed, "loco_max": loco_max}
-    fits: dict[str, dict] = {}
-    model_based = [s for s in scorers if s.make is not None]
-    jobs = [(s, features[s.columns].to_numpy(float)) for s in model_based]
-    total = len(scorers)
-    done = 0
-    if n_jobs > 1 and len(jobs) > 1:
-        from joblib import Parallel, delayed
-
-        runner = Parallel(n_jobs=n_jobs, return_as="generator")
-        results = runner(delayed(_fit_scorer)(s, X, y_cs, domains, members, groups, protocol) for s, X in jobs)
-    else:
-        results = (_fit_scorer(s, X, y_cs, domains, members, groups, protocol) for s, X in jobs)
-    for (scorer, _), result in zip(jobs, results):
-        fits[scorer.name] = result
-        done += 1
-        if progress:
-            progress(done, total, scorer.name)
-    for scorer in scorers:
-        if scorer.group == "measured":
-            fits[scorer.name] = {"selection": _selection_scores(scorer, y_cs)}
-    measured_name = next((s.name for s in reversed(scorers) if s.group == "measured" and s.seed_scores is None), None)
-
-    r1, ceiling = _noise(y_cs)
-    measured_gain = _selection(fits[measured_name]["selection"], y_cs, q)["gain"] if measured_name else float("nan")
-    rng = np.random.default_rng(seed)
-    boots = [rng.integers(0, n, n) for _ in range(resamples)]
-    boot_noise = [_noise(y_cs[idx]) for idx in boots]
-    boot_measured = [
-        _selection(fits[measured_name]["selection"][:, idx], y_cs[idx], q)["gain"] if measured_name else float("nan")
-        for idx in boots
-    ]
-
-    def subset(fit: dict, idx: np.ndarray) -> dict:
-        return {k: (v[:, idx] if k in ("selection", "kfold", "folds") else v[idx]) for k, v in fit.items()}
-
-    draws = [b % repeats for b in range(resamples)]  # the K-fold repeat each resample reads
+    protocol = {"folds": folds, "repeats": repeats, "seed": seed, "loco_max": loco_max, "q": q, "level": level,
+                "resamples": resamples, "random_draws": random_draws}
+    ticker = _Ticker(len(scorers), progress)
+    fits = _fit_all(scorers, features, y_cs, domains, members, groups, protocol, n_jobs, ticker)
+    shared = _Shared.draw(fits, scorers, y_cs, protocol)
     results_out, kfold_samples = [], {}
     for scorer in scorers:
-        entry = {"name": scorer.name, "group": scorer.group, "columns": scorer.columns, "note": scorer.note,
-                 "cost_seconds": scorer.cost_seconds, "cost_flops": scorer.cost_flops}
-        if scorer.group == "random":
-            entry.update(_random_scorer(y_cs, q, ceiling, measured_gain, random_draws, seed))
-        else:
-            fit = fits[scorer.name]
-            point = _stats(fit, y_cs, q, measured_gain, ceiling)
-            samples = [_stats(subset(fit, idx), y_cs[idx], q, bm, bn[1], r)
-                       for idx, bm, bn, r in zip(boots, boot_measured, boot_noise, draws)]
-            entry["metrics"] = {k: _triplet(v, [s[k] for s in samples]) for k, v in point.items()}
-            if "kfold_spearman" in point:
-                kfold_samples[scorer.name] = (point["kfold_spearman"], np.array([s["kfold_spearman"] for s in samples]))
-            if "lodo" in fit:
-                entry["lodo_per_subject"] = _per_subject(fit, y, domains, resamples, seed)
-            if scorer.intervals:
-                entry["coverage"] = _coverage(fit, y, level, boots)
-                entry["coverage"]["protocol"] = f"grouped {folds}-fold, repeat 0"
-            entry["selection_curve"] = {"q": list(CURVE_Q), "mean_lift": selection_curve(fit["selection"], y_cs)}
+        entry, kfold = _scorer_entry(scorer, fits.get(scorer.name), y_cs, domains, shared, protocol)
         results_out.append(entry)
+        if kfold is not None:
+            kfold_samples[scorer.name] = kfold
         if scorer.make is None:
-            done += 1
-            if progress:
-                progress(done, total, scorer.name)
-
+            ticker.tick(scorer.name)
     noise = {
         "seeds": seeds,
-        "single_seed_reliability": _triplet(r1, [b[0] for b in boot_noise]),
-        "ceiling": _triplet(ceiling, [b[1] for b in boot_noise]),
-        "projection": {str(s): M.noise_ceiling(r1, s) for s in range(1, 11)},
+        "single_seed_reliability": percentile_interval(shared.r1, [b[0] for b in shared.boot_noise]),
+        "ceiling": percentile_interval(shared.ceiling, [b[1] for b in shared.boot_noise]),
+        "projection": {str(s): M.noise_ceiling(shared.r1, s) for s in range(1, 11)},
     }
     sizes = np.bincount(groups)
     metrics = {
@@ -234,7 +179,97 @@ def evaluate_scorers(
                      "loco": n <= loco_max, "loco_max_cohorts": loco_max},
         "noise": noise, "scorers": results_out, "paired": _paired(kfold_samples, headline),
     }
-    return metrics, _predictions(scorers, fits, features, y, domains)
+    return metrics, _predictions(scorers, fits, features, y_cs.mean(axis=1), domains)
+
+
+@dataclass
+class _Ticker:
+    """Counts finished scorers for the caller's progress callback."""
+
+    total: int
+    progress: Callable[[int, int, str], None] | None
+    done: int = 0
+
+    def tick(self, name: str) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total, name)
+
+
+def _fit_all(scorers: list[Scorer], features: pd.DataFrame, y_cs: np.ndarray, domains: np.ndarray, members: list[set],
+             groups: np.ndarray, protocol: dict, n_jobs: int, ticker: _Ticker) -> dict[str, dict]:
+    """Every model-based scorer's protocol fits (in `n_jobs` processes), and the measured selectors' scores."""
+    jobs = [(s, features[s.columns].to_numpy(float)) for s in scorers if s.make is not None]
+    if n_jobs > 1 and len(jobs) > 1:
+        from joblib import Parallel, delayed
+
+        runner = Parallel(n_jobs=n_jobs, return_as="generator")
+        results = runner(delayed(_fit_scorer)(s, X, y_cs, domains, members, groups, protocol) for s, X in jobs)
+    else:
+        results = (_fit_scorer(s, X, y_cs, domains, members, groups, protocol) for s, X in jobs)
+    fits: dict[str, dict] = {}
+    for (scorer, _), result in zip(jobs, results):
+        fits[scorer.name] = result
+        ticker.tick(scorer.name)
+    for scorer in scorers:
+        if scorer.group == "measured":
+            fits[scorer.name] = {"selection": _selection_scores(scorer, y_cs)}
+    return fits
+
+
+@dataclass
+class _Shared:
+    """What every scorer's intervals share: the cohort resamples, the K-fold repeat each resample
+    reads, and per resample the noise (reliability, ceiling) and the measured selector's gain."""
+
+    r1: float
+    ceiling: float
+    measured_gain: float
+    boots: list[np.ndarray]
+    draws: list[int]
+    boot_noise: list[tuple[float, float]]
+    boot_measured: list[float]
+
+    @classmethod
+    def draw(cls, fits: dict, scorers: list[Scorer], y_cs: np.ndarray, protocol: dict) -> _Shared:
+        q = protocol["q"]
+        measured = next((s.name for s in reversed(scorers) if s.group == "measured" and s.seed_scores is None), None)
+        r1, ceiling = _noise(y_cs)
+        boots = resample_indices(len(y_cs), protocol["resamples"], protocol["seed"])
+
+        def gain(idx: np.ndarray) -> float:
+            return _selection(fits[measured]["selection"][:, idx], y_cs[idx], q)["gain"] if measured else float("nan")
+
+        return cls(r1, ceiling, gain(np.arange(len(y_cs))), boots,
+                   [b % protocol["repeats"] for b in range(len(boots))],  # the K-fold repeat each resample reads
+                   [_noise(y_cs[idx]) for idx in boots], [gain(idx) for idx in boots])
+
+
+def _subset(fit: dict, idx: np.ndarray) -> dict:
+    return {k: (v[:, idx] if k in ("selection", "kfold", "folds") else v[idx]) for k, v in fit.items()}
+
+
+def _scorer_entry(scorer: Scorer, fit: dict | None, y_cs: np.ndarray, domains: np.ndarray, shared: _Shared,
+                  protocol: dict) -> tuple[dict, tuple | None]:
+    """One scorer's metrics.json entry, and its K-fold ρ with the resamples' values (for `paired`)."""
+    q, y = protocol["q"], y_cs.mean(axis=1)
+    entry = {"name": scorer.name, "group": scorer.group, "columns": scorer.columns, "note": scorer.note,
+             "cost_seconds": scorer.cost_seconds, "cost_flops": scorer.cost_flops}
+    if scorer.group == "random":
+        entry.update(_random_scorer(y_cs, q, shared.ceiling, shared.measured_gain, protocol["random_draws"], protocol["seed"]))
+        return entry, None
+    point = _stats(fit, y_cs, q, shared.measured_gain, shared.ceiling)
+    samples = [_stats(_subset(fit, idx), y_cs[idx], q, bm, bn[1], r)
+               for idx, bm, bn, r in zip(shared.boots, shared.boot_measured, shared.boot_noise, shared.draws)]
+    entry["metrics"] = {k: percentile_interval(v, [s[k] for s in samples]) for k, v in point.items()}
+    if "lodo" in fit:
+        entry["lodo_per_subject"] = _per_subject(fit, y, domains, protocol["resamples"], protocol["seed"])
+    if scorer.intervals:
+        entry["coverage"] = _coverage(fit, y, protocol["level"], shared.boots)
+        entry["coverage"]["protocol"] = f"grouped {protocol['folds']}-fold, repeat 0"
+    entry["selection_curve"] = {"q": list(CURVE_Q), "mean_lift": selection_curve(fit["selection"], y_cs)}
+    kfold = (point["kfold_spearman"], np.array([s["kfold_spearman"] for s in samples])) if "kfold_spearman" in point else None
+    return entry, kfold
 
 
 def _paired(samples: dict, headline: str | None) -> dict:
@@ -245,7 +280,7 @@ def _paired(samples: dict, headline: str | None) -> dict:
     out = {}
     for name, (value, values) in samples.items():
         if name != headline:
-            out[name] = _triplet(value - base_value, list(values - base))
+            out[name] = percentile_interval(value - base_value, list(values - base))
     return {"headline": headline, "minus_headline": out}
 
 
@@ -263,10 +298,10 @@ def _per_subject(fit: dict, y: np.ndarray, domains: np.ndarray, resamples: int, 
             return lodo_rho, kfold_rho - lodo_rho
 
         point = stats(rows)
-        boot = [stats(rows[rng.integers(0, len(rows), len(rows))]) for _ in range(resamples)]
-        out[subject] = {"cohorts": int(len(rows)), "lodo_spearman": _triplet(point[0], [b[0] for b in boot]),
-                        "kfold_spearman": _triplet(M.spearman(fit["kfold"][0][rows], y[rows]), []),
-                        "gap": _triplet(point[1], [b[1] for b in boot])}
+        boot = [stats(rows[idx]) for idx in resample_indices(len(rows), resamples, rng)]
+        out[subject] = {"cohorts": int(len(rows)), "lodo_spearman": percentile_interval(point[0], [b[0] for b in boot]),
+                        "kfold_spearman": percentile_interval(M.spearman(fit["kfold"][0][rows], y[rows]), []),
+                        "gap": percentile_interval(point[1], [b[1] for b in boot])}
     return out
 
 
@@ -278,7 +313,7 @@ def _coverage(fit: dict, y: np.ndarray, level: float, boots: list[np.ndarray]) -
     finite = np.isfinite(width)
     return {
         "level": level,
-        "coverage": _triplet(value, [float(covered[idx].mean()) for idx in boots]),
+        "coverage": percentile_interval(value, [float(covered[idx].mean()) for idx in boots]),
         "within_5_points": bool(abs(value - level) <= 0.05),
         "mean_width": float(np.mean(width[finite])) if finite.any() else math.nan,  # over bounded intervals
         "unbounded": int((~finite).sum()),  # too few calibration points for a finite end at this level
@@ -295,7 +330,7 @@ def _random_scorer(y_cs: np.ndarray, q: float, ceiling: float, measured_gain: fl
                "kfold": rng.normal(size=(1, n)), "folds": rng.integers(0, 5, size=(1, n))}
         samples.append(_stats(fit, y_cs, q, measured_gain, ceiling))
     flat = [float(y_cs.mean())] * len(CURVE_Q)  # a random pick's expected lift at every q
-    return {"metrics": {k: _triplet(float(np.nanmean([s[k] for s in samples])), [s[k] for s in samples]) for k in samples[0]},
+    return {"metrics": {k: percentile_interval(float(np.nanmean([s[k] for s in samples])), [s[k] for s in samples]) for k in samples[0]},
             "note": f"mean of {draws} random scorings; interval = their 2.5-97.5% spread",
             "selection_curve": {"q": list(CURVE_Q), "mean_lift": flat}}
 

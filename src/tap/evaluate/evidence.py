@@ -33,9 +33,7 @@ KNOBS = ("difficulty_lo", "difficulty_hi", "corruption_rate", "systematic_rate",
 
 
 def _ci(statistic, n: int, resamples: int, seed: int) -> dict:
-    value = statistic(np.arange(n))
-    lo, hi = M.bootstrap_ci(statistic, n, resamples=resamples, seed=seed)
-    return {"value": float(value), "lo": lo, "hi": hi}
+    return M.bootstrap(statistic, n, resamples=resamples, seed=seed)
 
 
 def wide(rows: pd.DataFrame, target: str) -> pd.DataFrame:

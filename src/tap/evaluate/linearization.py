@@ -72,8 +72,7 @@ def cohort_predictions(policy, rollouts: pd.DataFrame, probes: dict, settings: d
 
 def _rho(pred: np.ndarray, actual: np.ndarray, resamples: int, seed: int) -> dict:
     n = len(pred)
-    lo, hi = M.bootstrap_ci(lambda idx: M.spearman(pred[idx], actual[idx]), n, resamples=resamples, seed=seed)
-    return {"value": M.spearman(pred, actual), "lo": lo, "hi": hi, "n": n}
+    return {**M.bootstrap(lambda idx: M.spearman(pred[idx], actual[idx]), n, resamples=resamples, seed=seed), "n": n}
 
 
 def check(units: pd.DataFrame, cohorts: pd.DataFrame, lifts: pd.DataFrame, *, targets=("lift_nll", "lift_pass"),

@@ -5,11 +5,10 @@ Notation: cohorts c, seeds s, single-seed lifts y[c, s], label y[c] = mean over 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import numpy as np
 
-from tap.stats import _corr, finite_mean, fold_mean, pearson, seed_reliability, spearman  # noqa: F401  (shared)
+from tap.stats import _corr, bootstrap, finite_mean, fold_mean, pearson, percentile_interval, seed_reliability, spearman  # noqa: F401  (shared)
 
 
 def pairwise_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
@@ -66,17 +65,3 @@ def noise_ceiling(r1: float, seeds: int) -> float:
 def ceiling_projection(r1: float, max_seeds: int = 10) -> dict[int, float]:
     """√R_S for S = 1 .. max_seeds."""
     return {s: noise_ceiling(r1, s) for s in range(1, max_seeds + 1)}
-
-
-def bootstrap_ci(
-    statistic: Callable[[np.ndarray], float], n: int, *, resamples: int = 1000, level: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval over cohorts: `statistic` takes an index array (a resample of
-    range(n) with replacement) and returns a number; NaN resamples are dropped."""
-    rng = np.random.default_rng(seed)
-    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(resamples)], float)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
