@@ -43,14 +43,7 @@ def label_active(
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
     config = _run_config(run_dir, config)
-    if count < (0 if upto else 1):
-        raise TapInputError(f"--active must be at least 1 (got {count})")
-    if not paths.features.exists():
-        raise TapInputError(f"{run_dir}: no features.parquet: active labeling ranks cohorts by their features "
-                            f"(run `tap rollout {run_dir}` and `tap features compute {run_dir / 'rollouts.parquet'}` first)")
-    if cohorts is None and not paths.cohorts.exists():
-        raise TapInputError(f"{run_dir}: no cohorts.parquet (run `tap world build --out {run_dir}` or pass --cohorts)")
-    table = cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts)
+    table = _active_inputs(paths, count, upto, cohorts)
     features = _predictor_features(paths.features, set(table.cohort_id.astype(str)), config)
     done = {"units": 0, "failed": 0}
 
@@ -82,6 +75,18 @@ def label_active(
         label_order(features, paid, before + count, strategy="active", start=start, batch=batch, make_model=make,
                     q=config.evaluate.top_q, seed=int(config.predictor.random_state or 0))
     return {"labelled_before": before, "labelled": paid.order[before:], "label_runs": done["units"], "failed": done["failed"]}
+
+
+def _active_inputs(paths: RunPaths, count: int, upto: bool, cohorts: str | Path | pd.DataFrame | None) -> pd.DataFrame:
+    """The cohorts to choose from, after checking that active labeling can run on this folder."""
+    if count < (0 if upto else 1):
+        raise TapInputError(f"--active must be at least 1 (got {count})")
+    if not paths.features.exists():
+        raise TapInputError(f"{paths.root}: no features.parquet: active labeling ranks cohorts by their features "
+                            f"(run `tap rollout {paths.root}` and `tap features compute {paths.rollouts}` first)")
+    if cohorts is None and not paths.cohorts.exists():
+        raise TapInputError(f"{paths.root}: no cohorts.parquet (run `tap world build --out {paths.root}` or pass --cohorts)")
+    return cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts)
 
 
 def _predictor_features(path: Path, cohort_ids: set[str], config: TapConfig) -> pd.DataFrame:

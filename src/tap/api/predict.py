@@ -329,8 +329,6 @@ def score(
     so features are read the way the predictor was calibrated. The forward-pass and gradient
     features compare against `probe` (a file with prompt, gold, subject), else the probe of the run
     folder the predictor was fit on (its items.parquet), else the tiny world's probe."""
-    from tap.features.compute import build_features
-
     out = check_scores_path(out)
     predictor, meta = load_scoring_predictor(predictor_path)
     if config is None:  # the predictor's own run: same tiny policy, same sampling settings
@@ -339,21 +337,8 @@ def score(
     stem = out.with_suffix("")
     rolled = rollout(table, stem.with_name(stem.name + ".rollouts.parquet"), config=config, model=model, home=home,
                      verifier=verifier, progress=progress)
-    tags = {name: tag for name, tag, _ in feature_catalog()}
-    families = {tags[c] for c in meta["used_columns"] if c in tags} | {"R"}
-    policy = None
-    probe_table = read_probe(probe) if probe is not None else None
-    if families & {"F", "G"}:
-        policy = forward_policy(model, config, home=home)
-        probe_table = probe_table if probe_table is not None else run_probe(training_run(predictor_path, meta) or Path("."), config, home=home)
-    feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table)
+    feats = _scoring_features(rolled, table, predictor_path, meta, config=config, model=model, home=home, probe=probe)
     write_parquet(feats, stem.with_name(stem.name + ".features.parquet"))
-    absent = [c for c in meta["used_columns"] if c not in feats]
-    if absent:
-        raise TapInputError(f"{predictor_path}: uses feature {absent[0]!r}, which these rollouts cannot give")
-    for column in meta["columns"]:  # a family the predictor saw but does not use: any value will do
-        if column not in feats:
-            feats[column] = np.nan
     X = feats[meta["columns"]].astype(float)
     subjects = table.groupby("cohort_id").subject.agg(lambda s: s.iloc[0] if s.nunique() == 1 else "mixed")
     cohort_subjects = feats.cohort_id.map(subjects).to_numpy()
@@ -365,6 +350,34 @@ def score(
         **{c: feats[c] for c in ("pass_rate_mean", "frac_nondegenerate", "adv_std") if c in feats},
     }).sort_values("predicted_lift", ascending=False, kind="stable").reset_index(drop=True)
     result.insert(0, "rank", np.arange(1, len(result) + 1))
+    _write_scores(result, out)
+    return result
+
+
+def _scoring_features(rolled: pd.DataFrame, table: pd.DataFrame, predictor_path: str | Path, meta: dict, *, config: TapConfig,
+                      model: str | Path | None, home: Path | None, probe: str | Path | None) -> pd.DataFrame:
+    """The features the predictor reads, computed for new cohorts (the forward pass only when it uses
+    F or G); a column of a family it saw but does not use is filled with NaN."""
+    from tap.features.compute import build_features
+
+    tags = {name: tag for name, tag, _ in feature_catalog()}
+    families = {tags[c] for c in meta["used_columns"] if c in tags} | {"R"}
+    policy = None
+    probe_table = read_probe(probe) if probe is not None else None
+    if families & {"F", "G"}:
+        policy = forward_policy(model, config, home=home)
+        probe_table = probe_table if probe_table is not None else run_probe(training_run(predictor_path, meta) or Path("."), config, home=home)
+    feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table)
+    absent = [c for c in meta["used_columns"] if c not in feats]
+    if absent:
+        raise TapInputError(f"{predictor_path}: uses feature {absent[0]!r}, which these rollouts cannot give")
+    for column in meta["columns"]:  # a family the predictor saw but does not use: any value will do
+        if column not in feats:
+            feats[column] = np.nan
+    return feats
+
+
+def _write_scores(result: pd.DataFrame, out: Path) -> None:
     if out.suffix == ".csv":
         from tap.store import atomic_path
 
@@ -373,4 +386,3 @@ def score(
             result.to_csv(tmp, index=False)
     else:
         write_parquet(result, out)
-    return result

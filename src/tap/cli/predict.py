@@ -19,7 +19,7 @@ def _ci(metric: dict | None, digits: int = 2, scale: float = 1.0, interval: bool
     lo, hi = metric.get("lo"), metric.get("hi")
     text = f"{metric['value'] * scale:.{digits}f}"
     if interval and lo is not None and hi is not None:
-        text += f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+        text += f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]" + ("†" if metric.get("undefined") else "")
     return text
 
 
@@ -33,17 +33,25 @@ SCORER_GROUPS = ["tap", "measured", "gradient", "feature", "random"]
 
 
 def _print_metrics(metrics: dict) -> None:
+    scorers = sorted(metrics["scorers"], key=_scorer_order)
+    for table in (*_ranking_tables(metrics, scorers), _per_subject_table(scorers)):
+        if table is not None:
+            console.print(table)
+    _print_footnotes(metrics)
+
+
+def _scorer_order(entry: dict) -> tuple:
+    """By group, then by K-fold ρ (held-out-seed ρ for the measured selectors), best first."""
+    m = entry["metrics"]
+    key = (m.get("kfold_spearman") or m.get("heldout_spearman") or {}).get("value")
+    return SCORER_GROUPS.index(entry["group"]), -(key if key is not None else -9)
+
+
+def _ranking_tables(metrics: dict, scorers: list[dict]) -> tuple[Table, Table]:
+    """The ranking table (K-fold, LOCO, LODO) and the held-out-seed selection table."""
     from rich import box
 
-    noise = metrics["noise"]
     q = round(100 * metrics["top_q"])
-
-    def order(entry: dict) -> tuple:
-        m = entry["metrics"]
-        key = (m.get("kfold_spearman") or m.get("heldout_spearman") or {}).get("value")
-        return SCORER_GROUPS.index(entry["group"]), -(key if key is not None else -9)
-
-    scorers = sorted(metrics["scorers"], key=order)
     paired = (metrics.get("paired") or {}).get("minus_headline", {})
     protocol = metrics.get("protocol", {})
     ranking = Table(title=(f"Ranking: {metrics['cohorts']} cohorts x {metrics['seeds']} seeds, label = mean {metrics['target']} "
@@ -70,23 +78,34 @@ def _print_metrics(metrics: dict) -> None:
             _ci(m.get("top_gain_vs_measured"), 1, 1e3), _ci(m.get("top_fraction_of_oracle")),
             _ci(m.get("heldout_spearman"), interval=False),
         )
+    return ranking, selection
+
+
+def _per_subject_table(scorers: list[dict]) -> Table | None:
+    """LODO ρ within each held-out subject (None when no scorer has LODO numbers)."""
+    from rich import box
+
     subjects = sorted({k for e in scorers for k in e.get("lodo_per_subject", {})})
-    per_subject = Table(title="LODO per subject: ρ within the held-out subject's cohorts [95% interval], (K-fold ρ − LODO ρ there)",
-                        box=box.SIMPLE_HEAD)
-    per_subject.add_column("scorer", no_wrap=True)
+    if not subjects:
+        return None
+    table = Table(title="LODO per subject: ρ within the held-out subject's cohorts [95% interval], (K-fold ρ − LODO ρ there)",
+                  box=box.SIMPLE_HEAD)
+    table.add_column("scorer", no_wrap=True)
     for subject in subjects:
-        per_subject.add_column(subject, justify="right", no_wrap=True)
+        table.add_column(subject, justify="right", no_wrap=True)
     for entry in scorers:
         rows = entry.get("lodo_per_subject")
         if rows:
-            per_subject.add_row(entry["name"], *(
+            table.add_row(entry["name"], *(
                 f"{_ci(rows[s]['lodo_spearman'])} ({rows[s]['gap']['value']:+.2f})" if s in rows and rows[s]["gap"]["value"] is not None
                 else "—" for s in subjects
             ))
-    console.print(ranking)
-    console.print(selection)
-    if subjects:
-        console.print(per_subject)
+    return table
+
+
+def _print_footnotes(metrics: dict) -> None:
+    """The noise ceiling, the headline's interval coverage and the tables' footnotes."""
+    noise, protocol = metrics["noise"], metrics.get("protocol", {})
     console.print(
         f"noise: single-seed reliability r1 = {_ci(noise['single_seed_reliability'])}; ceiling √R_{noise['seeds']} = "
         f"{_ci(noise['ceiling'])}; projected ceiling for 1/3/5/10 seeds: "
@@ -107,7 +126,17 @@ def _print_metrics(metrics: dict) -> None:
         f"{protocol.get('loco_max_cohorts', 64)} cohorts. gain vs random: the selection's mean held-out-seed lift minus the mean over "
         "all cohorts; gain − measured: that minus the measured-lift selector's gain. 'measured lift' rows have no "
         "K-fold/LOCO/LODO numbers: they read the labels themselves."
+        + (" † some bootstrap resamples left the statistic undefined (e.g. a constant column): they are left out of "
+           "that interval and counted under 'undefined' in metrics.json." if _any_undefined(metrics) else "")
     )
+
+
+def _any_undefined(tree) -> bool:
+    if isinstance(tree, dict):
+        return bool(tree.get("undefined")) or any(_any_undefined(v) for v in tree.values())
+    if isinstance(tree, list):
+        return any(_any_undefined(v) for v in tree)
+    return False
 
 
 def _print_auto_choice(predictor) -> None:
@@ -218,19 +247,8 @@ def score(
         task = progress.add_task("rollouts", total=len(frame), note="prompts")
         result = api.score(frame, predictor, target, config=cfg, model=model, home=home, verifier=verifier, probe=probe,
                            progress=lambda done, total: progress.update(task, completed=done, total=total))
-    level = result.level.iloc[0] if len(result) else 0.9
+    _print_ranked(result, meta.get("target", "lift_nll"), top)
     whole = api.dataset_lift(result, getattr(fitted, "heldout_errors_", None))
-    best, worst = result.head(top), result.tail(min(top, max(0, len(result) - top))).iloc[::-1]
-    for title, rows in (("Best cohorts", best), ("Worst cohorts", worst)):
-        if rows.empty:
-            continue
-        table = Table(title=f"{title}: predicted lift ({meta.get('target', 'lift_nll')}) with {level:.0%} conformal intervals")
-        for column in ("rank", "cohort", "subject", "predicted", "interval", "pass rate", "nondegenerate"):
-            table.add_column(column, justify="left" if column in ("cohort", "subject") else "right")
-        for row in rows.itertuples():
-            table.add_row(str(row.rank), row.cohort_id, str(row.subject), f"{row.predicted_lift:+.4f}", _interval(row.lo, row.hi),
-                          f"{getattr(row, 'pass_rate_mean', float('nan')):.2f}", f"{getattr(row, 'frac_nondegenerate', float('nan')):.2f}")
-        console.print(table)
     spread = "over its cohorts and the predictor's held-out errors" if whole["includes_predictor_error"] else (
         "over its cohorts only: this predictor keeps no held-out errors (refit it with `tap fit`)")
     console.print(f"dataset: mean predicted lift per cohort {whole['mean']:+.4f} [{whole['lo']:+.4f}, {whole['hi']:+.4f}] "
@@ -239,3 +257,17 @@ def score(
     console.print(f"wrote {target}: {len(result)} cohorts ranked best first")
 
 
+def _print_ranked(result, target: str, top: int) -> None:
+    """The best and the worst `top` cohorts of a ranked score table, with their conformal intervals."""
+    level = result.level.iloc[0] if len(result) else 0.9
+    best, worst = result.head(top), result.tail(min(top, max(0, len(result) - top))).iloc[::-1]
+    for title, rows in (("Best cohorts", best), ("Worst cohorts", worst)):
+        if rows.empty:
+            continue
+        table = Table(title=f"{title}: predicted lift ({target}) with {level:.0%} conformal intervals")
+        for column in ("rank", "cohort", "subject", "predicted", "interval", "pass rate", "nondegenerate"):
+            table.add_column(column, justify="left" if column in ("cohort", "subject") else "right")
+        for row in rows.itertuples():
+            table.add_row(str(row.rank), row.cohort_id, str(row.subject), f"{row.predicted_lift:+.4f}", _interval(row.lo, row.hi),
+                          f"{getattr(row, 'pass_rate_mean', float('nan')):.2f}", f"{getattr(row, 'frac_nondegenerate', float('nan')):.2f}")
+        console.print(table)

@@ -46,6 +46,7 @@ def target_table(rows: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) ->
     out = {}
     for target in TARGETS:
         y_cs = wide(rows, target).to_numpy(float)
+        incomplete = int(rows[rows.status == "ok"].cohort_id.nunique() - len(y_cs))
         if not len(y_cs):
             continue
         n, seeds = y_cs.shape
@@ -65,7 +66,9 @@ def target_table(rows: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) ->
             "share_improving": _ci(lambda idx, y=y: (y[idx] > 0).mean(), n, resamples, seed),
             "across_over_within": _ci(ratio, n, resamples, seed),
             "single_seed_reliability": reliability,
-            "ceiling": {k: (M.noise_ceiling(v, seeds) if v is not None and np.isfinite(v) else None) for k, v in reliability.items()},
+            "ceiling": {k: (M.noise_ceiling(v, seeds) if v is not None and np.isfinite(v) else None)
+                        for k, v in reliability.items() if k in ("value", "lo", "hi")},
+            "cohorts_incomplete": incomplete,  # cohorts missing a seed's value of this target, left out
         }
     return out
 

@@ -144,15 +144,19 @@ def build_scorers(
     seeds, aligned with `features`; seconds; FLOPs of such a run)."""
     from tap.features.catalog import feature_tags
     from tap.features.compute import feature_columns
-    from tap.features.gradients import GRADIENT_FEATURES
-    from tap.features.head_align import HEAD_ALIGN_FEATURES
-    from tap.features.representations import MODEL_FEATURES
-    from tap.predict.predictor import TAPPredictor
 
     tags = feature_tags()
     usable = [c for c in feature_columns(features) if c in tags and features[c].notna().any()]
-    present = {tags[c] for c in usable}
     costs = family_costs(features)
+    return [*_tap_scorers(usable, tags, costs, predictor), *_feature_scorers(usable, costs),
+            *_measured_scorers(label_cost, seeds, short_runs), Scorer("random", "random", cost_seconds=0.0, cost_flops=0.0)]
+
+
+def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) -> list[Scorer]:
+    """TAP's predictor (auto, gbm, ridge, ridge within subject) and the best single feature, per family set."""
+    from tap.predict.predictor import TAPPredictor
+
+    present = {tags[c] for c in usable}
     params = {k: v for k, v in predictor.items() if k not in ("model", "families", "scaling")}
     scorers: list[Scorer] = []
     for families in FAMILY_SETS:
@@ -175,8 +179,19 @@ def build_scorers(
                 f"best feature {'+'.join(families)}", "feature", columns, BestFeature, *_cost(costs, ["rollout", *families]),
                 note="the single feature (and sign) with the largest |ρ| on the training folds",
             ))
+    return scorers
+
+
+def _feature_scorers(usable: list[str], costs: dict) -> list[Scorer]:
+    """Each feature alone: theory-signed (gradient, head alignment) or with its sign learned; then
+    each again standardized within subject."""
+    from tap.features.gradients import GRADIENT_FEATURES
+    from tap.features.head_align import HEAD_ALIGN_FEATURES
+    from tap.features.representations import MODEL_FEATURES
+
     theory = set(GRADIENT_FEATURES) | set(HEAD_ALIGN_FEATURES)
     forward = set(MODEL_FEATURES) | set(HEAD_ALIGN_FEATURES)
+    scorers: list[Scorer] = []
     for column in usable:
         if column in theory:
             parts = ["rollout", "G" if column in GRADIENT_FEATURES else "F"]
@@ -192,9 +207,15 @@ def build_scorers(
         make = (lambda: SignedFeature(sign=1.0, within_subject=True)) if fixed else (lambda: SignedFeature(within_subject=True))
         scorers.append(Scorer(f"{column} | within subject", "gradient" if fixed else "feature", [column], make,
                               *_cost(costs, parts), note="standardized within subject on the training folds"))
+    return scorers
+
+
+def _measured_scorers(label_cost: tuple[float, float], seeds: int,
+                      short_runs: dict[int, tuple[np.ndarray, float, float]] | None) -> list[Scorer]:
+    """Selectors that train and measure: another seed's lift, the other seeds' mean, short runs."""
     seconds, flops = label_cost
-    scorers.append(Scorer("measured lift, 1 seed", "measured", cost_seconds=seconds, cost_flops=flops,
-                          note="train and measure: another seed's lift"))
+    scorers = [Scorer("measured lift, 1 seed", "measured", cost_seconds=seconds, cost_flops=flops,
+                      note="train and measure: another seed's lift")]
     if seeds > 2:
         scorers.append(Scorer(f"measured lift, {seeds - 1} seeds", "measured", cost_seconds=(seeds - 1) * seconds,
                               cost_flops=(seeds - 1) * flops, note="mean lift of the other seeds"))
@@ -202,5 +223,4 @@ def build_scorers(
         scorers.append(Scorer(f"short run, {steps} step{'s' if steps > 1 else ''}", "measured", cost_seconds=seconds,
                               cost_flops=flops, seed_scores=lifts,
                               note=f"train {steps} GRPO step{'s' if steps > 1 else ''} and measure: another seed's lift after them"))
-    scorers.append(Scorer("random", "random", cost_seconds=0.0, cost_flops=0.0))
     return scorers

@@ -120,29 +120,33 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
                 gold = wrong_answer(rng, question, facts) if world.suite == "tiny" else wrong_gold(rng, item["gold"], item["verifier"])
             else:
                 gold = item["wrong_answer"] if source == "systematic" else item["gold"]
-            rows.append(
-                {
-                    "cohort_id": cohort_id,
-                    "position": pos,
-                    "item_id": item["item_id"],
-                    "subject": item["subject"],
-                    "difficulty": int(item["difficulty"]),
-                    "prompt": item["off_format_prompt"] if pos in off else item["prompt"],
-                    "gold": gold,
-                    "true_answer": item["gold"],
-                    "corrupted": gold != item["gold"],  # a wrong procedure can agree with the true answer
-                    "gold_source": source,
-                    "duplicate": bool(item.get("_duplicate", False)),
-                    "off_format": pos in off,
-                    "cohort_subject": knobs["cohort_subject"],
-                    "vendor": knobs["vendor"],
-                    "difficulty_lo": knobs["difficulty_lo"],
-                    "difficulty_hi": knobs["difficulty_hi"],
-                    "corruption_rate": knobs["corruption_rate"],
-                    "systematic_rate": knobs["systematic_rate"],
-                    "duplicate_rate": knobs["duplicate_rate"],
-                    "off_format_rate": knobs["off_format_rate"],
-                    **{c: item[c] for c in extra},
-                }
-            )
+            rows.append(_cohort_row(cohort_id, pos, item, gold, source, pos in off, knobs, extra))
     return pd.DataFrame(rows, columns=COHORT_COLUMNS + extra)
+
+
+def _cohort_row(cohort_id: str, pos: int, item: dict, gold: str, source: str, off_format: bool, knobs: dict,
+                extra: list[str]) -> dict:
+    """One delivered item of a cohort, with the vendor knobs that made the cohort."""
+    return {
+        "cohort_id": cohort_id,
+        "position": pos,
+        "item_id": item["item_id"],
+        "subject": item["subject"],
+        "difficulty": int(item["difficulty"]),
+        "prompt": item["off_format_prompt"] if off_format else item["prompt"],
+        "gold": gold,
+        "true_answer": item["gold"],
+        "corrupted": gold != item["gold"],  # a wrong procedure can agree with the true answer
+        "gold_source": source,
+        "duplicate": bool(item.get("_duplicate", False)),
+        "off_format": off_format,
+        "cohort_subject": knobs["cohort_subject"],
+        "vendor": knobs["vendor"],
+        "difficulty_lo": knobs["difficulty_lo"],
+        "difficulty_hi": knobs["difficulty_hi"],
+        "corruption_rate": knobs["corruption_rate"],
+        "systematic_rate": knobs["systematic_rate"],
+        "duplicate_rate": knobs["duplicate_rate"],
+        "off_format_rate": knobs["off_format_rate"],
+        **{c: item[c] for c in extra},
+    }
