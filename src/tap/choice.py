@@ -115,13 +115,15 @@ def _save_state(model, base_dir: str, state_dir: Path) -> None:
 
 
 def _features(policy, pool: pd.DataFrame, config, probe: pd.DataFrame, families: set[str], seed: int) -> pd.DataFrame:
+    from tap.advantages import Objective
     from tap.features.compute import build_features
     from tap.rollouts import rollout_cohorts
 
     r = config.rollout
     rollouts = rollout_cohorts(policy, pool, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
                                temperature=r.temperature, seed=seed, prompts_per_batch=max(1, r.batch_size // r.num_generations))
-    return build_features(rollouts, families | {"R"}, items=pool, policy=policy, probe=probe).set_index("cohort_id")
+    return build_features(rollouts, families | {"R"}, items=pool, policy=policy, probe=probe,
+                          objective=Objective.of(config.label)).set_index("cohort_id")
 
 
 def _advance(policy, state_dir: Path, cohort: pd.DataFrame, settings: dict, seed: int) -> None:

@@ -73,13 +73,15 @@ def _probe(policy, probe: pd.DataFrame, settings: dict) -> dict:
 def _features(policy, cohorts: pd.DataFrame, config, seed: int, families: frozenset[str] = frozenset({"R"}),
               probe: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features of the candidates with the current policy: R, plus F when the prior reads them."""
+    from tap.advantages import Objective
     from tap.features.compute import build_features
     from tap.rollouts import rollout_cohorts
 
     r = config.rollout
     rollouts = rollout_cohorts(policy, cohorts, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
                                temperature=r.temperature, seed=seed, prompts_per_batch=max(1, r.batch_size // r.num_generations))
-    return build_features(rollouts, set(families) | {"R"}, items=cohorts, policy=policy, probe=probe).set_index("cohort_id")
+    return build_features(rollouts, set(families) | {"R"}, items=cohorts, policy=policy, probe=probe,
+                          objective=Objective.of(config.label)).set_index("cohort_id")
 
 
 def _train(policy, optimizer, cohort: pd.DataFrame, settings: dict, seed: int) -> None:

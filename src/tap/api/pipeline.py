@@ -312,6 +312,7 @@ def features(
 ) -> pd.DataFrame:
     """Features per cohort from a rollouts file -> features.parquet. The forward-pass family also
     needs the cohorts (default: cohorts.parquet beside the rollouts) and the policy."""
+    from tap.advantages import Objective
     from tap.features.compute import build_features
     from tap.store import read_table
 
@@ -326,7 +327,8 @@ def features(
         items = read_cohorts(cohorts or rollouts.with_name("cohorts.parquet"))
         policy = forward_policy(model, config, home=home)
         probe = run_probe(rollouts.parent, config, home=home)
-    result = build_features(table, set(families), items=items, policy=policy, probe=probe)
+    objective = Objective.of(config.label) if config is not None else None
+    result = build_features(table, set(families), items=items, policy=policy, probe=probe, objective=objective)
     write_parquet(result, Path(out))
     return result
 

@@ -358,6 +358,7 @@ def _scoring_features(rolled: pd.DataFrame, table: pd.DataFrame, predictor_path:
                       model: str | Path | None, home: Path | None, probe: str | Path | None) -> pd.DataFrame:
     """The features the predictor reads, computed for new cohorts (the forward pass only when it uses
     F or G); a column of a family it saw but does not use is filled with NaN."""
+    from tap.advantages import Objective
     from tap.features.compute import build_features
 
     tags = {name: tag for name, tag, _ in feature_catalog()}
@@ -367,7 +368,7 @@ def _scoring_features(rolled: pd.DataFrame, table: pd.DataFrame, predictor_path:
     if families & {"F", "G"}:
         policy = forward_policy(model, config, home=home)
         probe_table = probe_table if probe_table is not None else run_probe(training_run(predictor_path, meta) or Path("."), config, home=home)
-    feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table)
+    feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table, objective=Objective.of(config.label))
     absent = [c for c in meta["used_columns"] if c not in feats]
     if absent:
         raise TapInputError(f"{predictor_path}: uses feature {absent[0]!r}, which these rollouts cannot give")

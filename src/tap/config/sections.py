@@ -190,7 +190,7 @@ class LabelConfig(_Strict):
     num_generations: int = Field(8, ge=2, description="GRPOConfig.num_generations: completions per prompt (G).")
     max_completion_length: int = Field(8, ge=1, description="GRPOConfig.max_completion_length in tokens.")
     temperature: float = Field(1.0, gt=0, description="GRPOConfig.temperature for the training rollouts.")
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = Field("dapo", description="GRPOConfig.loss_type.")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field("dapo", description="GRPOConfig.loss_type: how the loss averages tokens. Only the types TAP's gradient and head_align features implement (tap.advantages.Objective); TRL's cispo and sapo are not offered, since the features could not follow them.")
     scale_rewards: Literal["group", "batch", "none"] = Field("group", description="GRPOConfig.scale_rewards: divide advantages by the group (or batch) std, or not.")
     beta: float = Field(0.0, ge=0, description="GRPOConfig.beta: KL coefficient against the base policy (0 = no reference model).")
     epsilon: float = Field(0.2, gt=0, description="GRPOConfig.epsilon: clipping range.")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tap.advantages import Objective
 from tap.evaluate import metrics as M
 from tap.features.gradients import ADAM_EPS, cohort_gradient
 
@@ -54,7 +55,7 @@ def unit_predictions(policy, first_steps: pd.DataFrame, probes: dict, settings: 
     for (cohort_id, cohort_hash, seed), part in first_steps.groupby(["cohort_id", "cohort_hash", "seed"]):
         part = part.sort_values("order")
         g_c = cohort_gradient(policy, part[["prompt", "token_ids", "reward"]].to_dict(orient="records"),
-                              settings["num_generations"], settings["scale_rewards"])
+                              settings["num_generations"], Objective.of(settings))
         rows.append({"cohort_id": cohort_id, "cohort_hash": cohort_hash, "seed": int(seed), **first_order(g_c, probes, settings["learning_rate"])})
     return pd.DataFrame(rows)
 
@@ -65,7 +66,7 @@ def cohort_predictions(policy, rollouts: pd.DataFrame, probes: dict, settings: d
     for cohort_id, part in rollouts.groupby("cohort_id", sort=True):
         part = part.sort_values(["position", "sample"])
         g = int(part.groupby("position").size().iloc[0])
-        g_c = cohort_gradient(policy, part[["prompt", "token_ids", "reward"]].to_dict(orient="records"), g, settings["scale_rewards"])
+        g_c = cohort_gradient(policy, part[["prompt", "token_ids", "reward"]].to_dict(orient="records"), g, Objective.of(settings))
         rows.append({"cohort_id": cohort_id, **first_order(g_c, probes, settings["learning_rate"])})
     return pd.DataFrame(rows)
 

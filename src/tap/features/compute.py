@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from tap.advantages import Objective
 from tap.features.groups import Undefined, cohorts_from_rollouts
 from tap.features.registry import compute_rollout_features
 from tap.features.representations import MODEL_FEATURES, cohort_diversity, gold_nll, probe_similarity
@@ -23,24 +24,46 @@ EXACT_GRADIENT_PARAMS = 2_000_000  # models up to this size get exact gradient s
 GRADIENT_PROJECTION_DIM = 8192
 
 
-def _model_features(policy, items: pd.DataFrame, probe: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """gold_nll, probe_similarity and cohort_diversity per cohort, and what they cost in total."""
+EXACT_VOCAB_LIMIT = 4096  # above this, head_align uses a sketch of SKETCH_DIM rows
+SKETCH_DIM = 1024
+
+
+def _forward_features(policy, items: pd.DataFrame, rollouts: pd.DataFrame, probe: pd.DataFrame, objective: Objective,
+                      seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """The model-based F features per cohort (gold_nll, probe_similarity, cohort_diversity, head_align_*)
+    from three forward passes: the probe (its mean prompt representation and G_p), the cohorts'
+    items (gold NLL and prompt representations) and every cohort's rollouts batched together (G_c
+    per cohort, weighted as `objective`, the label runs' GRPO loss). Returns the table and the cost."""
+    from tap.features.forward import forward_pass
+    from tap.features.head_align import _sketch, alignment, cohort_weights, probe_continuations
+
+    vocab = policy.model.get_output_embeddings().weight.shape[0]  # the head's rows (may exceed the tokenizer's size)
+    sketch = None if vocab <= EXACT_VOCAB_LIMIT else _sketch(vocab, SKETCH_DIM, seed)
+    conts, weights = probe_continuations(policy, list(probe.gold))
+    probe_pass = forward_pass(policy, policy.encode_prompts(list(probe.prompt)), conts, weights=weights, sketch=sketch,
+                              prompt_means=True)
+    probe_mean, g_p = probe_pass.prompt_means.mean(0), probe_pass.head[0]
     tok = policy.tokenizer
-    prompts, golds = list(items.prompt), list(items.gold)
-    nll = policy.score_gold(prompts, golds)
-    reps = policy.prompt_representations(prompts)
-    probe_reps = policy.prompt_representations(list(probe.prompt))
-    probe_mean = probe_reps.mean(0)
-    n_tokens = sum(len(tok(p)["input_ids"]) * 2 + len(tok(g)["input_ids"]) + 1 for p, g in zip(prompts, golds))
-    n_tokens += sum(len(tok(p)["input_ids"]) for p in probe.prompt)
+    golds = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in items.gold]
+    item_pass = forward_pass(policy, policy.encode_prompts(list(items.prompt)), golds, prompt_means=True)
+    nll = np.array([-lp.mean() for lp in item_pass.logps], dtype=np.float64)
+    ordered = rollouts.sort_values(["cohort_id", "position", "sample"])
+    records, token_weights = [], []
+    for _, frame in ordered.groupby("cohort_id", sort=True):
+        rows = frame[["prompt", "token_ids", "reward"]].to_dict(orient="records")
+        records += rows
+        token_weights += cohort_weights(rows, int(frame.groupby("position").size().iloc[0]), objective)
+    rollout_pass = forward_pass(policy, policy.encode_prompts([r["prompt"] for r in records]), [list(r["token_ids"]) for r in records],
+                                weights=token_weights, segments=list(ordered.cohort_id.astype(str)), sketch=sketch,
+                                temperature=objective.temperature)
     rows = []
     for cohort_id, index in items.groupby("cohort_id", sort=True).indices.items():
         row: dict = {"cohort_id": str(cohort_id)}
         missing = []
         for name, fn, args in (
             ("gold_nll", gold_nll, (nll[index],)),
-            ("probe_similarity", probe_similarity, (reps[index], probe_mean)),
-            ("cohort_diversity", cohort_diversity, (reps[index],)),
+            ("probe_similarity", probe_similarity, (item_pass.prompt_means[index], probe_mean)),
+            ("cohort_diversity", cohort_diversity, (item_pass.prompt_means[index],)),
         ):
             try:
                 row[name] = fn(*args)
@@ -48,48 +71,33 @@ def _model_features(policy, items: pd.DataFrame, probe: pd.DataFrame) -> tuple[p
                 row[name] = np.nan
                 missing.append(f"{name}: {why}")
         row["undefined_model"] = "; ".join(missing)
+        if str(cohort_id) in rollout_pass.head:
+            row.update(alignment(rollout_pass.head[str(cohort_id)], g_p, adam=sketch is None))
         rows.append(row)
-    return pd.DataFrame(rows), {"forward_tokens": n_tokens, "flops": 2.0 * policy.num_parameters * n_tokens}
-
-
-EXACT_VOCAB_LIMIT = 4096  # above this, head_align uses a sketch of SKETCH_DIM rows
-SKETCH_DIM = 1024
-
-
-def _head_align_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """head_align_dot / _cos (and _adam in exact mode) per cohort, and their forward-token cost."""
-    from tap.features.head_align import _sketch, alignment, cohort_head_gradient, probe_head_gradient
-
-    vocab = policy.model.get_output_embeddings().weight.shape[0]  # the head's rows (may exceed the tokenizer's size)
-    sketch = None if vocab <= EXACT_VOCAB_LIMIT else _sketch(vocab, SKETCH_DIM, seed)
-    g_p = probe_head_gradient(policy, list(probe.prompt), list(probe.gold), sketch)
-    rows, tokens = [], 0
-    for cohort_id, frame in rollouts.sort_values(["cohort_id", "position", "sample"]).groupby("cohort_id", sort=True):
-        g = int(frame.groupby("position").size().iloc[0])
-        records = frame[["prompt", "token_ids", "reward"]].to_dict(orient="records")
-        rows.append({"cohort_id": str(cohort_id), **alignment(cohort_head_gradient(policy, records, g, sketch=sketch), g_p, adam=sketch is None)})
-        tokens += int(frame.n_tokens.sum()) + sum(len(ids) for ids in policy.encode_prompts(list(frame.prompt)))
-    tokens += sum(len(ids) for ids in policy.encode_prompts(list(probe.prompt)))
-    tokens += sum(len(policy.tokenizer(g, add_special_tokens=False)["input_ids"]) + 1 for g in probe.gold)
+    tokens = probe_pass.tokens + item_pass.tokens + rollout_pass.tokens
     return pd.DataFrame(rows), {"forward_tokens": tokens, "flops": 2.0 * policy.num_parameters * tokens}
 
 
-def _gradient_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, k: int | None = None, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """grad_* over all parameters and head_grad_* over the LM-head matrix, per cohort, with cost."""
-    from tap.features.gradients import cohort_gradient, head_parameter_names, probe_gradient, scores
+def _gradient_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, objective: Objective, k: int | None = None,
+                       seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """grad_* over all parameters and head_grad_* over the LM-head matrix, per cohort, with cost.
+    Projections (large models) share one CountSketch, and the probe gradient is sketched once."""
+    from tap.features.gradients import CountSketch, cohort_gradient, head_parameter_names, probe_gradient, scores
 
     if k is None:
         k = 0 if policy.num_parameters <= EXACT_GRADIENT_PARAMS else GRADIENT_PROJECTION_DIM
     g_p = probe_gradient(policy, list(probe.prompt), list(probe.gold))
+    sketch = CountSketch(k, seed) if k > 0 else None
+    sketched_probe = sketch(g_p) if sketch is not None else None
     head_names, tied = head_parameter_names(policy.model)
     rows, tokens = [], 0
     for cohort_id, frame in rollouts.sort_values(["cohort_id", "position", "sample"]).groupby("cohort_id", sort=True):
         g = int(frame.groupby("position").size().iloc[0])
-        g_c = cohort_gradient(policy, frame[["prompt", "token_ids", "reward"]].to_dict(orient="records"), g)
-        rows.append({"cohort_id": str(cohort_id), **scores(g_c, g_p, list(g_c), k=k, seed=seed),
+        g_c = cohort_gradient(policy, frame[["prompt", "token_ids", "reward"]].to_dict(orient="records"), g, objective)
+        rows.append({"cohort_id": str(cohort_id), **scores(g_c, g_p, list(g_c), k=k, seed=seed, sketch=sketch, sketched_probe=sketched_probe),
                      **scores(g_c, g_p, head_names, k=0, prefix="head_grad"), "head_tied": tied})
-        tokens += int(frame.n_tokens.sum()) + sum(len(policy.tokenizer(p)["input_ids"]) for p in frame.prompt)
-    tokens += sum(len(policy.tokenizer(p)["input_ids"]) + len(policy.tokenizer(x)["input_ids"]) + 1 for p, x in zip(probe.prompt, probe.gold))
+        tokens += int(frame.n_tokens.sum()) + sum(len(ids) for ids in policy.encode_prompts(list(frame.prompt)))
+    tokens += sum(len(p) + len(policy.tokenizer(x)["input_ids"]) + 1 for p, x in zip(policy.encode_prompts(list(probe.prompt)), probe.gold))
     return pd.DataFrame(rows), {"backward_tokens": tokens, "flops": 6.0 * policy.num_parameters * tokens, "projection_dim": k}
 
 
@@ -103,10 +111,14 @@ def _rollout_cost(rollouts: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_features(
-    rollouts: pd.DataFrame, families: set[str], *, items: pd.DataFrame | None = None, policy=None, probe: pd.DataFrame | None = None
+    rollouts: pd.DataFrame, families: set[str], *, items: pd.DataFrame | None = None, policy=None, probe: pd.DataFrame | None = None,
+    objective: Objective | None = None,
 ) -> pd.DataFrame:
     """Features of every cohort in `rollouts`. The model-based F features need `policy`, the
-    cohort `items` (cohort_id, prompt, gold) and the `probe` (prompt)."""
+    cohort `items` (cohort_id, prompt, gold) and the `probe` (prompt). The G and head_align
+    features read the GRPO objective the label runs train with (`objective`: advantage scaling,
+    loss type and temperature; default TRL's group scaling, "dapo", T = 1)."""
+    objective = objective or Objective()
     unknown = set(families) - set(FAMILIES)
     if unknown:
         from tap.errors import TapInputError
@@ -124,11 +136,8 @@ def build_features(
         table = table.merge(token_level.rename(columns={"undefined": "undefined_F"}), on="cohort_id")
         cost = {"forward_tokens": 0, "flops": 0.0}
         if policy is not None and items is not None and probe is not None:
-            model_table, cost = _model_features(policy, items[items.cohort_id.isin(table.cohort_id)], probe)
+            model_table, cost = _forward_features(policy, items[items.cohort_id.isin(table.cohort_id)], rollouts, probe, objective)
             table = table.merge(model_table, on="cohort_id", how="left")
-            align_table, align_cost = _head_align_features(policy, rollouts, probe)
-            table = table.merge(align_table, on="cohort_id", how="left")
-            cost = {k: cost[k] + align_cost[k] for k in cost}
         table["cost_F_seconds"] = (time.perf_counter() - start) / n
         table["cost_F_forward_tokens"] = cost["forward_tokens"] / n
         table["cost_F_flops"] = cost["flops"] / n
@@ -139,7 +148,7 @@ def build_features(
         if policy is None or probe is None:
             raise ValueError("the gradient family needs the policy and the probe")
         start = time.perf_counter()
-        grad_table, cost = _gradient_features(policy, rollouts, probe)
+        grad_table, cost = _gradient_features(policy, rollouts, probe, objective)
         table = table.merge(grad_table, on="cohort_id", how="left")
         table["cost_G_seconds"] = (time.perf_counter() - start) / n
         table["cost_G_backward_tokens"] = cost["backward_tokens"] / n

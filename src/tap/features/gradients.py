@@ -1,8 +1,9 @@
 """The gradient family [G], GradAlign / LESS style: the baseline TAP must beat on cost.
 
-With θ all parameters (or only the LM-head matrix), A the group-scaled GRPO advantage, N the
-cohort's completion tokens and ratio = 1 (the first step):
-    g_c = ∇θ (1/N) Σ_t A_t log π(y_t)                 ascent direction of the GRPO objective
+With θ all parameters (or only the LM-head matrix), A the GRPO advantage (scaled as the label runs
+scale it), w_t = A_t / the loss's normalizer (dapo: the cohort's N completion tokens;
+tap.advantages.Objective), log-probs at the label temperature and ratio = 1 (the first step):
+    g_c = ∇θ Σ_t w_t log π(y_t)                       ascent direction of the GRPO objective
     g_p = −∇θ mean_items mean_tokens NLL(gold)          descent direction of the probe NLL
     grad_dot = ⟨g_c, g_p⟩   (first-order probe-NLL reduction per unit step along g_c)
     grad_cos = grad_dot / (|g_c| |g_p|)
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
-from tap.grpo import group_advantages
+from tap.advantages import Objective
 
 ADAM_EPS = 1e-8
 
@@ -41,15 +42,16 @@ def _grads(model, loss: torch.Tensor) -> dict[str, torch.Tensor]:
     return {n: (g if g is not None else torch.zeros_like(p)).detach() for (n, p), g in zip(params.items(), values)}
 
 
-def cohort_gradient(policy, rows: Sequence[dict], num_generations: int, scale_rewards: str = "group") -> dict[str, torch.Tensor]:
-    """g_c per parameter tensor for one cohort's rollouts (prompt, token_ids, reward; G per prompt)."""
-    rewards = torch.tensor([r["reward"] for r in rows], dtype=torch.float32)
-    adv = group_advantages(rewards, num_generations, scale_rewards)
+def cohort_gradient(policy, rows: Sequence[dict], num_generations: int, objective: Objective | None = None) -> dict[str, torch.Tensor]:
+    """g_c per parameter tensor for one cohort's rollouts (prompt, token_ids, reward; G per prompt),
+    weighted as the label runs' GRPO loss (`objective`: advantage scaling, loss type, temperature)."""
+    objective = objective or Objective()
     prompts = policy.encode_prompts([r["prompt"] for r in rows])
     conts = [list(r["token_ids"]) for r in rows]
-    n_tokens = max(1, sum(len(c) for c in conts))
-    objective = sum(a * lp.sum() for a, lp in zip(adv, policy.continuation_logps(prompts, conts)))
-    return _grads(policy.model, objective / n_tokens)
+    weights = objective.token_weights([r["reward"] for r in rows], num_generations, [len(c) for c in conts])
+    logps = policy.continuation_logps(prompts, conts, temperature=objective.temperature)
+    objective_value = sum((lp * torch.as_tensor(w, dtype=lp.dtype, device=lp.device)).sum() for lp, w in zip(logps, weights))
+    return _grads(policy.model, objective_value)
 
 
 def probe_gradient(policy, prompts: Sequence[str], golds: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -60,24 +62,48 @@ def probe_gradient(policy, prompts: Sequence[str], golds: Sequence[str]) -> dict
     return _grads(policy.model, mean_logp / len(conts))
 
 
+class CountSketch:
+    """A seeded CountSketch of concatenated gradients into k buckets: each coordinate of parameter
+    tensor `name` goes to one bucket with a random sign. The tables are drawn once per tensor (on
+    the CPU, so every device gets the same sketch) and reused for every gradient sketched."""
+
+    def __init__(self, k: int, seed: int):
+        self.k, self.seed = k, seed
+        self._tables: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _table(self, index: int, name: str, numel: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (index, name)
+        if key not in self._tables:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+            buckets = torch.randint(0, self.k, (numel,), generator=gen)
+            signs = torch.randint(0, 2, (numel,), generator=gen).float() * 2 - 1
+            self._tables[key] = (buckets.to(device), signs.to(device))
+        return self._tables[key]
+
+    def __call__(self, grads: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = None
+        for index, name in enumerate(sorted(grads)):
+            flat = grads[name].reshape(-1).float()
+            out = torch.zeros(self.k, device=flat.device) if out is None else out
+            buckets, signs = self._table(index, name, flat.numel(), flat.device)
+            out.index_add_(0, buckets, flat * signs)
+        return out.cpu() if out is not None else torch.zeros(self.k)
+
+
 def count_sketch(grads: dict[str, torch.Tensor], k: int, seed: int) -> torch.Tensor:
     """Seeded CountSketch of the concatenated gradient: k buckets, a random sign per coordinate."""
-    out = None
-    for index, name in enumerate(sorted(grads)):
-        flat = grads[name].reshape(-1).float()
-        out = torch.zeros(k, device=flat.device) if out is None else out
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + index)  # on the CPU: the same sketch on every device
-        buckets = torch.randint(0, k, (flat.numel(),), generator=gen).to(flat.device)
-        signs = (torch.randint(0, 2, (flat.numel(),), generator=gen).float() * 2 - 1).to(flat.device)
-        out.index_add_(0, buckets, flat * signs)
-    return out.cpu() if out is not None else torch.zeros(k)
+    return CountSketch(k, seed)(grads)
 
 
-def scores(g_c: dict[str, torch.Tensor], g_p: dict[str, torch.Tensor], names: Sequence[str], *, k: int = 0, seed: int = 0, prefix: str = "grad") -> dict:
-    """dot, cos (exact, or on k-dim CountSketches) and the Adam-aware score over `names`."""
+def scores(g_c: dict[str, torch.Tensor], g_p: dict[str, torch.Tensor], names: Sequence[str], *, k: int = 0, seed: int = 0,
+           prefix: str = "grad", sketch: CountSketch | None = None, sketched_probe: torch.Tensor | None = None) -> dict:
+    """dot, cos (exact, or on k-dim CountSketches) and the Adam-aware score over `names`. A caller
+    scoring many cohorts passes one `sketch` and the probe's sketch once (`sketched_probe`)."""
     sub_c, sub_p = {n: g_c[n] for n in names}, {n: g_p[n] for n in names}
     if k > 0:
-        vc, vp = count_sketch(sub_c, k, seed), count_sketch(sub_p, k, seed)
+        sketch = sketch or CountSketch(k, seed)
+        vc = sketch(sub_c)
+        vp = sketched_probe if sketched_probe is not None else sketch(sub_p)
         dot, norms = float(vc @ vp), float(vc.norm() * vp.norm())
     else:
         dot = float(sum((sub_c[n] * sub_p[n]).sum() for n in names))

@@ -1,10 +1,11 @@
 """head_align [F]: alignment of the cohort's GRPO update with the probe-NLL descent direction,
 restricted to the LM-head weight W (V x d), from forward-pass quantities alone.
 
-With h the final hidden state, p the next-token distribution (temperature 1), A the GRPO advantage
-(group-std scaled, as TRL's default) and one-hot rows e:
-    G_c = (1/N) Σ_t A_t (e_{y_t} − p_t) h_tᵀ            ascent direction of the GRPO objective
-                                                          (dapo: mean over the N completion tokens)
+With h the final hidden state, p the next-token distribution at the label temperature T, A the
+GRPO advantage (scaled as the label runs scale it) and one-hot rows e:
+    G_c = Σ_t w_t (e_{y_t} − p_t) h_tᵀ / T                ascent direction of the GRPO objective, with
+                                                          w_t = A_t / the loss's normalizer (dapo: the N
+                                                          completion tokens; tap.advantages.Objective)
     G_p = (1/M) Σ_items (1/n_i) Σ_s (e_{g_s} − p_s) h_sᵀ  descent direction of mean probe gold NLL
     head_align_dot = ⟨G_c, G_p⟩ = Σ_{t,s} a_t b_s (u_t·v_s)(h_t·h_s);  head_align_cos = dot / (|G_c| |G_p|)
 Positive = a small step along the cohort's update lowers probe NLL (first order). Only the output
@@ -21,7 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from tap.grpo import group_advantages
+from tap.advantages import Objective
+from tap.features.forward import forward_pass
 
 
 HEAD_ALIGN_FEATURES = {
@@ -36,69 +38,42 @@ def _sketch(vocab: int, k: int, seed: int) -> torch.Tensor:
     return torch.randn(k, vocab, generator=gen) / k**0.5
 
 
-LOGITS_BUDGET = 2**27  # logit elements per forward pass (256 MB in bf16): sets the batch for large vocabularies
-
-
-@torch.no_grad()
 def head_gradient(
     policy, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]], token_weights: Sequence[np.ndarray],
-    sketch: torch.Tensor | None = None,
+    sketch: torch.Tensor | None = None, temperature: float = 1.0,
 ) -> torch.Tensor:
-    """Σ over continuation tokens of w_t (e_{y_t} − p_t) h_tᵀ: (V x d), or (k x d) with a sketch."""
-    total = None
-    vocab = policy.model.get_output_embeddings().weight.shape[0]
-    start = 0
-    while start < len(prompts):
-        window = range(start, min(len(prompts), start + policy.batch_size))
-        longest_seq = max(len(prompts[i]) + len(continuations[i]) for i in window)
-        size = max(1, min(policy.batch_size, LOGITS_BUDGET // max(1, longest_seq * vocab)))
-        part = slice(start, start + size)
-        start += size
-        conts = continuations[part]
-        longest = max(len(c) for c in conts)
-        if not longest:
-            continue
-        ids, mask = policy._left_pad([list(p) + list(c) for p, c in zip(prompts[part], conts)])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = policy.model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True,
-                           logits_to_keep=longest + 1)
-        width, device = ids.shape[1], ids.device
-        # every continuation token at once: the row, and the position whose next token it is
-        rows = torch.tensor([r for r, c in enumerate(conts) for _ in c], dtype=torch.long, device=device)
-        cols = torch.tensor([width - 1 - len(c) + i for c in conts for i in range(len(c))], dtype=torch.long, device=device)
-        h = out.hidden_states[-1][rows, cols].float()
-        p = torch.softmax(out.logits[rows, cols - (width - longest - 1)].float(), -1)  # logits keep the last longest + 1 positions
-        y = torch.tensor([t for c in conts for t in c], dtype=torch.long, device=device)
-        w = torch.as_tensor(np.concatenate([np.asarray(x, dtype=np.float32) for x in token_weights[part]])).unsqueeze(1).to(device)
-        if sketch is None:
-            u = -p
-            u[torch.arange(len(y), device=device), y] += 1.0
-        else:
-            sketch = sketch.to(device)
-            u = sketch[:, y].T - p @ sketch.T
-        term = (w * u).T @ h
-        total = term if total is None else total + term
-    if total is None:
+    """Σ over continuation tokens of w_t (e_{y_t} − p_t) h_tᵀ / T: (V x d), or (k x d) with a sketch."""
+    head = forward_pass(policy, prompts, continuations, weights=token_weights, sketch=sketch, temperature=temperature).head
+    if 0 not in head:
         raise ValueError("no tokens to take a gradient over")
-    return total
+    return head[0]
 
 
-def cohort_head_gradient(policy, group_rows: Sequence[dict], num_generations: int, scale_rewards: str = "group", sketch=None) -> torch.Tensor:
+def cohort_weights(group_rows: Sequence[dict], num_generations: int, objective: Objective | None = None) -> list[np.ndarray]:
+    """Each rollout token's weight in the cohort's GRPO objective (advantage over the loss's normalizer)."""
+    objective = objective or Objective()
+    return objective.token_weights([r["reward"] for r in group_rows], num_generations, [len(r["token_ids"]) for r in group_rows])
+
+
+def cohort_head_gradient(policy, group_rows: Sequence[dict], num_generations: int, objective: Objective | None = None,
+                         sketch=None) -> torch.Tensor:
     """G_c for one cohort. `group_rows` are its rollouts (prompt, token_ids, reward), G per prompt in order."""
-    rewards = torch.tensor([r["reward"] for r in group_rows], dtype=torch.float32)
-    adv = group_advantages(rewards, num_generations, scale_rewards).numpy()
-    n_tokens = max(1, sum(len(r["token_ids"]) for r in group_rows))
-    prompts = policy.encode_prompts([r["prompt"] for r in group_rows])
-    conts = [list(r["token_ids"]) for r in group_rows]
-    weights = [np.full(len(c), a / n_tokens) for c, a in zip(conts, adv)]
-    return head_gradient(policy, prompts, conts, weights, sketch)
+    objective = objective or Objective()
+    return head_gradient(policy, policy.encode_prompts([r["prompt"] for r in group_rows]), [list(r["token_ids"]) for r in group_rows],
+                         cohort_weights(group_rows, num_generations, objective), sketch, objective.temperature)
+
+
+def probe_continuations(policy, golds: Sequence[str]) -> tuple[list[list[int]], list[np.ndarray]]:
+    """The probe's gold token ids (end token included) and their weights in mean (over items)
+    per-token gold NLL."""
+    tok = policy.tokenizer
+    conts = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in golds]
+    return conts, [np.full(len(c), 1.0 / (len(c) * len(conts))) for c in conts]
 
 
 def probe_head_gradient(policy, prompts: Sequence[str], golds: Sequence[str], sketch=None) -> torch.Tensor:
     """G_p: descent direction of the probe's mean (over items) per-token gold NLL."""
-    tok = policy.tokenizer
-    conts = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in golds]
-    weights = [np.full(len(c), 1.0 / (len(c) * len(conts))) for c in conts]
+    conts, weights = probe_continuations(policy, golds)
     return head_gradient(policy, policy.encode_prompts(prompts), conts, weights, sketch)
 
 

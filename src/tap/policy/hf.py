@@ -153,9 +153,11 @@ class HFPolicy:
             )
         return result
 
-    def continuation_logps(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]) -> list[torch.Tensor]:
-        """log p of each continuation token given its prompt (temperature 1), one forward pass per
-        batch; differentiable when gradients are enabled (the gradient features use that)."""
+    def continuation_logps(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]], *,
+                           temperature: float = 1.0) -> list[torch.Tensor]:
+        """log p of each continuation token given its prompt (logits / `temperature`, as TRL's loss
+        reads them), one forward pass per batch; differentiable when gradients are enabled (the
+        gradient features use that)."""
         out: list[torch.Tensor] = []
         for part in _batches(len(prompt_ids), self.batch_size):
             seqs = [list(p) + list(c) for p, c in zip(prompt_ids[part], continuation_ids[part])]
@@ -163,6 +165,8 @@ class HFPolicy:
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             longest = max(len(c) for c in continuation_ids[part])  # continuations sit at the right end
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=longest + 1).logits.float()
+            if temperature != 1.0:
+                logits = logits / temperature
             targets = ids[:, ids.shape[1] - longest:]
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, longest)
             out += [logp[row, longest - len(cont):] for row, cont in enumerate(continuation_ids[part])]
