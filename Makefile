@@ -6,7 +6,7 @@ TAP    := $(VENV)/bin/tap
 # torch first, pinned to the local CPU wheel; pyproject.toml itself only asks for torch>=2.4.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test system-deps chromium clean-venv
+.PHONY: demo study test system-deps chromium clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,15 @@ $(VENV)/.installed-dev: $(PY) pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
+# The first run (configs/demo.toml: 32 cohorts x 2 seeds, no loop; ~12 min on 2 cores with set-up).
 demo: $(VENV)/.installed
-	$(TAP) study --config configs/tiny.toml --out runs/demo
+	$(TAP) study --config configs/demo.toml --out runs/demo
 	@echo "open runs/demo/report.html in a browser (one self-contained file; works offline)"
+
+# The full default study (configs/tiny.toml: 64 cohorts x 3 seeds and the closed loop; ~20 min).
+study: $(VENV)/.installed
+	$(TAP) study --config configs/tiny.toml --out runs/default
+	@echo "open runs/default/report.html in a browser (one self-contained file; works offline)"
 
 # Debian packages the tests need, installed when missing (as root, or with sudo): chromium for the
 # report's browser test; bubblewrap (bwrap), the code sandbox's OS jail. Without bwrap the sandbox
