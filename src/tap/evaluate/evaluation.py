@@ -155,16 +155,19 @@ def evaluate_scorers(
     protocol = {"folds": folds, "repeats": repeats, "seed": seed, "loco_max": loco_max, "q": q, "level": level,
                 "resamples": resamples, "random_draws": random_draws}
     ticker = _Ticker(len(scorers), progress)
-    fits = _fit_all(scorers, features, y_cs, domains, members, groups, protocol, n_jobs, ticker)
+    fits = {s.name: {"selection": _selection_scores(s, y_cs)} for s in scorers if s.group == "measured"}
     shared = _Shared.draw(fits, scorers, y_cs, protocol)
+    entries = _fit_all(scorers, features, y_cs, domains, members, groups, protocol, shared, n_jobs, ticker, fits)
     results_out, kfold_samples = [], {}
     for scorer in scorers:
-        entry, kfold = _scorer_entry(scorer, fits.get(scorer.name), y_cs, domains, shared, protocol)
+        if scorer.name in entries:
+            entry, kfold = entries[scorer.name]
+        else:
+            entry, kfold = _scorer_entry(scorer, fits.get(scorer.name), y_cs, domains, shared, protocol)
+            ticker.tick(scorer.name)
         results_out.append(entry)
         if kfold is not None:
             kfold_samples[scorer.name] = kfold
-        if scorer.make is None:
-            ticker.tick(scorer.name)
     noise = {
         "seeds": seeds,
         "single_seed_reliability": percentile_interval(shared.r1, [b[0] for b in shared.boot_noise]),
@@ -197,24 +200,32 @@ class _Ticker:
 
 
 def _fit_all(scorers: list[Scorer], features: pd.DataFrame, y_cs: np.ndarray, domains: np.ndarray, members: list[set],
-             groups: np.ndarray, protocol: dict, n_jobs: int, ticker: _Ticker) -> dict[str, dict]:
-    """Every model-based scorer's protocol fits (in `n_jobs` processes), and the measured selectors' scores."""
+             groups: np.ndarray, protocol: dict, shared: _Shared, n_jobs: int, ticker: _Ticker, fits: dict) -> dict[str, tuple]:
+    """Every model-based scorer's protocol fits and its metrics entry with bootstrap intervals, in
+    `n_jobs` processes (the bootstrap costs as much as the fits, so it runs beside them). Adds each
+    scorer's fit to `fits`; returns name -> (entry, K-fold samples)."""
     jobs = [(s, features[s.columns].to_numpy(float)) for s in scorers if s.make is not None]
+    args = (y_cs, domains, members, groups, protocol, shared)
     if n_jobs > 1 and len(jobs) > 1:
         from joblib import Parallel, delayed
 
         runner = Parallel(n_jobs=n_jobs, return_as="generator")
-        results = runner(delayed(_fit_scorer)(s, X, y_cs, domains, members, groups, protocol) for s, X in jobs)
+        results = runner(delayed(_fit_and_enter)(s, X, *args) for s, X in jobs)
     else:
-        results = (_fit_scorer(s, X, y_cs, domains, members, groups, protocol) for s, X in jobs)
-    fits: dict[str, dict] = {}
-    for (scorer, _), result in zip(jobs, results):
-        fits[scorer.name] = result
+        results = (_fit_and_enter(s, X, *args) for s, X in jobs)
+    entries: dict[str, tuple] = {}
+    for (scorer, _), (fit, entry, samples) in zip(jobs, results):
+        fits[scorer.name] = fit
+        entries[scorer.name] = (entry, samples)
         ticker.tick(scorer.name)
-    for scorer in scorers:
-        if scorer.group == "measured":
-            fits[scorer.name] = {"selection": _selection_scores(scorer, y_cs)}
-    return fits
+    return entries
+
+
+def _fit_and_enter(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.ndarray, members: list[set], groups: np.ndarray,
+                   protocol: dict, shared: _Shared) -> tuple[dict, dict, tuple | None]:
+    """One scorer's fits and its entry (runs in a worker)."""
+    fit = _fit_scorer(scorer, X, y_cs, domains, members, groups, protocol)
+    return (fit, *_scorer_entry(scorer, fit, y_cs, domains, shared, protocol))
 
 
 @dataclass
