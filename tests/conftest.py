@@ -66,3 +66,14 @@ def run_tap(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
     return subprocess.run(
         [sys.executable, "-m", "tap.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs 2 workers with --dist loadgroup) a test file runs on one
+    worker, so its module fixtures are built once and its tests keep their order; and every test
+    that needs the default tiny world, whatever its file, runs on one worker, so the world is
+    pretrained once per session, not once per worker (the one Ray test is among them, so two local
+    Ray clusters never start at once)."""
+    for item in items:
+        group = "default_world" if "default_world" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
