@@ -45,10 +45,10 @@ system-deps:
 
 chromium: system-deps
 
-# Two workers; the default-world tests share one (tests/conftest.py), so the world is pretrained once.
-# The 30 slowest tests are listed at the end.
+# Two workers, a test file at a time; the files that use the default world share one worker
+# (tests/conftest.py), so the world is pretrained once. The 30 slowest tests are listed at the end.
 test: $(VENV)/.installed-dev system-deps
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=30
+	$(PY) -m pytest -n 2 --durations=30
 
 clean-venv:
 	rm -rf $(VENV)

@@ -68,12 +68,21 @@ def run_tap(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
     )
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs 2 workers with --dist loadgroup) a test file runs on one
-    worker, so its module fixtures are built once and its tests keep their order; and every test
-    that needs the default tiny world, whatever its file, runs on one worker, so the world is
-    pretrained once per session, not once per worker (the one Ray test is among them, so two local
-    Ray clusters never start at once)."""
-    for item in items:
-        group = "default_world" if "default_world" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs 2 pytest-xdist workers. Work goes out a test file at a time (its module fixtures
+    built once, its tests in order), except that every file that uses the default tiny world goes to
+    one worker as one unit: the world is pretrained once per session, not once per worker (and the
+    one Ray test, among them, never meets a second local Ray cluster). Those files are found by their
+    source naming the `default_world` fixture. (xdist's own `loadgroup` cannot do this here: with
+    pytest 9 the group it appends to a test's id does not reach the scheduler.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = {str(path.relative_to(REPO)) for path in (REPO / "tests").rglob("test_*.py") if "default_world" in path.read_text()}
+
+    class DefaultWorldTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "default_world" if path in shared else path
+
+    return DefaultWorldTogether(config, log)
