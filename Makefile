@@ -45,10 +45,10 @@ system-deps:
 
 chromium: system-deps
 
-# Two workers, a test file at a time; the files that use the default world share one worker
-# (tests/conftest.py), so the world is pretrained once. The 30 slowest tests are listed at the end.
+# One process: two pytest-xdist workers took 42 min against 28 on 2 cores (torch threads oversubscribe;
+# bench/results/ci_fresh_clone.json). The 30 slowest tests are listed at the end.
 test: $(VENV)/.installed-dev system-deps
-	$(PY) -m pytest -n 2 --durations=30
+	$(PY) -m pytest --durations=30
 
 clean-venv:
 	rm -rf $(VENV)

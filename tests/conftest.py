@@ -66,23 +66,3 @@ def run_tap(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
     return subprocess.run(
         [sys.executable, "-m", "tap.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO
     )
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """`make test` runs 2 pytest-xdist workers. Work goes out a test file at a time (its module fixtures
-    built once, its tests in order), except that every file that uses the default tiny world goes to
-    one worker as one unit: the world is pretrained once per session, not once per worker (and the
-    one Ray test, among them, never meets a second local Ray cluster). Those files are found by their
-    source naming the `default_world` fixture. (xdist's own `loadgroup` cannot do this here: with
-    pytest 9 the group it appends to a test's id does not reach the scheduler.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    shared = {str(path.relative_to(REPO)) for path in (REPO / "tests").rglob("test_*.py") if "default_world" in path.read_text()}
-
-    class DefaultWorldTogether(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "default_world" if path in shared else path
-
-    return DefaultWorldTogether(config, log)
