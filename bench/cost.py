@@ -32,10 +32,6 @@ from tap.rollouts import rollout_cohorts
 from tap.world.build import build_world
 
 
-def payload_ratio(cost: tuple[float, float], reference: tuple[float, float]) -> float:
-    return cost[0] / reference[0]
-
-
 def timed(fn):
     start = time.perf_counter()
     value = fn()
@@ -89,8 +85,9 @@ def main() -> None:
             "tap_over_gradient_seconds": tap[0] / grad_cost[0], "tap_over_gradient_flops": tap[1] / grad_cost[1],
         },
         "goal": "TAP scoring (R+F) <= 1/20 of a 1-seed label run and <= 1/2 of the gradient baseline, per cohort, in seconds",
-        "goal_met": {"x_label": payload_ratio(tap, label_cost) <= 1 / 20, "x_gradient": payload_ratio(tap, grad_cost) <= 1 / 2},
     }
+    payload["goal_met"] = {"x_label": payload["ratios"]["tap_over_label_seconds"] <= 1 / 20,
+                           "x_gradient": payload["ratios"]["tap_over_gradient_seconds"] <= 1 / 2}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"{'per cohort':<46}{'seconds':>10}{'GFLOPs':>10}{'x label (s)':>13}{'x gradient (s)':>16}")

@@ -162,7 +162,7 @@ def evaluate(
 
 def _importance(scorers: list, headline: str, data: dict, seed: int) -> dict | None:
     """Held-out permutation importance of the configured predictor's features, with definitions."""
-    from tap.evaluate.evaluation import permutation_importances
+    from tap.evaluate.importance import permutation_importances
 
     scorer = next((s for s in scorers if s.name == headline), None)
     if scorer is None:
