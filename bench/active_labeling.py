@@ -43,7 +43,9 @@ def load_battery(families: list[str]) -> tuple[pd.DataFrame, pd.Series]:
     features = pd.read_parquet(BATTERY / "features.parquet").set_index("cohort_id")
     labels = pd.read_parquet(BATTERY / "predictions.parquet").groupby("cohort_id").label.first()
     tags = {name: tag for name, tag, _ in feature_catalog()}
-    columns = [c for c in feature_columns(features.reset_index()) if tags.get(c) in families and features[c].notna().any()]
+    columns = [
+        c for c in feature_columns(features.reset_index()) if tags.get(c) in families and features[c].notna().any()
+    ]
     features = features.loc[labels.index, columns].astype(float)
     return features, labels
 
@@ -77,9 +79,24 @@ def replay(features: pd.DataFrame, labels: pd.Series, config, args) -> dict:
                     "rep": rep, "rho": M.spearman(scores, y_test),
                     "oracle": M.selection_on_seed(scores, y_test, q)["fraction_of_oracle"]})
 
-            label_order(pool, paid, args.budget, strategy=strategy, start=args.start, batch=args.batch, make_model=make_model,
-                        q=q, seed=rep, after_round=evaluate)
-        print(f"\rrepetition {rep + 1}/{args.repeats}  {time.perf_counter() - began:.0f} s", end="", file=sys.stderr, flush=True)
+            label_order(
+                pool,
+                paid,
+                args.budget,
+                strategy=strategy,
+                start=args.start,
+                batch=args.batch,
+                make_model=make_model,
+                q=q,
+                seed=rep,
+                after_round=evaluate,
+            )
+        print(
+            f"\rrepetition {rep + 1}/{args.repeats}  {time.perf_counter() - began:.0f} s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
     print(file=sys.stderr)
     return curves
 
@@ -90,9 +107,11 @@ def curve_table(curves: dict) -> dict:
     for n in sorted(curves["active"]):
         a = pd.DataFrame(curves["active"][n]).sort_values("rep")
         r = pd.DataFrame(curves["random"][n]).sort_values("rep")
-        table[n] = {"label_runs": n * SEEDS_PER_COHORT,
-                    **{f"{s}_{m}": t_interval(d[m]) for s, d in (("active", a), ("random", r)) for m in ("rho", "oracle")},
-                    **{f"paired_{m}": t_interval(a[m].to_numpy() - r[m].to_numpy()) for m in ("rho", "oracle")}}
+        table[n] = {
+            "label_runs": n * SEEDS_PER_COHORT,
+            **{f"{s}_{m}": t_interval(d[m]) for s, d in (("active", a), ("random", r)) for m in ("rho", "oracle")},
+            **{f"paired_{m}": t_interval(a[m].to_numpy() - r[m].to_numpy()) for m in ("rho", "oracle")},
+        }
     return table
 
 
@@ -104,7 +123,9 @@ def savings(table: dict) -> dict:
         goal = table[REFERENCE][f"random_{m}"]["mean"]
 
         def stays(order: str) -> int | None:
-            return next((n for n in sizes if all(table[k][f"{order}_{m}"]["mean"] >= goal for k in sizes if k >= n)), None)
+            return next(
+                (n for n in sizes if all(table[k][f"{order}_{m}"]["mean"] >= goal for k in sizes if k >= n)), None
+            )
 
         reached = stays("active")
         out[m] = {"random_at_64": goal, "active_stays_above_from": reached, "random_stays_above_from": stays("random"),
@@ -134,18 +155,36 @@ def main() -> None:
     print(f"{'cohorts':>8} {'label runs':>10} {'ρ active':>9} {'ρ random':>9} {'ρ paired':>22} {'top-10% active':>15} "
           f"{'top-10% random':>15} {'top-10% paired':>22}")
     for n, t in table.items():
-        print(f"{n:>8} {t['label_runs']:>10} {t['active_rho']['mean']:>9.3f} {t['random_rho']['mean']:>9.3f} {iv(t['paired_rho']):>22} "
-              f"{t['active_oracle']['mean']:>15.3f} {t['random_oracle']['mean']:>15.3f} {iv(t['paired_oracle']):>22}")
+        print(
+            f"{n:>8} {t['label_runs']:>10} {t['active_rho']['mean']:>9.3f} {t['random_rho']['mean']:>9.3f} "
+            f"{iv(t['paired_rho']):>22} "
+            f"{t['active_oracle']['mean']:>15.3f} {t['random_oracle']['mean']:>15.3f} {iv(t['paired_oracle']):>22}"
+        )
     print(f"savings vs random order at {REFERENCE} cohorts: {saved}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         command = "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
-        write_json({"command": command, "battery": str(BATTERY.relative_to(REPO)), "cohorts": int(len(features)),
-                    "features": list(features.columns), "predictor": config.predictor.model_dump(), "repeats": args.repeats,
-                    "test_cohorts": args.test, "start": args.start, "batch": args.batch, "label_runs_per_cohort": SEEDS_PER_COHORT,
-                    "top_q": config.evaluate.top_q, "curve": {str(n): t for n, t in table.items()}, "savings_vs_random_at_64": saved,
-                    "seconds": time.perf_counter() - began, "machine": platform.machine(),
-                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}, args.out / "active_labeling.json")
+        write_json(
+            {
+                "command": command,
+                "battery": str(BATTERY.relative_to(REPO)),
+                "cohorts": int(len(features)),
+                "features": list(features.columns),
+                "predictor": config.predictor.model_dump(),
+                "repeats": args.repeats,
+                "test_cohorts": args.test,
+                "start": args.start,
+                "batch": args.batch,
+                "label_runs_per_cohort": SEEDS_PER_COHORT,
+                "top_q": config.evaluate.top_q,
+                "curve": {str(n): t for n, t in table.items()},
+                "savings_vs_random_at_64": saved,
+                "seconds": time.perf_counter() - began,
+                "machine": platform.machine(),
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+            args.out / "active_labeling.json",
+        )
         print(f"wrote {args.out / 'active_labeling.json'}")
 
 

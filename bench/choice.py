@@ -46,9 +46,17 @@ def fit_prior(config, out: Path) -> dict:
     columns = [c for c in feature_columns(features.reset_index()) if known.get(c) in config.predictor.families
                and features[c].notna().any()]
     y = labels.reindex(features.index).to_numpy(float)
-    predictor = _predictor_from_config(config).fit(features[columns].astype(float), y, subjects=subjects.reindex(features.index).to_numpy())
-    metadata = {"columns": columns, "used_columns": [columns[i] for i in predictor.columns_], "target": config.evaluate.target,
-                "cohorts": int(len(y)), "battery": str(BATTERY.relative_to(REPO)), "model": predictor.describe()}
+    predictor = _predictor_from_config(config).fit(
+        features[columns].astype(float), y, subjects=subjects.reindex(features.index).to_numpy()
+    )
+    metadata = {
+        "columns": columns,
+        "used_columns": [columns[i] for i in predictor.columns_],
+        "target": config.evaluate.target,
+        "cohorts": int(len(y)),
+        "battery": str(BATTERY.relative_to(REPO)),
+        "model": predictor.describe(),
+    }
     save_predictor(predictor, out, metadata)
     return metadata
 
@@ -75,16 +83,26 @@ def main() -> None:
         from tap.labels.ledger import Ledger
         from tap.store import write_json as write
 
-        summary = choice_summary(pd.read_parquet(run / "choice.parquet"), pd.read_parquet(run / "choice_candidates.parquet"),
-                                 load_config(run / "config.toml"), f"prior: {prior.name}",
-                                 label_runs=int((Ledger(run / "choice" / "labels.sqlite").table().status == "ok").sum()))
+        summary = choice_summary(
+            pd.read_parquet(run / "choice.parquet"),
+            pd.read_parquet(run / "choice_candidates.parquet"),
+            load_config(run / "config.toml"),
+            f"prior: {prior.name}",
+            label_runs=int((Ledger(run / "choice" / "labels.sqlite").table().status == "ok").sum()),
+        )
         write(summary, run / "choice.json")
         print(f"rewrote {run / 'choice.json'}")
         if args.out:
             shutil.copy(run / "choice.json", args.out / "choice.json")
             record = args.out / "bench.json"
             earlier = json.loads(record.read_text()) if record.exists() else {}
-            write({**earlier, "choice_resummarized_command": "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:])}, record)
+            write(
+                {
+                    **earlier,
+                    "choice_resummarized_command": "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:]),
+                },
+                record,
+            )
         return
     print(f"prior: {meta['model']} on {meta['cohorts']} cohorts ({len(meta['used_columns'])} features)")
     timings = {}
@@ -101,9 +119,11 @@ def main() -> None:
         print()
         for arm, t in summary["arms"].items():
             paired = summary["paired_vs_random"].get(arm, {}).get("regret")
-            print(f"{arm:14s} regret {t['regret']['mean']:+.4f} [{t['regret']['lo']:+.4f}, {t['regret']['hi']:+.4f}]"
-                  + (f"  minus random {paired['mean']:+.4f} [{paired['lo']:+.4f}, {paired['hi']:+.4f}]" if paired else "")
-                  + f"  rank {t['rank']['mean']:.2f}  share of oracle {t['fraction_of_oracle']['mean']:+.2f}")
+            print(
+                f"{arm:14s} regret {t['regret']['mean']:+.4f} [{t['regret']['lo']:+.4f}, {t['regret']['hi']:+.4f}]"
+                + (f"  minus random {paired['mean']:+.4f} [{paired['lo']:+.4f}, {paired['hi']:+.4f}]" if paired else "")
+                + f"  rank {t['rank']['mean']:.2f}  share of oracle {t['fraction_of_oracle']['mean']:+.2f}"
+            )
     if not args.skip_loop:
         start = time.perf_counter()
         _, summary = api.loop(run, config=config, progress=report("loop steps"))
@@ -113,7 +133,14 @@ def main() -> None:
             print(f"{arm:14s} cumulative drop {t['mean']:+.4f} [{t['lo']:+.4f}, {t['hi']:+.4f}]")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        for name in ("choice.json", "choice.parquet", "choice_candidates.parquet", "loop.json", "loop.parquet", "config.toml"):
+        for name in (
+            "choice.json",
+            "choice.parquet",
+            "choice_candidates.parquet",
+            "loop.json",
+            "loop.parquet",
+            "config.toml",
+        ):
             if (run / name).exists():
                 shutil.copy(run / name, args.out / name)
         command = "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:])

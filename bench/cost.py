@@ -56,8 +56,12 @@ def main() -> None:
         prompts_per_batch=max(1, r.batch_size // r.num_generations)))
     r_s, _ = timed(lambda: build_features(rollouts, {"R"}))
     objective = Objective.of(config.label)  # the features read the label runs' GRPO objective
-    rf_s, rf = timed(lambda: build_features(rollouts, {"R", "F"}, items=items, policy=policy, probe=world.probe, objective=objective))
-    g_s, g = timed(lambda: build_features(rollouts, {"R", "G"}, items=items, policy=policy, probe=world.probe, objective=objective))
+    rf_s, rf = timed(
+        lambda: build_features(rollouts, {"R", "F"}, items=items, policy=policy, probe=world.probe, objective=objective)
+    )
+    g_s, g = timed(
+        lambda: build_features(rollouts, {"R", "G"}, items=items, policy=policy, probe=world.probe, objective=objective)
+    )
     with tempfile.TemporaryDirectory() as run:  # 1 seed per cohort, in this process, all cores (same as above)
         label_wall, _ = timed(lambda: api.label(run, config=config, cohorts=items, seeds=1, workers=1))
         ledger = Ledger(Path(run) / "labels.sqlite").table()
@@ -75,16 +79,24 @@ def main() -> None:
     payload = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
-        "cohorts": n, "cohort_size": int(items.groupby("cohort_id").size().max()), "num_generations": r.num_generations,
-        "label_steps": config.label.steps, "label_battery_wall_seconds": label_wall,
+        "cohorts": n,
+        "cohort_size": int(items.groupby("cohort_id").size().max()),
+        "num_generations": r.num_generations,
+        "label_steps": config.label.steps,
+        "label_battery_wall_seconds": label_wall,
         "per_cohort": {name: {"seconds": s, "flops": f} for name, (s, f) in rows.items()},
-        "per_cohort_ratios": {name: {"x_label_seconds": s / label_cost[0], "x_gradient_seconds": s / grad_cost[0]}
-                              for name, (s, f) in rows.items()},
-        "ratios": {
-            "tap_over_label_seconds": tap[0] / label_cost[0], "tap_over_label_flops": tap[1] / label_cost[1],
-            "tap_over_gradient_seconds": tap[0] / grad_cost[0], "tap_over_gradient_flops": tap[1] / grad_cost[1],
+        "per_cohort_ratios": {
+            name: {"x_label_seconds": s / label_cost[0], "x_gradient_seconds": s / grad_cost[0]}
+            for name, (s, f) in rows.items()
         },
-        "goal": "TAP scoring (R+F) <= 1/20 of a 1-seed label run and <= 1/2 of the gradient baseline, per cohort, in seconds",
+        "ratios": {
+            "tap_over_label_seconds": tap[0] / label_cost[0],
+            "tap_over_label_flops": tap[1] / label_cost[1],
+            "tap_over_gradient_seconds": tap[0] / grad_cost[0],
+            "tap_over_gradient_flops": tap[1] / grad_cost[1],
+        },
+        "goal": "TAP scoring (R+F) <= 1/20 of a 1-seed label run and <= 1/2 of the gradient baseline, per cohort, in "
+                "seconds",
     }
     payload["goal_met"] = {"x_label": payload["ratios"]["tap_over_label_seconds"] <= 1 / 20,
                            "x_gradient": payload["ratios"]["tap_over_gradient_seconds"] <= 1 / 2}
@@ -94,10 +106,14 @@ def main() -> None:
     for name, (s, f) in rows.items():
         print(f"{name:<46}{s:>10.4f}{f / 1e9:>10.2f}{s / label_cost[0]:>13.4f}{s / grad_cost[0]:>16.3f}")
     ratios = payload["ratios"]
-    print(f"TAP (R+F) / label run: {ratios['tap_over_label_seconds']:.4f} in seconds, {ratios['tap_over_label_flops']:.4f} in FLOPs "
-          f"(goal <= 0.05: {'met' if ratios['tap_over_label_seconds'] <= 0.05 else 'NOT met'}); "
-          f"TAP / gradient baseline: {ratios['tap_over_gradient_seconds']:.3f} in seconds, {ratios['tap_over_gradient_flops']:.3f} in FLOPs "
-          f"(goal <= 0.5: {'met' if ratios['tap_over_gradient_seconds'] <= 1 / 2 else 'NOT met'})")
+    print(
+        f"TAP (R+F) / label run: {ratios['tap_over_label_seconds']:.4f} in seconds, "
+        f"{ratios['tap_over_label_flops']:.4f} in FLOPs "
+        f"(goal <= 0.05: {'met' if ratios['tap_over_label_seconds'] <= 0.05 else 'NOT met'}); "
+        f"TAP / gradient baseline: {ratios['tap_over_gradient_seconds']:.3f} in seconds, "
+        f"{ratios['tap_over_gradient_flops']:.3f} in FLOPs "
+        f"(goal <= 0.5: {'met' if ratios['tap_over_gradient_seconds'] <= 1 / 2 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

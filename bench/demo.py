@@ -34,7 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {  # make target -> (its run folder, where its outputs are committed, its timing file)
     "demo": ("runs/demo", REPO / "docs" / "results" / "demo", REPO / "bench" / "results" / "demo.json"),
-    "study": ("runs/default", REPO / "docs" / "results" / "default-study", REPO / "bench" / "results" / "study_default.json"),
+    "study": (
+        "runs/default",
+        REPO / "docs" / "results" / "default-study",
+        REPO / "bench" / "results" / "study_default.json",
+    ),
 }
 
 
@@ -51,8 +55,11 @@ def run(command: list[str], cwd: Path, env: dict, log: Path) -> float:
 
 def label_summary(clone: Path, run_dir: Path, env: dict) -> dict:
     """The battery summary `tap labels show` prints, as JSON (read with the clone's own TAP)."""
-    code = ("import json, sys; from tap import api; per, summary = api.labels_table(sys.argv[1]); "
-            "print(json.dumps({**summary, 'labels': per[['cohort_id', 'label', 'seed_std', 'n_seeds']].to_dict('records')}))")
+    code = (
+        "import json, sys; from tap import api; per, summary = api.labels_table(sys.argv[1]); "
+        "print(json.dumps({**summary, 'labels': per[['cohort_id', 'label', 'seed_std', "
+        "'n_seeds']].to_dict('records')}))"
+    )
     out = subprocess.run([str(clone / ".venv/bin/python"), "-c", code, str(run_dir)], cwd=clone, env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
@@ -60,27 +67,60 @@ def label_summary(clone: Path, run_dir: Path, env: dict) -> dict:
 
 def copy_results(run_dir: Path, home: Path, summary: dict, results: Path) -> None:
     results.mkdir(parents=True, exist_ok=True)
-    for name in ("metrics.json", "loop.json", "intervention.json", "study.json", "config.toml", "features.parquet", "predictions.parquet"):
+    for name in (
+        "metrics.json",
+        "loop.json",
+        "intervention.json",
+        "study.json",
+        "config.toml",
+        "features.parquet",
+        "predictions.parquet",
+    ):
         if (run_dir / name).exists():
             shutil.copyfile(run_dir / name, results / name)
     pretrain = next((home / "policies").glob("*/pretrain.json"))
     info = json.loads(pretrain.read_text())
-    (results / "tiny_policy.json").write_text(json.dumps({k: info[k] for k in ("parameters", "steps", "seconds", "band", "in_band", "probe_table", "behaviour_table") if k in info},
-                                                         indent=2) + "\n")
+    (results / "tiny_policy.json").write_text(
+        json.dumps(
+            {
+                k: info[k]
+                for k in ("parameters", "steps", "seconds", "band", "in_band", "probe_table", "behaviour_table")
+                if k in info
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     (results / "labels_summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", choices=sorted(TARGETS), default="demo", help="make demo (the first run) or make study (the full default study).")
-    parser.add_argument("--keep", type=Path, default=None, help="Clone into this folder and keep it (default: a temporary one).")
-    parser.add_argument("--intervention", action="store_true", help="Run `tap intervention` on the run folder after the study.")
-    parser.add_argument("--out", type=Path, default=None, help="The timing file (default: bench/results/demo.json or study_default.json).")
+    parser.add_argument(
+        "--target",
+        choices=sorted(TARGETS),
+        default="demo",
+        help="make demo (the first run) or make study (the full default study).",
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="Clone into this folder and keep it (default: a temporary one)."
+    )
+    parser.add_argument(
+        "--intervention", action="store_true", help="Run `tap intervention` on the run folder after the study."
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="The timing file (default: bench/results/demo.json or study_default.json).",
+    )
     args = parser.parse_args()
     folder, results, out = TARGETS[args.target]
     out = args.out or out
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     base = args.keep or Path(tempfile.mkdtemp(prefix="tap-demo-"))
     clone, home = base / "clone", base / "home"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
@@ -90,7 +130,9 @@ def main() -> None:
     stages = json.loads((run_dir / "study.json").read_text())["stages"]
     intervention_seconds = None
     if args.intervention:
-        intervention_seconds = run([str(clone / ".venv/bin/tap"), "intervention", str(run_dir)], clone, env, base / "intervention.log")
+        intervention_seconds = run(
+            [str(clone / ".venv/bin/tap"), "intervention", str(run_dir)], clone, env, base / "intervention.log"
+        )
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
     copy_results(run_dir, home, label_summary(clone, run_dir, env), results)
     study_seconds = sum(s["seconds"] for s in stages.values())
@@ -112,8 +154,13 @@ def main() -> None:
     print(f"{'stage':<14}{'seconds':>9}  what")
     for name, stage in payload["stages"].items():
         print(f"{name:<14}{stage['seconds']:>9.1f}  {stage['detail']}")
-    print(f"{'set-up':<14}{payload['setup_seconds']:>9.1f}  venv creation and install: make {args.target} minus the study stages")
-    print(f"{'make ' + args.target:<14}{make_seconds:>9.1f}  ({make_seconds / 60:.1f} min; peak RSS {peak_gib:.2f} GiB)")
+    print(
+        f"{'set-up':<14}{payload['setup_seconds']:>9.1f}  venv creation and install: make {args.target} minus the "
+        "study stages"
+    )
+    print(
+        f"{'make ' + args.target:<14}{make_seconds:>9.1f}  ({make_seconds / 60:.1f} min; peak RSS {peak_gib:.2f} GiB)"
+    )
     if intervention_seconds is not None:
         print(f"{'intervention':<14}{intervention_seconds:>9.1f}")
     if args.keep is None:

@@ -36,28 +36,52 @@ def main() -> None:
     data = _labelled_features(args.run_dir, config)
     n = len(data["y_cs"])
     m = min(args.baseline, n)
-    short = _short_runs(args.run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], None)
+    short = _short_runs(
+        args.run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], None
+    )
     rows = slice(0, m)
     sub_short = {h: (lifts[rows], s, f) for h, (lifts, s, f) in short.items()}
-    scorers = build_scorers(data["features"].iloc[rows], data["label_cost"], data["y_cs"].shape[1], config.predictor.model_dump(), sub_short)
+    scorers = build_scorers(
+        data["features"].iloc[rows], data["label_cost"], data["y_cs"].shape[1], config.predictor.model_dump(), sub_short
+    )
     ev = config.evaluate
     headline = f"TAP {config.predictor.model} {'+'.join(config.predictor.families)}"
     started = time.perf_counter()
     evaluate_scorers(
-        scorers, data["features"].iloc[rows].reset_index(drop=True), data["y_cs"][rows], data["domains"][rows], data["members"][rows],
-        q=ev.top_q, resamples=ev.bootstrap, seed=ev.bootstrap_seed, random_draws=ev.random_draws, level=config.predictor.level,
-        n_jobs=min(2, os.cpu_count() or 1), groups=data["groups"][rows], folds=ev.folds, repeats=ev.repeats,
-        loco_max=ev.loco_max_cohorts, headline=headline,
+        scorers,
+        data["features"].iloc[rows].reset_index(drop=True),
+        data["y_cs"][rows],
+        data["domains"][rows],
+        data["members"][rows],
+        q=ev.top_q,
+        resamples=ev.bootstrap,
+        seed=ev.bootstrap_seed,
+        random_draws=ev.random_draws,
+        level=config.predictor.level,
+        n_jobs=min(2, os.cpu_count() or 1),
+        groups=data["groups"][rows],
+        folds=ev.folds,
+        repeats=ev.repeats,
+        loco_max=ev.loco_max_cohorts,
+        headline=headline,
     )
     baseline = time.perf_counter() - started
     started = time.perf_counter()
     metrics = api.evaluate(args.run_dir, config=config)
     full = time.perf_counter() - started
     out = {
-        "command": "python bench/evaluate.py " + " ".join(sys.argv[1:]), "run_dir": str(args.run_dir),
-        "baseline_cohorts": m, "cohorts": n, "scorers": len(metrics["scorers"]), "loco_max_cohorts": ev.loco_max_cohorts,
-        "folds": ev.folds, "repeats": ev.repeats, "bootstrap": ev.bootstrap,
-        "baseline_seconds": baseline, "full_seconds": full, "ratio": full / baseline,
+        "command": "python bench/evaluate.py " + " ".join(sys.argv[1:]),
+        "run_dir": str(args.run_dir),
+        "baseline_cohorts": m,
+        "cohorts": n,
+        "scorers": len(metrics["scorers"]),
+        "loco_max_cohorts": ev.loco_max_cohorts,
+        "folds": ev.folds,
+        "repeats": ev.repeats,
+        "bootstrap": ev.bootstrap,
+        "baseline_seconds": baseline,
+        "full_seconds": full,
+        "ratio": full / baseline,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

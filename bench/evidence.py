@@ -41,20 +41,27 @@ from tap.store import RunPaths, write_json
 REPO = Path(__file__).resolve().parents[1]
 
 
-def linearization_check(run_dir: Path, config, selection, probe: pd.DataFrame, lifts: pd.DataFrame, resamples: int) -> dict:
+def linearization_check(
+    run_dir: Path, config, selection, probe: pd.DataFrame, lifts: pd.DataFrame, resamples: int
+) -> dict:
     from tap.labels.trl_run import settings_policy
     from tap.resolve import policy_path
 
     settings = label_settings(config)
     policy = settings_policy(policy_path(config), settings)
     prompts, golds = list(probe.prompt), [str(g) for g in probe.gold]
-    probes = {"nll": probe_gradient(policy, prompts, golds), "pass": linearization.pass_gradient(policy, prompts, golds)}
+    probes = {
+        "nll": probe_gradient(policy, prompts, golds),
+        "pass": linearization.pass_gradient(policy, prompts, golds),
+    }
     first = Ledger(RunPaths(run_dir).labels).details("first_steps", selection.config_hash)
     first = first.merge(selection.rows[["cohort_id", "cohort_hash", "seed"]], on=["cohort_id", "cohort_hash", "seed"])
     started = time.perf_counter()
     units = linearization.unit_predictions(policy, first, probes, settings)
     rollouts = pd.read_parquet(RunPaths(run_dir).rollouts)
-    cohorts = linearization.cohort_predictions(policy, rollouts[rollouts.cohort_id.isin(selection.rows.cohort_id)], probes, settings)
+    cohorts = linearization.cohort_predictions(
+        policy, rollouts[rollouts.cohort_id.isin(selection.rows.cohort_id)], probes, settings
+    )
     out = linearization.check(units, cohorts, lifts, resamples=resamples)
     out.update({"units": len(units), "cohorts": len(cohorts), "seconds": time.perf_counter() - started,
                 "learning_rate": settings["learning_rate"], "clip_norm": linearization.CLIP_NORM})
@@ -65,7 +72,10 @@ def evaluate_each_target(run_dir: Path, config, out: Path) -> dict:
     seconds = {}
     for target in ("lift_nll", "delta_accuracy", "lift_pass"):
         started = time.perf_counter()
-        api.evaluate(run_dir, config=config.model_copy(update={"evaluate": config.evaluate.model_copy(update={"target": target})}))
+        api.evaluate(
+            run_dir,
+            config=config.model_copy(update={"evaluate": config.evaluate.model_copy(update={"target": target})}),
+        )
         seconds[target] = time.perf_counter() - started
         shutil.copyfile(RunPaths(run_dir).metrics, out / f"metrics_{target}.json")
     save_run_config(run_dir, config)
@@ -79,10 +89,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "evidence")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--no-evaluate", action="store_true", help="Skip the per-target evaluations.")
-    parser.add_argument("--no-linearization", action="store_true",
-                        help="Skip the linearization check (it needs the probe after step 1 and exact-match probe items: not the reasoning-gym world).")
-    parser.add_argument("--reference", type=Path, default=REPO / "docs" / "results" / "default-study" / "labels_summary.json",
-                        help="An earlier battery's labels_summary.json (lift_nll labels): compared with this battery's labels when its label config is the same.")
+    parser.add_argument(
+        "--no-linearization",
+        action="store_true",
+        help="Skip the linearization check (it needs the probe after step 1 and exact-match probe items: not the "
+             "reasoning-gym world).",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=REPO / "docs" / "results" / "default-study" / "labels_summary.json",
+        help="An earlier battery's labels_summary.json (lift_nll labels): compared with this battery's labels when its "
+             "label config is the same.",
+    )
     args = parser.parse_args()
 
     run_dir, out = args.run_dir, args.out
@@ -100,15 +119,23 @@ def main() -> None:
     payload = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "run": str(run_dir), "label_config_hash": selection.config_hash, "label_notes": selection.notes(),
-        "cohorts": int(rows.cohort_id.nunique()), "seeds": int(rows.seed.nunique()), "probe_items": len(probe),
+        "run": str(run_dir),
+        "label_config_hash": selection.config_hash,
+        "label_notes": selection.notes(),
+        "cohorts": int(rows.cohort_id.nunique()),
+        "seeds": int(rows.seed.nunique()),
+        "probe_items": len(probe),
         "targets": evidence.target_table(rows, **boot),
         "target_correlations": evidence.target_correlations(rows, cohorts, **boot),
         "own_and_other": evidence.own_and_other(rows, cohorts, probe, **boot),
         "own_by_kind": evidence.own_by_kind(rows, cohorts, probe, **boot),
         "variance_explained": evidence.variance_explained(rows, cohorts, **boot),
-        "linearization": None if args.no_linearization else linearization_check(run_dir, config, selection, probe, lifts, args.bootstrap),
-        "step_lifts_mean": {str(int(s)): {t: float(g[t].mean()) for t in evidence.TARGETS} for s, g in lifts.groupby("step")},
+        "linearization": None
+        if args.no_linearization
+        else linearization_check(run_dir, config, selection, probe, lifts, args.bootstrap),
+        "step_lifts_mean": {
+            str(int(s)): {t: float(g[t].mean()) for t in evidence.TARGETS} for s, g in lifts.groupby("step")
+        },
         "labels": evidence.cohort_labels(rows).reset_index().to_dict(orient="records"),
     }
     earlier = json.loads(args.reference.read_text()) if args.reference.exists() else {}
@@ -116,8 +143,13 @@ def main() -> None:
         reference = pd.DataFrame(earlier["labels"]).set_index("cohort_id").label
         ours = evidence.cohort_labels(rows).lift_nll
         shared = ours.index.intersection(reference.index)
-        payload["reference"] = {"file": str(args.reference.relative_to(REPO)) if args.reference.is_relative_to(REPO) else str(args.reference),
-                                "cohorts": len(shared), "max_abs_diff_lift_nll": float((ours[shared] - reference[shared]).abs().max())}
+        payload["reference"] = {
+            "file": str(args.reference.relative_to(REPO))
+            if args.reference.is_relative_to(REPO)
+            else str(args.reference),
+            "cohorts": len(shared),
+            "max_abs_diff_lift_nll": float((ours[shared] - reference[shared]).abs().max()),
+        }
     if not args.no_evaluate:
         payload["evaluate_seconds"] = evaluate_each_target(run_dir, config, out)
     write_json(payload, out / "evidence.json")

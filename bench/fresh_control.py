@@ -28,7 +28,14 @@ import pandas as pd
 
 from tap.config import load_config
 from tap.evaluate import metrics as M
-from tap.labels.battery import base_probe_metrics, label_hash, label_settings, plan_units, run_battery, threads_per_worker
+from tap.labels.battery import (
+    base_probe_metrics,
+    label_hash,
+    label_settings,
+    plan_units,
+    run_battery,
+    threads_per_worker,
+)
 from tap.labels.executors import make_executor
 from tap.labels.ledger import Ledger
 from tap.store import file_sha256, write_json
@@ -37,7 +44,9 @@ from tap.world.build import build_world
 REPO = Path(__file__).resolve().parents[1]
 
 
-def control_cohorts(items: pd.DataFrame, subject: str, n_items: int, n_cohorts: int, size: int, seed: int) -> dict[str, pd.DataFrame]:
+def control_cohorts(
+    items: pd.DataFrame, subject: str, n_items: int, n_cohorts: int, size: int, seed: int
+) -> dict[str, pd.DataFrame]:
     """The 96 fresh items of one subject (levels spread evenly) and the 8-item cohorts cut from them."""
     rng = random.Random(f"fresh-control-{seed}-{subject}")
     pool = items[(items.split == "pool") & (items.subject == subject)]
@@ -84,10 +93,16 @@ def main() -> None:
     variants = {}  # kind -> (settings, label-config hash, base probe summary)
     for kind, kind_settings in (("cohort", settings), ("fresh", fresh)):
         config_hash = label_hash(kind_settings, weights, probe)
-        variants[kind] = (kind_settings, config_hash, base_probe_metrics(ledger, config_hash, world.policy_dir, probe, kind_settings))
+        variants[kind] = (
+            kind_settings,
+            config_hash,
+            base_probe_metrics(ledger, config_hash, world.policy_dir, probe, kind_settings),
+        )
     units = []
     for subject in sorted(probe.subject.unique()):
-        for cohort_id, table in control_cohorts(world.items, subject, args.items, args.cohorts, size, config.world.seed).items():
+        for cohort_id, table in control_cohorts(
+            world.items, subject, args.items, args.cohorts, size, config.world.seed
+        ).items():
             kind_settings, config_hash, before = variants["fresh" if "fresh" in cohort_id else "cohort"]
             units += plan_units(table, probe, world.policy_dir, kind_settings, config_hash, before, threads)
     executor = make_executor("local", args.workers, run_dir=args.run_dir)
@@ -107,32 +122,49 @@ def main() -> None:
     for row in rows.itertuples():
         subject = row.cohort_id.split("-")[0]
         deltas = json.loads(row.subject_deltas) if isinstance(row.subject_deltas, str) else row.subject_deltas
-        parts.append({"subject": subject, "kind": "fresh96" if "fresh" in row.cohort_id else "cohort8", "cohort_id": row.cohort_id,
-                      "seed": row.seed, "own_lift_pass": deltas[subject]["lift_pass"], "own_lift_nll": deltas[subject]["lift_nll"],
-                      "lift_pass": row.lift_pass})
+        parts.append(
+            {
+                "subject": subject,
+                "kind": "fresh96" if "fresh" in row.cohort_id else "cohort8",
+                "cohort_id": row.cohort_id,
+                "seed": row.seed,
+                "own_lift_pass": deltas[subject]["lift_pass"],
+                "own_lift_nll": deltas[subject]["lift_nll"],
+                "lift_pass": row.lift_pass,
+            }
+        )
     table = pd.DataFrame(parts)
     summary = []
     for (subject, kind), grp in table.groupby(["subject", "kind"]):
         entry = {"subject": subject, "kind": kind, "runs": len(grp), "cohorts": grp.cohort_id.nunique()}
         for column in ("own_lift_pass", "own_lift_nll"):
             values = grp[column].to_numpy(float)
-            entry[column] = M.bootstrap(lambda idx, v=values: v[idx].mean(), len(values), resamples=args.bootstrap, seed=0)
+            entry[column] = M.bootstrap(
+                lambda idx, v=values: v[idx].mean(), len(values), resamples=args.bootstrap, seed=0
+            )
         entry["share_improving"] = float((grp.groupby("cohort_id").own_lift_pass.mean() > 0).mean())
         summary.append(entry)
     base = {s: v["pass"] for s, v in units[0].before.items()}
     payload = {
-        "command": "python bench/fresh_control.py " + " ".join(
-            ([f"--config {args.config}"] if args.config else []) + [f"--set {s}" for s in args.set]),
+        "command": "python bench/fresh_control.py "
+        + " ".join(([f"--config {args.config}"] if args.config else []) + [f"--set {s}" for s in args.set]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
-        "policy_key": world.pretrain.get("policy_key"), "items": args.items, "cohorts_per_subject": args.cohorts,
-        "seeds": args.seeds, "label_settings": {k: settings[k] for k in ("steps", "learning_rate", "num_generations", "loss_type")},
+        "policy_key": world.pretrain.get("policy_key"),
+        "items": args.items,
+        "cohorts_per_subject": args.cohorts,
+        "seeds": args.seeds,
+        "label_settings": {k: settings[k] for k in ("steps", "learning_rate", "num_generations", "loss_type")},
         "base_expected_accuracy": base,
-        "summary": summary, "runs": table.to_dict(orient="records"),
+        "summary": summary,
+        "runs": table.to_dict(orient="records"),
         "seconds": time.perf_counter() - started,
     }
     write_json(payload, args.out)
-    print(f"{'subject':10s} {'kind':8s} {'runs':>4s}  own Δ expected accuracy (95% CI)   own Δ gold NLL drop     improving")
+    print(
+        f"{'subject':10s} {'kind':8s} {'runs':>4s}  own Δ expected accuracy (95% CI)   own Δ gold NLL drop     "
+        "improving"
+    )
     for e in summary:
         p, n = e["own_lift_pass"], e["own_lift_nll"]
         print(f"{e['subject']:10s} {e['kind']:8s} {e['runs']:4d}  {p['value']:+.4f} [{p['lo']:+.4f}, {p['hi']:+.4f}]"

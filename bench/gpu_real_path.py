@@ -55,7 +55,9 @@ def build_model_folder(target: Path, dims: dict, device: str) -> int:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     tokenizer = build_tokenizer(dims["vocab_size"])
-    config = Qwen3Config(**dims, bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = Qwen3Config(
+        **dims, bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen3ForCausalLM(config).to(torch.bfloat16)
@@ -73,18 +75,28 @@ def write_gsm8k(path: Path, n: int) -> None:
     rows = []
     for _ in range(n):
         a, b, c = rng.randint(2, 99), rng.randint(2, 99), rng.randint(2, 9)
-        rows.append({"question": f"Tom has {a} apples and buys {c} bags of {b} apples each. How many apples does he have now?",
-                     "answer": f"He buys {c}*{b}=<<{c}*{b}={c * b}>>{c * b} apples.\n{a}+{c * b}=<<{a}+{c * b}={a + c * b}>>{a + c * b}\n#### {a + c * b}"})
+        rows.append(
+            {
+                "question": f"Tom has {a} apples and buys {c} bags of {b} apples each. How many apples does he have "
+                            "now?",
+                "answer": f"He buys {c}*{b}=<<{c}*{b}={c * b}>>{c * b} "
+                          f"apples.\n{a}+{c * b}=<<{a}+{c * b}={a + c * b}>>{a + c * b}\n#### {a + c * b}",
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--tiny", action="store_true", help="a tiny model instead of Qwen3-1.7B's dimensions (CPU rehearsal)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny model instead of Qwen3-1.7B's dimensions (CPU rehearsal)"
+    )
     parser.add_argument("--tokens", type=int, default=256, help="completion budget (data.max_new_tokens)")
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps per label run")
-    parser.add_argument("--rollout-cohorts", type=int, default=4, help="cohorts of 16 rolled out (x 16 prompts x G = 8)")
+    parser.add_argument(
+        "--rollout-cohorts", type=int, default=4, help="cohorts of 16 rolled out (x 16 prompts x G = 8)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -116,20 +128,29 @@ def main() -> None:
         return result
 
     model_dir = out / "model"
-    record["parameters"] = timed("build model", lambda: build_model_folder(model_dir, TINY if args.tiny else QWEN3_17B, device))
+    record["parameters"] = timed(
+        "build model", lambda: build_model_folder(model_dir, TINY if args.tiny else QWEN3_17B, device)
+    )
     write_gsm8k(out / "gsm8k.jsonl", 16 * 8 + 64)
     overrides = [f'policy.model="{model_dir}"', f'data.source="{out / "gsm8k.jsonl"}"', "data.preset=gsm8k",
                  "data.probe_size=64", f"data.max_new_tokens={args.tokens}", "policy.system_prompt=\"\"",
                  f"label.steps={args.steps}", "label.seeds=1", "label.verifier=math"]
     if not cuda:
-        overrides += ["policy.dtype=float32", "label.bf16=false", "label.gradient_checkpointing=false", "rollout.batch_size=64"]
+        overrides += [
+            "policy.dtype=float32",
+            "label.bf16=false",
+            "label.gradient_checkpointing=false",
+            "rollout.batch_size=64",
+        ]
     config = load_config("configs/qwen3-1.7b-math.toml", overrides)
     plan = timed("plan (dry run)", lambda: make_plan(config))
     record["plan"] = dict(plan.rows())
     run = out / "run"
     timed("dataset", lambda: api.dataset(config, run))
     paths = RunPaths(run)
-    table = timed("rollouts", lambda: api.rollout(paths.cohorts, paths.rollouts, config=config, max_cohorts=args.rollout_cohorts))
+    table = timed(
+        "rollouts", lambda: api.rollout(paths.cohorts, paths.rollouts, config=config, max_cohorts=args.rollout_cohorts)
+    )
     generated = int(table.n_tokens.sum())
     record["rollouts"] = {"completions": len(table), "generated_tokens": generated,
                           "tokens_per_second": generated / timings["rollouts"]["seconds"],
@@ -142,7 +163,16 @@ def main() -> None:
         timed(name, lambda: api.label(folder, config=cfg, cohorts=paths.cohorts, max_cohorts=1, workers=1))
         rows = Ledger(RunPaths(folder).labels).table()
         row = rows.iloc[0].to_dict()
-        keep = ("status", "error", "wall_seconds", "generated_tokens", "trained_tokens", "scored_tokens", "flops", "lift_nll")
+        keep = (
+            "status",
+            "error",
+            "wall_seconds",
+            "generated_tokens",
+            "trained_tokens",
+            "scored_tokens",
+            "flops",
+            "lift_nll",
+        )
         return {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in row.items() if k in keep}
 
     # the items.parquet probe of the run folder is the held-out probe: copy it beside each label run
@@ -152,7 +182,10 @@ def main() -> None:
         (out / name).mkdir(exist_ok=True)
         shutil.copyfile(paths.items, out / name / "items.parquet")
     record["label_full"] = label("label_full", config)
-    lora = load_config("configs/qwen3-1.7b-math.toml", overrides + ["label.lora_r=32", "label.lora_alpha=64", "label.learning_rate=1e-5"])
+    lora = load_config(
+        "configs/qwen3-1.7b-math.toml",
+        overrides + ["label.lora_r=32", "label.lora_alpha=64", "label.learning_rate=1e-5"],
+    )
     record["label_lora"] = label("label_lora", lora)
     for key in ("label_full", "label_lora"):
         row = record[key]

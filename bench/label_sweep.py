@@ -48,7 +48,9 @@ def main() -> None:
     world = build_world(base)
     rows = []
     for lr, steps, scale in SWEEP:
-        config = load_config(None, [f"label.learning_rate={lr}", f"label.steps={steps}", f"label.scale_rewards={scale}"])
+        config = load_config(
+            None, [f"label.learning_rate={lr}", f"label.steps={steps}", f"label.scale_rewards={scale}"]
+        )
         with tempfile.TemporaryDirectory(prefix="tap-sweep-", dir="/tmp") as run:
             world.cohorts.to_parquet(Path(run) / "cohorts.parquet")
             world.items.to_parquet(Path(run) / "items.parquet")

@@ -40,7 +40,12 @@ def main() -> None:
             start = time.perf_counter()
             result = api.label(run, config=config, max_cohorts=args.cohorts, seeds=args.seeds, workers=workers)
             seconds = time.perf_counter() - start
-        arms[workers] = {"runs": result.succeeded, "failed": result.failed, "seconds": seconds, "runs_per_minute": 60 * result.succeeded / seconds}
+        arms[workers] = {
+            "runs": result.succeeded,
+            "failed": result.failed,
+            "seconds": seconds,
+            "runs_per_minute": 60 * result.succeeded / seconds,
+        }
     speedup = arms[2]["runs_per_minute"] / arms[1]["runs_per_minute"]
     payload = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -53,7 +58,10 @@ def main() -> None:
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"{'workers':<10}{'runs':>6}{'seconds':>10}{'runs/min':>10}{'ratio':>8}")
     for w, v in arms.items():
-        print(f"{w:<10}{v['runs']:>6}{v['seconds']:>10.1f}{v['runs_per_minute']:>10.1f}{v['runs_per_minute'] / arms[1]['runs_per_minute']:>8.2f}")
+        print(
+            f"{w:<10}{v['runs']:>6}{v['seconds']:>10.1f}{v['runs_per_minute']:>10.1f}"
+            f"{v['runs_per_minute'] / arms[1]['runs_per_minute']:>8.2f}"
+        )
     print(f"goal >= 1.6x with 2 workers: {'met' if speedup >= 1.6 else 'NOT met'} ({speedup:.2f}x)")
 
 

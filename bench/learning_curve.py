@@ -39,7 +39,9 @@ SIZES = (16, 32, 64, 128, 256)
 def _curve_scorers(scorers: list, configured: str) -> list:
     keep = []
     for s in scorers:
-        if s.name in ("TAP auto R+F", configured, "best feature R", "best feature R+F", "random") or s.name.startswith("short run"):
+        if s.name in ("TAP auto R+F", configured, "best feature R", "best feature R+F", "random") or s.name.startswith(
+            "short run"
+        ):
             keep.append(s)
         elif s.group == "gradient" and "| within subject" not in s.name:
             keep.append(s)
@@ -80,7 +82,9 @@ def _one(scorer, data: dict, rows: np.ndarray, split_seed: int, q: float) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--out", type=Path, help="also copy learning_curve.json here (e.g. docs/results/learning-curve)")
+    parser.add_argument(
+        "--out", type=Path, help="also copy learning_curve.json here (e.g. docs/results/learning-curve)"
+    )
     parser.add_argument("--subsamples", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
@@ -90,7 +94,9 @@ def main() -> None:
     config = _run_config(args.run_dir, None)
     data = _labelled_features(args.run_dir, config)
     n = len(data["y_cs"])
-    short = _short_runs(args.run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], None)
+    short = _short_runs(
+        args.run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], None
+    )
     configured = f"TAP {config.predictor.model} {'+'.join(config.predictor.families)}"
     scorers = _curve_scorers(build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1],
                                            config.predictor.model_dump(), short), configured)
@@ -122,17 +128,32 @@ def main() -> None:
         """The smallest m from which `name`'s mean ρ stays above `free`'s."""
         if name not in table or free not in table:
             return None
-        above = {int(m): table[name]["sizes"][m]["rho"]["value"] > table[free]["sizes"][m]["rho"]["value"] for m in table[name]["sizes"]}
+        above = {
+            int(m): table[name]["sizes"][m]["rho"]["value"] > table[free]["sizes"][m]["rho"]["value"]
+            for m in table[name]["sizes"]
+        }
         return min((m for m in above if all(above[k] for k in above if k >= m)), default=None)
 
     out = {
-        "run_dir": str(args.run_dir), "cohorts": n, "seeds": int(data["y_cs"].shape[1]), "target": config.evaluate.target,
-        "sizes": sizes, "subsamples": args.subsamples, "top_q": q,
-        "protocol": "within each subsample of m cohorts: grouped 5-fold, trained on the other seeds' mean labels, scored on the held-out seed",
+        "run_dir": str(args.run_dir),
+        "cohorts": n,
+        "seeds": int(data["y_cs"].shape[1]),
+        "target": config.evaluate.target,
+        "sizes": sizes,
+        "subsamples": args.subsamples,
+        "top_q": q,
+        "protocol": "within each subsample of m cohorts: grouped 5-fold, trained on the other seeds' mean labels, "
+                    "scored on the held-out seed",
         "configured": configured,
-        "crossing": {"free": "best feature R", "TAP auto R+F": crossing("TAP auto R+F"), configured: crossing(configured),
-                     "meaning": "smallest m from which the scorer's mean ρ stays above the best reward-only feature chosen in-fold"},
-        "curves": table, "seconds": time.perf_counter() - started,
+        "crossing": {
+            "free": "best feature R",
+            "TAP auto R+F": crossing("TAP auto R+F"),
+            configured: crossing(configured),
+            "meaning": "smallest m from which the scorer's mean ρ stays above the best reward-only feature chosen "
+                       "in-fold",
+        },
+        "curves": table,
+        "seconds": time.perf_counter() - started,
         "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
     }
     write_json(out, RunPaths(args.run_dir).root / "learning_curve.json")

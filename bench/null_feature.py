@@ -39,8 +39,13 @@ def protocols(make, x, y, seed) -> dict:
 
 
 def summary(rows: list[dict]) -> dict:
-    return {k: {"mean": float(np.nanmean([r[k] for r in rows])), "se": float(np.nanstd([r[k] for r in rows]) / np.sqrt(len(rows)))}
-            for k in ("loco", "kfold_pooled", "kfold_within")}
+    return {
+        k: {
+            "mean": float(np.nanmean([r[k] for r in rows])),
+            "se": float(np.nanstd([r[k] for r in rows]) / np.sqrt(len(rows))),
+        }
+        for k in ("loco", "kfold_pooled", "kfold_within")
+    }
 
 
 def main() -> None:
@@ -54,10 +59,22 @@ def main() -> None:
         shrunk.append(protocols(ridge, x, y, int(rng.integers(1 << 30))))
     full = np.array(full)
     out = {
-        "command": "python bench/null_feature.py", "cohorts": n, "draws": draws, "folds": 5, "repeats": 2,
-        "learned_sign": {"all": summary(signed),
-                         "full_abs_rho_below_0.05": {"draws": int((full < 0.05).sum()), **summary([r for r, f in zip(signed, full) if f < 0.05])},
-                         "full_abs_rho_above_0.15": {"draws": int((full > 0.15).sum()), **summary([r for r, f in zip(signed, full) if f > 0.15])}},
+        "command": "python bench/null_feature.py",
+        "cohorts": n,
+        "draws": draws,
+        "folds": 5,
+        "repeats": 2,
+        "learned_sign": {
+            "all": summary(signed),
+            "full_abs_rho_below_0.05": {
+                "draws": int((full < 0.05).sum()),
+                **summary([r for r, f in zip(signed, full) if f < 0.05]),
+            },
+            "full_abs_rho_above_0.15": {
+                "draws": int((full > 0.15).sum()),
+                **summary([r for r, f in zip(signed, full) if f > 0.15]),
+            },
+        },
         "ridge_alpha_100": {"all": summary(shrunk)},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +85,10 @@ def main() -> None:
             ("learned sign, full |ρ| > 0.15", out["learned_sign"]["full_abs_rho_above_0.15"]),
             ("ridge (alpha 100), all draws", out["ridge_alpha_100"]["all"])]
     for name, s in rows:
-        print(f"{name:36s}" + "".join(f" {s[k]['mean']:+8.3f} ±{s[k]['se']:.3f}" for k in ("loco", "kfold_pooled", "kfold_within")))
+        print(
+            f"{name:36s}"
+            + "".join(f" {s[k]['mean']:+8.3f} ±{s[k]['se']:.3f}" for k in ("loco", "kfold_pooled", "kfold_within"))
+        )
     print(f"wrote {OUT}", file=sys.stderr)
 
 

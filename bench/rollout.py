@@ -78,7 +78,10 @@ def main() -> None:
     print(f"{'sampler':<16}{'sequences/s (median)':>22}{'ratio':>8}")
     for name, rate in rates.items():
         print(f"{name:<16}{rate:>22.1f}{rate / rates['plain generate']:>8.3f}")
-    print(f"{len(prompts)} prompts x G={g}, max_new_tokens={max_new}; goal ratio >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'}")
+    print(
+        f"{len(prompts)} prompts x G={g}, max_new_tokens={max_new}; goal ratio >= 0.9: "
+        f"{'met' if ratio >= 0.9 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -36,18 +36,29 @@ from demo import copy_results, label_summary, run  # noqa: E402  (one way to run
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="The study's config file.")
-    parser.add_argument("--results", type=Path, required=True, help="Where the study's outputs are copied (e.g. docs/results/NAME).")
+    parser.add_argument(
+        "--results", type=Path, required=True, help="Where the study's outputs are copied (e.g. docs/results/NAME)."
+    )
     parser.add_argument("--out", type=Path, required=True, help="The timing JSON (e.g. bench/results/study_NAME.json).")
-    parser.add_argument("--keep", type=Path, default=None, help="Run in this folder and keep it (default: a temporary one).")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="Run in this folder and keep it (default: a temporary one)."
+    )
     args = parser.parse_args()
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     base = args.keep or Path(tempfile.mkdtemp(prefix="tap-study-"))
     base.mkdir(parents=True, exist_ok=True)
     home, run_dir = base / "home", base / "run"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_")} | {"TAP_HOME": str(home)}
     tap = Path(sys.executable).with_name("tap")
-    seconds = run([str(tap), "study", "--config", str(args.config.resolve()), "--out", str(run_dir)], REPO, env, base / "study.log")
+    seconds = run(
+        [str(tap), "study", "--config", str(args.config.resolve()), "--out", str(run_dir)],
+        REPO,
+        env,
+        base / "study.log",
+    )
     stages = json.loads((run_dir / "study.json").read_text())["stages"]
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
     results = args.results if args.results.is_absolute() else REPO / args.results

@@ -64,42 +64,111 @@ def readme(metrics: dict) -> str:
     best = lambda group: max((e for e in entries if e["group"] == group), key=rho)  # noqa: E731
     chosen = [e for e in entries if e["group"] == "tap"] + [best("feature"), best("gradient")]
     chosen += [e for e in entries if e["name"].startswith("short run")]
-    chosen += [e for e in entries if e["name"] == "measured lift, 1 seed"] + [e for e in entries if e["group"] == "random"]
+    chosen += [e for e in entries if e["name"] == "measured lift, 1 seed"] + [
+        e for e in entries if e["group"] == "random"
+    ]
     q = round(100 * metrics["top_q"])
     rows = []
     for e in chosen:
         name = e["name"] + (" (the configured default)" if e["name"] == metrics.get("headline") else "")
-        name += " (best single feature)" if e is best("feature") else (" (best gradient score)" if e is best("gradient") else "")
+        name += (
+            " (best single feature)"
+            if e is best("feature")
+            else (" (best gradient score)" if e is best("gradient") else "")
+        )
         m = e["metrics"]
         if kfold(metrics):
             paired = metrics["paired"].get("minus_headline", {})
-            rows.append([name, cost(e), ci(m.get("kfold_spearman")), ci(paired.get(e["name"])), ci(m.get("heldout_spearman"), interval=False),
-                         ci(m.get("top_fraction_of_oracle"))])
+            rows.append(
+                [
+                    name,
+                    cost(e),
+                    ci(m.get("kfold_spearman")),
+                    ci(paired.get(e["name"])),
+                    ci(m.get("heldout_spearman"), interval=False),
+                    ci(m.get("top_fraction_of_oracle")),
+                ]
+            )
         else:
             rows.append([name, cost(e), ci(m.get("loco_spearman")), ci(m.get("heldout_spearman"), interval=False),
                          ci(m.get("top_fraction_of_oracle"))])
     if kfold(metrics):
-        return table(["scorer", "s / cohort", "K-fold ρ", "− configured (paired)", "ρ vs held-out seed", f"top-{q}% fraction of oracle"], rows)
+        return table(
+            [
+                "scorer",
+                "s / cohort",
+                "K-fold ρ",
+                "− configured (paired)",
+                "ρ vs held-out seed",
+                f"top-{q}% fraction of oracle",
+            ],
+            rows,
+        )
     return table(["scorer", "s / cohort", "LOCO ρ", "ρ vs held-out seed", f"top-{q}% fraction of oracle"], rows)
 
 
 def ranking(metrics: dict) -> str:
     if kfold(metrics):
-        rows = [[e["name"], cost(e), ci(e["metrics"].get("kfold_spearman")), ci(e["metrics"].get("kfold_pairwise_accuracy")),
-                 ci(e["metrics"].get("loco_spearman")), ci(e["metrics"].get("lodo_spearman")), ci(e["metrics"].get("lodo_gap")),
-                 ci(e["metrics"].get("rho_over_ceiling"))] for e in ordered(metrics)]
-        return table(["scorer", "s / cohort", "K-fold ρ", "K-fold pairwise", "LOCO ρ", "LODO ρ (pooled)", "LODO gap", "ρ / ceiling"], rows)
-    rows = [[e["name"], cost(e), ci(e["metrics"].get("loco_spearman")), ci(e["metrics"].get("loco_pearson")),
-             ci(e["metrics"].get("pairwise_accuracy")), ci(e["metrics"].get("lodo_spearman")), ci(e["metrics"].get("lodo_gap")),
-             ci(e["metrics"].get("rho_over_ceiling"))] for e in ordered(metrics)]
-    return table(["scorer", "s / cohort", "LOCO ρ", "LOCO r", "pairwise acc.", "LODO ρ (pooled)", "LODO gap", "ρ / ceiling"], rows)
+        rows = [
+            [
+                e["name"],
+                cost(e),
+                ci(e["metrics"].get("kfold_spearman")),
+                ci(e["metrics"].get("kfold_pairwise_accuracy")),
+                ci(e["metrics"].get("loco_spearman")),
+                ci(e["metrics"].get("lodo_spearman")),
+                ci(e["metrics"].get("lodo_gap")),
+                ci(e["metrics"].get("rho_over_ceiling")),
+            ]
+            for e in ordered(metrics)
+        ]
+        return table(
+            [
+                "scorer",
+                "s / cohort",
+                "K-fold ρ",
+                "K-fold pairwise",
+                "LOCO ρ",
+                "LODO ρ (pooled)",
+                "LODO gap",
+                "ρ / ceiling",
+            ],
+            rows,
+        )
+    rows = [
+        [
+            e["name"],
+            cost(e),
+            ci(e["metrics"].get("loco_spearman")),
+            ci(e["metrics"].get("loco_pearson")),
+            ci(e["metrics"].get("pairwise_accuracy")),
+            ci(e["metrics"].get("lodo_spearman")),
+            ci(e["metrics"].get("lodo_gap")),
+            ci(e["metrics"].get("rho_over_ceiling")),
+        ]
+        for e in ordered(metrics)
+    ]
+    return table(
+        ["scorer", "s / cohort", "LOCO ρ", "LOCO r", "pairwise acc.", "LODO ρ (pooled)", "LODO gap", "ρ / ceiling"],
+        rows,
+    )
 
 
 def selection(metrics: dict) -> str:
     rows = [[e["name"], ci(e["metrics"].get("top_selected"), 1, 1e3, False), ci(e["metrics"].get("top_gain"), 1, 1e3),
              ci(e["metrics"].get("top_gain_vs_measured"), 1, 1e3), ci(e["metrics"].get("top_fraction_of_oracle")),
              ci(e["metrics"].get("heldout_spearman"), interval=False)] for e in ordered(metrics)]
-    return table(["scorer", "selected ×1e3", "gain vs random ×1e3", "gain − measured ×1e3", "fraction of oracle", "ρ vs held-out seed"], rows)
+    return table(
+        [
+            "scorer",
+            "selected ×1e3",
+            "gain vs random ×1e3",
+            "gain − measured ×1e3",
+            "fraction of oracle",
+            "ρ vs held-out seed",
+        ],
+        rows,
+    )
 
 
 def lodo(metrics: dict) -> str:
@@ -111,7 +180,11 @@ def lodo(metrics: dict) -> str:
         for s in subjects:
             part = e["lodo_per_subject"].get(s)
             gap = (part or {}).get("gap", {}).get("value")
-            cells.append("—" if part is None else f"{ci(part['lodo_spearman'])} ({'—' if gap is None else f'{gap:+.2f}'.replace('-', '−')})")
+            cells.append(
+                "—"
+                if part is None
+                else f"{ci(part['lodo_spearman'])} ({'—' if gap is None else f'{gap:+.2f}'.replace('-', '−')})"
+            )
         rows.append([e["name"], *cells])
     return table(["scorer", *subjects], rows)
 
@@ -132,14 +205,17 @@ def noise(metrics: dict) -> str:
     """Single-seed reliability r1, the S-seed label's ceiling √R_S (Spearman–Brown) and its projection over seeds."""
     n = metrics["noise"]
     seeds = sorted(n["projection"], key=int)
-    rows = [["single-seed reliability r1", ci(n["single_seed_reliability"])],
-            [f"ceiling √R_{n['seeds']} of the {n['seeds']}-seed label", ci(n["ceiling"])],
-            [f"projected ceiling √R_S, S = {seeds[0]}…{seeds[-1]}", ", ".join(f"{n['projection'][k]:.3f}" for k in seeds)]]
+    rows = [
+        ["single-seed reliability r1", ci(n["single_seed_reliability"])],
+        [f"ceiling √R_{n['seeds']} of the {n['seeds']}-seed label", ci(n["ceiling"])],
+        [f"projected ceiling √R_S, S = {seeds[0]}…{seeds[-1]}", ", ".join(f"{n['projection'][k]:.3f}" for k in seeds)],
+    ]
     return table(["noise", "value [interval]"], rows)
 
 
 def costs(metrics: dict) -> str:
-    """Cost per cohort, one row per distinct cost; the single features named by family (tags from the importance rows)."""
+    """Cost per cohort, one row per distinct cost; the single features named by family (tags from the
+    importance rows)."""
     tags = {row["feature"]: row["tag"] for row in metrics.get("importance", {}).get("rows", [])}
     groups: dict[tuple, list[dict]] = {}
     for e in ordered(metrics):
@@ -182,35 +258,58 @@ def correlations(folder: Path) -> str:
 
     features = pd.read_parquet(folder / "features.parquet")
     labels = pd.DataFrame(json.loads((folder / "labels_summary.json").read_text())["labels"])[["cohort_id", "label"]]
-    subjects = pd.read_parquet(folder / "predictions.parquet", columns=["cohort_id", "subject"]).drop_duplicates("cohort_id")
+    subjects = pd.read_parquet(folder / "predictions.parquet", columns=["cohort_id", "subject"]).drop_duplicates(
+        "cohort_id"
+    )
     data = features.merge(labels, on="cohort_id").merge(subjects, on="cohort_id", how="left")
     skip = {"cohort_id", "undefined", "head_tied", "grad_projection_dim"}
-    columns = [c for c in features.columns if c not in skip and not c.startswith("cost_") and pd.api.types.is_numeric_dtype(features[c])]
-    order = sorted(s for s in data.subject.dropna().unique() if s != "mixed") + (["mixed"] if (data.subject == "mixed").any() else [])
-    parts = {f"all ({len(data)})": data} | {f"{s} ({(data.subject == s).sum()})": data[data.subject == s] for s in order}
+    columns = [
+        c
+        for c in features.columns
+        if c not in skip and not c.startswith("cost_") and pd.api.types.is_numeric_dtype(features[c])
+    ]
+    order = sorted(s for s in data.subject.dropna().unique() if s != "mixed") + (
+        ["mixed"] if (data.subject == "mixed").any() else []
+    )
+    parts = {f"all ({len(data)})": data} | {
+        f"{s} ({(data.subject == s).sum()})": data[data.subject == s] for s in order
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a feature constant within a subject has no ρ there
-        rhos = pd.DataFrame({name: part[columns].corrwith(part["label"], method="spearman") for name, part in parts.items()})
+        rhos = pd.DataFrame(
+            {name: part[columns].corrwith(part["label"], method="spearman") for name, part in parts.items()}
+        )
     rhos = rhos.reindex(rhos.iloc[:, 0].abs().sort_values(ascending=False, kind="stable").index)
     rows = [[feature, *(signed(v, 2) for v in row)] for feature, row in rhos.iterrows()]
     return table(["feature", *rhos.columns], rows)
 
 
 def loop(folder: Path) -> str:
-    """The closed loop's cumulative probe-NLL drop per arm (mean [95% t-interval] over loop seeds) and each arm minus random, paired by seed."""
+    """The closed loop's cumulative probe-NLL drop per arm (mean [95% t-interval] over loop seeds) and each
+    arm minus random, paired by seed."""
     summary = json.loads((folder / "loop.json").read_text())
     arms = sorted(summary["arms"], key=lambda a: (a != "random", a))
-    rows = [[arm, interval(summary["arms"][arm]),
-             interval(summary["paired_vs_random"][arm]) if arm in summary.get("paired_vs_random", {}) else "—"] for arm in arms]
+    rows = [
+        [
+            arm,
+            interval(summary["arms"][arm]),
+            interval(summary["paired_vs_random"][arm]) if arm in summary.get("paired_vs_random", {}) else "—",
+        ]
+        for arm in arms
+    ]
     return table(["arm", "cumulative drop", "minus random (paired by seed)"], rows)
 
 
 def intervention(folder: Path) -> str:
-    """Least-squares slope of lift on frac_nondegenerate (achieved on fresh rollouts, and the design's target k / size),
-    with its 95% bootstrap interval and per subject. The header says "interval" only: the level is not in intervention.json."""
+    """Least-squares slope of lift on frac_nondegenerate (achieved on fresh rollouts, and the design's target
+    k / size), with its 95% bootstrap interval and per subject. The header says "interval" only: the level is
+    not in intervention.json."""
     summary = json.loads((folder / "intervention.json").read_text())
     subjects = summary["subjects"]
-    what = {"achieved": "achieved frac_nondegenerate (fresh rollouts)", "target": "target frac_nondegenerate (k / cohort size)"}
+    what = {
+        "achieved": "achieved frac_nondegenerate (fresh rollouts)",
+        "target": "target frac_nondegenerate (k / cohort size)",
+    }
     rows = [[what[key], str(summary[key]["cohorts"]), interval(summary[key], "slope"),
              *(signed(summary[key]["per_subject"].get(s)) for s in subjects)] for key in ("achieved", "target")]
     return table(["lift regressed on", "cohorts", "slope [interval]", *subjects], rows)
@@ -224,16 +323,29 @@ def _ev(part: dict | None, digits: int = 2, scale: float = 1.0) -> str:
     """'value [lo, hi]' of an evidence.json triplet (signed when digits > 2)."""
     if not part or part.get("value") is None:
         return "—"
-    fmt = (lambda v: signed(v * scale, digits)) if digits > 2 else (lambda v: f"{v * scale:.{digits}f}".replace("-", "−"))
-    ends = f" [{fmt(part['lo'])}, {fmt(part['hi'])}]" if part.get("lo") is not None and part.get("hi") is not None else ""
+    fmt = (
+        (lambda v: signed(v * scale, digits)) if digits > 2 else (lambda v: f"{v * scale:.{digits}f}".replace("-", "−"))
+    )
+    ends = (
+        f" [{fmt(part['lo'])}, {fmt(part['hi'])}]" if part.get("lo") is not None and part.get("hi") is not None else ""
+    )
     return fmt(part["value"]) + ends
 
 
 def evidence_targets(folder: Path) -> str:
     """Per target: mean label, share of cohorts improving, across/within seed std, r1 and the ceiling √R_S."""
     ev = _evidence(folder)
-    rows = [[t, _ev(e["mean"], 4), _ev(e["share_improving"]), _ev(e["across_over_within"]), _ev(e["single_seed_reliability"]),
-             _ev(e["ceiling"])] for t, e in ev["targets"].items()]
+    rows = [
+        [
+            t,
+            _ev(e["mean"], 4),
+            _ev(e["share_improving"]),
+            _ev(e["across_over_within"]),
+            _ev(e["single_seed_reliability"]),
+            _ev(e["ceiling"]),
+        ]
+        for t, e in ev["targets"].items()
+    ]
     return table(["target", "mean label", "share improving", "across / within seed std", "r1", "ceiling √R_S"], rows)
 
 
@@ -250,12 +362,16 @@ def evidence_own(folder: Path) -> str:
     ev = _evidence(folder)["own_and_other"]
     rows = [[t, str(e["cohorts"]), _ev(e["own"], 4), _ev(e["other"], 4), _ev(e["own_part"], 4), _ev(e["other_part"], 4),
              f"{100 * e['share_own_improving']:.0f}%"] for t, e in ev.items()]
-    return table(["target", "cohorts", "own subject", "other subjects", "own part of the lift", "other part", "own improving"], rows)
+    return table(
+        ["target", "cohorts", "own subject", "other subjects", "own part of the lift", "other part", "own improving"],
+        rows,
+    )
 
 
 def evidence_kinds(folder: Path) -> str:
     """Single-subject cohorts by kind (clean, systematic error, random wrong golds, duplicates or off-format):
-    own-subject lift_pass with its interval, the share of cohorts raising it, per subject, and the other subjects' mean."""
+    own-subject lift_pass with its interval, the share of cohorts raising it, per subject, and the other
+    subjects' mean."""
     ev = _evidence(folder).get("own_by_kind", {}).get("lift_pass", {})
     subjects = sorted({s for e in ev.values() for s in e["per_subject"]})
     rows = []
@@ -263,11 +379,33 @@ def evidence_kinds(folder: Path) -> str:
         if kind not in ev:
             continue
         e = ev[kind]
-        per = [f"{e['per_subject'][s]['own']:+.4f} ({e['per_subject'][s]['cohorts']})".replace("-", "−") if s in e["per_subject"] else "—"
-               for s in subjects]
-        rows.append([kind, str(e["cohorts"]), _ev(e["own"], 4), _ev(e["share_own_improving"], 2), *per, f"{e['other']:+.4f}".replace("-", "−")])
-    return table(["cohorts' kind", "cohorts", "own-subject lift_pass", "share raising it", *(f"{s} (cohorts)" for s in subjects),
-                  "other subjects"], rows)
+        per = [
+            f"{e['per_subject'][s]['own']:+.4f} ({e['per_subject'][s]['cohorts']})".replace("-", "−")
+            if s in e["per_subject"]
+            else "—"
+            for s in subjects
+        ]
+        rows.append(
+            [
+                kind,
+                str(e["cohorts"]),
+                _ev(e["own"], 4),
+                _ev(e["share_own_improving"], 2),
+                *per,
+                f"{e['other']:+.4f}".replace("-", "−"),
+            ]
+        )
+    return table(
+        [
+            "cohorts' kind",
+            "cohorts",
+            "own-subject lift_pass",
+            "share raising it",
+            *(f"{s} (cohorts)" for s in subjects),
+            "other subjects",
+        ],
+        rows,
+    )
 
 
 def evidence_variance(folder: Path) -> str:
@@ -275,9 +413,18 @@ def evidence_variance(folder: Path) -> str:
     ev = _evidence(folder)["variance_explained"]
     groups = ["subject", "vendor", "knobs", "subject + vendor + knobs"]
     r2 = lambda part: f"{part['value']:.2f} ({part['adjusted']:.2f})".replace("-", "−")  # noqa: E731
-    rows = [[t, *(r2(e["r2"][g]) for g in groups), _ev(e["oracle_knob_loco_spearman"]["ridge"]), _ev(e["oracle_knob_loco_spearman"]["gbm"])]
-            for t, e in ev.items()]
-    return table(["target", *(f"R² (adjusted) {g}" for g in groups), "oracle-knob ridge LOCO ρ", "oracle-knob gbm LOCO ρ"], rows)
+    rows = [
+        [
+            t,
+            *(r2(e["r2"][g]) for g in groups),
+            _ev(e["oracle_knob_loco_spearman"]["ridge"]),
+            _ev(e["oracle_knob_loco_spearman"]["gbm"]),
+        ]
+        for t, e in ev.items()
+    ]
+    return table(
+        ["target", *(f"R² (adjusted) {g}" for g in groups), "oracle-knob ridge LOCO ρ", "oracle-knob gbm LOCO ρ"], rows
+    )
 
 
 def evidence_linearization(folder: Path) -> str:
@@ -289,7 +436,9 @@ def evidence_linearization(folder: Path) -> str:
         for step, targets in sorted(ev[source].items(), key=lambda kv: int(kv[0])):
             for target, e in targets.items():
                 ratio = e.get("actual_over_adam_median")
-                rows.append([label, step, target, _ev(e["adam"]), _ev(e["dot"]), "—" if ratio is None else f"{ratio:.2f}"])
+                rows.append(
+                    [label, step, target, _ev(e["adam"]), _ev(e["dot"]), "—" if ratio is None else f"{ratio:.2f}"]
+                )
     return table(["g_c from", "steps", "target", "Adam-aware ρ", "lr·grad_dot ρ", "actual / Adam-aware (median)"], rows)
 
 
@@ -304,7 +453,11 @@ def evidence_scorers(folder: Path) -> str:
         metrics = json.loads(path.read_text())
         entries = ordered(metrics)
         best = lambda group: max((e for e in entries if e["group"] == group), key=rho)  # noqa: E731
-        picks = [e for e in entries if e["name"] == metrics.get("headline")] + [best("tap"), best("feature"), best("gradient")]
+        picks = [e for e in entries if e["name"] == metrics.get("headline")] + [
+            best("tap"),
+            best("feature"),
+            best("gradient"),
+        ]
         picks += [e for e in entries if e["group"] == "measured"] + [e for e in entries if e["group"] == "random"]
         seen = set()
         for e in picks:
@@ -312,8 +465,16 @@ def evidence_scorers(folder: Path) -> str:
                 continue
             seen.add(e["name"])
             m = e["metrics"]
-            rows.append([target, e["name"], cost(e), ci(m.get("loco_spearman")), ci(m.get("heldout_spearman"), interval=False),
-                         ci(m.get("top_fraction_of_oracle"))])
+            rows.append(
+                [
+                    target,
+                    e["name"],
+                    cost(e),
+                    ci(m.get("loco_spearman")),
+                    ci(m.get("heldout_spearman"), interval=False),
+                    ci(m.get("top_fraction_of_oracle")),
+                ]
+            )
     return table(["target", "scorer", "s / cohort", "LOCO ρ", "ρ vs held-out seed", "top-10% fraction of oracle"], rows)
 
 
@@ -330,9 +491,9 @@ def learning_curve(folder: Path) -> str:
 
 
 def choice(folder: Path) -> str:
-    """Per-step choice quality (`tap choice`): per arm, mean regret to the best candidate, the same minus random's
-    and minus TAP's (paired by state), mean rank of the chosen candidate (1 = best) and the share of the oracle's gain over the
-    candidates' mean; 95% bootstrap intervals over loop seeds."""
+    """Per-step choice quality (`tap choice`): per arm, mean regret to the best candidate, the same minus
+    random's and minus TAP's (paired by state), mean rank of the chosen candidate (1 = best) and the share of
+    the oracle's gain over the candidates' mean; 95% bootstrap intervals over loop seeds."""
     summary = json.loads((folder / "choice.json").read_text())
     arms = sorted(summary["arms"], key=lambda a: summary["arms"][a]["regret"]["mean"])
     rows = []
@@ -341,9 +502,27 @@ def choice(folder: Path) -> str:
         paired = [summary.get(key, {}).get(arm, {}).get("regret") for key in ("paired_vs_random", "paired_vs_tap")]
         rows.append([arm, interval(part["regret"]), *(interval(p) if p else "—" for p in paired),
                      interval(part["rank"], digits=2).replace("+", ""), interval(part["fraction_of_oracle"], digits=2)])
-    rows.append(["(uniform expectation)", signed(summary["uniform"]["regret"]), "—", "—", f"{summary['uniform']['rank']:.2f}", "+0.00"])
-    return table(["arm", "regret", "minus random (paired by state)", "minus TAP (paired by state)", "rank of the chosen (1 = best)",
-                  "share of the oracle's gain"], rows)
+    rows.append(
+        [
+            "(uniform expectation)",
+            signed(summary["uniform"]["regret"]),
+            "—",
+            "—",
+            f"{summary['uniform']['rank']:.2f}",
+            "+0.00",
+        ]
+    )
+    return table(
+        [
+            "arm",
+            "regret",
+            "minus random (paired by state)",
+            "minus TAP (paired by state)",
+            "rank of the chosen (1 = best)",
+            "share of the oracle's gain",
+        ],
+        rows,
+    )
 
 
 def active_labeling(folder: Path) -> str:
@@ -355,21 +534,57 @@ def active_labeling(folder: Path) -> str:
     for n, part in sorted(result["curve"].items(), key=lambda kv: int(kv[0])):
         if int(n) % 16 and int(n) != max(map(int, result["curve"])):
             continue
-        rows.append([n, str(part["label_runs"]), signed(part["active_rho"]["mean"], 3), signed(part["random_rho"]["mean"], 3),
-                     interval(part["paired_rho"], digits=3), signed(part["active_oracle"]["mean"], 3),
-                     signed(part["random_oracle"]["mean"], 3), interval(part["paired_oracle"], digits=3)])
+        rows.append(
+            [
+                n,
+                str(part["label_runs"]),
+                signed(part["active_rho"]["mean"], 3),
+                signed(part["random_rho"]["mean"], 3),
+                interval(part["paired_rho"], digits=3),
+                signed(part["active_oracle"]["mean"], 3),
+                signed(part["random_oracle"]["mean"], 3),
+                interval(part["paired_oracle"], digits=3),
+            ]
+        )
     return table(["cohorts labelled", "label runs", "ρ active", "ρ random", "ρ active − random", "top-10% active",
                   "top-10% random", "top-10% active − random"], rows)
 
 
-FOLDER_TABLES = {"choice": choice, "active-labeling": active_labeling, "correlations": correlations, "learning-curve": learning_curve, "loop": loop, "intervention": intervention, "evidence-targets": evidence_targets,
-                 "evidence-correlations": evidence_correlations, "evidence-own": evidence_own, "evidence-kinds": evidence_kinds,
-                 "evidence-variance": evidence_variance,
-                 "evidence-linearization": evidence_linearization, "evidence-scorers": evidence_scorers}
-SOURCES = {"choice": "choice.json", "active-labeling": "active_labeling.json", "correlations": "features.parquet", "learning-curve": "learning_curve.json", "loop": "loop.json", "intervention": "intervention.json",
-           **dict.fromkeys(("evidence-targets", "evidence-correlations", "evidence-own", "evidence-kinds", "evidence-variance",
-                              "evidence-linearization"),
-                           "evidence.json"), "evidence-scorers": "metrics_lift_nll.json"}
+FOLDER_TABLES = {
+    "choice": choice,
+    "active-labeling": active_labeling,
+    "correlations": correlations,
+    "learning-curve": learning_curve,
+    "loop": loop,
+    "intervention": intervention,
+    "evidence-targets": evidence_targets,
+    "evidence-correlations": evidence_correlations,
+    "evidence-own": evidence_own,
+    "evidence-kinds": evidence_kinds,
+    "evidence-variance": evidence_variance,
+    "evidence-linearization": evidence_linearization,
+    "evidence-scorers": evidence_scorers,
+}
+SOURCES = {
+    "choice": "choice.json",
+    "active-labeling": "active_labeling.json",
+    "correlations": "features.parquet",
+    "learning-curve": "learning_curve.json",
+    "loop": "loop.json",
+    "intervention": "intervention.json",
+    **dict.fromkeys(
+        (
+            "evidence-targets",
+            "evidence-correlations",
+            "evidence-own",
+            "evidence-kinds",
+            "evidence-variance",
+            "evidence-linearization",
+        ),
+        "evidence.json",
+    ),
+    "evidence-scorers": "metrics_lift_nll.json",
+}
 
 
 def cited(text: str, source: Path) -> str:
@@ -389,7 +604,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", type=Path, default=REPO / "docs" / "results" / "default-study" / "metrics.json",
                         help="metrics.json; the other tables read their files from the same folder.")
-    parser.add_argument("--table", choices=[*TABLES, *FOLDER_TABLES], action="append", help="Which tables (default: all).")
+    parser.add_argument(
+        "--table", choices=[*TABLES, *FOLDER_TABLES], action="append", help="Which tables (default: all)."
+    )
     parser.add_argument("--cite", action="store_true", help="Name the source file in each table's first header cell.")
     args = parser.parse_args()
     metrics = json.loads(args.metrics.read_text())
@@ -401,7 +618,10 @@ def main() -> None:
         else:
             text, source = FOLDER_TABLES[name](args.metrics.parent), args.metrics.parent / SOURCES[name]
         flag = " --cite" if args.cite else ""
-        print(f"<!-- {name}: python bench/tables.py --table {name}{flag} -->\n{cited(text, source) if args.cite else text}\n")
+        print(
+            f"<!-- {name}: python bench/tables.py --table {name}{flag} "
+            f"-->\n{cited(text, source) if args.cite else text}\n"
+        )
 
 
 if __name__ == "__main__":

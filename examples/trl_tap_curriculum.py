@@ -40,7 +40,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-5)
-    parser.add_argument("--dynamic", action="store_true", help="dynamic sampling: drop all-equal groups and refill the batch")
+    parser.add_argument(
+        "--dynamic", action="store_true", help="dynamic sampling: drop all-equal groups and refill the batch"
+    )
     args = parser.parse_args()
 
     world = build_world(load_config())
@@ -49,19 +51,48 @@ def main() -> None:
     before = probe_nll(model, tokenizer, world.probe)
     curriculum = TAPCurriculum(world.cohorts, tokenizer, score=adv_spread, candidates=args.candidates)
     with tempfile.TemporaryDirectory() as out:
-        grpo = GRPOConfig(output_dir=out, max_steps=args.steps, learning_rate=args.lr, lr_scheduler_type="constant",
-                          num_generations=8, per_device_train_batch_size=curriculum.cohort_size * 8, max_completion_length=8,
-                          top_k=0, top_p=1.0, use_cpu=not torch.cuda.is_available(), report_to="none",
-                          gradient_checkpointing=False, save_strategy="no", disable_tqdm=True, logging_steps=args.steps)
-        trainer = TAPGRPOTrainer(model=model, reward_funcs=reward, args=grpo, processing_class=tokenizer, curriculum=curriculum,
-                                 dynamic_sampling=args.dynamic)
+        grpo = GRPOConfig(
+            output_dir=out,
+            max_steps=args.steps,
+            learning_rate=args.lr,
+            lr_scheduler_type="constant",
+            num_generations=8,
+            per_device_train_batch_size=curriculum.cohort_size * 8,
+            max_completion_length=8,
+            top_k=0,
+            top_p=1.0,
+            use_cpu=not torch.cuda.is_available(),
+            report_to="none",
+            gradient_checkpointing=False,
+            save_strategy="no",
+            disable_tqdm=True,
+            logging_steps=args.steps,
+        )
+        trainer = TAPGRPOTrainer(
+            model=model,
+            reward_funcs=reward,
+            args=grpo,
+            processing_class=tokenizer,
+            curriculum=curriculum,
+            dynamic_sampling=args.dynamic,
+        )
         trainer.train()
     after = probe_nll(model, tokenizer, world.probe)
     for record in curriculum.history:  # one choice per step, made with the weights after the previous update
-        dropped = f", {record['dropped_groups']} all-equal groups dropped, {record['extra_prompts']} extra prompts" if args.dynamic else ""
-        print(f"batch {record['batch']}: trained on {record['chosen']}{dropped} (adv_std {max(record['scores']):.3f}; candidates "
-              f"{', '.join(record['candidates'])})")
-    print(f"probe gold NLL: {before:.4f} -> {after:.4f} (drop {before - after:+.4f} nats/token after {args.steps} GRPO steps)")
+        dropped = (
+            f", {record['dropped_groups']} all-equal groups dropped, {record['extra_prompts']} extra prompts"
+            if args.dynamic
+            else ""
+        )
+        print(
+            f"batch {record['batch']}: trained on {record['chosen']}{dropped} (adv_std {max(record['scores']):.3f}; "
+            "candidates "
+            f"{', '.join(record['candidates'])})"
+        )
+    print(
+        f"probe gold NLL: {before:.4f} -> {after:.4f} (drop {before - after:+.4f} nats/token after {args.steps} GRPO "
+        "steps)"
+    )
 
 
 if __name__ == "__main__":

@@ -64,5 +64,10 @@ def run_tap(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
     """Run the `tap` CLI in a subprocess, as a user would."""
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run(
-        [sys.executable, "-m", "tap.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO
+        [sys.executable, "-m", "tap.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=REPO,
     )

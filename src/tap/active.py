@@ -34,7 +34,9 @@ class PaidLabels:
         bought = self._source(new) if new else {}
         missing = [i for i in new if i not in bought]
         if missing:
-            raise RuntimeError(f"no label came back for {len(missing)} cohorts (e.g. {missing[0]}): their label runs failed")
+            raise RuntimeError(
+                f"no label came back for {len(missing)} cohorts (e.g. {missing[0]}): their label runs failed"
+            )
         for cohort_id in new:
             self.labels[cohort_id] = float(bought[cohort_id])
             self.order.append(cohort_id)
@@ -86,8 +88,14 @@ def next_batch(features: pd.DataFrame, paid: PaidLabels, size: int, make_model: 
     if len(pool) <= size:
         return pool
     y = np.array([paid.labels[i] for i in labelled])
-    mu, sigma = ensemble_predictions(make_model, features.loc[labelled].to_numpy(float), y, features.loc[pool].to_numpy(float),
-                                     members=members, rng=rng)
+    mu, sigma = ensemble_predictions(
+        make_model,
+        features.loc[labelled].to_numpy(float),
+        y,
+        features.loc[pool].to_numpy(float),
+        members=members,
+        rng=rng,
+    )
     score = expected_improvement(mu, sigma, float(np.quantile(y, 1 - q)))
     order = np.lexsort((-mu, -score))  # largest EI first; ties (EI 0) by the predicted label
     return [pool[i] for i in order[:size]]

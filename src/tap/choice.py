@@ -67,7 +67,9 @@ class ResidualRefit:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        ridge = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), Ridge(alpha=self.alpha))
+        ridge = make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), Ridge(alpha=self.alpha)
+        )
         ridge.fit(np.stack(self.observed_X), np.asarray(self.residuals))
         correction = ridge.predict(features.reindex(columns=self.columns).to_numpy(float))
         return base + correction, f"{self.prior_name} + ridge on {len(self.residuals)} residuals"
@@ -79,7 +81,9 @@ class ResidualRefit:
         self.residuals.append(float(realized) - prior)
 
 
-def arm_scores(arm: str, features: pd.DataFrame, short: pd.Series, tap: ResidualRefit, gradient_feature: str) -> tuple[np.ndarray, str]:
+def arm_scores(
+    arm: str, features: pd.DataFrame, short: pd.Series, tap: ResidualRefit, gradient_feature: str
+) -> tuple[np.ndarray, str]:
     """Every arm but random scores the candidates (rows of `features`, in candidate order)."""
     if arm == "tap":
         return tap.score(features)
@@ -100,9 +104,15 @@ def judge(oracle: np.ndarray, chosen: int) -> dict:
 
     oracle = np.asarray(oracle, float)
     ranks = rankdata(-oracle, method="average")
-    return {"oracle_value": float(oracle[chosen]), "best_value": float(oracle.max()), "mean_value": float(oracle.mean()),
-            "regret": float(oracle.max() - oracle[chosen]), "rank": float(ranks[chosen]),
-            "gain": float(oracle[chosen] - oracle.mean()), "best_gain": float(oracle.max() - oracle.mean())}
+    return {
+        "oracle_value": float(oracle[chosen]),
+        "best_value": float(oracle.max()),
+        "mean_value": float(oracle.mean()),
+        "regret": float(oracle.max() - oracle[chosen]),
+        "rank": float(ranks[chosen]),
+        "gain": float(oracle[chosen] - oracle.mean()),
+        "best_gain": float(oracle.max() - oracle.mean()),
+    }
 
 
 def _save_state(model, base_dir: str, state_dir: Path) -> None:
@@ -120,8 +130,15 @@ def _features(policy, pool: pd.DataFrame, config, probe: pd.DataFrame, families:
     from tap.rollouts import rollout_cohorts
 
     r = config.rollout
-    rollouts = rollout_cohorts(policy, pool, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
-                               temperature=r.temperature, seed=seed, prompts_per_batch=max(1, r.batch_size // r.num_generations))
+    rollouts = rollout_cohorts(
+        policy,
+        pool,
+        num_generations=r.num_generations,
+        max_new_tokens=r.max_new_tokens,
+        temperature=r.temperature,
+        seed=seed,
+        prompts_per_batch=max(1, r.batch_size // r.num_generations),
+    )
     return build_features(rollouts, families | {"R"}, items=pool, policy=policy, probe=probe,
                           objective=Objective.of(config.label)).set_index("cohort_id")
 
@@ -131,8 +148,17 @@ def _advance(policy, state_dir: Path, cohort: pd.DataFrame, settings: dict, seed
     label run has), in place."""
     from tap.labels.trl_run import LabelUnit, train_cohort
 
-    unit = LabelUnit(str(cohort.cohort_id.iloc[0]), seed, tuple(cohort.prompt), tuple(cohort.gold), str(state_dir), (), {},
-                     settings, "choice")
+    unit = LabelUnit(
+        str(cohort.cohort_id.iloc[0]),
+        seed,
+        tuple(cohort.prompt),
+        tuple(cohort.gold),
+        str(state_dir),
+        (),
+        {},
+        settings,
+        "choice",
+    )
     train_cohort(unit, policy.model, policy.tokenizer, prompt_format=policy.prompt_format)
     policy.model.eval()
 
@@ -161,7 +187,9 @@ def run_seed(
         labels = label_state(state_dir, pool, lp.train_steps, lp.oracle_seeds, 0)
         oracle = labels.groupby("cohort_id").value.mean().reindex(ids)
         if oracle.isna().any():
-            raise RuntimeError(f"loop seed {loop_seed} step {step + 1}: no oracle label for {list(oracle[oracle.isna()].index)}")
+            raise RuntimeError(
+                f"loop seed {loop_seed} step {step + 1}: no oracle label for {list(oracle[oracle.isna()].index)}"
+            )
         short = pd.Series(np.nan, index=ids)
         if "short_run" in arms:
             short = label_state(state_dir, pool, lp.short_run_steps, 1, lp.oracle_seeds).set_index("cohort_id").value
@@ -177,12 +205,23 @@ def run_seed(
             arm_rows.append({"loop_seed": loop_seed, "step": step + 1, "arm": arm, "chosen": ids[index], "scorer": name,
                              "score": float(scores[index]), **judge(oracle.to_numpy(), index)})
             for cohort_id, s in zip(ids, scores):
-                candidate_rows.append({"loop_seed": loop_seed, "step": step + 1, "cohort_id": cohort_id, "arm": arm, "score": float(s)})
+                candidate_rows.append(
+                    {"loop_seed": loop_seed, "step": step + 1, "cohort_id": cohort_id, "arm": arm, "score": float(s)}
+                )
         chosen = ids[picks[follow]]
         for cohort_id in ids:
             values = labels[labels.cohort_id == cohort_id].sort_values("seed").value.to_list()
-            candidate_rows.append({"loop_seed": loop_seed, "step": step + 1, "cohort_id": cohort_id, "arm": "oracle",
-                                   "score": float(oracle[cohort_id]), "seed_values": values, "followed": cohort_id == chosen})
+            candidate_rows.append(
+                {
+                    "loop_seed": loop_seed,
+                    "step": step + 1,
+                    "cohort_id": cohort_id,
+                    "arm": "oracle",
+                    "score": float(oracle[cohort_id]),
+                    "seed_values": values,
+                    "followed": cohort_id == chosen,
+                }
+            )
         realized = labels[(labels.cohort_id == chosen) & (labels.seed == 0)].value
         tap.observe(features.loc[[chosen]], float(realized.iloc[0]))
         _advance(policy, state_dir, pool[pool.cohort_id == chosen], settings, seed=0)
@@ -209,8 +248,14 @@ def summarize(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> d
         return float(rows.gain.sum() / total) if total > 0 else float("nan")
 
     arms = list(dict.fromkeys(table.arm))
-    out = {"seeds": int(len(seeds)), "steps": int(table.step.max()), "states": int(table.groupby(["loop_seed", "step"]).ngroups),
-           "arms": {}, "paired_vs_random": {}, "uniform": {}}
+    out = {
+        "seeds": int(len(seeds)),
+        "steps": int(table.step.max()),
+        "states": int(table.groupby(["loop_seed", "step"]).ngroups),
+        "arms": {},
+        "paired_vs_random": {},
+        "uniform": {},
+    }
     for arm in arms:
         rows = table[table.arm == arm]
         out["arms"][arm] = {

@@ -21,7 +21,9 @@ STD_EPS = advantages.STD_EPS
 def group_advantages(rewards: torch.Tensor, num_generations: int, scale_rewards: str = "group") -> torch.Tensor:
     """tap.advantages.group_advantages on a tensor (same dtype and device back)."""
     values = advantages.group_advantages(rewards.detach().cpu().double().numpy(), num_generations, scale_rewards)
-    return torch.as_tensor(values, dtype=rewards.dtype if rewards.is_floating_point() else torch.float32, device=rewards.device)
+    return torch.as_tensor(
+        values, dtype=rewards.dtype if rewards.is_floating_point() else torch.float32, device=rewards.device
+    )
 
 
 def policy_loss(

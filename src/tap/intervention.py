@@ -30,7 +30,9 @@ def item_pass_rates(policy, items: pd.DataFrame, *, num_generations: int, max_ne
     return rollouts.groupby("item_id").reward.mean().rename("pass_rate").reset_index()
 
 
-def matched_cohorts(items: pd.DataFrame, *, size: int, levels: list[int], replicates: int, seed: int = 0) -> pd.DataFrame:
+def matched_cohorts(
+    items: pd.DataFrame, *, size: int, levels: list[int], replicates: int, seed: int = 0
+) -> pd.DataFrame:
     """Cohorts per subject x level x replicate (long form). `items` needs item_id, subject, prompt,
     gold and pass_rate. Subjects without enough items of each kind for the top level are skipped."""
     rng = random.Random(f"intervention-{seed}")
@@ -49,9 +51,19 @@ def matched_cohorts(items: pd.DataFrame, *, size: int, levels: list[int], replic
                 rng.shuffle(chosen)
                 cohort_id = f"iv-{subject}-k{level}-r{replicate}"
                 for position, item in enumerate(chosen):
-                    rows.append({"cohort_id": cohort_id, "position": position, "item_id": item["item_id"], "subject": subject,
-                                 "prompt": item["prompt"], "gold": item["gold"], "level": level,
-                                 "target_frac_nondegenerate": level / size, "base_pass_rate": item["pass_rate"]})
+                    rows.append(
+                        {
+                            "cohort_id": cohort_id,
+                            "position": position,
+                            "item_id": item["item_id"],
+                            "subject": subject,
+                            "prompt": item["prompt"],
+                            "gold": item["gold"],
+                            "level": level,
+                            "target_frac_nondegenerate": level / size,
+                            "base_pass_rate": item["pass_rate"],
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -70,4 +82,8 @@ def slope_with_interval(table: pd.DataFrame, x: str, y: str, *, resamples: int =
         sample = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in groups])
         boots.append(slope(sample))
     per_subject = {str(s): slope(g) for s, g in table.groupby("subject")}
-    return {**percentile_interval(slope(table), boots, key="slope"), "per_subject": per_subject, "cohorts": int(len(table))}
+    return {
+        **percentile_interval(slope(table), boots, key="slope"),
+        "per_subject": per_subject,
+        "cohorts": int(len(table)),
+    }

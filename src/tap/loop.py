@@ -66,7 +66,9 @@ def candidates(config, items: pd.DataFrame, loop_seed: int, step: int, count: in
 def _probe(policy, probe: pd.DataFrame, settings: dict) -> dict:
     from tap.probe import probe_metrics
 
-    table = probe_metrics(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"]).set_index("subject")
+    table = probe_metrics(
+        policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"]
+    ).set_index("subject")
     return {"gold_nll": float(table.loc["all", "gold_nll"]), "accuracy": float(table.loc["all", "accuracy"])}
 
 
@@ -78,8 +80,15 @@ def _features(policy, cohorts: pd.DataFrame, config, seed: int, families: frozen
     from tap.rollouts import rollout_cohorts
 
     r = config.rollout
-    rollouts = rollout_cohorts(policy, cohorts, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
-                               temperature=r.temperature, seed=seed, prompts_per_batch=max(1, r.batch_size // r.num_generations))
+    rollouts = rollout_cohorts(
+        policy,
+        cohorts,
+        num_generations=r.num_generations,
+        max_new_tokens=r.max_new_tokens,
+        temperature=r.temperature,
+        seed=seed,
+        prompts_per_batch=max(1, r.batch_size // r.num_generations),
+    )
     return build_features(rollouts, set(families) | {"R"}, items=cohorts, policy=policy, probe=probe,
                           objective=Objective.of(config.label)).set_index("cohort_id")
 
@@ -87,7 +96,9 @@ def _features(policy, cohorts: pd.DataFrame, config, seed: int, families: frozen
 def _train(policy, optimizer, cohort: pd.DataFrame, settings: dict, seed: int) -> None:
     from tap.labels.trl_run import LabelUnit, train_cohort
 
-    unit = LabelUnit(str(cohort.cohort_id.iloc[0]), seed, tuple(cohort.prompt), tuple(cohort.gold), "", (), {}, settings, "loop")
+    unit = LabelUnit(
+        str(cohort.cohort_id.iloc[0]), seed, tuple(cohort.prompt), tuple(cohort.gold), "", (), {}, settings, "loop"
+    )
     train_cohort(unit, policy.model, policy.tokenizer, optimizer=optimizer)
     policy.model.eval()
 
@@ -117,8 +128,14 @@ def run_arm(arm: str, loop_seed: int, config, world, prior: tuple[Callable, str]
         if arm == "random":
             chosen, name = chooser.choice(ids), "random"
         else:
-            features = _features(policy, pool, config, 1000 * loop_seed + step, families if arm == "tap" else frozenset({"R"}),
-                                 world.probe).loc[ids]
+            features = _features(
+                policy,
+                pool,
+                config,
+                1000 * loop_seed + step,
+                families if arm == "tap" else frozenset({"R"}),
+                world.probe,
+            ).loc[ids]
             if arm == "tap":
                 scores, name = scorer.score(features)
             else:
@@ -130,12 +147,22 @@ def run_arm(arm: str, loop_seed: int, config, world, prior: tuple[Callable, str]
         realized = state["gold_nll"] - after["gold_nll"]
         if arm == "tap":
             scorer.observe(features.loc[chosen], realized)
-        rows.append({
-            "loop_seed": loop_seed, "arm": arm, "step": step + 1, "chosen": chosen, "scorer": name,
-            "predicted": predicted, "realized_lift": realized, "probe_nll": after["gold_nll"], "probe_accuracy": after["accuracy"],
-            "cumulative_nll_drop": start_nll - after["gold_nll"], "chosen_subject": str(pool[pool.cohort_id == chosen].subject.mode().iloc[0]),
-            "chosen_vendor": str(pool[pool.cohort_id == chosen].vendor.iloc[0]),
-        })
+        rows.append(
+            {
+                "loop_seed": loop_seed,
+                "arm": arm,
+                "step": step + 1,
+                "chosen": chosen,
+                "scorer": name,
+                "predicted": predicted,
+                "realized_lift": realized,
+                "probe_nll": after["gold_nll"],
+                "probe_accuracy": after["accuracy"],
+                "cumulative_nll_drop": start_nll - after["gold_nll"],
+                "chosen_subject": str(pool[pool.cohort_id == chosen].subject.mode().iloc[0]),
+                "chosen_vendor": str(pool[pool.cohort_id == chosen].vendor.iloc[0]),
+            }
+        )
         state = after
         if progress:
             progress()

@@ -49,18 +49,40 @@ class Plan:
             return f"{x:,.0f}"
 
         rows = [
-            ("data", f"{self.source}: {self.cohorts} cohorts of {self.items_per_cohort:g} items, probe of {self.probe_items}"),
+            (
+                "data",
+                f"{self.source}: {self.cohorts} cohorts of {self.items_per_cohort:g} items, "
+                f"probe of {self.probe_items}",
+            ),
             ("verifiers", ", ".join(f"{k} ({v} items)" for k, v in self.verifiers.items())),
-            ("gold answers", "all match their own verifier" if not self.bad_golds else f"{len(self.bad_golds)} do not: {self.bad_golds[0]}"),
-            ("model", f"{_count(self.parameters)} parameters ({self.parameters_from})" if self.parameters else f"parameters unknown ({self.parameters_from})"),
+            (
+                "gold answers",
+                "all match their own verifier"
+                if not self.bad_golds
+                else f"{len(self.bad_golds)} do not: {self.bad_golds[0]}",
+            ),
+            (
+                "model",
+                f"{_count(self.parameters)} parameters ({self.parameters_from})"
+                if self.parameters
+                else f"parameters unknown ({self.parameters_from})",
+            ),
             ("prompt tokens", f"{self.prompt_tokens_mean:.0f} per prompt on average ({self.tokens_from})"),
             ("rollouts", f"{n(self.rollouts)} completions, at most {n(self.rollout_tokens)} tokens"),
-            ("label runs", f"{n(self.label_runs)} (cohorts x seeds), each at most {n(self.trained_tokens_per_run)} trained tokens "
-                           f"+ {n(self.probe_tokens_per_run)} probe tokens"),
+            (
+                "label runs",
+                f"{n(self.label_runs)} (cohorts x seeds), each at most {n(self.trained_tokens_per_run)} trained tokens "
+                f"+ {n(self.probe_tokens_per_run)} probe tokens",
+            ),
         ]
         if self.probe_looks_tokens_per_run:
-            rows.append(("probe records", f"{n(self.probe_looks_tokens_per_run)} more tokens per label run for the looks after "
-                                          "label.probe_steps and the k-sample pass rates (measurement, not training)"))
+            rows.append(
+                (
+                    "probe records",
+                    f"{n(self.probe_looks_tokens_per_run)} more tokens per label run for the looks after "
+                    "label.probe_steps and the k-sample pass rates (measurement, not training)",
+                )
+            )
         if self.flops:
             rows.append(("compute", ", ".join(f"{k} {v:.3g} FLOPs" for k, v in self.flops.items())))
         if self.hours:
@@ -115,7 +137,11 @@ def _items_and_cohorts(config: TapConfig) -> tuple[str, pd.DataFrame, pd.DataFra
     from tap.world.vendor import make_cohorts
 
     items = build_items(config)  # the tiny world's items and cohorts are cheap; its policy is not built here
-    return ("the tiny world" if config.world.suite == "tiny" else f"the {config.world.suite} world"), items, make_cohorts(config, items)
+    return (
+        ("the tiny world" if config.world.suite == "tiny" else f"the {config.world.suite} world"),
+        items,
+        make_cohorts(config, items),
+    )
 
 
 def _model_facts(config: TapConfig) -> tuple[int | None, str, object]:
@@ -161,33 +187,56 @@ def make_plan(config: TapConfig) -> Plan:
     rollouts = len(cohorts) * r.num_generations
     per_step = lab.per_device_train_batch_size or size * lab.num_generations
     generated_per_run = lab.steps * per_step * lab.max_completion_length * lab.gradient_accumulation_steps
-    trained_per_run = lab.num_iterations * (generated_per_run + lab.steps * per_step * lab.gradient_accumulation_steps * prompt_mean)
+    trained_per_run = lab.num_iterations * (
+        generated_per_run + lab.steps * per_step * lab.gradient_accumulation_steps * prompt_mean
+    )
     # greedy decoding plus gold scoring (gold + end token), counted as a label run counts them
-    probe_per_run = sum(prompt_lengths(probe.prompt)) + sum(gold_lengths(probe.gold)) + len(probe) * (1 + lab.probe_max_new_tokens)
+    probe_per_run = (
+        sum(prompt_lengths(probe.prompt)) + sum(gold_lengths(probe.gold)) + len(probe) * (1 + lab.probe_max_new_tokens)
+    )
     looks = len([s for s in lab.probe_steps if 0 < s < lab.steps])
     probe_verifiers = probe["verifier"] if "verifier" in probe else pd.Series([lab.verifier] * len(probe))
     sampled = int((~probe_verifiers.fillna(lab.verifier).replace("", lab.verifier).isin(CANONICAL_VERIFIERS)).sum())
     looks_per_run = looks * probe_per_run + (looks + 1) * sampled * lab.probe_samples * lab.probe_max_new_tokens
     plan = Plan(
-        source=source, cohorts=n_cohorts, items_per_cohort=size, probe_items=len(probe),
-        verifiers=verifiers.value_counts().to_dict(), bad_golds=bad, parameters=parameters, parameters_from=parameters_from,
-        tokens_from=tokens_from, prompt_tokens_mean=prompt_mean, rollouts=rollouts,
-        rollout_tokens=rollouts * (prompt_mean + r.max_new_tokens), label_runs=n_cohorts * lab.seeds,
-        trained_tokens_per_run=trained_per_run, generated_tokens_per_run=generated_per_run, probe_tokens_per_run=probe_per_run,
+        source=source,
+        cohorts=n_cohorts,
+        items_per_cohort=size,
+        probe_items=len(probe),
+        verifiers=verifiers.value_counts().to_dict(),
+        bad_golds=bad,
+        parameters=parameters,
+        parameters_from=parameters_from,
+        tokens_from=tokens_from,
+        prompt_tokens_mean=prompt_mean,
+        rollouts=rollouts,
+        rollout_tokens=rollouts * (prompt_mean + r.max_new_tokens),
+        label_runs=n_cohorts * lab.seeds,
+        trained_tokens_per_run=trained_per_run,
+        generated_tokens_per_run=generated_per_run,
+        probe_tokens_per_run=probe_per_run,
         probe_looks_tokens_per_run=looks_per_run,
     )
     if parameters:
         runs = plan.label_runs
         plan.flops = {
             "rollouts": 2.0 * parameters * plan.rollout_tokens,
-            "labels": runs * (6.0 * parameters * trained_per_run + 2.0 * parameters * (generated_per_run + probe_per_run + looks_per_run)),
+            "labels": runs
+            * (
+                6.0 * parameters * trained_per_run
+                + 2.0 * parameters * (generated_per_run + probe_per_run + looks_per_run)
+            ),
         }
         s = config.study
         if s.generate_tflops > 0 and s.train_tflops > 0:
             plan.hours = {
                 "rollouts": plan.flops["rollouts"] / (s.generate_tflops * 1e12) / 3600,
-                "labels": runs * (2.0 * parameters * (generated_per_run + probe_per_run + looks_per_run) / (s.generate_tflops * 1e12)
-                                  + 6.0 * parameters * trained_per_run / (s.train_tflops * 1e12)) / 3600,
+                "labels": runs
+                * (
+                    2.0 * parameters * (generated_per_run + probe_per_run + looks_per_run) / (s.generate_tflops * 1e12)
+                    + 6.0 * parameters * trained_per_run / (s.train_tflops * 1e12)
+                )
+                / 3600,
             }
     return plan
 
@@ -202,5 +251,9 @@ def check_ready(config: TapConfig) -> None:
         from tap.policy.vllm import import_vllm
 
         import_vllm()
-    if config.policy.model and Path(config.policy.model).exists() and not (Path(config.policy.model) / "config.json").exists():
+    if (
+        config.policy.model
+        and Path(config.policy.model).exists()
+        and not (Path(config.policy.model) / "config.json").exists()
+    ):
         raise TapInputError(f"{config.policy.model}: not a model folder (no config.json)")

@@ -94,7 +94,11 @@ def _arc(record: dict) -> dict:
     key = str(_field(record, "answerKey")).strip()
     if key not in labels:
         raise PresetError(f"answerKey {key!r} is not one of the labels {labels}")
-    return {"prompt": _choices_prompt(str(_field(record, "question")), texts), "gold": LETTERS[labels.index(key)], "difficulty": 0}
+    return {
+        "prompt": _choices_prompt(str(_field(record, "question")), texts),
+        "gold": LETTERS[labels.index(key)],
+        "difficulty": 0,
+    }
 
 
 def _sciq(record: dict) -> dict:
@@ -111,7 +115,11 @@ def _mmlu(record: dict) -> dict:
     index = LETTERS.index(answer) if isinstance(answer, str) and answer in LETTERS else answer
     if not isinstance(index, int) or not 0 <= index < len(choices):
         raise PresetError(f"answer {answer!r} is not an index into {len(choices)} choices")
-    return {"prompt": _choices_prompt(str(_field(record, "question")), choices), "gold": LETTERS[index], "difficulty": 0}
+    return {
+        "prompt": _choices_prompt(str(_field(record, "question")), choices),
+        "gold": LETTERS[index],
+        "difficulty": 0,
+    }
 
 
 def _mbpp(record: dict) -> dict:
@@ -129,14 +137,26 @@ def _humaneval(record: dict) -> dict:
     test = str(_field(record, "test"))
     if "def check" not in test:
         raise PresetError("test does not define check(candidate)")
-    prompt = f"Complete this function; answer with the whole function in a ```python code block.\n\n{_field(record, 'prompt')}"
+    instruction = "Complete this function; answer with the whole function in a ```python code block."
+    prompt = f"{instruction}\n\n{_field(record, 'prompt')}"
     return {"prompt": prompt, "gold": f"{test}\ncheck({entry})\n", "difficulty": 0}
 
 
 PRESETS: dict[str, Preset] = {
-    p.name: p for p in (
+    p.name: p
+    for p in (
         Preset("gsm8k", "math", "math", 256, "openai/gsm8k", "main", "train", _gsm8k, ("\nQuestion:",)),
-        Preset("math", "math", "math", 512, "DigitalLearningGmbH/MATH-lighteval", "default", "train", _math, ("\nProblem:",)),
+        Preset(
+            "math",
+            "math",
+            "math",
+            512,
+            "DigitalLearningGmbH/MATH-lighteval",
+            "default",
+            "train",
+            _math,
+            ("\nProblem:",),
+        ),
         Preset("arc", "science", "mcq", 32, "allenai/ai2_arc", "ARC-Challenge", "train", _arc, ("\nQuestion:",)),
         Preset("sciq", "science", "mcq", 32, "allenai/sciq", None, "train", _sciq, ("\nQuestion:",)),
         Preset("mmlu", "knowledge", "mcq", 32, "cais/mmlu", "all", "auxiliary_train", _mmlu, ("\nQuestion:",)),

@@ -27,7 +27,16 @@ import pandas as pd
 from tap.policy.base import Policy
 from tap.verify.registry import judge
 
-RECORD_COLUMNS = ["item", "subject", "verifier", "gold_logprob_sum", "gold_tokens", "gold_nll", "greedy_correct", "pass_k"]
+RECORD_COLUMNS = [
+    "item",
+    "subject",
+    "verifier",
+    "gold_logprob_sum",
+    "gold_tokens",
+    "gold_nll",
+    "greedy_correct",
+    "pass_k",
+]
 CANONICAL_VERIFIERS = ("exact",)  # one accepted string: the gold (numbers by value aside)
 
 
@@ -38,8 +47,16 @@ def item_verifiers(probe: pd.DataFrame, default: str) -> list[str]:
     return [v if isinstance(v, str) and v else default for v in probe["verifier"]]
 
 
-def probe_records(policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int, verifier: str = "exact", samples: int = 0,
-                  temperature: float = 1.0, seed: int = 0) -> pd.DataFrame:
+def probe_records(
+    policy: Policy,
+    probe: pd.DataFrame,
+    *,
+    max_new_tokens: int,
+    verifier: str = "exact",
+    samples: int = 0,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One record per probe item (columns RECORD_COLUMNS) for `policy` as it is now. `samples` = k
     completions are drawn for each item whose verifier is not canonical (their expected accuracy
     needs them), on a forked random stream, so recording never changes what training samples next."""
@@ -49,13 +66,19 @@ def probe_records(policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int, v
     gold_ids = [tok(g, add_special_tokens=False)["input_ids"] + [policy.eos_id] for g in golds]
     logps = policy.token_logprobs(policy.encode_prompts(prompts), gold_ids)
     texts = policy.greedy(prompts, max_new_tokens=max_new_tokens)
-    greedy = [judge(v, t, g, where=f"probe item {i}").reward for i, (t, g, v) in enumerate(zip(texts, golds, verifiers))]
+    greedy = [
+        judge(v, t, g, where=f"probe item {i}").reward for i, (t, g, v) in enumerate(zip(texts, golds, verifiers))
+    ]
     pass_k = [math.nan] * len(prompts)
     sampled = [i for i, v in enumerate(verifiers) if v not in CANONICAL_VERIFIERS] if samples > 0 else []
     if sampled:
-        groups = policy.sample([prompts[i] for i in sampled], samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+        groups = policy.sample(
+            [prompts[i] for i in sampled], samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
+        )
         for i, group in zip(sampled, groups):
-            pass_k[i] = float(np.mean([judge(verifiers[i], c.text, golds[i], where=f"probe item {i}").reward for c in group]))
+            pass_k[i] = float(
+                np.mean([judge(verifiers[i], c.text, golds[i], where=f"probe item {i}").reward for c in group])
+            )
     return pd.DataFrame({
         "item": np.arange(len(prompts)), "subject": list(probe.subject), "verifier": verifiers,
         "gold_logprob_sum": [float(lp.sum()) for lp in logps], "gold_tokens": [len(lp) for lp in logps],
@@ -87,7 +110,9 @@ def lifts(before: dict, after: dict) -> dict:
             "lift_pass": after["all"]["pass"] - before["all"]["pass"]}
 
 
-def probe_metrics(policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int = 8, verifier: str = "exact") -> pd.DataFrame:
+def probe_metrics(
+    policy: Policy, probe: pd.DataFrame, *, max_new_tokens: int = 8, verifier: str = "exact"
+) -> pd.DataFrame:
     """Per-subject greedy accuracy, mean gold-answer NLL and expected accuracy on the probe, plus an
     "all" row (the mean over items, not over subjects): `summarize` of `probe_records` as a table."""
     summary = summarize(probe_records(policy, probe, max_new_tokens=max_new_tokens, verifier=verifier))

@@ -42,7 +42,9 @@ def policy_source(config: TapConfig, *, home: Path | None = None, model: str | P
     return name, f"hub:{name}"
 
 
-def make_policy(config: TapConfig, *, home: Path | None = None, model: str | Path | None = None, batch_size: int | None = None):
+def make_policy(
+    config: TapConfig, *, home: Path | None = None, model: str | Path | None = None, batch_size: int | None = None
+):
     """The Policy a config names (backend hf or vllm), ready to sample and score."""
     path = policy_path(config, home=home, model=model)
     batch = batch_size or config.rollout.batch_size

@@ -60,7 +60,9 @@ def load_cohorts(path: str | Path) -> pd.DataFrame:
         raise TapInputError(f"{path}: no cohorts in the file")
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise TapInputError(f"{path}: missing column {missing[0]!r} (a cohorts file needs {', '.join(REQUIRED_COLUMNS)})")
+        raise TapInputError(
+            f"{path}: missing column {missing[0]!r} (a cohorts file needs {', '.join(REQUIRED_COLUMNS)})"
+        )
     for index, row in frame.iterrows():
         where = _where(path, row, index)
         for column in ("cohort_id", "prompt"):
@@ -68,13 +70,21 @@ def load_cohorts(path: str | Path) -> pd.DataFrame:
             if not isinstance(value, str) or not value.strip():
                 raise TapInputError(f"{where}: field {column!r} must be a non-empty string, got {value!r}")
         gold = row["gold"]
-        if isinstance(gold, bool) or not isinstance(gold, (str, int, float)) or (isinstance(gold, float) and pd.isna(gold)):
+        if (
+            isinstance(gold, bool)
+            or not isinstance(gold, (str, int, float))
+            or (isinstance(gold, float) and pd.isna(gold))
+        ):
             raise TapInputError(f"{where}: field 'gold' must be a string or a number, got {gold!r}")
         if not isinstance(row["subject"], str) or not row["subject"].strip():
-            raise TapInputError(f"{where}: field 'subject' must be a non-empty string (e.g. {', '.join(SUBJECTS)}, or a task's name), "
-                                f"got {row['subject']!r}")
+            raise TapInputError(
+                f"{where}: field 'subject' must be a non-empty string (e.g. {', '.join(SUBJECTS)}, or a task's name), "
+                f"got {row['subject']!r}"
+            )
     frame = frame.copy()
-    frame["gold"] = [g if isinstance(g, str) else (str(int(g)) if float(g).is_integer() else str(g)) for g in frame["gold"]]
+    frame["gold"] = [
+        g if isinstance(g, str) else (str(int(g)) if float(g).is_integer() else str(g)) for g in frame["gold"]
+    ]
     if "position" not in frame.columns:
         frame["position"] = frame.groupby("cohort_id", sort=False).cumcount()
     if "item_id" not in frame.columns:

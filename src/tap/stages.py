@@ -38,8 +38,14 @@ READS = {
     "report": (),
 }
 INPUTS = {
-    "world": (), "rollouts": ("world",), "features": ("rollouts",), "labels": ("world",), "loop": ("world",),
-    "evaluate": ("features", "labels"), "fit": ("features", "labels"), "report": ("rollouts", "features", "loop", "evaluate", "fit"),
+    "world": (),
+    "rollouts": ("world",),
+    "features": ("rollouts",),
+    "labels": ("world",),
+    "loop": ("world",),
+    "evaluate": ("features", "labels"),
+    "fit": ("features", "labels"),
+    "report": ("rollouts", "features", "loop", "evaluate", "fit"),
 }
 
 

@@ -113,7 +113,11 @@ def percentile_interval(value: float, samples, level: float = 0.95, key: str = "
     values = np.array([np.nan if s is None else s for s in samples], float)
     finite = values[np.isfinite(values)]
     alpha = round((1 - level) / 2, 12)  # 0.025 exactly, not 0.025000000000000022
-    lo, hi = (float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))) if len(finite) else (math.nan, math.nan)
+    lo, hi = (
+        (float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha)))
+        if len(finite)
+        else (math.nan, math.nan)
+    )
     out = {key: float(value), "lo": lo, "hi": hi}
     if len(finite) < len(values):
         out["undefined"] = int(len(values) - len(finite))

@@ -180,5 +180,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise
     except Exception as exc:  # pyarrow/pandas raise many types for a damaged file
         kind = {".parquet": "parquet", ".csv": "CSV"}.get(suffix, suffix)
-        raise TapInputError(f"{path}: not a readable {kind} file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise TapInputError(
+            f"{path}: not a readable {kind} file ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from None
     raise TapInputError(f"{path}: unknown file type {suffix!r} (use .parquet, .jsonl or .csv)")

@@ -98,7 +98,9 @@ def run_study(
         "world": lambda: _world(api, config, home, run_dir, callback("world")),
         "rollouts": lambda: _rollouts(api, config, home, paths, callback("rollouts")),
         "features": lambda: _features(api, config, home, paths, set(study.families)),
-        "labels": lambda: _labels(api, config, home, run_dir, workers or study.workers, study.executor, callback("labels")),
+        "labels": lambda: _labels(
+            api, config, home, run_dir, workers or study.workers, study.executor, callback("labels")
+        ),
         "evaluate": lambda: _evaluate(api, config, home, run_dir, callback("evaluate")),
         "fit": lambda: _fit(api, config, home, run_dir),
         "loop": lambda: _loop(api, config, home, run_dir, callback("loop")),
@@ -111,7 +113,9 @@ def run_study(
             result.stages.append(StageRecord(stage, "off", 0.0, why))
             continue
         previous = record["stages"].get(stage, {})
-        done = previous.get("key") == keys[stage] and previous.get("finished") and all(p.exists() for p in outputs[stage])
+        done = (
+            previous.get("key") == keys[stage] and previous.get("finished") and all(p.exists() for p in outputs[stage])
+        )
         if done and not stale:
             result.stages.append(StageRecord(stage, "reused", previous.get("seconds", 0.0), previous.get("detail", "")))
             if on_stage:
@@ -123,7 +127,12 @@ def run_study(
         started = time.perf_counter()
         detail = actions[stage]()
         seconds = time.perf_counter() - started
-        record["stages"][stage] = {"key": keys[stage], "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "detail": detail}
+        record["stages"][stage] = {
+            "key": keys[stage],
+            "seconds": seconds,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "detail": detail,
+        }
         write_json(record, run_dir / "study.json")
         result.stages.append(StageRecord(stage, "ran", seconds, detail))
     if paths.metrics.exists():
@@ -160,14 +169,21 @@ def _labels(api, config, home, run_dir, workers, executor, progress) -> str:
         if picked["failed"]:
             from tap.errors import TapInputError
 
-            raise TapInputError(f"{run_dir}: {picked['failed']} label runs failed (see labels.sqlite); rerun `tap study` to retry them")
-        return (f"active labeling: {len(picked['labelled'])} cohorts chosen and labelled ({picked['label_runs']} label runs), "
-                f"{picked['labelled_before']} labelled before")
+            raise TapInputError(
+                f"{run_dir}: {picked['failed']} label runs failed (see labels.sqlite); rerun `tap study` to retry them"
+            )
+        return (
+            f"active labeling: {len(picked['labelled'])} cohorts chosen and labelled ({picked['label_runs']} label "
+            "runs), "
+            f"{picked['labelled_before']} labelled before"
+        )
     result = api.label(run_dir, config=config, workers=workers, executor=executor, home=home, progress=progress)
     if result.failed:
         from tap.errors import TapInputError
 
-        raise TapInputError(f"{run_dir}: {result.failed} label runs failed (see labels.sqlite); rerun `tap study` to retry them")
+        raise TapInputError(
+            f"{run_dir}: {result.failed} label runs failed (see labels.sqlite); rerun `tap study` to retry them"
+        )
     return f"{result.succeeded} label runs, {result.skipped} already in the ledger"
 
 

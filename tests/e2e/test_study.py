@@ -40,8 +40,14 @@ def quick_study(default_world, tap_home, tmp_path_factory):
     env = dict(os.environ, TAP_HOME=str(tap_home))
     log = tmp_path_factory.mktemp("study-log") / "stderr.txt"
     with log.open("w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "tap.cli", "study", "--quick", "--out", str(run)], cwd=REPO, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tap.cli", "study", "--quick", "--out", str(run)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
         deadline = time.time() + 300
         while _ok_rows(run / "labels.sqlite") < 4 and process.poll() is None and time.time() < deadline:
             time.sleep(0.2)
@@ -58,9 +64,24 @@ def test_killed_study_resumes_to_a_full_run_folder(quick_study):
     run, killed_at, resumed = quick_study
     assert 4 <= killed_at < 32, killed_at  # killed mid-labels
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert re.search(rf"labels\s+│\s+ran.*{32 - killed_at} label runs, {killed_at} already in the ledger", resumed.stdout), resumed.stdout
-    for name in ("config.toml", "items.parquet", "cohorts.parquet", "rollouts.parquet", "features.parquet", "labels.sqlite",
-                 "loop.parquet", "loop.json", "metrics.json", "predictions.parquet", "predictor.skops", "report.html", "study.json"):
+    assert re.search(
+        rf"labels\s+│\s+ran.*{32 - killed_at} label runs, {killed_at} already in the ledger", resumed.stdout
+    ), resumed.stdout
+    for name in (
+        "config.toml",
+        "items.parquet",
+        "cohorts.parquet",
+        "rollouts.parquet",
+        "features.parquet",
+        "labels.sqlite",
+        "loop.parquet",
+        "loop.json",
+        "metrics.json",
+        "predictions.parquet",
+        "predictor.skops",
+        "report.html",
+        "study.json",
+    ):
         assert (run / name).exists(), name
     assert _ok_rows(run / "labels.sqlite") == 32  # 16 cohorts x 2 seeds, none lost or doubled
     metrics = json.loads((run / "metrics.json").read_text())
@@ -80,10 +101,16 @@ def test_rerunning_a_finished_study_does_nothing(quick_study, tap_home):
 
 def test_a_changed_evaluation_setting_reruns_only_what_depends_on_it(quick_study, tap_home):
     run, _, _ = quick_study
-    changed = run_tap("study", "--quick", "--out", str(run), "--set", "evaluate.bootstrap=100", env={"TAP_HOME": str(tap_home)})
+    changed = run_tap(
+        "study", "--quick", "--out", str(run), "--set", "evaluate.bootstrap=100", env={"TAP_HOME": str(tap_home)}
+    )
     assert changed.returncode == 0, changed.stderr[-2000:]
     stages = json.loads((run / "study.json").read_text())["stages"]
-    status = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in changed.stdout.splitlines() if line.count("│") >= 4}
+    status = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in changed.stdout.splitlines()
+        if line.count("│") >= 4
+    }
     assert [status[s] for s in ("world", "rollouts", "features", "labels", "loop")] == ["reused"] * 5
     assert [status[s] for s in ("evaluate", "fit", "report")] == ["ran"] * 3
     assert json.loads((run / "metrics.json").read_text())["bootstrap"] == 100 and set(stages) >= {"evaluate", "report"}
@@ -97,8 +124,19 @@ def _chromium() -> str:
 
 
 def _render(report: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=30000", *extra,
-                           report.resolve().as_uri()], capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [
+            _chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=30000",
+            *extra,
+            report.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def _page_state(report: Path, profile: Path) -> tuple[dict, str]:
@@ -113,12 +151,18 @@ def test_report_renders_in_headless_chromium_without_errors(quick_study, tmp_pat
     run, _, _ = quick_study
     report = run / "report.html"
     text = report.read_text()
-    assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?https?://""", text)  # self-contained: nothing to fetch
+    assert not re.search(
+        r"""<(script|link|img)[^>]+(src|href)=["']?https?://""", text
+    )  # self-contained: nothing to fetch
     state, log = _page_state(report, tmp_path / "profile")
     assert state.get("data-errors") == "[]", state
     assert int(state["data-figures-expected"]) >= 9  # the quick study runs a small loop too
     assert state.get("data-figures-rendered") == state["data-figures-expected"], state
-    console_errors = [line for line in log.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "ERROR" in line.split("CONSOLE")[0])]
+    console_errors = [
+        line
+        for line in log.splitlines()
+        if "CONSOLE" in line and ("Uncaught" in line or "ERROR" in line.split("CONSOLE")[0])
+    ]
     assert not console_errors, console_errors
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report.png"
@@ -129,7 +173,9 @@ def test_report_renders_in_headless_chromium_without_errors(quick_study, tmp_pat
 def test_the_browser_check_catches_a_broken_page(quick_study, tmp_path):
     run, _, _ = quick_study
     broken = tmp_path / "broken.html"
-    broken.write_text((run / "report.html").read_text().replace("</body>", "<script>noSuchFunction();</script></body>", 1))
+    broken.write_text(
+        (run / "report.html").read_text().replace("</body>", "<script>noSuchFunction();</script></body>", 1)
+    )
     state, _ = _page_state(broken, tmp_path / "profile")
     assert "noSuchFunction" in state.get("data-errors", "")
 
@@ -153,10 +199,14 @@ def test_the_learning_curve_bench_runs_on_a_study_and_the_report_draws_it(quick_
                           env=dict(os.environ, TAP_HOME=str(tap_home)), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     curve = json.loads((copy / "learning_curve.json").read_text())
-    assert curve["sizes"] == [8, 16] and {"TAP auto R+F", "TAP ridge R+F", "best feature R", "random"} <= set(curve["curves"])
+    assert curve["sizes"] == [8, 16] and {"TAP auto R+F", "TAP ridge R+F", "best feature R", "random"} <= set(
+        curve["curves"]
+    )
     assert len(curve["curves"]["random"]["sizes"]["8"]) == 3 and "above the best reward-only feature" in done.stdout
     rebuilt = run_tap("report", str(copy), env={"TAP_HOME": str(tap_home)})
     assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
     state, _ = _page_state(copy / "report.html", tmp_path / "profile")
     assert "fig-learning" in (copy / "report.html").read_text()
-    assert state.get("data-errors") == "[]" and state.get("data-figures-rendered") == state["data-figures-expected"], state
+    assert state.get("data-errors") == "[]" and state.get("data-figures-rendered") == state["data-figures-expected"], (
+        state
+    )

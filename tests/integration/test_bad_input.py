@@ -18,7 +18,10 @@ def _check(result, *fragments):
 
 
 def _rows(n=2, **override):
-    return [dict({"cohort_id": "c1", "prompt": f"{i}+1=", "gold": str(i + 1), "subject": "math"}, **override) for i in range(n)]
+    return [
+        dict({"cohort_id": "c1", "prompt": f"{i}+1=", "gold": str(i + 1), "subject": "math"}, **override)
+        for i in range(n)
+    ]
 
 
 def test_malformed_jsonl(tmp_path):
@@ -67,7 +70,10 @@ def test_wrong_field_type_in_a_row(tmp_path):
 
 @pytest.mark.parametrize(
     "toml, field",
-    [("[world.cohorts]\nsize = 'eight'\n", "world.cohorts.size"), ("[rollout]\ntemperature = -1\n", "rollout.temperature")],
+    [
+        ("[world.cohorts]\nsize = 'eight'\n", "world.cohorts.size"),
+        ("[rollout]\ntemperature = -1\n", "rollout.temperature"),
+    ],
 )
 def test_wrong_type_in_the_toml_config(tmp_path, toml, field):
     path = tmp_path / "bad.toml"

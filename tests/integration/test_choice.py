@@ -44,23 +44,40 @@ def test_every_arm_chooses_among_the_same_candidates_at_the_same_state(default_w
     ledger = Ledger(tmp_path / "choice" / "labels.sqlite").table()
     ok = ledger[ledger.status == "ok"]
     assert len(ok) == 2 * 3 * 2  # per state: 3 oracle runs + 3 short runs
-    assert ok.config_hash.nunique() == 2  # two states (different weights); a 1-step short run is the oracle's settings on another seed
+    assert (
+        ok.config_hash.nunique() == 2
+    )  # two states (different weights); a 1-step short run is the oracle's settings on another seed
     summary = json.loads((tmp_path / "choice.json").read_text())
     assert summary["states"] == 2 and set(summary["arms"]) == set(arms) and "tap" in summary["paired_vs_random"]
     assert "Choice quality" in result.stdout
 
 
 def test_judge_and_summary():
-    assert judge(np.array([0.1, 0.3, 0.2]), 2) == {"oracle_value": 0.2, "best_value": 0.3, "mean_value": pytest.approx(0.2),
-                                                   "regret": pytest.approx(0.1), "rank": 2.0, "gain": pytest.approx(0.0),
-                                                   "best_gain": pytest.approx(0.1)}
+    assert judge(np.array([0.1, 0.3, 0.2]), 2) == {
+        "oracle_value": 0.2,
+        "best_value": 0.3,
+        "mean_value": pytest.approx(0.2),
+        "regret": pytest.approx(0.1),
+        "rank": 2.0,
+        "gain": pytest.approx(0.0),
+        "best_gain": pytest.approx(0.1),
+    }
     rows = []
     for seed in range(4):
         for step in (1, 2):
             oracle = np.array([0.0, 1.0, 2.0]) + seed
             for arm, pick in (("tap", 2), ("random", (seed + step) % 3)):
-                rows.append({"loop_seed": seed, "step": step, "arm": arm, "chosen": str(pick), "scorer": arm, "score": 0.0,
-                             **judge(oracle, pick)})
+                rows.append(
+                    {
+                        "loop_seed": seed,
+                        "step": step,
+                        "arm": arm,
+                        "chosen": str(pick),
+                        "scorer": arm,
+                        "score": 0.0,
+                        **judge(oracle, pick),
+                    }
+                )
     summary = summarize(pd.DataFrame(rows), resamples=200)
     assert summary["arms"]["tap"]["regret"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0}
     assert summary["arms"]["tap"]["fraction_of_oracle"]["mean"] == pytest.approx(1.0)
@@ -72,7 +89,17 @@ def test_judge_and_summary():
 def test_the_report_draws_choice_quality():
     from tap.report.figures import choice_quality
 
-    summary = {"states": 8, "candidates": 3, "target": "lift_pass", "uniform": {"regret": 0.5},
-               "arms": {"random": {"regret": {"mean": 0.4, "lo": 0.2, "hi": 0.6}}, "tap": {"regret": {"mean": 0.1, "lo": 0.0, "hi": 0.3}}}}
+    summary = {
+        "states": 8,
+        "candidates": 3,
+        "target": "lift_pass",
+        "uniform": {"regret": 0.5},
+        "arms": {
+            "random": {"regret": {"mean": 0.4, "lo": 0.2, "hi": 0.6}},
+            "tap": {"regret": {"mean": 0.1, "lo": 0.0, "hi": 0.3}},
+        },
+    }
     figure = choice_quality(summary)
-    assert list(figure.data[0].x) == ["tap", "random"] and list(figure.data[0].error_y.array) == pytest.approx([0.2, 0.2])
+    assert list(figure.data[0].x) == ["tap", "random"] and list(figure.data[0].error_y.array) == pytest.approx(
+        [0.2, 0.2]
+    )

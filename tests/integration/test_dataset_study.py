@@ -22,9 +22,21 @@ def write_gsm8k(path, n, seed):
 
 
 def dataset_overrides(policy_dir, source):
-    sets = [f'policy.model="{policy_dir}"', f'data.source="{source}"', "data.preset=gsm8k", "data.cohort_size=4",
-            "data.probe_size=12", "data.max_new_tokens=6", "rollout.num_generations=4", "label.num_generations=4",
-            "label.seeds=2", "label.steps=2", 'study.families=["R", "F"]', "evaluate.bootstrap=50", "evaluate.random_draws=10"]
+    sets = [
+        f'policy.model="{policy_dir}"',
+        f'data.source="{source}"',
+        "data.preset=gsm8k",
+        "data.cohort_size=4",
+        "data.probe_size=12",
+        "data.max_new_tokens=6",
+        "rollout.num_generations=4",
+        "label.num_generations=4",
+        "label.seeds=2",
+        "label.steps=2",
+        'study.families=["R", "F"]',
+        "evaluate.bootstrap=50",
+        "evaluate.random_draws=10",
+    ]
     return [a for s in sets for a in ("--set", s)]
 
 
@@ -59,7 +71,9 @@ def test_dataset_study_end_to_end_then_score_a_vendor_file(micro_world, tap_home
     assert scored.returncode == 0, scored.stderr
     assert "dataset: mean predicted lift per cohort" in scored.stdout
     scores = pd.read_csv(tmp_path / "scores.csv")
-    assert len(scores) == 6 and (scores.lo <= scores.predicted_lift).all() and (scores.predicted_lift <= scores.hi).all()
+    assert (
+        len(scores) == 6 and (scores.lo <= scores.predicted_lift).all() and (scores.predicted_lift <= scores.hi).all()
+    )
     vendor_rollouts = pd.read_parquet(tmp_path / "scores.rollouts.parquet")
     assert vendor_rollouts.n_tokens.max() <= 6  # scored with the predictor's own sampling settings
 

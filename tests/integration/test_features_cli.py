@@ -14,7 +14,13 @@ from tests.conftest import MICRO, run_tap
 def test_features_list_prints_every_feature_with_its_tag():
     result = run_tap("features", "list")
     assert result.returncode == 0
-    for name in list(FEATURES) + ["gold_nll", "probe_similarity", "cohort_diversity", "head_align_dot", "head_align_cos"]:
+    for name in list(FEATURES) + [
+        "gold_nll",
+        "probe_similarity",
+        "cohort_diversity",
+        "head_align_dot",
+        "head_align_cos",
+    ]:
         assert name in result.stdout
 
 
@@ -31,9 +37,18 @@ def test_features_compute_writes_one_row_per_cohort_with_costs(micro_world, micr
         assert (table[column] >= 0).all()
     rollouts = pd.read_parquet(tmp_path / "rollouts.parquet")
     for column, source in (("cost_rollout_seconds", "gen_seconds"), ("cost_rollout_flops", "gen_flops")):
-        np.testing.assert_allclose(table.set_index("cohort_id")[column].sort_index(), rollouts.groupby("cohort_id")[source].sum().sort_index())
+        np.testing.assert_allclose(
+            table.set_index("cohort_id")[column].sort_index(), rollouts.groupby("cohort_id")[source].sum().sort_index()
+        )
     assert (table.cost_F_forward_tokens > 0).all()
-    assert {"gold_nll", "probe_similarity", "cohort_diversity", "head_align_dot", "head_align_cos", "head_align_adam"} <= set(table)
+    assert {
+        "gold_nll",
+        "probe_similarity",
+        "cohort_diversity",
+        "head_align_dot",
+        "head_align_cos",
+        "head_align_adam",
+    } <= set(table)
     for _, row in table.iterrows():
         for name in feature_columns(table):
             if isinstance(row[name], float) and math.isnan(row[name]):

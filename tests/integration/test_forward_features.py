@@ -30,7 +30,9 @@ def test_one_pass_gives_gold_nll_and_prompt_representations_as_separate_passes_d
     shared = forward_pass(policy, policy.encode_prompts(list(cohorts.prompt)), golds, prompt_means=True)
     nll = np.array([-lp.mean() for lp in shared.logps])
     np.testing.assert_allclose(nll, policy.score_gold(list(cohorts.prompt), list(cohorts.gold)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(shared.prompt_means, policy.prompt_representations(list(cohorts.prompt)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        shared.prompt_means, policy.prompt_representations(list(cohorts.prompt)), rtol=1e-4, atol=1e-5
+    )
     assert shared.tokens == sum(len(p) + len(g) for p, g in zip(policy.encode_prompts(list(cohorts.prompt)), golds))
 
 
@@ -43,8 +45,13 @@ def test_cohorts_batched_together_give_each_cohort_its_own_head_gradient(setting
         records += rows
         weights += cohort_weights(rows, 4, objective)
         segments += [cohort_id] * len(rows)
-    together = forward_pass(policy, policy.encode_prompts([r["prompt"] for r in records]), [list(r["token_ids"]) for r in records],
-                            weights=weights, segments=segments).head
+    together = forward_pass(
+        policy,
+        policy.encode_prompts([r["prompt"] for r in records]),
+        [list(r["token_ids"]) for r in records],
+        weights=weights,
+        segments=segments,
+    ).head
     assert sorted(together) == ["c0000", "c0001", "c0002"]
     for cohort_id in together:
         alone = cohort_head_gradient(policy, _rows(rollouts, cohort_id), 4, objective)
@@ -62,8 +69,10 @@ def test_token_weights_are_the_loss_normalizers(loss_type):
         assert np.allclose(w, a / norm)
 
 
-@pytest.mark.parametrize("objective", [Objective(), Objective(loss_type="grpo", temperature=0.7), Objective(loss_type="dr_grpo",
-                                                                                                            scale_rewards="none")])
+@pytest.mark.parametrize(
+    "objective",
+    [Objective(), Objective(loss_type="grpo", temperature=0.7), Objective(loss_type="dr_grpo", scale_rewards="none")],
+)
 def test_cohort_gradient_is_minus_the_gradient_of_trls_loss_at_the_first_step(setting, objective):
     """g_c = −∇ of the clipped GRPO loss (tap.grpo.policy_loss, checked against TRL elsewhere) at
     ratio 1, with the label runs' loss type, advantage scaling and temperature."""
@@ -71,7 +80,9 @@ def test_cohort_gradient_is_minus_the_gradient_of_trls_loss_at_the_first_step(se
     rows = _rows(rollouts, "c0001")
     ours = cohort_gradient(policy, rows, 4, objective)
     conts = [list(r["token_ids"]) for r in rows]
-    logps = policy.continuation_logps(policy.encode_prompts([r["prompt"] for r in rows]), conts, temperature=objective.temperature)
+    logps = policy.continuation_logps(
+        policy.encode_prompts([r["prompt"] for r in rows]), conts, temperature=objective.temperature
+    )
     width = max(len(c) for c in conts)
     padded = torch.zeros(len(rows), width)
     mask = torch.zeros(len(rows), width)
@@ -101,7 +112,9 @@ def test_head_gradient_follows_the_temperature(setting):
             continue
         with torch.no_grad():
             h = policy.model(input_ids=torch.tensor([prompt + cont]), output_hidden_states=True).hidden_states[-1][0]
-        logp = torch.log_softmax(h[len(prompt) - 1:-1] @ weight.T / objective.temperature, -1)[torch.arange(len(cont)), torch.tensor(cont)]
+        logp = torch.log_softmax(h[len(prompt) - 1 : -1] @ weight.T / objective.temperature, -1)[
+            torch.arange(len(cont)), torch.tensor(cont)
+        ]
         total = total + (logp * torch.as_tensor(w, dtype=torch.float32)).sum()
     (reference,) = torch.autograd.grad(total, weight)
     torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-4)

@@ -17,9 +17,20 @@ def trainer_factory(micro_world, tmp_path_factory):
     def make(loss_type: str):
         tokenizer = AutoTokenizer.from_pretrained(micro_world.policy_dir)
         model = AutoModelForCausalLM.from_pretrained(micro_world.policy_dir)
-        settings = dict(steps=1, learning_rate=1e-4, lr_scheduler_type="constant", num_generations=4, max_completion_length=5,
-                        temperature=1.0, loss_type=loss_type, scale_rewards="group", beta=0.0, epsilon=0.2, num_iterations=1,
-                        per_device_train_batch_size=8)
+        settings = dict(
+            steps=1,
+            learning_rate=1e-4,
+            lr_scheduler_type="constant",
+            num_generations=4,
+            max_completion_length=5,
+            temperature=1.0,
+            loss_type=loss_type,
+            scale_rewards="group",
+            beta=0.0,
+            epsilon=0.2,
+            num_iterations=1,
+            per_device_train_batch_size=8,
+        )
         args = grpo_config(settings, 0, 2, str(tmp_path_factory.mktemp("grpo")))
         data = Dataset.from_dict({"prompt": ["1+1=", "2+2="]})
         trainer = GRPOTrainer(model=model, reward_funcs=lambda completions, **_: [0.0] * len(completions), args=args,
@@ -35,7 +46,9 @@ def test_advantages_match_trl_formula_by_hand():
     assert torch.allclose(a[:4], torch.tensor([0.75, -0.25, -0.25, -0.25]) / (0.5 + 1e-4))
     assert torch.all(a[4:] == 0)
     assert torch.allclose(group_advantages(rewards, 4, "none")[:4], torch.tensor([0.75, -0.25, -0.25, -0.25]))
-    assert torch.allclose(group_advantages(rewards, 4, "batch")[:4], torch.tensor([0.75, -0.25, -0.25, -0.25]) / (rewards.std() + 1e-4))
+    assert torch.allclose(
+        group_advantages(rewards, 4, "batch")[:4], torch.tensor([0.75, -0.25, -0.25, -0.25]) / (rewards.std() + 1e-4)
+    )
 
 
 @pytest.mark.parametrize("loss_type", ["dapo", "grpo", "bnpo", "dr_grpo"])
@@ -61,5 +74,7 @@ def test_policy_loss_matches_trl(trainer_factory, loss_type, off_policy):
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(); one step, no accumulation
     trainer.model.train()
     theirs = trainer._compute_loss(trainer.model, inputs)
-    ours = policy_loss(logps, old, advantages, completion_mask, loss_type=loss_type, epsilon=0.2, max_completion_length=5)
+    ours = policy_loss(
+        logps, old, advantages, completion_mask, loss_type=loss_type, epsilon=0.2, max_completion_length=5
+    )
     assert float(ours) == pytest.approx(float(theirs), rel=1e-4, abs=1e-6)

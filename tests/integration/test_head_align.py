@@ -34,7 +34,13 @@ def _autograd_head_grads(policy, rows, probe):
 
     adv = group_advantages(torch.tensor([r["reward"] for r in rows], dtype=torch.float32), 8)
     n_tokens = sum(len(r["token_ids"]) for r in rows)
-    objective = sum(a * token_logps(policy.encode_prompts([r["prompt"]])[0], list(r["token_ids"])).sum() for a, r in zip(adv, rows)) / n_tokens
+    objective = (
+        sum(
+            a * token_logps(policy.encode_prompts([r["prompt"]])[0], list(r["token_ids"])).sum()
+            for a, r in zip(adv, rows)
+        )
+        / n_tokens
+    )
     (g_c,) = torch.autograd.grad(objective, weight)
     nll_terms = []
     for prompt, gold in zip(probe.prompt, probe.gold):
@@ -57,7 +63,9 @@ def test_exact_mode_equals_autograd(setting):
 
 def test_sketch_mode_is_within_five_percent(setting):
     policy, rows, probe = setting
-    exact = alignment(cohort_head_gradient(policy, rows, 8), probe_head_gradient(policy, list(probe.prompt), list(probe.gold)))
+    exact = alignment(
+        cohort_head_gradient(policy, rows, 8), probe_head_gradient(policy, list(probe.prompt), list(probe.gold))
+    )
     sketch = _sketch(len(policy.tokenizer), 8192, seed=0)
     approx = alignment(
         cohort_head_gradient(policy, rows, 8, sketch=sketch),

@@ -67,14 +67,29 @@ def test_training_changes_every_parameter(units):
 def _rows(db: Path) -> list[tuple]:
     try:
         with sqlite3.connect(db) as conn:
-            return conn.execute("SELECT cohort_id, seed, lift_nll, delta_accuracy FROM labels WHERE status='ok' ORDER BY 1, 2").fetchall()
+            return conn.execute(
+                "SELECT cohort_id, seed, lift_nll, delta_accuracy FROM labels WHERE status='ok' ORDER BY 1, 2"
+            ).fetchall()
     except sqlite3.OperationalError:  # the battery has created the file but not yet its tables
         return []
 
 
 def _label_cmd(run: Path, home: Path) -> list[str]:
     sets = [a for s in LABEL for a in ("--set", s)]
-    return [sys.executable, "-m", "tap.cli", "label", str(run), *sets, "--seeds", "2", "--max-cohorts", "8", "--home", str(home)]
+    return [
+        sys.executable,
+        "-m",
+        "tap.cli",
+        "label",
+        str(run),
+        *sets,
+        "--seeds",
+        "2",
+        "--max-cohorts",
+        "8",
+        "--home",
+        str(home),
+    ]
 
 
 def test_sigkilled_battery_resumes_to_the_same_ledger(default_world, tap_home, tmp_path):
@@ -95,7 +110,9 @@ def test_sigkilled_battery_resumes_to_the_same_ledger(default_world, tap_home, t
     proc.wait()
     partial = _rows(db)
     assert 2 <= len(partial) < 16
-    resumed = subprocess.run(_label_cmd(tmp_path / "killed", tap_home), cwd=REPO, env=env, capture_output=True, text=True)
+    resumed = subprocess.run(
+        _label_cmd(tmp_path / "killed", tap_home), cwd=REPO, env=env, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "already in the ledger" in resumed.stdout
     clean = subprocess.run(_label_cmd(tmp_path / "clean", tap_home), cwd=REPO, env=env, capture_output=True, text=True)
@@ -138,7 +155,10 @@ def test_lifts_are_recomputed_exactly_from_the_per_item_records(default_world, c
     assert row.delta_accuracy == final.greedy_correct.mean() - base.greedy_correct.mean()
     expected_accuracy = lambda r: np.exp(r.gold_logprob_sum.to_numpy())  # noqa: E731  (exact verifier: one canonical string)
     assert row.lift_pass == pytest.approx(expected_accuracy(final).mean() - expected_accuracy(base).mean(), abs=1e-15)
-    assert set(records[records.seed == row.seed].step) == {1, config.label.steps}  # probe_steps [1, 3] within 2 steps: 1 and the end
+    assert set(records[records.seed == row.seed].step) == {
+        1,
+        config.label.steps,
+    }  # probe_steps [1, 3] within 2 steps: 1 and the end
     steps = ledger.details("label_steps", row.config_hash)
     assert list(steps.step) == [1, config.label.steps] and (steps.train_seconds > 0).all()
     first = ledger.details("first_steps", row.config_hash)
@@ -149,6 +169,15 @@ def test_lifts_are_recomputed_exactly_from_the_per_item_records(default_world, c
 def test_looking_at_the_probe_mid_run_does_not_change_the_run(units):
     unit = units[0]
     quiet = dataclasses.replace(unit, settings={**unit.settings, "probe_steps": []})
-    looked, not_looked = run_label(dataclasses.replace(unit, settings={**unit.settings, "probe_steps": [1]})), run_label(quiet)
-    assert (looked["lift_nll"], looked["lift_pass"], looked["delta_accuracy"]) == (not_looked["lift_nll"], not_looked["lift_pass"], not_looked["delta_accuracy"])
-    assert {r["step"] for r in looked["records"]} == {1, unit.settings["steps"]} and {r["step"] for r in not_looked["records"]} == {unit.settings["steps"]}
+    looked, not_looked = (
+        run_label(dataclasses.replace(unit, settings={**unit.settings, "probe_steps": [1]})),
+        run_label(quiet),
+    )
+    assert (looked["lift_nll"], looked["lift_pass"], looked["delta_accuracy"]) == (
+        not_looked["lift_nll"],
+        not_looked["lift_pass"],
+        not_looked["delta_accuracy"],
+    )
+    assert {r["step"] for r in looked["records"]} == {1, unit.settings["steps"]} and {
+        r["step"] for r in not_looked["records"]
+    } == {unit.settings["steps"]}

@@ -40,8 +40,18 @@ def test_chat_template_and_lora_reach_trl(default_world, chat_policy, tmp_path, 
             seen["model"] = type(self.model).__name__
 
     monkeypatch.setattr(trl, "GRPOTrainer", Recording)
-    config = load_config(None, LABEL + [f'policy.model="{chat_policy}"', 'policy.system_prompt="Answer:"',
-                                        "label.lora_r=4", "label.lora_alpha=8", "label.learning_rate=1e-3", "label.seeds=1"])
+    config = load_config(
+        None,
+        LABEL
+        + [
+            f'policy.model="{chat_policy}"',
+            'policy.system_prompt="Answer:"',
+            "label.lora_r=4",
+            "label.lora_alpha=8",
+            "label.learning_rate=1e-3",
+            "label.seeds=1",
+        ],
+    )
     settings = label_settings(config)
     probe = default_world.probe.head(16)
     config_hash = label_hash(settings, "weights", probe)

@@ -14,7 +14,11 @@ from tap import api
 from tap.labels.ledger import Ledger
 from tests.conftest import MICRO, run_tap
 
-SETS = [a for s in MICRO + ["evaluate.bootstrap=50", "evaluate.random_draws=20", "predictor.max_iter=30"] for a in ("--set", s)]
+SETS = [
+    a
+    for s in MICRO + ["evaluate.bootstrap=50", "evaluate.random_draws=20", "predictor.max_iter=30"]
+    for a in ("--set", s)
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +29,9 @@ def run_dir(micro_world, tap_home, tmp_path_factory):
     result = run_tap("features", "compute", str(run / "rollouts.parquet"), *SETS, env={"TAP_HOME": str(tap_home)})
     assert result.returncode == 0, result.stderr
     rng = np.random.default_rng(0)
-    spread = pd.read_parquet(run / "features.parquet").token_entropy_mean.std()  # seed noise at a tenth of the signal's spread
+    spread = pd.read_parquet(
+        run / "features.parquet"
+    ).token_entropy_mean.std()  # seed noise at a tenth of the signal's spread
     write_labels(run, seeds=3, lift=lambda row: 0.01 * (row.token_entropy_mean + 0.1 * spread * rng.normal()))
     return run
 
@@ -43,9 +49,18 @@ def write_labels(run, *, seeds, lift) -> str:
     ledger = Ledger(run / "labels.sqlite")
     for row in pd.read_parquet(run / "features.parquet").itertuples():
         for seed in range(seeds):
-            ledger.write({"cohort_id": row.cohort_id, "cohort_hash": contents[row.cohort_id], "seed": seed,
-                          "config_hash": config_hash, "status": "ok", **dict.fromkeys(("lift_nll", "lift_pass"), lift(row)),
-                          "wall_seconds": 2.0, "flops": 1e12})
+            ledger.write(
+                {
+                    "cohort_id": row.cohort_id,
+                    "cohort_hash": contents[row.cohort_id],
+                    "seed": seed,
+                    "config_hash": config_hash,
+                    "status": "ok",
+                    **dict.fromkeys(("lift_nll", "lift_pass"), lift(row)),
+                    "wall_seconds": 2.0,
+                    "flops": 1e12,
+                }
+            )
     return config_hash
 
 
@@ -54,17 +69,34 @@ def test_evaluate_writes_metrics_and_predictions_and_prints_the_table(run_dir, t
     assert result.returncode == 0, result.stderr
     assert "Ranking: 16 cohorts x 3 seeds" in result.stdout and "Selection on a held-out seed" in result.stdout
     assert "TAP ridge R+F *" in result.stdout and "measured lift, 2 seeds" in result.stdout
-    metrics = json.loads((run_dir / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
-    assert metrics["cohorts"] == 16 and metrics["headline"] == "TAP ridge R+F" and len(metrics["label_config_hash"]) == 12
+    metrics = json.loads(
+        (run_dir / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}")
+    )
+    assert (
+        metrics["cohorts"] == 16 and metrics["headline"] == "TAP ridge R+F" and len(metrics["label_config_hash"]) == 12
+    )
     entries = {e["name"]: e for e in metrics["scorers"]}
-    assert entries["token_entropy_mean"]["metrics"]["loco_spearman"]["value"] > 0.8  # the feature the labels were made from
+    assert (
+        entries["token_entropy_mean"]["metrics"]["loco_spearman"]["value"] > 0.8
+    )  # the feature the labels were made from
     assert entries["token_entropy_mean"]["metrics"]["kfold_spearman"]["value"] > 0.6  # folds of 3–4 cohorts
     assert metrics["protocol"]["folds"] == 5 and "TAP auto R+F" in entries and "K-fold ρ" in result.stdout
     assert entries["TAP ridge R+F"]["coverage"]["level"] == 0.9
     assert entries["measured lift, 1 seed"]["cost_seconds"] == pytest.approx(2.0)
     assert entries["TAP gbm R"]["cost_seconds"] > 0  # rollout generation is part of the cost
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
-    assert {"cohort_id", "subject", "scorer", "label", "pred", "fold", "pred_lo", "pred_hi", "loco_pred", "lodo_pred"} <= set(predictions)
+    assert {
+        "cohort_id",
+        "subject",
+        "scorer",
+        "label",
+        "pred",
+        "fold",
+        "pred_lo",
+        "pred_hi",
+        "loco_pred",
+        "lodo_pred",
+    } <= set(predictions)
     assert predictions[predictions.scorer == "TAP ridge R+F"].pred_lo.notna().all()
 
 
@@ -95,8 +127,15 @@ def test_fit_then_score_ranks_new_cohorts_with_intervals(run_dir, tap_home, tmp_
     new = new[new.cohort_id.isin(sorted(new.cohort_id.unique())[:5])]
     new.to_json(tmp_path / "vendor.jsonl", orient="records", lines=True)
     out = tmp_path / "ranked.csv"
-    result = run_tap("score", str(tmp_path / "vendor.jsonl"), "--predictor", str(run_dir / "predictor.skops"), "--out", str(out),
-                     env={"TAP_HOME": str(tap_home)})
+    result = run_tap(
+        "score",
+        str(tmp_path / "vendor.jsonl"),
+        "--predictor",
+        str(run_dir / "predictor.skops"),
+        "--out",
+        str(out),
+        env={"TAP_HOME": str(tap_home)},
+    )
     assert result.returncode == 0, result.stderr
     ranked = pd.read_csv(out)
     assert list(ranked["rank"]) == [1, 2, 3, 4, 5] and ranked.predicted_lift.is_monotonic_decreasing
@@ -106,7 +145,9 @@ def test_fit_then_score_ranks_new_cohorts_with_intervals(run_dir, tap_home, tmp_
     # the same features through the Python API give the same predictions as the saved predictor
     predictor, _, meta = api.fit(run_dir, config=None, out=tmp_path / "again.skops")
     features = pd.read_parquet(tmp_path / "ranked.features.parquet").set_index("cohort_id").loc[ranked.cohort_id]
-    np.testing.assert_allclose(predictor.predict(features[meta["columns"]].astype(float)), ranked.predicted_lift, rtol=1e-6)
+    np.testing.assert_allclose(
+        predictor.predict(features[meta["columns"]].astype(float)), ranked.predicted_lift, rtol=1e-6
+    )
 
 
 def test_bad_inputs_are_one_line(tap_home, tmp_path):
@@ -116,10 +157,23 @@ def test_bad_inputs_are_one_line(tap_home, tmp_path):
     assert result.returncode == 2 and "no features.parquet" in result.stderr and "Traceback" not in result.stderr
     (tmp_path / "fake.skops").write_bytes(b"not a zip file")
     (tmp_path / "c.jsonl").write_text('{"cohort_id": "a", "prompt": "1+1=", "gold": "2", "subject": "math"}\n')
-    result = run_tap("score", str(tmp_path / "c.jsonl"), "--predictor", str(tmp_path / "fake.skops"), env={"TAP_HOME": str(tap_home)})
-    assert result.returncode == 2 and "not a TAP predictor file" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    result = run_tap("score", str(tmp_path / "c.jsonl"), "--predictor", str(tmp_path / "fake.skops"), "--out", str(tmp_path / "x.txt"),
-                     env={"TAP_HOME": str(tap_home)})
+    result = run_tap(
+        "score", str(tmp_path / "c.jsonl"), "--predictor", str(tmp_path / "fake.skops"), env={"TAP_HOME": str(tap_home)}
+    )
+    assert (
+        result.returncode == 2
+        and "not a TAP predictor file" in result.stderr
+        and len(result.stderr.strip().splitlines()) == 1
+    )
+    result = run_tap(
+        "score",
+        str(tmp_path / "c.jsonl"),
+        "--predictor",
+        str(tmp_path / "fake.skops"),
+        "--out",
+        str(tmp_path / "x.txt"),
+        env={"TAP_HOME": str(tap_home)},
+    )
     assert result.returncode == 2 and "must end in .csv or .parquet" in result.stderr
 
 
@@ -139,11 +193,28 @@ def test_score_a_preset_dataset_with_its_own_probe(run_dir, tap_home, tmp_path):
     """The "buy smarter" path: a GSM8K-schema vendor file cut into cohorts, scored against a probe file."""
     records = [{"question": f"What is {a} + {b}?", "answer": f"#### {a + b}"} for a in range(4) for b in range(4)]
     (tmp_path / "vendor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    pd.DataFrame({"prompt": ["1+1=", "2+3="], "gold": ["2", "5"], "subject": ["math", "math"]}).to_csv(tmp_path / "probe.csv", index=False)
+    pd.DataFrame({"prompt": ["1+1=", "2+3="], "gold": ["2", "5"], "subject": ["math", "math"]}).to_csv(
+        tmp_path / "probe.csv", index=False
+    )
     out = tmp_path / "scores.parquet"
-    result = run_tap("score", "--data", str(tmp_path / "vendor.jsonl"), "--preset", "gsm8k", "--size", "4", "--top", "2",
-                     "--probe", str(tmp_path / "probe.csv"), "--predictor", str(run_dir / "predictor.skops"), "--out", str(out),
-                     env={"TAP_HOME": str(tap_home)})
+    result = run_tap(
+        "score",
+        "--data",
+        str(tmp_path / "vendor.jsonl"),
+        "--preset",
+        "gsm8k",
+        "--size",
+        "4",
+        "--top",
+        "2",
+        "--probe",
+        str(tmp_path / "probe.csv"),
+        "--predictor",
+        str(run_dir / "predictor.skops"),
+        "--out",
+        str(out),
+        env={"TAP_HOME": str(tap_home)},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     ranked = pd.read_parquet(out)
     assert len(ranked) == 4 and ranked.predicted_lift.is_monotonic_decreasing

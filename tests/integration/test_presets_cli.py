@@ -12,7 +12,16 @@ def test_gsm8k_file_to_cohorts_to_rollouts(micro_world, tap_home, tmp_path):
     records = [{"question": f"What is {a} + {b}?", "answer": f"{a} + {b} = <<{a}+{b}={a + b}>>{a + b}\n#### {a + b}"}
                for a in range(4) for b in range(4)]
     (tmp_path / "gsm8k.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    made = run_tap("cohorts", str(tmp_path / "gsm8k.jsonl"), "--preset", "gsm8k", "--size", "4", "--out", str(tmp_path / "cohorts.parquet"))
+    made = run_tap(
+        "cohorts",
+        str(tmp_path / "gsm8k.jsonl"),
+        "--preset",
+        "gsm8k",
+        "--size",
+        "4",
+        "--out",
+        str(tmp_path / "cohorts.parquet"),
+    )
     assert made.returncode == 0, made.stderr
     assert "4 cohorts of 4 from 16 items" in made.stdout
     cohorts = pd.read_parquet(tmp_path / "cohorts.parquet")
@@ -28,6 +37,16 @@ def test_bad_columns_and_bad_output_are_one_line(tmp_path):
     (tmp_path / "v.csv").write_text("q,a\n1+1=,2\n")
     result = run_tap("cohorts", str(tmp_path / "v.csv"), "--columns", "prompt", "--out", str(tmp_path / "c.parquet"))
     assert result.returncode == 2 and "expected field=column pairs" in result.stderr
-    result = run_tap("cohorts", str(tmp_path / "v.csv"), "--columns", "prompt=q,gold=a", "--subject", "math", "--size", "1",
-                     "--out", str(tmp_path / "c.txt"))
+    result = run_tap(
+        "cohorts",
+        str(tmp_path / "v.csv"),
+        "--columns",
+        "prompt=q,gold=a",
+        "--subject",
+        "math",
+        "--size",
+        "1",
+        "--out",
+        str(tmp_path / "c.txt"),
+    )
     assert result.returncode == 2 and "must end in .parquet, .csv or .jsonl" in result.stderr

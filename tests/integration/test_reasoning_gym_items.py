@@ -19,7 +19,9 @@ from tap.rollouts import rollout_cohorts  # noqa: E402
 from tap.verify import reasoning_gym as rgv  # noqa: E402
 
 
-def test_reasoning_gym_items_through_rollouts_features_and_a_label_run(micro_world, micro_policy, tmp_path, monkeypatch):
+def test_reasoning_gym_items_through_rollouts_features_and_a_label_run(
+    micro_world, micro_policy, tmp_path, monkeypatch
+):
     tasks = [ReasoningGymTask(name="gcd", config={"max_value": 12}, count=12, prompt="short"),
              ReasoningGymTask(name="spell_backward", config={"max_word_len": 4}, count=12, prompt="short")]
     items = load_items("reasoning-gym", tasks=tasks)
@@ -30,7 +32,9 @@ def test_reasoning_gym_items_through_rollouts_features_and_a_label_run(micro_wor
     for task in ("gcd", "spell_backward"):
         own = rgv.scorer(task)
         original = own.score_answer
-        monkeypatch.setattr(own, "score_answer", lambda answer, entry, _o=original, _t=task: calls.append(_t) or _o(answer, entry))
+        monkeypatch.setattr(
+            own, "score_answer", lambda answer, entry, _o=original, _t=task: calls.append(_t) or _o(answer, entry)
+        )
 
     rollouts = rollout_cohorts(micro_policy, cohorts, num_generations=4, max_new_tokens=6, temperature=1.0, seed=0)
     assert len(calls) == len(rollouts) == len(cohorts) * 4 and set(calls) == {"gcd", "spell_backward"}
@@ -39,15 +43,34 @@ def test_reasoning_gym_items_through_rollouts_features_and_a_label_run(micro_wor
     features = compute_rollout_features(cohorts_from_rollouts(rollouts), tags={"R"})
     assert len(features) == cohorts.cohort_id.nunique() and math.isfinite(features.pass_rate_mean.iloc[0])
 
-    config = load_config(None, ["label.steps=1", "label.num_generations=4", "label.max_completion_length=6",
-                                "label.probe_max_new_tokens=6", "label.probe_samples=2", "label.seeds=1", "label.probe_steps=[]"])
+    config = load_config(
+        None,
+        [
+            "label.steps=1",
+            "label.num_generations=4",
+            "label.max_completion_length=6",
+            "label.probe_max_new_tokens=6",
+            "label.probe_samples=2",
+            "label.seeds=1",
+            "label.probe_steps=[]",
+        ],
+    )
     sha = (micro_world.policy_dir / "weights.sha256").read_text().strip()
     config_hash = label_hash(config.label, sha, probe)
     calls.clear()
-    before = base_probe_metrics(Ledger(tmp_path / "labels.sqlite"), config_hash, micro_world.policy_dir, probe, config.label)
+    before = base_probe_metrics(
+        Ledger(tmp_path / "labels.sqlite"), config_hash, micro_world.policy_dir, probe, config.label
+    )
     assert len(calls) == len(probe) * (1 + 2)  # greedy + 2 samples per probe item: not the exact-match shortcut
-    unit = plan_units(cohorts[cohorts.cohort_id == cohorts.cohort_id.iloc[0]], probe, micro_world.policy_dir, config.label,
-                      config_hash, before, threads=1)[0]
+    unit = plan_units(
+        cohorts[cohorts.cohort_id == cohorts.cohort_id.iloc[0]],
+        probe,
+        micro_world.policy_dir,
+        config.label,
+        config_hash,
+        before,
+        threads=1,
+    )[0]
     assert all(v.startswith("reasoning_gym:") for v in unit.verifiers)
     # the probe's samples share the base measurement's random stream whatever the run's seed (common random
     # numbers): the unchanged base policy, recorded as a seed-1 run would record it, gives the base records exactly
@@ -67,17 +90,44 @@ def test_tap_cohorts_reads_reasoning_gym_tasks(tmp_path):
     from tests.conftest import run_tap
 
     out = tmp_path / "c.jsonl"
-    done = run_tap("cohorts", "reasoning-gym", "--tasks", "gcd:max_value=200,lcm:max_value=100", "--count", "16", "--size", "4",
-                   "--by", "subject", "-o", str(out))
+    done = run_tap(
+        "cohorts",
+        "reasoning-gym",
+        "--tasks",
+        "gcd:max_value=200,lcm:max_value=100",
+        "--count",
+        "16",
+        "--size",
+        "4",
+        "--by",
+        "subject",
+        "-o",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "8 cohorts of 4 from 32 items" in done.stdout and "subjects: gcd, lcm" in done.stdout
     import pandas as pd
 
     cohorts = pd.read_json(out, lines=True)
-    assert set(cohorts.verifier) == {"reasoning_gym:gcd", "reasoning_gym:lcm"} and (cohorts.subject == cohorts.task).all()
-    short = run_tap("cohorts", "reasoning-gym", "--tasks", "gcd", "--count", "8", "--prompt", "short", "-o", str(tmp_path / "s.jsonl"))
+    assert (
+        set(cohorts.verifier) == {"reasoning_gym:gcd", "reasoning_gym:lcm"} and (cohorts.subject == cohorts.task).all()
+    )
+    short = run_tap(
+        "cohorts",
+        "reasoning-gym",
+        "--tasks",
+        "gcd",
+        "--count",
+        "8",
+        "--prompt",
+        "short",
+        "-o",
+        str(tmp_path / "s.jsonl"),
+    )
     assert short.returncode == 0, short.stderr
-    assert pd.read_json(tmp_path / "s.jsonl", lines=True).prompt.str.startswith("GCD of ").all()  # as the tiny world reads them
+    assert (
+        pd.read_json(tmp_path / "s.jsonl", lines=True).prompt.str.startswith("GCD of ").all()
+    )  # as the tiny world reads them
     assert run_tap("cohorts", "reasoning-gym", "--tasks", "gcd", "--prompt", "long", "-o", str(out)).returncode == 2
     bad = run_tap("cohorts", "reasoning-gym", "--tasks", "gdc", "-o", str(out))
     assert bad.returncode == 2 and "did you mean gcd" in bad.stderr

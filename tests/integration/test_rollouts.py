@@ -95,7 +95,9 @@ def test_cli_rollout_on_16_cohorts_writes_parquet(micro_world, tap_home, tmp_pat
     cohorts_path = tmp_path / "cohorts.parquet"
     micro_world.cohorts.to_parquet(cohorts_path)
     sets = [arg for pair in (("--set", s) for s in MICRO + ["rollout.num_generations=4"]) for arg in pair]
-    result = run_tap("rollout", str(cohorts_path), *sets, "--max-cohorts", "16", "--show", "1", env={"TAP_HOME": str(tap_home)})
+    result = run_tap(
+        "rollout", str(cohorts_path), *sets, "--max-cohorts", "16", "--show", "1", env={"TAP_HOME": str(tap_home)}
+    )
     assert result.returncode == 0, result.stderr
     table = pq.read_table(tmp_path / "rollouts.parquet").to_pandas()
     assert table.cohort_id.nunique() == 16 and len(table) == 16 * 8 * 4

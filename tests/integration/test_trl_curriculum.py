@@ -30,10 +30,25 @@ def test_each_generation_batch_is_the_chosen_cohort(default_world):
         return [judge("exact", c, g).reward for c, g in zip(completions, gold)]
 
     with tempfile.TemporaryDirectory() as out:
-        args = GRPOConfig(output_dir=out, max_steps=2, learning_rate=1e-3, lr_scheduler_type="constant", num_generations=8,
-                          per_device_train_batch_size=curriculum.cohort_size * 8, max_completion_length=6, top_k=0, top_p=1.0,
-                          use_cpu=True, report_to="none", gradient_checkpointing=False, save_strategy="no", disable_tqdm=True)
-        trainer = TAPGRPOTrainer(model=model, reward_funcs=reward, args=args, processing_class=tokenizer, curriculum=curriculum)
+        args = GRPOConfig(
+            output_dir=out,
+            max_steps=2,
+            learning_rate=1e-3,
+            lr_scheduler_type="constant",
+            num_generations=8,
+            per_device_train_batch_size=curriculum.cohort_size * 8,
+            max_completion_length=6,
+            top_k=0,
+            top_p=1.0,
+            use_cpu=True,
+            report_to="none",
+            gradient_checkpointing=False,
+            save_strategy="no",
+            disable_tqdm=True,
+        )
+        trainer = TAPGRPOTrainer(
+            model=model, reward_funcs=reward, args=args, processing_class=tokenizer, curriculum=curriculum
+        )
         trainer.train()
     assert all(m is model for m in seen_models) and len(curriculum.history) == 2
     chosen = [h["chosen"] for h in curriculum.history]
@@ -44,16 +59,43 @@ def test_each_generation_batch_is_the_chosen_cohort(default_world):
 
 
 def test_example_script_runs(default_world, tap_home):
-    result = subprocess.run([sys.executable, str(REPO / "examples" / "trl_tap_curriculum.py"), "--steps", "2", "--candidates", "2", "--dynamic"],
-                            capture_output=True, text=True, cwd=REPO, env=dict(os.environ, TAP_HOME=str(tap_home)), timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "trl_tap_curriculum.py"),
+            "--steps",
+            "2",
+            "--candidates",
+            "2",
+            "--dynamic",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, TAP_HOME=str(tap_home)),
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "batch 0: trained on c" in result.stdout and "probe gold NLL" in result.stdout
 
 
 def _grpo_args(out: str, cohort_size: int, g: int, steps: int) -> GRPOConfig:
-    return GRPOConfig(output_dir=out, max_steps=steps, learning_rate=1e-3, lr_scheduler_type="constant", num_generations=g,
-                      per_device_train_batch_size=cohort_size * g, max_completion_length=4, top_k=0, top_p=1.0, use_cpu=True,
-                      report_to="none", gradient_checkpointing=False, save_strategy="no", disable_tqdm=True)
+    return GRPOConfig(
+        output_dir=out,
+        max_steps=steps,
+        learning_rate=1e-3,
+        lr_scheduler_type="constant",
+        num_generations=g,
+        per_device_train_batch_size=cohort_size * g,
+        max_completion_length=4,
+        top_k=0,
+        top_p=1.0,
+        use_cpu=True,
+        report_to="none",
+        gradient_checkpointing=False,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
 
 
 def _weights_sum(model) -> float:
@@ -103,8 +145,15 @@ def test_dynamic_sampling_drops_all_equal_groups_refills_and_stops_at_its_cap(de
         rewards = (lambda completions, **_: [1.0] * len(completions)) if always_equal else reward
         spy = lambda *a, **k: generated.append(len(a[0] if a else k["completions"])) or rewards(*a, **k)  # noqa: E731
         with tempfile.TemporaryDirectory() as out:
-            trainer = TAPGRPOTrainer(model=model, reward_funcs=spy, args=_grpo_args(out, curriculum.cohort_size, 4, 2),
-                                     processing_class=tokenizer, curriculum=curriculum, dynamic_sampling=True, max_extra_prompts=cap)
+            trainer = TAPGRPOTrainer(
+                model=model,
+                reward_funcs=spy,
+                args=_grpo_args(out, curriculum.cohort_size, 4, 2),
+                processing_class=tokenizer,
+                curriculum=curriculum,
+                dynamic_sampling=True,
+                max_extra_prompts=cap,
+            )
             make = trainer._generate_and_score_completions
             trainer._generate_and_score_completions = lambda inputs: batches.append(make(inputs)) or batches[-1]
             trainer.train()

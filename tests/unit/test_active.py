@@ -45,7 +45,9 @@ def test_selection_reads_no_label_it_has_not_paid_for():
     order = label_order(features, paid, 40, strategy="active", start=10, batch=5, make_model=Ridge, seed=0)
     assert len(order) == 40 and ledger.handed == order  # every label read was bought, in the order it was bought
     assert all(set(state) <= set(order) for state in seen)
-    assert set(paid.labels) == set(order) and "label" not in features  # the selection only ever had features and paid labels
+    assert (
+        set(paid.labels) == set(order) and "label" not in features
+    )  # the selection only ever had features and paid labels
 
 
 def test_labels_paid_before_are_not_bought_again():
@@ -59,8 +61,10 @@ def test_labels_paid_before_are_not_bought_again():
 
 def test_both_orders_share_the_random_start():
     features, labels = _battery()
-    starts = [label_order(features, PaidLabels(Ledger(labels)), 12, strategy=s, start=12, batch=4, make_model=Ridge, seed=3)
-              for s in ("active", "random")]
+    starts = [
+        label_order(features, PaidLabels(Ledger(labels)), 12, strategy=s, start=12, batch=4, make_model=Ridge, seed=3)
+        for s in ("active", "random")
+    ]
     assert starts[0] == starts[1]
     with pytest.raises(ValueError, match="strategy"):
         label_order(features, PaidLabels(Ledger(labels)), 12, strategy="greedy", start=4, batch=4, make_model=Ridge)
@@ -78,7 +82,9 @@ def test_active_order_finds_the_top_sooner_than_random():
     top = set(sorted(labels, key=labels.get)[-20:])
     found = {}
     for strategy in ("active", "random"):
-        order = label_order(features, PaidLabels(Ledger(labels)), 60, strategy=strategy, start=16, batch=4, make_model=Ridge, seed=1)
+        order = label_order(
+            features, PaidLabels(Ledger(labels)), 60, strategy=strategy, start=16, batch=4, make_model=Ridge, seed=1
+        )
         found[strategy] = len(top & set(order))
     assert found["active"] >= 18 and found["random"] <= 12
 

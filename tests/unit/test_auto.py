@@ -34,8 +34,16 @@ class Spy(TAPPredictor):
 def test_the_inner_selection_never_sees_the_outer_test_fold():
     X, y, subjects = _data()
     Spy.seen = []
-    out = kfold(lambda: Spy(model="auto", interval="none", random_state=0), X.to_numpy(), y, np.arange(len(y)) // 2, subjects,
-                folds=4, repeats=2, seed=1)
+    out = kfold(
+        lambda: Spy(model="auto", interval="none", random_state=0),
+        X.to_numpy(),
+        y,
+        np.arange(len(y)) // 2,
+        subjects,
+        folds=4,
+        repeats=2,
+        seed=1,
+    )
     assert len(Spy.seen) == 8
     for r in range(2):
         for f in range(4):

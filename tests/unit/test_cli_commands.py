@@ -37,7 +37,10 @@ def test_a_usage_error_is_one_message_with_status_2():
                           (["label", "run", "--executor", "slurm"], "'slurm' is not one of"),
                           (["rollout", "c.parquet", "--verifier", "regex"], "'regex' is not one of")):
         done = _tap(*args)
-        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr[-500:])
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (
+            args,
+            done.stderr[-500:],
+        )
 
 
 def test_flags_agree_across_commands():

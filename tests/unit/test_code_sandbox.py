@@ -108,23 +108,42 @@ class _Yes:
     __hash__ = object.__hash__
 
 
-@pytest.mark.parametrize("tests", [
-    "assert f() == 5", "assert [f()] == [5]", "assert (1, {2: f()}) == (1, {2: 5})", "assert 5 in [f()]",
-    "assert f() in [5]", "def check(candidate):\n    assert candidate() == 5\ncheck(f)", "assert all(x == 5 for x in [f()])",
-])
+@pytest.mark.parametrize(
+    "tests",
+    [
+        "assert f() == 5",
+        "assert [f()] == [5]",
+        "assert (1, {2: f()}) == (1, {2: 5})",
+        "assert 5 in [f()]",
+        "assert f() in [5]",
+        "def check(candidate):\n    assert candidate() == 5\ncheck(f)",
+        "assert all(x == 5 for x in [f()])",
+    ],
+)
 def test_a_rewritten_assert_refuses_a_python_level_eq(tests):
     with pytest.raises(_sandbox_compare.Rejected, match=r"decided by Python code \(_Yes.__eq__\)"):
         _run_asserts({"f": _Yes}, tests)
 
 
-@pytest.mark.parametrize("tests, passes", [
-    ("assert 1 < f() < 3", True), ("assert 3 > f() > 3 > boom()", False), ("assert f() == 2.0 and f() != 3", True),
-    ("assert not f() == 3", True), ("assert f() in range(5) and f() not in {1: 0}", True), ("assert f() is not None", True),
-    ("assert [f(), 'a', (b'x', None)] == [2, 'a', (b'x', None)]", True), ("assert {f(): {1, 2}} == {2: {2, 1}}", True),
-    ("assert f() == 3, 'the message'", False), ("from collections import Counter\nassert Counter('aab') == {'a': 2, 'b': 1}", True),
-    ("assert all(f() > i for i in range(2)) and any([f() == 1, f() == 2])", True), ("assert f() if f() else False", True),
-    ("assert all([*[f()], f() > 1]) and bool(*[f()])", True), ("assert (lambda x: x == 2)(f())", True),
-])
+@pytest.mark.parametrize(
+    "tests, passes",
+    [
+        ("assert 1 < f() < 3", True),
+        ("assert 3 > f() > 3 > boom()", False),
+        ("assert f() == 2.0 and f() != 3", True),
+        ("assert not f() == 3", True),
+        ("assert f() in range(5) and f() not in {1: 0}", True),
+        ("assert f() is not None", True),
+        ("assert [f(), 'a', (b'x', None)] == [2, 'a', (b'x', None)]", True),
+        ("assert {f(): {1, 2}} == {2: {2, 1}}", True),
+        ("assert f() == 3, 'the message'", False),
+        ("from collections import Counter\nassert Counter('aab') == {'a': 2, 'b': 1}", True),
+        ("assert all(f() > i for i in range(2)) and any([f() == 1, f() == 2])", True),
+        ("assert f() if f() else False", True),
+        ("assert all([*[f()], f() > 1]) and bool(*[f()])", True),
+        ("assert (lambda x: x == 2)(f())", True),
+    ],
+)
 def test_a_rewritten_assert_keeps_python_semantics_for_built_in_values(tests, passes):
     run = lambda: _run_asserts({"f": lambda: 2}, tests)  # noqa: E731
     if passes:
@@ -160,7 +179,9 @@ def test_the_truth_of_an_assert_must_be_built_in():
 def test_the_snapshot_hands_the_tests_the_originals_and_names_replacements():
     import math
 
-    namespace_for_tests, unchanged = _sandbox_snapshot.make_views(_sandbox_snapshot.take(frozenset()), builtins.__dict__)
+    namespace_for_tests, unchanged = _sandbox_snapshot.make_views(
+        _sandbox_snapshot.take(frozenset()), builtins.__dict__
+    )
     real = math.isclose
     try:
         math.isclose = lambda *a, **k: True
@@ -180,11 +201,22 @@ def _nested_code(code_object):
             yield from _nested_code(const)
 
 
-@pytest.mark.parametrize("factory", [
-    _sandbox_hook.make_hook, _sandbox_hook._make_reporter, _sandbox_hook._make_privileged, _sandbox_hook._make_resolver,
-    _sandbox_hook._make_path_checks, _sandbox_hook._make_bytecode_check, _sandbox_compare._make_classifier, _sandbox_compare.make_rules,
-    _sandbox_compare.make_helpers, _sandbox_snapshot.make_views,
-], ids=lambda factory: factory.__name__)
+@pytest.mark.parametrize(
+    "factory",
+    [
+        _sandbox_hook.make_hook,
+        _sandbox_hook._make_reporter,
+        _sandbox_hook._make_privileged,
+        _sandbox_hook._make_resolver,
+        _sandbox_hook._make_path_checks,
+        _sandbox_hook._make_bytecode_check,
+        _sandbox_compare._make_classifier,
+        _sandbox_compare.make_rules,
+        _sandbox_compare.make_helpers,
+        _sandbox_snapshot.make_views,
+    ],
+    ids=lambda factory: factory.__name__,
+)
 def test_the_walls_look_up_no_global_name_after_they_are_made(factory):
     """A program can rebind any module global or builtin; the functions these factories return bind all they use."""
     made_now = ("<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>")  # run while the factory runs, before the program
@@ -193,7 +225,11 @@ def test_the_walls_look_up_no_global_name_after_they_are_made(factory):
     for code_object in [c for top in made for c in (top, *_nested_code(top))]:
         names = {i.argval for i in dis.get_instructions(code_object) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
         assert not names, f"{code_object.co_name} looks up {names}"
-    runner_names = {i.argval for i in dis.get_instructions(_sandbox_runner._run.__code__) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    runner_names = {
+        i.argval
+        for i in dis.get_instructions(_sandbox_runner._run.__code__)
+        if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")
+    }
     assert not runner_names
 
 
@@ -205,7 +241,10 @@ def test_the_status_pipe_keeps_only_signed_lines():
     assert code._verdict(messages, 0, False, "", jailed=True) == "passed"
     assert code._verdict([("started", ""), ("ok", ""), ("fail", "failed: x")], 0, False, "", jailed=True) == "failed: x"
     assert code._verdict([("started", "")], 143, False, "", jailed=True) == "killed by signal SIGTERM"
-    assert code._verdict([("started", "")], 0, False, "", jailed=False) == "exited before the end of the tests (exit code 0)"
+    assert (
+        code._verdict([("started", "")], 0, False, "", jailed=False)
+        == "exited before the end of the tests (exit code 0)"
+    )
     for messages in ([], [("error", "the tests import ctypes")]):
         with pytest.raises(code.SandboxError):
             code._verdict(messages, 1, False, "Traceback ...", jailed=False)

@@ -16,7 +16,11 @@ from tap.verify.code import code_reward, run_python
 BWRAP_PROBLEM = _sandbox_jail.bwrap_problem()
 JAILS = [
     pytest.param("none", id="fallback"),
-    pytest.param("bwrap", id="bwrap", marks=pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap cannot start here: {BWRAP_PROBLEM}")),
+    pytest.param(
+        "bwrap",
+        id="bwrap",
+        marks=pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap cannot start here: {BWRAP_PROBLEM}"),
+    ),
 ]
 ADD_TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
 MARKER = "tap-marker-6f1d2c"  # appears only in the tests: a program that prints it has read them
@@ -89,12 +93,16 @@ def test_system_exit_zero_inside_the_function_the_tests_call(jail):
 
 
 def test_os_exit_inside_the_function_the_tests_call(jail):
-    assert failed(run(CLAIM + "def add(a, b):\n    os._exit(0)", jail=jail), "exited before the end of the tests (exit code 0)")
+    assert failed(
+        run(CLAIM + "def add(a, b):\n    os._exit(0)", jail=jail), "exited before the end of the tests (exit code 0)"
+    )
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGKILL"])
 def test_a_signal_to_itself(jail, name):
-    assert failed(run(CLAIM + f"import signal\nos.kill(os.getpid(), signal.{name})", jail=jail), f"killed by signal {name}")
+    assert failed(
+        run(CLAIM + f"import signal\nos.kill(os.getpid(), signal.{name})", jail=jail), f"killed by signal {name}"
+    )
 
 
 # --- replacing builtins or the tests' helpers -----------------------------------------------------
@@ -179,24 +187,34 @@ def test_raising_the_runners_events_itself(jail, event):
 
 
 def test_calling_the_runners_functions_again(jail):
-    result = run("""
+    result = run(
+        """
         import sys, os
         runner = sys.modules["__main__"]
-        for call in (lambda: runner.main(), lambda: runner._run("", compile("pass", "t", "exec"), dict, lambda: None, None)):
+        for call in (
+            lambda: runner.main(),
+            lambda: runner._run("", compile("pass", "t", "exec"), dict, lambda: None, None),
+        ):
             try:
                 call()
             except BaseException:
                 pass
         os._exit(0)
-    """, jail=jail)
+    """,
+        jail=jail,
+    )
     assert failed(result, "exited before the end")
 
 
-@pytest.mark.parametrize("exit_with", [
-    "raise SystemExit(Forge())",  # the runner formats exc.code with repr: C code calls the partial from the runner's frame
-    "raise ValueError(Forge())",
-    "raise Forge()",
-])
+@pytest.mark.parametrize(
+    "exit_with",
+    [
+        # the runner formats exc.code with repr: C code calls the partial from the runner's frame
+        "raise SystemExit(Forge())",
+        "raise ValueError(Forge())",
+        "raise Forge()",
+    ],
+)
 def test_getting_c_code_to_raise_the_runners_events_from_its_frame(jail, exit_with):
     result = run(f"""
         import functools, sys
@@ -263,7 +281,9 @@ class YesInt(int):
 ])
 def test_an_always_true_comparison_fails_by_design(jail, body, tests):
     result = run(ALWAYS + body, tests, jail=jail)
-    assert failed(result) and ("decided by Python code" in result.reason or "whose contents this sandbox does not check" in result.reason)
+    assert failed(result) and (
+        "decided by Python code" in result.reason or "whose contents this sandbox does not check" in result.reason
+    )
 
 
 # --- reading the tests (or the verdict's key) --------------------------------------------------------
@@ -291,7 +311,10 @@ SNOOPS = {
                 pass
     """,
     "process files": """
-        for path in ("/proc/self/environ", "/proc/self/cmdline", f"/proc/{os.getppid()}/cmdline", "/dev/fd/../environ", "/proc/self/mem"):
+        for path in (
+            "/proc/self/environ", "/proc/self/cmdline", f"/proc/{os.getppid()}/cmdline", "/dev/fd/../environ",
+            "/proc/self/mem",
+        ):
             try:
                 print(open(path, "rb").read(1 << 20))
             except Exception as exc:
@@ -375,26 +398,43 @@ def test_a_thread_racing_the_runner(jail):
     assert failed(result, "threads are not available")
 
 
-@pytest.mark.parametrize("program, words", [
-    ("import importlib.util\nimportlib.util.module_from_spec(importlib.util.find_spec('_ctypes'))", ("forbidden: importing _ctypes",)),
-    ("def f(): pass\nf.__code__ = f.__code__.replace(co_consts=(1,))", ("code.__new__",)),
-    ("def f(): pass\ndef g(): return 1\nf.__code__ = g.__code__", ("__code__",)),
-    ("import marshal\nexec(marshal.loads(marshal.dumps(compile('x = 1', 'x', 'exec'))))", ("forbidden: loading bytecode",)),
-    ("import importlib.util, marshal, sys\ncode = marshal.dumps(compile('x = 1', 'x', 'exec'))\n"
-     "open('evil.pyc', 'wb').write(importlib.util.MAGIC_NUMBER + bytes(12) + code)\nsys.path.insert(0, '.')\nimport evil",
-     ("forbidden: loading bytecode",)),
-    ("import os\nos.symlink('/', 'root')", ("forbidden: symbolic links",)),
-    ("import os\nfd = os.open(os.path.dirname(os.__file__), os.O_RDONLY)", ("forbidden: opening a directory",)),
-    ("print(open('/etc/hostname').read())", ("PermissionError",)),
-    ("open('../escaped.txt', 'w').write('x')", ("forbidden: write outside the sandbox",)),
-])
+@pytest.mark.parametrize(
+    "program, words",
+    [
+        (
+            "import importlib.util\nimportlib.util.module_from_spec(importlib.util.find_spec('_ctypes'))",
+            ("forbidden: importing _ctypes",),
+        ),
+        ("def f(): pass\nf.__code__ = f.__code__.replace(co_consts=(1,))", ("code.__new__",)),
+        ("def f(): pass\ndef g(): return 1\nf.__code__ = g.__code__", ("__code__",)),
+        (
+            "import marshal\nexec(marshal.loads(marshal.dumps(compile('x = 1', 'x', 'exec'))))",
+            ("forbidden: loading bytecode",),
+        ),
+        (
+            "import importlib.util, marshal, sys\ncode = marshal.dumps(compile('x = 1', 'x', 'exec'))\n"
+            "open('evil.pyc', 'wb').write(importlib.util.MAGIC_NUMBER + bytes(12) + code)\nsys.path.insert(0, "
+            "'.')\nimport evil",
+            ("forbidden: loading bytecode",),
+        ),
+        ("import os\nos.symlink('/', 'root')", ("forbidden: symbolic links",)),
+        ("import os\nfd = os.open(os.path.dirname(os.__file__), os.O_RDONLY)", ("forbidden: opening a directory",)),
+        ("print(open('/etc/hostname').read())", ("PermissionError",)),
+        ("open('../escaped.txt', 'w').write('x')", ("forbidden: write outside the sandbox",)),
+    ],
+)
 def test_native_code_bytecode_and_escape_hatches(jail, program, words):
     assert failed(run(program, jail=jail), *words)
 
 
 def test_a_device_node_made_in_the_folder(jail):
-    result = run("import os, stat\nos.mknod('disk', stat.S_IFCHR | 0o600, os.makedev(1, 3))\nprint(open('disk', 'rb').read(1))", jail=jail)
-    assert failed(result) and ("forbidden: opening a device" in result.reason or "Operation not permitted" in result.reason)
+    result = run(
+        "import os, stat\nos.mknod('disk', stat.S_IFCHR | 0o600, os.makedev(1, 3))\nprint(open('disk', 'rb').read(1))",
+        jail=jail,
+    )
+    assert failed(result) and (
+        "forbidden: opening a device" in result.reason or "Operation not permitted" in result.reason
+    )
 
 
 # --- the walls in each result ------------------------------------------------------------------
@@ -404,7 +444,14 @@ def test_each_result_records_the_walls_in_force(jail):
     walls = run("def add(a, b):\n    return a + b", jail=jail).walls
     assert {"audit hook", "rlimits", "fresh folder", "clean environment", "timeout"} <= set(walls)
     if jail == "bwrap":
-        assert {"bubblewrap", "no network", "own pid namespace", "read-only file system", "no /proc", "user nobody"} <= set(walls)
+        assert {
+            "bubblewrap",
+            "no network",
+            "own pid namespace",
+            "read-only file system",
+            "no /proc",
+            "user nobody",
+        } <= set(walls)
         assert walls[0] == "bubblewrap"
     else:
         assert "bubblewrap" not in walls
@@ -426,34 +473,81 @@ def test_tests_the_sandbox_cannot_run_raise(jail, tests):
 # --- legitimate programs still pass ---------------------------------------------------------------
 
 LEGIT = {
-    "namedtuple": ("from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f():\n    return P(1, 2)",
-                   "assert f() == (1, 2)\nassert f().x == 1"),
-    "dataclass": ("from dataclasses import dataclass, field\n@dataclass(order=True)\nclass P:\n    x: int\n    ys: list = field(default_factory=list)\n"
-                  "def f():\n    return P(3) < P(4), P(3).x", "assert f() == (True, 3)"),
-    "enum": ("import enum\nclass C(enum.Enum):\n    R = 1\nE = enum.Enum('E', 'A B')\ndef f():\n    return C.R.value + E.B.value", "assert f() == 3"),
-    "typing": ("from typing import List, NamedTuple, TypeVar\nT = TypeVar('T')\nclass P(NamedTuple):\n    x: int\n"
-               "def f(xs: List[int]) -> int:\n    return P(sum(xs)).x", "assert f([1, 2]) == 3"),
-    "recursion": ("import functools, sys\nsys.setrecursionlimit(5000)\n@functools.lru_cache(None)\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)",
-                  "assert fib(300) == 222232244629420445529739893461909967206666939096499764990979600"),
-    "containers": ("def f():\n    return [1, 2.5, 'a', (3, None)], {'k': {1, 2}}, frozenset({b'x'}), range(3)",
-                   "assert f() == ([1, 2.5, 'a', (3, None)], {'k': {2, 1}}, frozenset({b'x'}), range(0, 3))\nassert f()[0] != [1]"),
-    "membership and chains": ("def f(x):\n    return x * 2", "assert f(2) in [4, 5]\nassert 'b' in 'abc'\nassert 0 < f(1) < 3 <= f(2)\n"
-                              "assert f(3) not in {1: 2}\nassert f(1) is not None\nassert not (f(1) > 5) and f(2) == 4\n"
-                              "assert all(f(i) == 2 * i for i in range(5) if i % 2)\nassert any([f(0) == 1, f(1) == 2])"),
-    "floats": ("def f():\n    return 0.1 + 0.2", "import math\nassert abs(f() - 0.3) < 1e-9\nassert math.isclose(f(), 0.3)\nassert round(f(), 2) == 0.3"),
-    "humaneval check": ("def add(a, b):\n    return a + b", "METADATA = {}\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n"
-                        "    assert abs(candidate(0.1, 0.2) - 0.3) < 1e-9\n    assert candidate(*[1, 1]) == 2\n\ncheck(add)\n"),
-    "mbpp with setup": ("import re\ndef words(s):\n    return re.findall(r'\\w+', s)", "import re\nfrom collections import Counter\n"
-                        "text = 'a b  c'\nassert words(text) == ['a', 'b', 'c']\nassert Counter(words(text)) == {'a': 1, 'b': 1, 'c': 1}"),
-    "counter against a dict": ("from collections import Counter\ndef f(s):\n    return Counter(s)", "assert f('aab') == {'a': 2, 'b': 1}\nassert f('a') != {}"),
-    "files in its folder": ("import os\nos.makedirs('d/e', exist_ok=True)\nopen('d/e/x.txt', 'w').write('hi')\n"
-                            "def f():\n    return open('d/e/x.txt').read(), sorted(os.listdir('d'))", "assert f() == ('hi', ['e'])"),
+    "namedtuple": (
+        "from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f():\n    return P(1, 2)",
+        "assert f() == (1, 2)\nassert f().x == 1",
+    ),
+    "dataclass": (
+        "from dataclasses import dataclass, field\n@dataclass(order=True)\nclass P:\n    x: int\n    ys: list = "
+        "field(default_factory=list)\n"
+        "def f():\n    return P(3) < P(4), P(3).x",
+        "assert f() == (True, 3)",
+    ),
+    "enum": (
+        "import enum\nclass C(enum.Enum):\n    R = 1\nE = enum.Enum('E', 'A B')\ndef f():\n    return C.R.value + "
+        "E.B.value",
+        "assert f() == 3",
+    ),
+    "typing": (
+        "from typing import List, NamedTuple, TypeVar\nT = TypeVar('T')\nclass P(NamedTuple):\n    x: int\n"
+        "def f(xs: List[int]) -> int:\n    return P(sum(xs)).x",
+        "assert f([1, 2]) == 3",
+    ),
+    "recursion": (
+        "import functools, sys\nsys.setrecursionlimit(5000)\n@functools.lru_cache(None)\ndef fib(n):\n    return n if "
+        "n < 2 else fib(n - 1) + fib(n - 2)",
+        "assert fib(300) == 222232244629420445529739893461909967206666939096499764990979600",
+    ),
+    "containers": (
+        "def f():\n    return [1, 2.5, 'a', (3, None)], {'k': {1, 2}}, frozenset({b'x'}), range(3)",
+        "assert f() == ([1, 2.5, 'a', (3, None)], {'k': {2, 1}}, frozenset({b'x'}), range(0, 3))\nassert f()[0] != [1]",
+    ),
+    "membership and chains": (
+        "def f(x):\n    return x * 2",
+        "assert f(2) in [4, 5]\nassert 'b' in 'abc'\nassert 0 < f(1) < 3 <= f(2)\n"
+        "assert f(3) not in {1: 2}\nassert f(1) is not None\nassert not (f(1) > 5) and f(2) == 4\n"
+        "assert all(f(i) == 2 * i for i in range(5) if i % 2)\nassert any([f(0) == 1, f(1) == 2])",
+    ),
+    "floats": (
+        "def f():\n    return 0.1 + 0.2",
+        "import math\nassert abs(f() - 0.3) < 1e-9\nassert math.isclose(f(), 0.3)\nassert round(f(), 2) == 0.3",
+    ),
+    "humaneval check": (
+        "def add(a, b):\n    return a + b",
+        "METADATA = {}\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n"
+        "    assert abs(candidate(0.1, 0.2) - 0.3) < 1e-9\n    assert candidate(*[1, 1]) == 2\n\ncheck(add)\n",
+    ),
+    "mbpp with setup": (
+        "import re\ndef words(s):\n    return re.findall(r'\\w+', s)",
+        "import re\nfrom collections import Counter\n"
+        "text = 'a b  c'\nassert words(text) == ['a', 'b', 'c']\nassert Counter(words(text)) == {'a': 1, 'b': 1, 'c': "
+        "1}",
+    ),
+    "counter against a dict": (
+        "from collections import Counter\ndef f(s):\n    return Counter(s)",
+        "assert f('aab') == {'a': 2, 'b': 1}\nassert f('a') != {}",
+    ),
+    "files in its folder": (
+        "import os\nos.makedirs('d/e', exist_ok=True)\nopen('d/e/x.txt', 'w').write('hi')\n"
+        "def f():\n    return open('d/e/x.txt').read(), sorted(os.listdir('d'))",
+        "assert f() == ('hi', ['e'])",
+    ),
     "prints": ("print('hello')\ndef f():\n    print('called')\n    return 1", "assert f() == 1"),
-    "doctest main block": ("def f(x):\n    '''\n    >>> f(1)\n    2\n    '''\n    return x + 1\n\nif __name__ == '__main__':\n"
-                           "    import doctest\n    doctest.testmod()", "assert f(1) == 2"),
-    "stdlib imports": ("import heapq, bisect, itertools, statistics, string, random, json, copy, operator, decimal, fractions, logging\n"
-                       "logging.getLogger('x').warning('w')\ndef f():\n    return heapq.nsmallest(2, [3, 1, 2])", "assert f() == [1, 2]"),
-    "exceptions": ("def f(x):\n    try:\n        return 1 / x\n    except ZeroDivisionError:\n        return None", "assert f(0) is None\nassert f(2) == 0.5"),
+    "doctest main block": (
+        "def f(x):\n    '''\n    >>> f(1)\n    2\n    '''\n    return x + 1\n\nif __name__ == '__main__':\n"
+        "    import doctest\n    doctest.testmod()",
+        "assert f(1) == 2",
+    ),
+    "stdlib imports": (
+        "import heapq, bisect, itertools, statistics, string, random, json, copy, operator, decimal, fractions, "
+        "logging\n"
+        "logging.getLogger('x').warning('w')\ndef f():\n    return heapq.nsmallest(2, [3, 1, 2])",
+        "assert f() == [1, 2]",
+    ),
+    "exceptions": (
+        "def f(x):\n    try:\n        return 1 / x\n    except ZeroDivisionError:\n        return None",
+        "assert f(0) is None\nassert f(2) == 0.5",
+    ),
 }
 
 
@@ -475,11 +569,20 @@ def test_a_chained_comparison_evaluates_later_operands_only_when_python_would(ja
     assert "NameError" not in result.reason
 
 
-@pytest.mark.parametrize("program", ["from fractions import Fraction\ndef f():\n    return Fraction(1, 2)",
-                                     "class Point:\n    def __init__(self, x):\n        self.x = x\n    def __eq__(self, other):\n"
-                                     "        return self.x == other.x\ndef f():\n    return Point(1)"])
+@pytest.mark.parametrize(
+    "program",
+    [
+        "from fractions import Fraction\ndef f():\n    return Fraction(1, 2)",
+        "class Point:\n    def __init__(self, x):\n        self.x = x\n    def __eq__(self, other):\n"
+        "        return self.x == other.x\ndef f():\n    return Point(1)",
+    ],
+)
 def test_a_correct_program_with_a_python_level_eq_fails_by_design(jail, program):
-    tests = "assert f() == f()\n" if "Point" in program else "from fractions import Fraction\nassert f() == Fraction(1, 2)\n"
+    tests = (
+        "assert f() == f()\n"
+        if "Point" in program
+        else "from fractions import Fraction\nassert f() == Fraction(1, 2)\n"
+    )
     assert failed(run(program, tests, jail=jail), "decided by Python code")
 
 

@@ -26,7 +26,9 @@ def _sciq(path, n):
 
 def test_probe_is_held_out_and_cohorts_are_cut_from_the_rest(tmp_path):
     source = _gsm8k(tmp_path / "g.jsonl", 30)
-    config = load_config(None, [f'data.source="{source}"', "data.preset=gsm8k", "data.probe_size=6", "data.cohort_size=4"])
+    config = load_config(
+        None, [f'data.source="{source}"', "data.preset=gsm8k", "data.probe_size=6", "data.cohort_size=4"]
+    )
     items, cohorts = build_dataset(config)
     probe = items[items.split == "probe"]
     assert len(probe) == 6 and (items.split == "pool").sum() == 24

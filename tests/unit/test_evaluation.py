@@ -43,8 +43,9 @@ PREDICTOR = {"interval": "jackknife+", "level": 0.8, "n_folds": 4, "max_iter": 2
 def evaluated():
     features, y_cs, domains, members = _world()
     scorers = build_scorers(features, (30.0, 5e12), y_cs.shape[1], PREDICTOR)
-    metrics, predictions = evaluate_scorers(scorers, features, y_cs, domains, members, q=0.25, resamples=60, random_draws=30, level=0.8,
-                                            repeats=3)
+    metrics, predictions = evaluate_scorers(
+        scorers, features, y_cs, domains, members, q=0.25, resamples=60, random_draws=30, level=0.8, repeats=3
+    )
     return scorers, metrics, predictions, features, y_cs
 
 
@@ -55,13 +56,25 @@ def _by_name(metrics):
 def test_every_scorer_is_evaluated_with_its_cost(evaluated):
     scorers, metrics, *_ = evaluated
     names = [s.name for s in scorers]
-    for expected in ("TAP gbm R", "TAP ridge R", "TAP gbm R+F", "TAP ridge R+F+G", "pass_rate_mean", "token_entropy_mean",
-                     "grad_dot", "measured lift, 1 seed", "measured lift, 2 seeds", "random"):
+    for expected in (
+        "TAP gbm R",
+        "TAP ridge R",
+        "TAP gbm R+F",
+        "TAP ridge R+F+G",
+        "pass_rate_mean",
+        "token_entropy_mean",
+        "grad_dot",
+        "measured lift, 1 seed",
+        "measured lift, 2 seeds",
+        "random",
+    ):
         assert expected in names
     entries = _by_name(metrics)
     assert entries["TAP gbm R"]["cost_seconds"] == pytest.approx(0.51)
     assert entries["TAP gbm R+F+G"]["cost_seconds"] == pytest.approx(1.71)
-    assert entries["grad_dot"]["cost_seconds"] == pytest.approx(1.5) and entries["grad_dot"]["cost_flops"] == pytest.approx(7e9)
+    assert entries["grad_dot"]["cost_seconds"] == pytest.approx(1.5) and entries["grad_dot"][
+        "cost_flops"
+    ] == pytest.approx(7e9)
     assert entries["token_entropy_mean"]["cost_seconds"] == pytest.approx(0.51)  # read off the sampler: no forward pass
     assert entries["measured lift, 2 seeds"]["cost_seconds"] == pytest.approx(60.0)
     assert entries["random"]["cost_seconds"] == 0
@@ -75,7 +88,9 @@ def test_an_informative_feature_is_used_the_right_way_round(evaluated):
     assert entries["pass_rate_mean"]["metrics"]["top_gain"]["value"] > 0.5
     assert entries["TAP ridge R"]["metrics"]["loco_spearman"]["value"] > 0.8
     noise = entries["adv_std"]["metrics"]["loco_spearman"]
-    assert noise["lo"] < 0.3 and noise["value"] < 0.5  # pure noise (its sign is learned per fold: slightly negative bias)
+    assert (
+        noise["lo"] < 0.3 and noise["value"] < 0.5
+    )  # pure noise (its sign is learned per fold: slightly negative bias)
     assert entries["grad_dot"]["note"].startswith("fixed sign")
 
 
@@ -118,12 +133,21 @@ def test_predictions_are_long_form_and_metrics_are_strict_json(evaluated, tmp_pa
     write_json(metrics, tmp_path / "metrics.json")
     json.loads((tmp_path / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
     rows = headline_rows(metrics)
-    assert len(rows) == len(scorers) and {"kfold_spearman_lo", "loco_spearman_lo", "top_gain_vs_measured", "coverage"} <= set(rows[0])
+    assert len(rows) == len(scorers) and {
+        "kfold_spearman_lo",
+        "loco_spearman_lo",
+        "top_gain_vs_measured",
+        "coverage",
+    } <= set(rows[0])
 
 
 def test_parallel_workers_give_the_same_numbers():
     features, y_cs, domains, members = _world(n=16)
-    scorers = [s for s in build_scorers(features, (1.0, 1.0), 3, PREDICTOR) if s.name in ("TAP gbm R", "adv_std", "measured lift, 2 seeds", "random")]
+    scorers = [
+        s
+        for s in build_scorers(features, (1.0, 1.0), 3, PREDICTOR)
+        if s.name in ("TAP gbm R", "adv_std", "measured lift, 2 seeds", "random")
+    ]
     one, _ = evaluate_scorers(scorers, features, y_cs, domains, members, resamples=20, random_draws=5, n_jobs=1)
     two, _ = evaluate_scorers(scorers, features, y_cs, domains, members, resamples=20, random_draws=5, n_jobs=2)
     assert json.dumps(_json_safe(one), sort_keys=True) == json.dumps(_json_safe(two), sort_keys=True)  # NaN-aware
@@ -150,8 +174,12 @@ def test_permutation_importance_ranks_the_informative_feature_first():
     features, y_cs, _, _ = _world(n=48)
     from tap.predict.predictor import TAPPredictor
 
-    table = permutation_importances(lambda: TAPPredictor(model="ridge", interval="none"),
-                                    features[["adv_std", "pass_rate_mean", "frac_nondegenerate"]], y_cs.mean(axis=1), repeats=5)
+    table = permutation_importances(
+        lambda: TAPPredictor(model="ridge", interval="none"),
+        features[["adv_std", "pass_rate_mean", "frac_nondegenerate"]],
+        y_cs.mean(axis=1),
+        repeats=5,
+    )
     assert table.feature.iloc[0] == "pass_rate_mean" and table.importance.iloc[0] > 0.5
     assert abs(table.set_index("feature").importance["frac_nondegenerate"]) < 0.2
     assert (table.undefined == 0).all()
@@ -162,17 +190,27 @@ def test_permutation_importance_counts_folds_without_a_rho_instead_of_scoring_th
 
     X = pd.DataFrame({"a": np.arange(20.0), "b": np.ones(20)})
     table = permutation_importances(DummyRegressor, X, np.arange(20.0), folds=2, repeats=3)
-    assert table.importance.isna().all() and (table.undefined == 6).all()  # constant predictions: ρ undefined everywhere
+    assert (
+        table.importance.isna().all() and (table.undefined == 6).all()
+    )  # constant predictions: ρ undefined everywhere
 
 
 def test_the_kfold_headline_is_paired_against_the_configured_scorer_and_loco_is_skipped_on_large_batteries():
     features, y_cs, domains, members = _world(n=24)
-    scorers = [s for s in build_scorers(features, (1.0, 1.0), 3, PREDICTOR) if s.name in ("TAP ridge R", "pass_rate_mean", "adv_std", "random")]
+    scorers = [
+        s
+        for s in build_scorers(features, (1.0, 1.0), 3, PREDICTOR)
+        if s.name in ("TAP ridge R", "pass_rate_mean", "adv_std", "random")
+    ]
     groups = np.arange(24) // 2  # pairs of cohorts share items
     metrics, predictions = evaluate_scorers(scorers, features, y_cs, domains, members, resamples=30, random_draws=5,
                                             groups=groups, repeats=3, loco_max=10, headline="TAP ridge R")
     entries = _by_name(metrics)
-    assert metrics["protocol"]["groups"] == 12 and metrics["protocol"]["largest_group"] == 2 and not metrics["protocol"]["loco"]
+    assert (
+        metrics["protocol"]["groups"] == 12
+        and metrics["protocol"]["largest_group"] == 2
+        and not metrics["protocol"]["loco"]
+    )
     assert "loco_spearman" not in entries["TAP ridge R"]["metrics"] and predictions.loco_pred.isna().all()
     assert entries["pass_rate_mean"]["metrics"]["kfold_spearman"]["value"] > 0.7
     diff = metrics["paired"]["minus_headline"]["adv_std"]
@@ -215,7 +253,9 @@ def test_within_subject_features_and_best_feature_learn_from_training_rows_only(
     subjects = np.array(["a", "a", "b", "b"])
     f = SignedFeature(within_subject=True).fit(x, [0.0, 1.0, 0.0, 1.0], subjects=subjects)
     np.testing.assert_allclose(f.predict(x, subjects=subjects), [-1, 1, -1, 1])
-    assert f.predict(np.array([[20.0]]), subjects=np.array(["new"]))[0] == pytest.approx((20 - 11) / np.std([1, 3, 10, 30]))
+    assert f.predict(np.array([[20.0]]), subjects=np.array(["new"]))[0] == pytest.approx(
+        (20 - 11) / np.std([1, 3, 10, 30])
+    )
     X = np.column_stack([np.arange(6.0), [0, 1, 0, 1, 0, 1.0], -np.arange(6.0) + [0, 0.1, 0, 0.1, 0, 0.1]])
     best = BestFeature().fit(X, -np.arange(6.0))
     assert best.column_ == 0 and best.sign_ == -1.0  # |ρ| = 1 ties with column 2: the first wins

@@ -23,14 +23,35 @@ def _battery(n_per_subject=6, seeds=3, seed=0):
     for s in SUBJECTS:
         for k in range(n_per_subject):
             cid = f"{s}-{k}"
-            cohorts.append({"cohort_id": cid, "subject": s, "vendor": "v1" if k % 2 else "v2", "difficulty_lo": k % 3 + 1,
-                            "difficulty_hi": k % 3 + 2, "corruption_rate": 0.1 * (k % 4), "duplicate_rate": 0.0, "off_format_rate": 0.0})
+            cohorts.append(
+                {
+                    "cohort_id": cid,
+                    "subject": s,
+                    "vendor": "v1" if k % 2 else "v2",
+                    "difficulty_lo": k % 3 + 1,
+                    "difficulty_hi": k % 3 + 2,
+                    "corruption_rate": 0.1 * (k % 4),
+                    "duplicate_rate": 0.0,
+                    "off_format_rate": 0.0,
+                }
+            )
             for seed_ in range(seeds):
                 own = effect[s] + rng.normal(scale=0.002)
-                deltas = {t: {"lift_nll": own if t == s else own / 4, "delta_accuracy": 0.0, "lift_pass": own / 2 if t == s else 0.0}
-                          for t in SUBJECTS}
-                total = {m: float(np.mean([deltas[t][m] for t in SUBJECTS])) for m in ("lift_nll", "delta_accuracy", "lift_pass")}
-                rows.append({"cohort_id": cid, "seed": seed_, "status": "ok", **total, "subject_deltas": json.dumps(deltas)})
+                deltas = {
+                    t: {
+                        "lift_nll": own if t == s else own / 4,
+                        "delta_accuracy": 0.0,
+                        "lift_pass": own / 2 if t == s else 0.0,
+                    }
+                    for t in SUBJECTS
+                }
+                total = {
+                    m: float(np.mean([deltas[t][m] for t in SUBJECTS]))
+                    for m in ("lift_nll", "delta_accuracy", "lift_pass")
+                }
+                rows.append(
+                    {"cohort_id": cid, "seed": seed_, "status": "ok", **total, "subject_deltas": json.dumps(deltas)}
+                )
     return pd.DataFrame(rows), pd.DataFrame(cohorts)
 
 
@@ -40,7 +61,9 @@ def test_target_table_and_correlations():
     nll = table["lift_nll"]
     assert nll["cohorts"] == 24 and nll["seeds"] == 3
     assert nll["mean"]["value"] == pytest.approx(rows.groupby("cohort_id").lift_nll.mean().mean())
-    assert nll["across_over_within"]["value"] > 5 and nll["single_seed_reliability"]["value"] > 0.8  # subject effects dominate noise
+    assert (
+        nll["across_over_within"]["value"] > 5 and nll["single_seed_reliability"]["value"] > 0.8
+    )  # subject effects dominate noise
     corr = evidence.target_correlations(rows, cohorts, resamples=50)
     assert corr["all"]["lift_nll ~ lift_pass"]["value"] > 0.9 and set(corr) == {"all", *SUBJECTS}
 
@@ -65,10 +88,16 @@ def test_step_lifts_recompute_each_target_from_records():
     probe = pd.DataFrame({"prompt": ["a", "b"], "gold": ["1", "2"], "subject": ["math", "code"]})
     base = {"gold_logprob_sum": [-1.0, -2.0], "gold_nll": [0.5, 1.0], "greedy_correct": [0.0, 1.0]}
     after = {"gold_logprob_sum": [-0.5, -2.5], "gold_nll": [0.25, 1.25], "greedy_correct": [1.0, 1.0]}
-    records = pd.concat([
-        pd.DataFrame({"cohort_id": "", "cohort_hash": "", "seed": -1, "step": 0, "item": [0, 1], "pass_k": np.nan, **base}),
-        pd.DataFrame({"cohort_id": "c", "cohort_hash": "h", "seed": 0, "step": 1, "item": [0, 1], "pass_k": np.nan, **after}),
-    ])
+    records = pd.concat(
+        [
+            pd.DataFrame(
+                {"cohort_id": "", "cohort_hash": "", "seed": -1, "step": 0, "item": [0, 1], "pass_k": np.nan, **base}
+            ),
+            pd.DataFrame(
+                {"cohort_id": "c", "cohort_hash": "h", "seed": 0, "step": 1, "item": [0, 1], "pass_k": np.nan, **after}
+            ),
+        ]
+    )
     lifts = step_lifts(records, probe, "exact").iloc[0]
     assert lifts.lift_nll == pytest.approx(0.75 - 0.75) and lifts.delta_accuracy == pytest.approx(0.5)
     assert lifts.lift_pass == pytest.approx((np.exp(-0.5) + np.exp(-2.5) - np.exp(-1.0) - np.exp(-2.0)) / 2)
@@ -100,10 +129,19 @@ def test_own_lift_by_cohort_kind():
     cohorts = pd.DataFrame(items)
     kinds = evidence.cohort_kinds(cohorts)
     # a wrong procedure that happens to give the true answer leaves the cohort clean
-    assert kinds.to_dict() == {"clean-0": "clean", "clean-1": "clean", "sys-0": "systematic", "sys-agree": "clean", "rand-0": "random_wrong"}
+    assert kinds.to_dict() == {
+        "clean-0": "clean",
+        "clean-1": "clean",
+        "sys-0": "systematic",
+        "sys-agree": "clean",
+        "rand-0": "random_wrong",
+    }
     probe = pd.DataFrame({"subject": [s for s in SUBJECTS for _ in range(5)]})
     table = evidence.own_by_kind(pd.DataFrame(rows), cohorts, probe, resamples=50)["lift_pass"]
     assert table["clean"]["cohorts"] == 3 and table["clean"]["own"]["value"] == pytest.approx(0.02)
     assert table["clean"]["share_own_improving"]["value"] == 1.0 and table["clean"]["other"] == pytest.approx(0.001)
-    assert table["systematic"]["own"]["value"] == pytest.approx(-0.04) and table["systematic"]["share_own_improving"]["value"] == 0.0
+    assert (
+        table["systematic"]["own"]["value"] == pytest.approx(-0.04)
+        and table["systematic"]["share_own_improving"]["value"] == 0.0
+    )
     assert table["random_wrong"]["own"]["value"] == 0.0

@@ -68,7 +68,9 @@ def test_no_import_cycle_between_modules():
 def test_no_import_cycle_between_the_packages_parts():
     parts: dict[str, set[str]] = {}
     for module, targets in _graph().items():
-        parts.setdefault(_part(module), set()).update(_part(t) for t in targets if t.startswith("tap") and _part(t) != _part(module))
+        parts.setdefault(_part(module), set()).update(
+            _part(t) for t in targets if t.startswith("tap") and _part(t) != _part(module)
+        )
     assert _cycle(parts) is None, " -> ".join(_cycle(parts))
 
 

@@ -20,9 +20,19 @@ def _cohorts(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
 
 
 def _fake(unit, attempt):
-    return {"cohort_id": unit.cohort_id, "cohort_hash": unit.cohort_hash, "seed": unit.seed, "config_hash": unit.config_hash,
-            "status": "ok", "lift_nll": float(len(unit.prompts[0])), "attempts": attempt, "wall_seconds": 0.1,
-            "records": [{"step": 1, "item": 0, "gold_logprob_sum": -1.0, "gold_tokens": 2, "gold_nll": 0.5, "greedy_correct": 1.0}]}
+    return {
+        "cohort_id": unit.cohort_id,
+        "cohort_hash": unit.cohort_hash,
+        "seed": unit.seed,
+        "config_hash": unit.config_hash,
+        "status": "ok",
+        "lift_nll": float(len(unit.prompts[0])),
+        "attempts": attempt,
+        "wall_seconds": 0.1,
+        "records": [
+            {"step": 1, "item": 0, "gold_logprob_sum": -1.0, "gold_tokens": 2, "gold_nll": 0.5, "greedy_correct": 1.0}
+        ],
+    }
 
 
 def _units(cohorts: pd.DataFrame, config_hash: str = "h"):
@@ -38,7 +48,9 @@ def test_the_hash_covers_prompt_gold_verifier_and_order():
 
 
 def test_units_and_readers_hash_a_cohort_the_same_way():
-    cohorts = _cohorts([("c0", "1+1=", "2"), ("c0", "2+2=", "4"), ("c1", "3+3=", "6")]).assign(verifier=["math", "", None])
+    cohorts = _cohorts([("c0", "1+1=", "2"), ("c0", "2+2=", "4"), ("c1", "3+3=", "6")]).assign(
+        verifier=["math", "", None]
+    )
     hashes = cohort_hashes(cohorts.sample(frac=1, random_state=0), "exact")  # row order of the file does not matter
     assert {u.cohort_id: u.cohort_hash for u in _units(cohorts)} == hashes
     assert hashes["c0"] == cohort_hash(["1+1=", "2+2="], ["2", "4"], ["math", "exact"])
@@ -83,8 +95,11 @@ def test_an_older_ledger_is_migrated_and_its_rows_are_never_taken_for_a_cohort(t
     path = tmp_path / "labels.sqlite"
     with sqlite3.connect(path) as db:
         db.executescript(V1_SCHEMA)
-        db.executemany("INSERT INTO labels (cohort_id, seed, config_hash, status, lift_nll, finished_at) VALUES (?, ?, 'h', 'ok', 0.5, 'then')",
-                       [("c0", 0), ("c0", 1), ("c1", 0)])
+        db.executemany(
+            "INSERT INTO labels (cohort_id, seed, config_hash, status, lift_nll, finished_at) VALUES (?, ?, 'h', 'ok', "
+            "0.5, 'then')",
+            [("c0", 0), ("c0", 1), ("c1", 0)],
+        )
         db.execute("INSERT INTO meta VALUES ('probe_before:h', '{}')")
     ledger = Ledger(path)
     assert len(ledger.table()) == 3 and set(ledger.table().cohort_hash) == {""}  # kept, but unkeyed

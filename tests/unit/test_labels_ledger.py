@@ -20,16 +20,56 @@ def _unit(cohort: str, seed: int, fail_times: int = 0) -> LabelUnit:
 def _fake(unit: LabelUnit, attempt: int) -> dict:
     if attempt <= unit.fail_times:
         raise RuntimeError(f"boom {attempt}")
-    return {"cohort_id": unit.cohort_id, "cohort_hash": unit.cohort_hash, "seed": unit.seed, "config_hash": unit.config_hash, "status": "ok",
-            "lift_nll": float(len(unit.cohort_id) + unit.seed), "attempts": attempt, "wall_seconds": 0.1, "records": [{"step": 1, "item": 0, "gold_logprob_sum": -1.0, "gold_tokens": 2, "gold_nll": 0.5, "greedy_correct": 1.0}]}
+    return {
+        "cohort_id": unit.cohort_id,
+        "cohort_hash": unit.cohort_hash,
+        "seed": unit.seed,
+        "config_hash": unit.config_hash,
+        "status": "ok",
+        "lift_nll": float(len(unit.cohort_id) + unit.seed),
+        "attempts": attempt,
+        "wall_seconds": 0.1,
+        "records": [
+            {"step": 1, "item": 0, "gold_logprob_sum": -1.0, "gold_tokens": 2, "gold_nll": 0.5, "greedy_correct": 1.0}
+        ],
+    }
 
 
 def test_ledger_writes_one_row_per_unit_and_replaces_failures(tmp_path):
     ledger = Ledger(tmp_path / "labels.sqlite")
-    ledger.write({"cohort_id": "a", "cohort_hash": "x1", "seed": 0, "config_hash": "h", "status": "failed", "error": "x", "attempts": 2})
+    ledger.write(
+        {
+            "cohort_id": "a",
+            "cohort_hash": "x1",
+            "seed": 0,
+            "config_hash": "h",
+            "status": "failed",
+            "error": "x",
+            "attempts": 2,
+        }
+    )
     assert ledger.finished("h") == set()
-    ledger.write({"cohort_id": "a", "cohort_hash": "x1", "seed": 0, "config_hash": "h", "status": "ok", "lift_nll": 0.5,
-                  "subject_deltas": {"math": {"lift_nll": 0.1}}, "records": [{"step": 1, "item": 0, "gold_logprob_sum": -1.0, "gold_tokens": 2, "gold_nll": 0.5, "greedy_correct": 1.0}]})
+    ledger.write(
+        {
+            "cohort_id": "a",
+            "cohort_hash": "x1",
+            "seed": 0,
+            "config_hash": "h",
+            "status": "ok",
+            "lift_nll": 0.5,
+            "subject_deltas": {"math": {"lift_nll": 0.1}},
+            "records": [
+                {
+                    "step": 1,
+                    "item": 0,
+                    "gold_logprob_sum": -1.0,
+                    "gold_tokens": 2,
+                    "gold_nll": 0.5,
+                    "greedy_correct": 1.0,
+                }
+            ],
+        }
+    )
     table = ledger.table()
     assert len(table) == 1 and table.status[0] == "ok" and table.lift_nll[0] == 0.5
     assert ledger.finished("h") == {("a", "x1", 0)} and ledger.finished("other") == set()
@@ -82,7 +122,11 @@ def test_unknown_executor_is_an_input_error():
 
 def _rows(lifts: dict[str, list[float]]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"cohort_id": c, "seed": s, "status": "ok", "lift_nll": v, "wall_seconds": 1.0} for c, vs in lifts.items() for s, v in enumerate(vs)]
+        [
+            {"cohort_id": c, "seed": s, "status": "ok", "lift_nll": v, "wall_seconds": 1.0}
+            for c, vs in lifts.items()
+            for s, v in enumerate(vs)
+        ]
     )
 
 

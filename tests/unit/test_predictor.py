@@ -8,14 +8,18 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from tap.predict.predictor import TAPPredictor
 
 
-@parametrize_with_checks([TAPPredictor(random_state=0, max_iter=20), TAPPredictor(model="ridge", interval="split", random_state=0)])
+@parametrize_with_checks(
+    [TAPPredictor(random_state=0, max_iter=20), TAPPredictor(model="ridge", interval="split", random_state=0)]
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
 def _data(n=300, seed=0):
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"adv_std": rng.normal(size=n), "gold_nll": rng.normal(size=n), "grad_dot": rng.normal(size=n)})
+    frame = pd.DataFrame(
+        {"adv_std": rng.normal(size=n), "gold_nll": rng.normal(size=n), "grad_dot": rng.normal(size=n)}
+    )
     y = 2 * frame.adv_std + frame.gold_nll + rng.normal(scale=0.5, size=n)
     return frame, y.to_numpy()
 
@@ -58,7 +62,9 @@ def test_split_conformal_with_too_few_calibration_points_is_unbounded():
     fitted = TAPPredictor(model="ridge", interval="split", random_state=0).fit(X, y)
     lo, hi = fitted.predict_interval(X)
     assert np.isneginf(lo).all() and np.isposinf(hi).all() and not fitted.bounded()
-    enough = TAPPredictor(model="ridge", interval="split", random_state=0).fit(*_data(40, seed=4))  # 10 calibration cohorts
+    enough = TAPPredictor(model="ridge", interval="split", random_state=0).fit(
+        *_data(40, seed=4)
+    )  # 10 calibration cohorts
     assert enough.bounded() and np.isfinite(enough.predict_interval(X)[0]).all()
 
 
@@ -77,4 +83,9 @@ def test_cv_plus_states_the_guarantee_of_barber_et_al():
     assert fitted.guarantee() == pytest.approx(0.8 - min(2 * 0.8 / (64 / 5 + 1), (1 - 5 / 64) / 6))
     assert TAPPredictor(model="ridge", interval="split", random_state=0).fit(*_data(64, seed=7)).guarantee() == 0.9
     errors = fitted.heldout_errors_
-    assert errors.shape == (64,) and np.allclose(np.abs(errors), fitted.residuals_) and (errors < 0).any() and (errors > 0).any()
+    assert (
+        errors.shape == (64,)
+        and np.allclose(np.abs(errors), fitted.residuals_)
+        and (errors < 0).any()
+        and (errors > 0).any()
+    )

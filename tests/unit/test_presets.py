@@ -17,49 +17,99 @@ from tap.verify.registry import judge
 # preset -> (a good record, a right completion, a wrong completion, an unparseable record, expected gold, reason)
 CASES = {
     "gsm8k": (
-        {"question": "Natalia sold 48 clips in April and half as many in May. How many in total?",
-         "answer": "In May she sold 48/2 = <<48/2=24>>24 clips.\nIn total 48+24 = <<48+24=72>>72.\n#### 72"},
-        "She sold 72 clips in total.", "She sold 70 clips in total.",
-        {"question": "How many?", "answer": "Seventy-two, probably."}, "72", "no '#### <number>' line",
+        {
+            "question": "Natalia sold 48 clips in April and half as many in May. How many in total?",
+            "answer": "In May she sold 48/2 = <<48/2=24>>24 clips.\nIn total 48+24 = <<48+24=72>>72.\n#### 72",
+        },
+        "She sold 72 clips in total.",
+        "She sold 70 clips in total.",
+        {"question": "How many?", "answer": "Seventy-two, probably."},
+        "72",
+        "no '#### <number>' line",
     ),
     "math": (
-        {"problem": "What is $1/2 + 0$?", "solution": "Adding zero changes nothing: $\\boxed{\\frac{1}{2}}$.",
-         "level": "Level 2", "type": "Algebra"},
-        "The value is \\boxed{0.5}.", "The value is \\boxed{2}.",
+        {
+            "problem": "What is $1/2 + 0$?",
+            "solution": "Adding zero changes nothing: $\\boxed{\\frac{1}{2}}$.",
+            "level": "Level 2",
+            "type": "Algebra",
+        },
+        "The value is \\boxed{0.5}.",
+        "The value is \\boxed{2}.",
         {"problem": "Hard.", "solution": "We conclude it is one half.", "level": "Level 5", "type": "Algebra"},
-        "\\frac{1}{2}", "no \\boxed{...} answer",
+        "\\frac{1}{2}",
+        "no \\boxed{...} answer",
     ),
     "arc": (
-        {"id": "Mercury_1", "question": "Which gas do plants take in?",
-         "choices": {"text": ["oxygen", "nitrogen", "carbon dioxide", "helium"], "label": ["A", "B", "C", "D"]}, "answerKey": "C"},
-        "Answer: C", "Answer: A",
+        {
+            "id": "Mercury_1",
+            "question": "Which gas do plants take in?",
+            "choices": {"text": ["oxygen", "nitrogen", "carbon dioxide", "helium"], "label": ["A", "B", "C", "D"]},
+            "answerKey": "C",
+        },
+        "Answer: C",
+        "Answer: A",
         {"id": "x", "question": "?", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "E"},
-        "C", "answerKey 'E' is not one of the labels",
+        "C",
+        "answerKey 'E' is not one of the labels",
     ),
     "sciq": (
-        {"question": "What do plants take in?", "distractor1": "oxygen", "distractor2": "nitrogen", "distractor3": "helium",
-         "correct_answer": "carbon dioxide", "support": ""},
-        None, None, {"question": "What?", "distractor1": "a", "distractor2": "b", "correct_answer": "c"},
-        None, "missing field 'distractor3'",
+        {
+            "question": "What do plants take in?",
+            "distractor1": "oxygen",
+            "distractor2": "nitrogen",
+            "distractor3": "helium",
+            "correct_answer": "carbon dioxide",
+            "support": "",
+        },
+        None,
+        None,
+        {"question": "What?", "distractor1": "a", "distractor2": "b", "correct_answer": "c"},
+        None,
+        "missing field 'distractor3'",
     ),
     "mmlu": (
         {"question": "2 + 2 = ?", "subject": "elementary_mathematics", "choices": ["3", "4", "5", "22"], "answer": 1},
-        "The answer is (B)", "The answer is (D)",
-        {"question": "?", "subject": "x", "choices": ["a", "b", "c", "d"], "answer": 7}, "B", "answer 7 is not an index",
+        "The answer is (B)",
+        "The answer is (D)",
+        {"question": "?", "subject": "x", "choices": ["a", "b", "c", "d"], "answer": 7},
+        "B",
+        "answer 7 is not an index",
     ),
     "mbpp": (
-        {"task_id": 1, "text": "Write a function add(a, b) that returns their sum.", "code": "def add(a, b):\n    return a + b",
-         "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"], "test_setup_code": "", "challenge_test_list": []},
-        "```python\ndef add(a, b):\n    return a + b\n```", "```python\ndef add(a, b):\n    return a - b\n```",
+        {
+            "task_id": 1,
+            "text": "Write a function add(a, b) that returns their sum.",
+            "code": "def add(a, b):\n    return a + b",
+            "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+            "test_setup_code": "",
+            "challenge_test_list": [],
+        },
+        "```python\ndef add(a, b):\n    return a + b\n```",
+        "```python\ndef add(a, b):\n    return a - b\n```",
         {"task_id": 2, "text": "Nothing to test.", "code": "", "test_list": [], "test_setup_code": ""},
-        "assert add(1, 2) == 3\nassert add(0, 0) == 0\n", "test_list is empty",
+        "assert add(1, 2) == 3\nassert add(0, 0) == 0\n",
+        "test_list is empty",
     ),
     "humaneval": (
-        {"task_id": "HumanEval/0", "prompt": "def add(a, b):\n    \"\"\"Return a + b.\"\"\"\n",
-         "canonical_solution": "    return a + b\n", "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n", "entry_point": "add"},
-        "```python\ndef add(a, b):\n    return a + b\n```", "```python\ndef add(a, b):\n    return 0\n```",
-        {"task_id": "HumanEval/1", "prompt": "def f():\n", "canonical_solution": "", "test": "assert True\n", "entry_point": "f"},
-        None, "does not define check",
+        {
+            "task_id": "HumanEval/0",
+            "prompt": 'def add(a, b):\n    """Return a + b."""\n',
+            "canonical_solution": "    return a + b\n",
+            "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
+            "entry_point": "add",
+        },
+        "```python\ndef add(a, b):\n    return a + b\n```",
+        "```python\ndef add(a, b):\n    return 0\n```",
+        {
+            "task_id": "HumanEval/1",
+            "prompt": "def f():\n",
+            "canonical_solution": "",
+            "test": "assert True\n",
+            "entry_point": "f",
+        },
+        None,
+        "does not define check",
     ),
 }
 
@@ -100,7 +150,11 @@ def test_math_difficulty_and_boxed_with_nested_braces():
 
 
 def test_arc_numeric_labels_become_letters(tmp_path):
-    record = {"question": "q", "choices": {"text": ["w", "x", "y", "z"], "label": ["1", "2", "3", "4"]}, "answerKey": "2"}
+    record = {
+        "question": "q",
+        "choices": {"text": ["w", "x", "y", "z"], "label": ["1", "2", "3", "4"]},
+        "answerKey": "2",
+    }
     assert load_items(_write(tmp_path / "arc.jsonl", [record]), preset="arc").gold[0] == "B"
 
 
@@ -108,14 +162,24 @@ def test_column_mapping_without_a_preset(tmp_path):
     frame = pd.DataFrame({"q": ["1+1=", "2+2="], "a": ["2", "4"], "topic": ["math", "math"]})
     frame.to_csv(tmp_path / "vendor.csv", index=False)
     items = load_items(tmp_path / "vendor.csv", columns={"prompt": "q", "gold": "a", "subject": "topic"})
-    assert list(items.prompt) == ["1+1=", "2+2="] and list(items.gold) == ["2", "4"] and set(items.verifier) == {"exact"}
+    assert (
+        list(items.prompt) == ["1+1=", "2+2="] and list(items.gold) == ["2", "4"] and set(items.verifier) == {"exact"}
+    )
     with pytest.raises(TapInputError, match="vendor.csv row 1: field 'question'"):
         load_items(tmp_path / "vendor.csv", columns={"prompt": "question", "gold": "a"}, subject="math")
 
 
 def test_chunking_by_subject_keeps_cohorts_pure_and_drops_the_remainder():
-    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(11)], "subject": ["math"] * 6 + ["code"] * 5, "difficulty": 0,
-                          "prompt": [f"p{k}" for k in range(11)], "gold": "0", "verifier": "exact"})
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{k}" for k in range(11)],
+            "subject": ["math"] * 6 + ["code"] * 5,
+            "difficulty": 0,
+            "prompt": [f"p{k}" for k in range(11)],
+            "gold": "0",
+            "verifier": "exact",
+        }
+    )
     cohorts = chunk_cohorts(items, 2, by="subject")
     assert cohorts.cohort_id.nunique() == 5 and (cohorts.groupby("cohort_id").size() == 2).all()
     assert (cohorts.groupby("cohort_id").subject.nunique() == 1).all()

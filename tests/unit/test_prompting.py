@@ -33,7 +33,9 @@ def test_chat_prompts_match_trls_conversational_tokenization(chat_tokenizer):
     assert fmt.chat
     row = fmt.trl_prompt("1+1=")
     assert row == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "1+1="}]
-    trl_ids = chat_tokenizer.apply_chat_template(conversation=[row], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    trl_ids = chat_tokenizer.apply_chat_template(
+        conversation=[row], add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
     assert fmt.encode(chat_tokenizer, ["1+1="]) == [list(trl_ids[0])]
     text = chat_tokenizer.decode(fmt.encode(chat_tokenizer, ["1+1="])[0])
     assert text == "<system>be brief\n<user>1+1=\n<assistant>"

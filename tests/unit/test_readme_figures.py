@@ -68,13 +68,20 @@ def found(token: str, numbers: list[float], strings: str) -> bool:
     tolerance = 0.5 * 10 ** -digits + 1e-9
     for number in numbers:
         for scale in SCALES:
-            if math.isfinite(number) and abs(number * scale - value) <= tolerance * (1 if "e" not in token else abs(value)):
+            if math.isfinite(number) and abs(number * scale - value) <= tolerance * (
+                1 if "e" not in token else abs(value)
+            ):
                 return True
     return False
 
 
 def cited_blocks(documents: list[Path] = DOCUMENTS) -> list[tuple[str, list[str]]]:
-    return [(block, sorted(set(RESULTS.findall(block)))) for doc in documents for block in blocks(doc.read_text()) if RESULTS.search(block)]
+    return [
+        (block, sorted(set(RESULTS.findall(block))))
+        for doc in documents
+        for block in blocks(doc.read_text())
+        if RESULTS.search(block)
+    ]
 
 
 def test_the_readme_cites_results_files_that_exist():
@@ -96,5 +103,11 @@ def test_each_figure_of_a_cited_block_is_in_its_results_file(block, paths):
 def test_the_checker_catches_a_figure_that_is_not_in_the_file(tmp_path):
     numbers, strings = [56.49811598999986, 1.2587852091012472, 0.764], "x86_64, 2 cores\n2026-11-25T16:10:27+00:00"
     assert found("56.5", numbers, strings) and found("1.26", numbers, strings) and found("2026-11-25", numbers, strings)
-    assert found("76", numbers, "") and found("2", [], strings) and not found("6", [], strings)  # "2 cores" yes, 2026's 6 no
-    assert not found("1.27", numbers, strings) and not found("202", numbers, strings) and not found("0.77", numbers, strings)
+    assert (
+        found("76", numbers, "") and found("2", [], strings) and not found("6", [], strings)
+    )  # "2 cores" yes, 2026's 6 no
+    assert (
+        not found("1.27", numbers, strings)
+        and not found("202", numbers, strings)
+        and not found("0.77", numbers, strings)
+    )

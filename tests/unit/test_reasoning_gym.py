@@ -76,25 +76,44 @@ def _group(rewards):
 
 def test_every_r_feature_is_defined_on_fractional_rewards():
     # partial credit everywhere: no group is all 0 or all 1, one is constant at 0.5 (degenerate)
-    cohort = CohortRollouts("c", (_group([0.5, 0.5, 0.5, 0.5]), _group([0.25, 1.0, 0.0, 0.5]), _group([0.1, 0.2, 0.1, 0.2])))
+    cohort = CohortRollouts(
+        "c", (_group([0.5, 0.5, 0.5, 0.5]), _group([0.25, 1.0, 0.0, 0.5]), _group([0.1, 0.2, 0.1, 0.2]))
+    )
     table = compute_rollout_features([cohort], tags={"R"})
     r_features = [name for name, f in FEATURES.items() if f.tag == "R"]
     assert r_features and all(math.isfinite(table[name].iloc[0]) for name in r_features), table.T
     assert R.pass_rate_mean(cohort) == pytest.approx((0.5 + 0.4375 + 0.15) / 3)
-    assert R.frac_nondegenerate(cohort) == pytest.approx(2 / 3)  # rewards not all equal: the constant 0.5 group teaches nothing
+    assert R.frac_nondegenerate(cohort) == pytest.approx(
+        2 / 3
+    )  # rewards not all equal: the constant 0.5 group teaches nothing
     assert R.frac_all_correct(cohort) == 0 and R.frac_all_wrong(cohort) == 0
     assert R.pass_at_g(cohort) == pytest.approx(1 / 3)  # only the second group has a completion above 1/2
     # GRPO's advantages: zero exactly on the degenerate group, mean zero on every group
-    adv = group_advantages(__import__("torch").tensor(np.concatenate([g.rewards for g in cohort.groups])), 4).numpy().reshape(3, 4)
+    adv = (
+        group_advantages(__import__("torch").tensor(np.concatenate([g.rewards for g in cohort.groups])), 4)
+        .numpy()
+        .reshape(3, 4)
+    )
     assert np.allclose(adv[0], 0) and np.allclose(adv.mean(axis=1), 0, atol=1e-6) and np.abs(adv[1]).max() > 0
 
 
 def _tasks_config(**extra):
     tasks = '[{name="gcd", levels=[{max_value=10}, {max_value=30}, {max_value=90}]}]'
-    vendors = '[{name="clean", subjects={gcd=1.0}}, {name="sloppy", subjects={gcd=1.0}, corruption_rate=[0.5, 1.0], off_format_rate=0.5}]'
-    sets = ['world.suite="reasoning-gym"', f"world.tasks={tasks}", f"world.cohorts.vendors={vendors}", "pretrain.behaviours={}",
-            "pretrain.subject_weights={}", "world.probe.per_subject=9", "world.pool.per_level=12", "world.cohorts.count=6",
-            "rollout.max_new_tokens=6"]
+    vendors = (
+        '[{name="clean", subjects={gcd=1.0}}, '
+        '{name="sloppy", subjects={gcd=1.0}, corruption_rate=[0.5, 1.0], off_format_rate=0.5}]'
+    )
+    sets = [
+        'world.suite="reasoning-gym"',
+        f"world.tasks={tasks}",
+        f"world.cohorts.vendors={vendors}",
+        "pretrain.behaviours={}",
+        "pretrain.subject_weights={}",
+        "world.probe.per_subject=9",
+        "world.pool.per_level=12",
+        "world.cohorts.count=6",
+        "rollout.max_new_tokens=6",
+    ]
     return load_config(None, sets + [f"{k.replace('__', '.')}={v}" for k, v in extra.items()])
 
 
@@ -102,10 +121,20 @@ def test_world_suite_config_checks():
     config = _tasks_config()
     assert config.world.subjects == ("gcd",)
     with pytest.raises(TapInputError, match="unknown subject 'code' \(known: gcd\)"):
-        load_config(None, ['world.suite="reasoning-gym"', 'world.tasks=[{name="gcd", levels=[{}]}]'])  # the tiny vendors
+        load_config(
+            None, ['world.suite="reasoning-gym"', 'world.tasks=[{name="gcd", levels=[{}]}]']
+        )  # the tiny vendors
     with pytest.raises(TapInputError, match="systematic_rate needs a wrong procedure"):
-        load_config(None, ['world.suite="reasoning-gym"', 'world.tasks=[{name="gcd", levels=[{}]}]', "pretrain.behaviours={}",
-                           "pretrain.subject_weights={}", 'world.cohorts.vendors=[{name="s", subjects={gcd=1.0}, systematic_rate=0.5}]'])
+        load_config(
+            None,
+            [
+                'world.suite="reasoning-gym"',
+                'world.tasks=[{name="gcd", levels=[{}]}]',
+                "pretrain.behaviours={}",
+                "pretrain.subject_weights={}",
+                'world.cohorts.vendors=[{name="s", subjects={gcd=1.0}, systematic_rate=0.5}]',
+            ],
+        )
     with pytest.raises(TapInputError, match="needs suite"):
         load_config(None, ['world.tasks=[{name="gcd", levels=[{}]}]'])
 
@@ -122,7 +151,9 @@ def test_world_items_hold_the_probe_out_and_vendors_corrupt_golds():
     cohorts = make_cohorts(config, items)
     assert set(cohorts.item_id) <= set(pool.item_id) and (cohorts.verifier == "reasoning_gym:gcd").all()
     corrupted = cohorts[cohorts.gold_source == "random"]
-    assert len(corrupted) and all(judge(v, g, t).reward < 1 for v, g, t in zip(corrupted.verifier, corrupted.gold, corrupted.true_answer))
+    assert len(corrupted) and all(
+        judge(v, g, t).reward < 1 for v, g, t in zip(corrupted.verifier, corrupted.gold, corrupted.true_answer)
+    )
     off = cohorts[cohorts.off_format]
     assert len(off) and off.prompt.str.startswith("Find the Greatest Common Divisor").all()  # the library's own wording
 

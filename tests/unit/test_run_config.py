@@ -26,7 +26,12 @@ def run(tmp_path) -> Path:
 def test_set_applies_on_top_of_the_run_folders_config(run):
     resolved = run_config(run, None, ["label.steps=6"], produces=("labels",))
     config = resolved.config
-    assert (config.policy.model, config.world.cohorts.count, config.label.seeds, config.label.steps) == ("/models/qwen", 5, 4, 6)
+    assert (config.policy.model, config.world.cohorts.count, config.label.seeds, config.label.steps) == (
+        "/models/qwen",
+        5,
+        4,
+        6,
+    )
     assert resolved.changed == ["label.steps"]
     # the labels are being made now; what was computed from the old labels is stale
     assert resolved.stale == ["metrics.json", "predictions.parquet", "predictor.skops", "report.html"]
@@ -34,7 +39,9 @@ def test_set_applies_on_top_of_the_run_folders_config(run):
 
 
 def test_a_change_to_an_earlier_section_makes_its_outputs_stale(run):
-    stale, changed = stale_outputs(run, load_config(run / "config.toml", ["rollout.temperature=0.5"]), produces=("evaluate",))
+    stale, changed = stale_outputs(
+        run, load_config(run / "config.toml", ["rollout.temperature=0.5"]), produces=("evaluate",)
+    )
     assert changed == ["rollout.temperature"]
     # labels do not depend on how rollouts are sampled; the features (and the report) do
     assert stale == ["rollouts.parquet", "features.parquet", "predictor.skops", "report.html"]
@@ -73,7 +80,12 @@ def test_every_run_command_keeps_the_run_settings(run, monkeypatch, command, api
     result = CliRunner().invoke(app, [command, str(run), "--set", "label.steps=6"])
     assert isinstance(result.exception, Stop), result.output
     config = seen["config"]
-    assert (config.policy.model, config.world.cohorts.count, config.label.seeds, config.label.steps) == ("/models/qwen", 5, 4, 6)
+    assert (config.policy.model, config.world.cohorts.count, config.label.seeds, config.label.steps) == (
+        "/models/qwen",
+        5,
+        4,
+        6,
+    )
 
 
 def test_features_of_a_runs_rollouts_use_that_runs_policy(run, monkeypatch):
@@ -91,9 +103,16 @@ def test_features_of_a_runs_rollouts_use_that_runs_policy(run, monkeypatch):
         seen.setdefault("models", []).append(config.policy.model)
         raise Stop
 
-    rollouts = pd.DataFrame({c: [] for c in ("cohort_id", "position", "reward", "answer", "n_tokens", "finish_reason", "logprobs", "entropies")})
+    rollouts = pd.DataFrame(
+        {
+            c: []
+            for c in ("cohort_id", "position", "reward", "answer", "n_tokens", "finish_reason", "logprobs", "entropies")
+        }
+    )
     rollouts.to_parquet(run / "rollouts.parquet")
-    pd.DataFrame({"cohort_id": ["c0"], "prompt": ["1+1="], "gold": ["2"], "subject": ["math"]}).to_parquet(run / "cohorts.parquet")
+    pd.DataFrame({"cohort_id": ["c0"], "prompt": ["1+1="], "gold": ["2"], "subject": ["math"]}).to_parquet(
+        run / "cohorts.parquet"
+    )
     monkeypatch.setattr(pipeline, "forward_policy", spy)
     with pytest.raises(Stop):  # the Python API, with no config given
         pipeline.features(run / "rollouts.parquet", run / "f.parquet", families={"R", "F"})

@@ -24,7 +24,9 @@ def test_the_dataset_interval_includes_the_predictors_held_out_errors():
 def trained(tmp_path):
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"adv_std": rng.normal(size=40)})
-    predictor = TAPPredictor(model="ridge", random_state=0).fit(X, X.adv_std.to_numpy() + rng.normal(scale=0.1, size=40))
+    predictor = TAPPredictor(model="ridge", random_state=0).fit(
+        X, X.adv_std.to_numpy() + rng.normal(scale=0.1, size=40)
+    )
     (tmp_path / "config.toml").write_text(config_to_toml(load_config()))
     pd.DataFrame({"prompt": ["1+1=", "2+2="], "split": ["pool", "pool"]}).to_parquet(tmp_path / "items.parquet")
     meta = {"run_dir": str(tmp_path), "cohorts": 40, "config": load_config().model_dump(mode="json")}

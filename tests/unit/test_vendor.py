@@ -66,13 +66,17 @@ def test_any_vendor_mix_and_size_work():
 
 def test_pool_too_small_is_a_clear_error():
     with pytest.raises(ValueError, match="raise world.pool.per_level"):
-        _world('world.cohorts.vendors=[{name="a", subjects={math=1.0}}]', "world.pool.per_level=1", "world.cohorts.size=30")
+        _world(
+            'world.cohorts.vendors=[{name="a", subjects={math=1.0}}]', "world.pool.per_level=1", "world.cohorts.size=30"
+        )
 
 
 def test_two_kinds_of_corruption():
     """Random wrong golds are nearby numbers / other values; systematic ones are the wrong procedure's answers."""
-    items, cohorts = _world('world.cohorts.vendors=[{name="random", corruption_rate=1.0}, {name="systematic", systematic_rate=1.0}]',
-                            "world.cohorts.count=40")
+    items, cohorts = _world(
+        'world.cohorts.vendors=[{name="random", corruption_rate=1.0}, {name="systematic", systematic_rate=1.0}]',
+        "world.cohorts.count=40",
+    )
     wrong = items.set_index("item_id").wrong_answer
     random_rows, systematic_rows = cohorts[cohorts.vendor == "random"], cohorts[cohorts.vendor == "systematic"]
     assert len(random_rows) and len(systematic_rows)
@@ -87,7 +91,9 @@ def test_two_kinds_of_corruption():
 
 
 def test_systematic_and_random_corruption_share_a_cohort_without_overlap():
-    _, cohorts = _world('world.cohorts.vendors=[{name="both", corruption_rate=0.5, systematic_rate=0.5}]', "world.cohorts.count=20")
+    _, cohorts = _world(
+        'world.cohorts.vendors=[{name="both", corruption_rate=0.5, systematic_rate=0.5}]', "world.cohorts.count=20"
+    )
     per = cohorts.groupby("cohort_id").gold_source.value_counts().unstack(fill_value=0)
     assert ((per["random"] + per["systematic"]) <= 8).all() and per["systematic"].sum() > 0 and per["random"].sum() > 0
 
@@ -109,5 +115,7 @@ def test_disjoint_cohorts_share_no_item_while_the_pool_has_unused_ones_and_then_
     assert (disjoint.groupby("cohort_id").size() == 8).all()
     _, tight = _world("world.cohorts.count=24", "world.cohorts.disjoint=true", "world.pool.per_level=2",
                       'world.cohorts.vendors=[{name="clean", subjects={math=1.0}}]')
-    assert (tight.groupby("cohort_id").size() == 8).all() and owners(tight).max() > 1  # 10 math items: reused once used up
+    assert (tight.groupby("cohort_id").size() == 8).all() and owners(
+        tight
+    ).max() > 1  # 10 math items: reused once used up
     assert (tight.groupby("cohort_id").item_id.nunique() == 8).all()  # never twice within one cohort

@@ -8,7 +8,16 @@ from tap.verify.registry import VerifierError, judge
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("14", "14"), (" 14 ", "14"), ("-3", "-3"), ("Tal", "Tal"), ("", None), ("1 4", None), ("14=", None), ("x?", None)],
+    [
+        ("14", "14"),
+        (" 14 ", "14"),
+        ("-3", "-3"),
+        ("Tal", "Tal"),
+        ("", None),
+        ("1 4", None),
+        ("14=", None),
+        ("x?", None),
+    ],
 )
 def test_extract_short_answer(text, expected):
     assert extract_short_answer(text) == expected
@@ -16,7 +25,14 @@ def test_extract_short_answer(text, expected):
 
 @pytest.mark.parametrize(
     "answer, gold, reward",
-    [("14", "14", 1.0), ("14.0", "14", 1.0), ("15", "14", 0.0), ("tal", "Tal", 1.0), ("Tal", "Tel", 0.0), (None, "14", 0.0)],
+    [
+        ("14", "14", 1.0),
+        ("14.0", "14", 1.0),
+        ("15", "14", 0.0),
+        ("tal", "Tal", 1.0),
+        ("Tal", "Tel", 0.0),
+        (None, "14", 0.0),
+    ],
 )
 def test_exact_match(answer, gold, reward):
     assert exact_match(answer, gold) == reward
@@ -24,7 +40,14 @@ def test_exact_match(answer, gold, reward):
 
 @pytest.mark.parametrize(
     "text, letter",
-    [("B", "B"), ("(C) because", "C"), ("The answer is D.", "D"), ("Answer: a", "A"), ("\\boxed{E}", "E"), ("no idea", None)],
+    [
+        ("B", "B"),
+        ("(C) because", "C"),
+        ("The answer is D.", "D"),
+        ("Answer: a", "A"),
+        ("\\boxed{E}", "E"),
+        ("no idea", None),
+    ],
 )
 def test_extract_choice(text, letter):
     assert extract_choice(text) == letter

@@ -60,7 +60,12 @@ def sampler_module(monkeypatch):
 
 
 def _pool(cohorts: int = 6, size: int = 4) -> pd.DataFrame:
-    return pd.DataFrame({"cohort_id": [f"c{i}" for i in range(cohorts) for _ in range(size)], "prompt": [f"p{i}" for i in range(cohorts * size)]})
+    return pd.DataFrame(
+        {
+            "cohort_id": [f"c{i}" for i in range(cohorts) for _ in range(size)],
+            "prompt": [f"p{i}" for i in range(cohorts * size)],
+        }
+    )
 
 
 def _step(sampler, rows: list[int], frame: pd.DataFrame, n: int, rng: np.random.Generator, with_index: bool) -> None:
@@ -105,7 +110,13 @@ def test_sampler_learns_groups_from_updates_and_prefers_disagreement(sampler_mod
 def test_sampler_without_a_cohort_column_uses_chunks_and_rejects_a_bad_score(sampler_module):
     frame = pd.DataFrame({"prompt": [f"p{i}" for i in range(10)]})
     sampler = sampler_module.TAPCurriculumSampler(Rows(frame), {"tap": {"cohort_size": 5}})
-    assert sorted(sampler.rows_of) == ["chunk000000", "chunk000001"] and sampler.rows_of["chunk000001"] == [5, 6, 7, 8, 9]
+    assert sorted(sampler.rows_of) == ["chunk000000", "chunk000001"] and sampler.rows_of["chunk000001"] == [
+        5,
+        6,
+        7,
+        8,
+        9,
+    ]
     with pytest.raises(ValueError, match="module:function"):
         sampler_module.TAPCurriculumSampler(Rows(frame), {"tap": {"score": "nonsense"}})
 

@@ -70,7 +70,9 @@ def test_outputs_become_completions(fake_vllm):
     assert c_stop.entropies[0] == pytest.approx(-(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)))
     inputs, params = llm.calls[0]
     assert inputs == [{"prompt_token_ids": tokenizer("1+1=")["input_ids"]}]
-    assert params.n == 3 and params.temperature == 0.7 and params.top_k == -1 and params.stop == ["+"] and params.seed == 3
+    assert (
+        params.n == 3 and params.temperature == 0.7 and params.top_k == -1 and params.stop == ["+"] and params.seed == 3
+    )
 
 
 def test_gold_nll_reads_the_gold_tokens_prompt_logprobs(fake_vllm):

@@ -1,6 +1,7 @@
 """The public Python API. The CLI only parses arguments and calls these functions.
 
-pipeline: world, rollouts, labels, features. active: active labeling. predict: evaluate, fit, score. experiments: loop, choice, intervention.
+pipeline: world, rollouts, labels, features. active: active labeling. predict: evaluate, fit, score.
+experiments: loop, choice, intervention.
 runs: a run folder's config and what a change to it left stale.
 """
 
@@ -17,7 +18,29 @@ from tap.api.runs import run_config
 from tap.features.catalog import feature_catalog
 
 __all__ = [
-    "check_scores_path", "data_cohorts", "dataset", "dataset_lift", "evaluate", "choice", "feature_catalog", "features", "fit", "intervention", "label", "label_active",
-    "label_selection", "labels_table", "load_policy", "load_scoring_predictor", "loop", "provenance_notes", "read_cohorts",
-    "read_probe", "rollout", "run_config", "score", "world", "write_cohorts",
+    "check_scores_path",
+    "data_cohorts",
+    "dataset",
+    "dataset_lift",
+    "evaluate",
+    "choice",
+    "feature_catalog",
+    "features",
+    "fit",
+    "intervention",
+    "label",
+    "label_active",
+    "label_selection",
+    "labels_table",
+    "load_policy",
+    "load_scoring_predictor",
+    "loop",
+    "provenance_notes",
+    "read_cohorts",
+    "read_probe",
+    "rollout",
+    "run_config",
+    "score",
+    "world",
+    "write_cohorts",
 ]

@@ -54,14 +54,25 @@ def label_active(
         return dict(zip(per_cohort.cohort_id.astype(str), per_cohort.label))
 
     def buy(ids: list[str]) -> dict[str, float]:
-        result = label(run_dir, config=config, cohorts=table[table.cohort_id.astype(str).isin(ids)], seeds=seeds, workers=workers,
-                       executor=executor, ray_address=ray_address, retries=retries, home=home)
+        result = label(
+            run_dir,
+            config=config,
+            cohorts=table[table.cohort_id.astype(str).isin(ids)],
+            seeds=seeds,
+            workers=workers,
+            executor=executor,
+            ray_address=ray_address,
+            retries=retries,
+            home=home,
+        )
         done["units"] += result.succeeded
         done["failed"] += result.failed
         if progress:
             progress(done["units"], done["failed"], count * (seeds or config.label.seeds))
         if result.failed:
-            raise TapInputError(f"{paths.labels}: {result.failed} label runs failed (status = 'failed'); rerun to retry them")
+            raise TapInputError(
+                f"{paths.labels}: {result.failed} label runs failed (status = 'failed'); rerun to retry them"
+            )
         values = labelled()
         return {i: values[i] for i in ids if i in values}
 
@@ -74,7 +85,12 @@ def label_active(
     if count:
         label_order(features, paid, before + count, strategy="active", start=start, batch=batch, make_model=make,
                     q=config.evaluate.top_q, seed=int(config.predictor.random_state or 0))
-    return {"labelled_before": before, "labelled": paid.order[before:], "label_runs": done["units"], "failed": done["failed"]}
+    return {
+        "labelled_before": before,
+        "labelled": paid.order[before:],
+        "label_runs": done["units"],
+        "failed": done["failed"],
+    }
 
 
 def _active_inputs(paths: RunPaths, count: int, upto: bool, cohorts: str | Path | pd.DataFrame | None) -> pd.DataFrame:
@@ -85,7 +101,9 @@ def _active_inputs(paths: RunPaths, count: int, upto: bool, cohorts: str | Path 
         raise TapInputError(f"{paths.root}: no features.parquet: active labeling ranks cohorts by their features "
                             f"(run `tap rollout {paths.root}` and `tap features compute {paths.rollouts}` first)")
     if cohorts is None and not paths.cohorts.exists():
-        raise TapInputError(f"{paths.root}: no cohorts.parquet (run `tap world build --out {paths.root}` or pass --cohorts)")
+        raise TapInputError(
+            f"{paths.root}: no cohorts.parquet (run `tap world build --out {paths.root}` or pass --cohorts)"
+        )
     return cohorts if isinstance(cohorts, pd.DataFrame) else read_cohorts(cohorts or paths.cohorts)
 
 
@@ -96,8 +114,14 @@ def _predictor_features(path: Path, cohort_ids: set[str], config: TapConfig) -> 
     tags = {name: tag for name, tag, _ in feature_catalog()}
     features = pd.read_parquet(path).assign(cohort_id=lambda f: f.cohort_id.astype(str))
     features = features[features.cohort_id.isin(cohort_ids)].set_index("cohort_id")
-    columns = [c for c in feature_columns(features.reset_index()) if tags.get(c) in config.predictor.families and features[c].notna().any()]
+    columns = [
+        c
+        for c in feature_columns(features.reset_index())
+        if tags.get(c) in config.predictor.families and features[c].notna().any()
+    ]
     missing = sorted(cohort_ids - set(features.index))
     if missing:
-        raise TapInputError(f"{path}: no features for {len(missing)} cohorts (e.g. {missing[0]}); recompute the features")
+        raise TapInputError(
+            f"{path}: no features for {len(missing)} cohorts (e.g. {missing[0]}); recompute the features"
+        )
     return features[columns].astype(float)

@@ -28,10 +28,17 @@ def _loop_prior(config: TapConfig, families: tuple[str, ...] = ("R",)):
     tags = {name: tag for name, tag, _ in feature_catalog()}
     other = sorted({tags.get(c, "?") for c in meta["used_columns"]} - set(families))
     if other:
-        raise TapInputError(f"{config.loop.prior}: this prior must use features of {'+'.join(families)} only (it uses family {other[0]}); "
-                            f"fit one with --set 'predictor.families={json.dumps(list(families))}'")
+        raise TapInputError(
+            f"{config.loop.prior}: this prior must use features of {'+'.join(families)} only (it uses family "
+            f"{other[0]}); "
+            f"fit one with --set 'predictor.families={json.dumps(list(families))}'"
+        )
     columns = meta["columns"]
-    return (lambda features: predictor.predict(features.reindex(columns=columns).astype(float))), f"prior: {Path(config.loop.prior).name}", columns
+    return (
+        (lambda features: predictor.predict(features.reindex(columns=columns).astype(float))),
+        f"prior: {Path(config.loop.prior).name}",
+        columns,
+    )
 
 
 def loop(
@@ -99,10 +106,14 @@ def choice(
     target = config.evaluate.target
 
     def label_state(state_dir: Path, pool: pd.DataFrame, steps: int, seeds: int, first_seed: int) -> pd.DataFrame:
-        cfg = config.model_copy(update={
-            "policy": config.policy.model_copy(update={"model": str(state_dir)}),
-            "label": config.label.model_copy(update={"steps": steps, "seeds": seeds, "first_seed": first_seed, "probe_steps": []}),
-        })
+        cfg = config.model_copy(
+            update={
+                "policy": config.policy.model_copy(update={"model": str(state_dir)}),
+                "label": config.label.model_copy(
+                    update={"steps": steps, "seeds": seeds, "first_seed": first_seed, "probe_steps": []}
+                ),
+            }
+        )
         result = label(work, config=cfg, cohorts=pool, workers=workers, home=home)
         rows = Ledger(RunPaths(work).labels).table(result.config_hash)
         rows = rows[(rows.status == "ok") & rows.cohort_id.isin(set(pool.cohort_id))
@@ -119,18 +130,24 @@ def choice(
 
     arm_rows, candidate_rows = [], []
     for seed in range(lp.seeds):
-        arms, cands = run_seed(seed, config, built, (score, name, columns), label_state, work, families=families, progress=tick)
+        arms, cands = run_seed(
+            seed, config, built, (score, name, columns), label_state, work, families=families, progress=tick
+        )
         arm_rows += arms
         candidate_rows += cands
     table, candidates = pd.DataFrame(arm_rows), pd.DataFrame(candidate_rows)
-    summary = choice_summary(table, candidates, config, name, label_runs=int((Ledger(RunPaths(work).labels).table().status == "ok").sum()))
+    summary = choice_summary(
+        table, candidates, config, name, label_runs=int((Ledger(RunPaths(work).labels).table().status == "ok").sum())
+    )
     write_parquet(table, run_dir / "choice.parquet")
     write_parquet(candidates, run_dir / "choice_candidates.parquet")
     write_json(summary, run_dir / "choice.json")
     return table, summary
 
 
-def choice_summary(table: pd.DataFrame, candidates: pd.DataFrame, config: TapConfig, prior: str, label_runs: int | None = None) -> dict:
+def choice_summary(
+    table: pd.DataFrame, candidates: pd.DataFrame, config: TapConfig, prior: str, label_runs: int | None = None
+) -> dict:
     """choice.json: the per-arm summary (tap.choice.summarize), the oracle's seed agreement, the settings
     and how many label runs the choice ledger holds."""
     from tap.choice import oracle_agreement, summarize
@@ -138,10 +155,18 @@ def choice_summary(table: pd.DataFrame, candidates: pd.DataFrame, config: TapCon
     lp = config.loop
     summary = summarize(table, resamples=config.evaluate.bootstrap, seed=config.evaluate.bootstrap_seed)
     summary["uniform"]["rank"] = (lp.candidates + 1) / 2  # a uniform pick's expected rank among M candidates
-    return {**summary,
-            "oracle_agreement": oracle_agreement(candidates), "candidates": lp.candidates, "oracle_seeds": lp.oracle_seeds,
-            "train_steps": lp.train_steps, "short_run_steps": lp.short_run_steps, "follow": lp.follow,
-            "target": config.evaluate.target, "prior": prior, "label_runs": label_runs}
+    return {
+        **summary,
+        "oracle_agreement": oracle_agreement(candidates),
+        "candidates": lp.candidates,
+        "oracle_seeds": lp.oracle_seeds,
+        "train_steps": lp.train_steps,
+        "short_run_steps": lp.short_run_steps,
+        "follow": lp.follow,
+        "target": config.evaluate.target,
+        "prior": prior,
+        "label_runs": label_runs,
+    }
 
 
 def intervention(
@@ -175,19 +200,34 @@ def intervention(
         cohorts = pd.read_parquet(cohorts_path)
     else:
         pool = built.items[built.items.split == "pool"]
-        rates = item_pass_rates(policy, pool, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens, seed=r.seed)
-        cohorts = matched_cohorts(pool.merge(rates, on="item_id"), size=size, levels=iv.levels, replicates=iv.replicates, seed=iv.seed)
+        rates = item_pass_rates(
+            policy, pool, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens, seed=r.seed
+        )
+        cohorts = matched_cohorts(
+            pool.merge(rates, on="item_id"), size=size, levels=iv.levels, replicates=iv.replicates, seed=iv.seed
+        )
         if cohorts.empty:
-            raise TapInputError("no subject has enough always-, never- and sometimes-solved pool items for these levels")
+            raise TapInputError(
+                "no subject has enough always-, never- and sometimes-solved pool items for these levels"
+            )
         write_parquet(cohorts, cohorts_path)
     label(folder, config=config, cohorts=cohorts, workers=workers, home=home, progress=progress)
     rollouts = rollout_cohorts(policy, cohorts, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens,
                                seed=r.seed + 1, prompts_per_batch=max(1, r.batch_size // r.num_generations))
     achieved = build_features(rollouts, {"R"})[["cohort_id", "frac_nondegenerate", "pass_rate_mean"]]
     per_cohort, label_summary = labels_table(folder, config=config, home=home)
-    knobs = cohorts.groupby("cohort_id").agg(subject=("subject", "first"), level=("level", "first"),
-                                             target_frac_nondegenerate=("target_frac_nondegenerate", "first")).reset_index()
-    table = knobs.merge(achieved, on="cohort_id").merge(per_cohort[["cohort_id", "label", "seed_std", "n_seeds"]], on="cohort_id")
+    knobs = (
+        cohorts.groupby("cohort_id")
+        .agg(
+            subject=("subject", "first"),
+            level=("level", "first"),
+            target_frac_nondegenerate=("target_frac_nondegenerate", "first"),
+        )
+        .reset_index()
+    )
+    table = knobs.merge(achieved, on="cohort_id").merge(
+        per_cohort[["cohort_id", "label", "seed_std", "n_seeds"]], on="cohort_id"
+    )
     summary = {
         "achieved": slope_with_interval(table, "frac_nondegenerate", "label"),
         "target": slope_with_interval(table, "target_frac_nondegenerate", "label"),

@@ -83,7 +83,16 @@ def data_cohorts(
         if str(source) != "reasoning-gym":
             raise TapInputError(f"--tasks is for the source reasoning-gym, not {source}")
         specs = parse_tasks(tasks or "", count=count, seed=seed, prompt=prompt)
-    items = load_items(source, preset=preset, columns=mapping, subject=subject, verifier=verifier, split=split, limit=limit, tasks=specs)
+    items = load_items(
+        source,
+        preset=preset,
+        columns=mapping,
+        subject=subject,
+        verifier=verifier,
+        split=split,
+        limit=limit,
+        tasks=specs,
+    )
     return items, chunk_cohorts(items, size, by=by, seed=seed)
 
 
@@ -100,7 +109,13 @@ def write_cohorts(cohorts: pd.DataFrame, out: str | Path) -> Path:
     return out
 
 
-def load_policy(model: str | Path | None = None, config: TapConfig | None = None, *, home: Path | None = None, batch_size: int | None = None):
+def load_policy(
+    model: str | Path | None = None,
+    config: TapConfig | None = None,
+    *,
+    home: Path | None = None,
+    batch_size: int | None = None,
+):
     """The policy `config.policy` names (`model`, a folder or hub id, overrides its model); the tiny
     world's policy when neither names one."""
     from tap.resolve import make_policy
@@ -208,7 +223,14 @@ def label(
     from the run folder's items.parquet (split == "probe"), else from the tiny world. The base
     policy is the one `config.policy` names (default: the tiny world's).
     """
-    from tap.labels.battery import base_probe_metrics, label_hash, label_settings, plan_units, run_battery, threads_per_worker
+    from tap.labels.battery import (
+        base_probe_metrics,
+        label_hash,
+        label_settings,
+        plan_units,
+        run_battery,
+        threads_per_worker,
+    )
     from tap.labels.executors import make_executor
     from tap.labels.ledger import Ledger
     from tap.resolve import policy_source
@@ -274,7 +296,9 @@ def label_selection(run_dir: str | Path, config: TapConfig | None = None, *, hom
     return replace(selection, basis="" if basis == "config" else basis)
 
 
-def labels_table(run_dir: str | Path, *, config: TapConfig | None = None, home: Path | None = None) -> tuple[pd.DataFrame, dict]:
+def labels_table(
+    run_dir: str | Path, *, config: TapConfig | None = None, home: Path | None = None
+) -> tuple[pd.DataFrame, dict]:
     """Per-cohort labels (of the run's `[evaluate] target`) joined with each cohort's knobs, and the
     battery summary (with `target`, `notes`: what the reader set aside, and `label_config_hash`)."""
     from tap.labels.summary import battery_summary, cohort_labels
@@ -291,12 +315,34 @@ def labels_table(run_dir: str | Path, *, config: TapConfig | None = None, home: 
     per_cohort = cohort_labels(rows, target)
     if paths.cohorts.exists():
         knobs = pd.read_parquet(paths.cohorts).groupby("cohort_id").first().reset_index()
-        keep = [c for c in ("cohort_id", "cohort_subject", "vendor", "difficulty_lo", "difficulty_hi", "corruption_rate",
-                            "systematic_rate", "duplicate_rate", "off_format_rate", "subject") if c in knobs.columns]
+        keep = [
+            c
+            for c in (
+                "cohort_id",
+                "cohort_subject",
+                "vendor",
+                "difficulty_lo",
+                "difficulty_hi",
+                "corruption_rate",
+                "systematic_rate",
+                "duplicate_rate",
+                "off_format_rate",
+                "subject",
+            )
+            if c in knobs.columns
+        ]
         per_cohort = per_cohort.merge(knobs[keep], on="cohort_id", how="left")
-    notes = selection.notes() + ([f"the label is {target}: these rows have no {config.evaluate.target} (labelled before it existed)"]
-                                 if target != config.evaluate.target else [])
-    summary = {**battery_summary(rows, target), "target": target, "label_config_hash": selection.config_hash, "notes": notes}
+    notes = selection.notes() + (
+        [f"the label is {target}: these rows have no {config.evaluate.target} (labelled before it existed)"]
+        if target != config.evaluate.target
+        else []
+    )
+    summary = {
+        **battery_summary(rows, target),
+        "target": target,
+        "label_config_hash": selection.config_hash,
+        "notes": notes,
+    }
     return per_cohort, summary
 
 
@@ -318,7 +364,11 @@ def features(
 
     rollouts = Path(rollouts)
     table = read_table(rollouts)
-    missing = [c for c in ("cohort_id", "position", "reward", "answer", "n_tokens", "finish_reason", "logprobs", "entropies") if c not in table]
+    missing = [
+        c
+        for c in ("cohort_id", "position", "reward", "answer", "n_tokens", "finish_reason", "logprobs", "entropies")
+        if c not in table
+    ]
     if missing:
         raise TapInputError(f"{rollouts}: missing column {missing[0]!r} (is this a rollouts file from `tap rollout`?)")
     items = probe = policy = None

@@ -25,19 +25,26 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
     from tap.api.pipeline import label_selection
 
     paths = RunPaths(run_dir)
-    for path, hint in ((paths.features, f"tap features compute {run_dir / 'rollouts.parquet'}"), (paths.labels, f"tap label {run_dir}")):
+    for path, hint in (
+        (paths.features, f"tap features compute {run_dir / 'rollouts.parquet'}"),
+        (paths.labels, f"tap label {run_dir}"),
+    ):
         if not path.exists():
             raise TapInputError(f"{run_dir}: no {path.name} (run `{hint}` first)")
     selection = label_selection(run_dir, config, home=home)
     rows = selection.rows[selection.rows.status == "ok"]
     if rows.empty:
         why = "; ".join(selection.notes()) or "the ledger is empty"
-        raise TapInputError(f"{paths.labels}: no finished label runs under this run's label config {selection.config_hash} "
-                            f"and cohorts ({why}); run `tap label {run_dir}`")
+        raise TapInputError(
+            f"{paths.labels}: no finished label runs under this run's label config {selection.config_hash} "
+            f"and cohorts ({why}); run `tap label {run_dir}`"
+        )
     target = config.evaluate.target
     if rows[target].isna().all():
-        raise TapInputError(f"{paths.labels}: no label run has {target} (labelled before it existed, or a verifier whose expected "
-                            f"accuracy needs label.probe_samples > 0): relabel, or --set evaluate.target=lift_nll")
+        raise TapInputError(
+            f"{paths.labels}: no label run has {target} (labelled before it existed, or a verifier whose expected "
+            f"accuracy needs label.probe_samples > 0): relabel, or --set evaluate.target=lift_nll"
+        )
     wide = rows.pivot_table(index="cohort_id", columns="seed", values=target)
     complete = wide.dropna()
     features = pd.read_parquet(paths.features)
@@ -46,15 +53,21 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
     if paths.rollouts.exists() and paths.cohorts.exists():  # features of items the cohorts no longer hold
         from tap.labels.identity import changed_since_rollouts
 
-        stale = changed_since_rollouts(pd.read_parquet(paths.rollouts, columns=["cohort_id", "position", "prompt", "gold"]),
-                                       pd.read_parquet(paths.cohorts))
+        stale = changed_since_rollouts(
+            pd.read_parquet(paths.rollouts, columns=["cohort_id", "position", "prompt", "gold"]),
+            pd.read_parquet(paths.cohorts),
+        )
         if stale:
             features = features[~features.cohort_id.isin(stale)]
-            notes.append(f"left out {len(stale)} cohorts whose features were computed from other items (rerun `tap rollout` "
-                         f"and `tap features compute`, or `tap study --out {run_dir}`)")
+            notes.append(
+                f"left out {len(stale)} cohorts whose features were computed from other items (rerun `tap rollout` "
+                f"and `tap features compute`, or `tap study --out {run_dir}`)"
+            )
     features = features[features.cohort_id.isin(complete.index)].sort_values("cohort_id").reset_index(drop=True)
     if len(features) < 8:
-        raise TapInputError(f"{run_dir}: only {len(features)} cohorts have both features and every seed's label (need at least 8)")
+        raise TapInputError(
+            f"{run_dir}: only {len(features)} cohorts have both features and every seed's label (need at least 8)"
+        )
     y_cs = complete.loc[features.cohort_id].to_numpy(float)
     domains = np.full(len(features), "mixed", dtype=object)
     members = [set() for _ in range(len(features))]
@@ -117,8 +130,8 @@ def evaluate(
     home: Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict:
-    """Evaluate TAP and every baseline with grouped K-fold, LODO, held-out-seed selection (and LOCO on small batteries); write
-    metrics.json and predictions.parquet into the run folder and return the metrics."""
+    """Evaluate TAP and every baseline with grouped K-fold, LODO, held-out-seed selection (and LOCO on small
+    batteries); write metrics.json and predictions.parquet into the run folder and return the metrics."""
     import os
     import time
 
@@ -131,10 +144,14 @@ def evaluate(
     config = _run_config(run_dir, config)
     data = _labelled_features(run_dir, config, home)
     if data["y_cs"].shape[1] < 2:
-        raise TapInputError(f"{run_dir}: labels from one seed only; evaluation needs at least 2 (held-out-seed selection, "
-                            f"noise ceiling): run `tap label {run_dir} --seeds 2`")
+        raise TapInputError(
+            f"{run_dir}: labels from one seed only; evaluation needs at least 2 (held-out-seed selection, "
+            f"noise ceiling): run `tap label {run_dir} --seeds 2`"
+        )
     predictor = config.predictor.model_dump()
-    short_runs = _short_runs(run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], home)
+    short_runs = _short_runs(
+        run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], home
+    )
     scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor, short_runs)
     started = time.perf_counter()
     ev = config.evaluate
@@ -146,13 +163,20 @@ def evaluate(
         groups=data["groups"], folds=ev.folds, repeats=ev.repeats, loco_max=ev.loco_max_cohorts, headline=headline,
     )
     metrics["importance"] = _importance(scorers, headline, data, ev.bootstrap_seed)
-    metrics.update({
-        "tap_version": __version__, "target": ev.target, "label_config_hash": data["config_hash"],
-        "other_label_config_hashes": data["other_hashes"], "label_notes": data["notes"], "cohorts_dropped": data["dropped"],
-        "headline": headline if any(s["name"] == headline for s in metrics["scorers"]) else None,
-        "predictor": predictor, "evaluation_seconds": time.perf_counter() - started,
-        "label_run": {"seconds": data["label_cost"][0], "flops": data["label_cost"][1]},
-    })
+    metrics.update(
+        {
+            "tap_version": __version__,
+            "target": ev.target,
+            "label_config_hash": data["config_hash"],
+            "other_label_config_hashes": data["other_hashes"],
+            "label_notes": data["notes"],
+            "cohorts_dropped": data["dropped"],
+            "headline": headline if any(s["name"] == headline for s in metrics["scorers"]) else None,
+            "predictor": predictor,
+            "evaluation_seconds": time.perf_counter() - started,
+            "label_run": {"seconds": data["label_cost"][0], "flops": data["label_cost"][1]},
+        }
+    )
     write_parquet(predictions, paths.predictions)
     from tap.store import write_json
 
@@ -172,8 +196,15 @@ def _importance(scorers: list, headline: str, data: dict, seed: int) -> dict | N
         data["y_cs"].mean(axis=1), seed=seed, subjects=data["domains"],
     )
     catalog = {name: (tag, text) for name, tag, text in feature_catalog()}
-    rows = [{**row, "tag": catalog[row["feature"]][0], "definition": catalog[row["feature"]][1]} for row in table.to_dict(orient="records")]
-    return {"scorer": headline, "method": "drop in held-out Spearman ρ when one feature is shuffled (5 folds x 20 repeats)", "rows": rows}
+    rows = [
+        {**row, "tag": catalog[row["feature"]][0], "definition": catalog[row["feature"]][1]}
+        for row in table.to_dict(orient="records")
+    ]
+    return {
+        "scorer": headline,
+        "method": "drop in held-out Spearman ρ when one feature is shuffled (5 folds x 20 repeats)",
+        "rows": rows,
+    }
 
 
 def _predictor_from_config(config: TapConfig):
@@ -182,7 +213,9 @@ def _predictor_from_config(config: TapConfig):
     return TAPPredictor(**config.predictor.model_dump())
 
 
-def fit(run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path | None = None, home: Path | None = None):
+def fit(
+    run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path | None = None, home: Path | None = None
+):
     """Fit the configured predictor on every labelled cohort of a run folder; save it (skops + a
     JSON sidecar of what it was trained on) to `out` (default RUN_DIR/predictor.skops).
     Returns (predictor, path, sidecar metadata)."""
@@ -227,7 +260,9 @@ def read_probe(path: str | Path) -> pd.DataFrame:
     return table.assign(gold=table.gold.astype(str)).reset_index(drop=True)
 
 
-def dataset_lift(result: pd.DataFrame, heldout_errors: np.ndarray | None = None, *, resamples: int = 1000, seed: int = 0) -> dict:
+def dataset_lift(
+    result: pd.DataFrame, heldout_errors: np.ndarray | None = None, *, resamples: int = 1000, seed: int = 0
+) -> dict:
     """A dataset's mean predicted lift per cohort, with a 95% bootstrap interval.
 
     Each resample draws the dataset's cohorts with replacement and, when the predictor's signed
@@ -256,7 +291,9 @@ def training_run(predictor_path: str | Path, meta: dict) -> Path | None:
     return None
 
 
-def provenance_notes(predictor, predictor_path: str | Path, meta: dict, cohorts: pd.DataFrame, model: str | Path | None) -> list[str]:
+def provenance_notes(
+    predictor, predictor_path: str | Path, meta: dict, cohorts: pd.DataFrame, model: str | Path | None
+) -> list[str]:
     """What a user should know about the intervals of these scores: the guarantee that holds, and,
     when the cohorts come from another dataset or model than the predictor's battery, that the
     guarantee assumes they resemble it."""
@@ -300,7 +337,9 @@ def load_scoring_predictor(path: str | Path):
     predictor = load_predictor(path)
     sidecar = Path(path).with_suffix(".json")
     if not sidecar.exists():
-        raise TapInputError(f"{sidecar}: missing (the predictor's sidecar names the features it was trained on; re-run `tap fit`)")
+        raise TapInputError(
+            f"{sidecar}: missing (the predictor's sidecar names the features it was trained on; re-run `tap fit`)"
+        )
     try:
         meta = json.loads(sidecar.read_text())
         meta["columns"], meta["used_columns"]
@@ -354,8 +393,17 @@ def score(
     return result
 
 
-def _scoring_features(rolled: pd.DataFrame, table: pd.DataFrame, predictor_path: str | Path, meta: dict, *, config: TapConfig,
-                      model: str | Path | None, home: Path | None, probe: str | Path | None) -> pd.DataFrame:
+def _scoring_features(
+    rolled: pd.DataFrame,
+    table: pd.DataFrame,
+    predictor_path: str | Path,
+    meta: dict,
+    *,
+    config: TapConfig,
+    model: str | Path | None,
+    home: Path | None,
+    probe: str | Path | None,
+) -> pd.DataFrame:
     """The features the predictor reads, computed for new cohorts (the forward pass only when it uses
     F or G); a column of a family it saw but does not use is filled with NaN."""
     from tap.advantages import Objective
@@ -367,8 +415,14 @@ def _scoring_features(rolled: pd.DataFrame, table: pd.DataFrame, predictor_path:
     probe_table = read_probe(probe) if probe is not None else None
     if families & {"F", "G"}:
         policy = forward_policy(model, config, home=home)
-        probe_table = probe_table if probe_table is not None else run_probe(training_run(predictor_path, meta) or Path("."), config, home=home)
-    feats = build_features(rolled, families, items=table, policy=policy, probe=probe_table, objective=Objective.of(config.label))
+        probe_table = (
+            probe_table
+            if probe_table is not None
+            else run_probe(training_run(predictor_path, meta) or Path("."), config, home=home)
+        )
+    feats = build_features(
+        rolled, families, items=table, policy=policy, probe=probe_table, objective=Objective.of(config.label)
+    )
     absent = [c for c in meta["used_columns"] if c not in feats]
     if absent:
         raise TapInputError(f"{predictor_path}: uses feature {absent[0]!r}, which these rollouts cannot give")

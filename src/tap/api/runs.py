@@ -42,12 +42,16 @@ def run_config(run_dir: str | Path, config_file: str | Path | None = None, overr
     """The config a command on `run_dir` runs with: `config_file` if given, else the folder's
     config.toml, else the defaults; then `overrides`. `produces` names the stages the command
     itself (re)makes, which are not reported as stale."""
-    base = config_file if config_file is not None else (RunPaths(Path(run_dir)).config if folder_config(run_dir) else None)
+    base = (
+        config_file if config_file is not None else (RunPaths(Path(run_dir)).config if folder_config(run_dir) else None)
+    )
     config = load_config(base, overrides)
     return RunConfig(config, *stale_outputs(run_dir, config, produces=produces))
 
 
-def stale_outputs(run_dir: str | Path, config: TapConfig, *, produces: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+def stale_outputs(
+    run_dir: str | Path, config: TapConfig, *, produces: tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
     """(existing outputs of the folder that `config` would make differently, the dotted keys it changes)
     against the folder's current config.toml."""
     old = folder_config(run_dir)

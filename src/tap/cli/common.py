@@ -10,7 +10,11 @@ from typing import Annotated, Literal, Optional
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="TAP — predict how much GRPO training on a dataset will improve a model, before training.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="TAP — predict how much GRPO training on a dataset will improve a model, before training.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _print_version(value: bool) -> None:
@@ -22,9 +26,15 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print TAP's version and exit.")] = False) -> None:
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print TAP's version and exit.")
+    ] = False,
+) -> None:
     """TAP — predict how much GRPO training on a dataset will improve a model, before training."""
-world_app = typer.Typer(help="The embedded tiny world: items, probe, vendor cohorts and a tiny policy.", no_args_is_help=True)
+world_app = typer.Typer(
+    help="The embedded tiny world: items, probe, vendor cohorts and a tiny policy.", no_args_is_help=True
+)
 app.add_typer(world_app, name="world")
 features_app = typer.Typer(help="Cohort features: cheap signals read off base-policy rollouts.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
@@ -35,8 +45,21 @@ app.add_typer(labels_app, name="labels")
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: the run folder's config.toml when there is one, else the built-in tiny world).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one config field on top of that config, e.g. --set world.cohorts.count=32 (repeatable).")]
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file (default: the run folder's config.toml when there is one, "
+        "else the built-in tiny world).",
+    ),
+]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set", help="Override one config field on top of that config, e.g. --set world.cohorts.count=32 (repeatable)."
+    ),
+]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Cache folder (default: $TAP_HOME or ~/.cache/tap).")]
 
 
@@ -46,7 +69,9 @@ def _config(path: Path | None, overrides: list[str] | None):
     return load_config(path, overrides)
 
 
-def _run_config(run_dir: Path, path: Path | None, overrides: list[str] | None, command: str, produces: tuple[str, ...] = ()):
+def _run_config(
+    run_dir: Path, path: Path | None, overrides: list[str] | None, command: str, produces: tuple[str, ...] = ()
+):
     """The config of a command on a run folder: --config, else the folder's config.toml, else the
     defaults, then --set; prints which of the folder's outputs the change leaves stale."""
     from tap.api.runs import run_config
@@ -71,7 +96,14 @@ def _print_notes(notes: list[str]) -> None:
 
 
 def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
@@ -83,5 +115,13 @@ Executor = Literal["local", "ray"]
 Verifier = Literal["exact", "mcq", "math", "code"]
 Cut = Literal["random", "subject", "difficulty"]
 PromptStyle = Literal["library", "short"]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Parallel label runs; torch threads are split across them (default: study.workers, 2).")]
+WorkersOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--workers",
+        "-w",
+        min=1,
+        help="Parallel label runs; torch threads are split across them (default: study.workers, 2).",
+    ),
+]
 TopOpt = Annotated[int, typer.Option("--top", "-n", min=1, help="Rows to print, best first.")]

@@ -16,13 +16,31 @@ from tap.cli.predict import _ci
 def study(
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/study, or runs/quick with --quick).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap resamples, 3 K-fold repeats.")] = False,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Run folder (default: runs/study, or runs/quick with --quick)."),
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="A few-minute study: 16 cohorts x 2 seeds, 6 GRPO steps, a 2-seed 2-step loop, 200 bootstrap "
+                 "resamples, 3 K-fold repeats.",
+        ),
+    ] = False,
     workers: WorkersOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check config, data and verifiers; print the planned rollouts, training tokens and cost; train nothing.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check config, data and verifiers; print the planned rollouts, training tokens and cost; train "
+                 "nothing.",
+        ),
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
-    """The main job: world (or dataset) -> rollouts -> features -> labels -> loop -> evaluate -> fit -> report, in one run folder.
+    """The main job: world (or dataset) -> rollouts -> features -> labels -> loop -> evaluate -> fit ->
+    report, in one run folder.
 
     Resumable: a rerun skips every finished stage whose config is unchanged, and a killed study
     continues where it stopped (label runs already in the ledger are kept). With a `[data]` source
@@ -47,12 +65,18 @@ def study(
         def callback(name: str):
             task = lambda: tasks[name]  # noqa: E731  (the task exists once the stage starts)
             if name == "world":
-                return lambda step, total, record: progress.update(task(), completed=step, total=total, note="pretraining")
+                return lambda step, total, record: progress.update(
+                    task(), completed=step, total=total, note="pretraining"
+                )
             if name == "rollouts":
                 return lambda done, total: progress.update(task(), completed=done, total=total, note="prompts")
             if name == "labels":
-                return lambda done, failed, total: progress.update(task(), completed=done + failed, total=total,
-                                                                   note=f"label runs{f', {failed} failed' if failed else ''}")
+                return lambda done, failed, total: progress.update(
+                    task(),
+                    completed=done + failed,
+                    total=total,
+                    note=f"label runs{f', {failed} failed' if failed else ''}",
+                )
             if name == "evaluate":
                 return lambda done, total, scorer: progress.update(task(), completed=done, total=total, note=scorer)
             if name == "loop":
@@ -92,7 +116,9 @@ def _print_study(result) -> None:
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for stage in result.stages:
         table.add_row(stage.name, stage.status, f"{stage.seconds:.1f}", stage.detail)
-    table.add_row("total", "", f"{sum(s.seconds for s in result.stages):.1f}", "(seconds of the runs that produced these files)")
+    table.add_row(
+        "total", "", f"{sum(s.seconds for s in result.stages):.1f}", "(seconds of the runs that produced these files)"
+    )
     console.print(table)
     metrics = result.metrics
     if metrics:
@@ -100,7 +126,8 @@ def _print_study(result) -> None:
         if entry:
             m, cov = entry["metrics"], entry.get("coverage") or {}
             console.print(
-                f"{entry['name']}: grouped K-fold ρ {_ci(m.get('kfold_spearman'))}, pairwise {_ci(m.get('kfold_pairwise_accuracy'))}, "
+                f"{entry['name']}: grouped K-fold ρ {_ci(m.get('kfold_spearman'))}, pairwise "
+                f"{_ci(m.get('kfold_pairwise_accuracy'))}, "
                 f"top-{round(100 * metrics['top_q'])}% fraction of oracle {_ci(m.get('top_fraction_of_oracle'))}, "
                 f"ρ / ceiling {_ci(m.get('rho_over_ceiling'))}; interval coverage {_ci(cov.get('coverage'))}"
             )
@@ -110,7 +137,9 @@ def _print_study(result) -> None:
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Run folder after `tap evaluate` (or `tap study`).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file (default: RUN_DIR/report.html).")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="HTML file (default: RUN_DIR/report.html).")
+    ] = None,
 ) -> None:
     """Rebuild the self-contained HTML report from a run folder's files alone."""
     from tap.report import build_report
@@ -121,7 +150,10 @@ def report(
 
 @app.command("loop")
 def loop_command(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder for loop.parquet and loop.json (config.toml is read from it when present).")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(help="Run folder for loop.parquet and loop.json (config.toml is read from it when present)."),
+    ],
     config: ConfigOpt = None,
     set_: SetOpt = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Loop seeds (default: loop.seeds, 5).")] = None,
@@ -136,7 +168,12 @@ def loop_command(
         cfg = cfg.model_copy(update={"loop": cfg.loop.model_copy(update={"seeds": seeds})})
     with _progress() as progress:
         task = progress.add_task("loop steps", total=None, note="")
-        table, summary = api.loop(run_dir, config=cfg, home=home, progress=lambda done, total: progress.update(task, completed=done, total=total))
+        table, summary = api.loop(
+            run_dir,
+            config=cfg,
+            home=home,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     _print_loop(summary)
     console.print(f"wrote {run_dir / 'loop.parquet'} ({len(table)} rows) and {run_dir / 'loop.json'}")
 
@@ -157,8 +194,13 @@ def _print_loop(summary: dict) -> None:
 
 @app.command("choice")
 def choice_command(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder for choice.parquet, choice_candidates.parquet and choice.json; "
-                                                 "the per-state label runs and their ledger go to RUN_DIR/choice/.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Run folder for choice.parquet, choice_candidates.parquet and choice.json; "
+            "the per-state label runs and their ledger go to RUN_DIR/choice/."
+        ),
+    ],
     config: ConfigOpt = None,
     set_: SetOpt = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Loop seeds (default: loop.seeds).")] = None,
@@ -179,53 +221,81 @@ def choice_command(
         table, summary = api.choice(run_dir, config=cfg, home=home, workers=workers,
                                     progress=lambda done, total: progress.update(task, completed=done, total=total))
     _print_choice(summary)
-    console.print(f"wrote {run_dir / 'choice.parquet'} ({len(table)} rows), {run_dir / 'choice_candidates.parquet'} and {run_dir / 'choice.json'}")
+    console.print(
+        f"wrote {run_dir / 'choice.parquet'} ({len(table)} rows), {run_dir / 'choice_candidates.parquet'} and "
+        f"{run_dir / 'choice.json'}"
+    )
 
 
 def _print_choice(summary: dict) -> None:
     def interval(t: dict, fmt: str = "+.4f") -> str:
         return f"{t['mean']:{fmt}} [{t['lo']:{fmt}}, {t['hi']:{fmt}}]"
 
-    table = Table(title=f"Choice quality at {summary['states']} states ({summary['seeds']} loop seeds x {summary['steps']} steps, "
-                        f"{summary['candidates']} candidates; {summary['target']} over {summary['train_steps']} GRPO steps, "
-                        f"mean [95% bootstrap over loop seeds])")
+    table = Table(
+        title=f"Choice quality at {summary['states']} states ({summary['seeds']} loop seeds x {summary['steps']} "
+              "steps, "
+        f"{summary['candidates']} candidates; {summary['target']} over {summary['train_steps']} GRPO steps, "
+        f"mean [95% bootstrap over loop seeds])"
+    )
     for column in ("arm", "regret", "regret minus random (paired)", "rank of chosen", "share of oracle's gain"):
         table.add_column(column, justify="left" if column == "arm" else "right")
     for arm, t in summary["arms"].items():
         paired = summary["paired_vs_random"].get(arm)
-        table.add_row(arm, interval(t["regret"]), interval(paired["regret"]) if paired else "—", interval(t["rank"], ".2f"),
-                      interval(t["fraction_of_oracle"], "+.2f"))
+        table.add_row(
+            arm,
+            interval(t["regret"]),
+            interval(paired["regret"]) if paired else "—",
+            interval(t["rank"], ".2f"),
+            interval(t["fraction_of_oracle"], "+.2f"),
+        )
     console.print(table)
 
 
 @app.command("intervention")
 def intervention_command(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder; the matched cohorts and their ledger go to RUN_DIR/intervention/.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="Run folder; the matched cohorts and their ledger go to RUN_DIR/intervention/.")
+    ],
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workers: WorkersOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """The causal intervention: matched cohorts differing only in frac_nondegenerate, each labelled with S seeds; the slope of lift on it."""
+    """The causal intervention: matched cohorts differing only in frac_nondegenerate, each labelled with S
+    seeds; the slope of lift on it."""
     from tap import api
 
     cfg = _run_config(run_dir, config, set_, "intervention")
     workers = workers or cfg.study.workers
     with _progress() as progress:
         task = progress.add_task("label runs", total=None, note="matched cohorts")
-        table, summary = api.intervention(run_dir, config=cfg, workers=workers, home=home,
-                                          progress=lambda done, failed, total: progress.update(task, completed=done + failed, total=total))
+        table, summary = api.intervention(
+            run_dir,
+            config=cfg,
+            workers=workers,
+            home=home,
+            progress=lambda done, failed, total: progress.update(task, completed=done + failed, total=total),
+        )
     view = Table(title="Lift by level: mean over cohorts of the S-seed labels")
     for column in ("level k", "target frac_nondegenerate", "achieved (fresh rollouts)", "cohorts", "mean lift"):
         view.add_column(column, justify="right")
     for level, part in table.groupby("level"):
-        view.add_row(str(level), f"{part.target_frac_nondegenerate.mean():.2f}", f"{part.frac_nondegenerate.mean():.2f}",
-                     str(len(part)), f"{part.label.mean():+.4f}")
+        view.add_row(
+            str(level),
+            f"{part.target_frac_nondegenerate.mean():.2f}",
+            f"{part.frac_nondegenerate.mean():.2f}",
+            str(len(part)),
+            f"{part.label.mean():+.4f}",
+        )
     console.print(view)
     _print_notes(summary["label_notes"])
     a = summary["achieved"]
-    console.print(f"slope of lift on frac_nondegenerate: {a['slope']:+.4f} [{a['lo']:+.4f}, {a['hi']:+.4f}] nats/token per unit "
-                  f"({a['cohorts']} cohorts; per subject: " + ", ".join(f"{k} {v:+.4f}" for k, v in a["per_subject"].items()) + ")")
+    console.print(
+        f"slope of lift on frac_nondegenerate: {a['slope']:+.4f} [{a['lo']:+.4f}, {a['hi']:+.4f}] nats/token per unit "
+        f"({a['cohorts']} cohorts; per subject: "
+        + ", ".join(f"{k} {v:+.4f}" for k, v in a["per_subject"].items())
+        + ")"
+    )
     console.print(f"wrote {run_dir / 'intervention.parquet'} and {run_dir / 'intervention.json'}")
 
 

@@ -9,8 +9,25 @@ import typer
 from rich.table import Table
 
 from tap.cli.common import (
-    ConfigOpt, Cut, Executor, PromptStyle, Verifier, WorkersOpt, HomeOpt, SetOpt, _config, _file_config, _print_notes, _progress, _run_config, app, console, err_console, features_app,
-    labels_app, world_app,
+    ConfigOpt,
+    Cut,
+    Executor,
+    PromptStyle,
+    Verifier,
+    WorkersOpt,
+    HomeOpt,
+    SetOpt,
+    _config,
+    _file_config,
+    _print_notes,
+    _progress,
+    _run_config,
+    app,
+    console,
+    err_console,
+    features_app,
+    labels_app,
+    world_app,
 )
 
 
@@ -20,7 +37,8 @@ def _print_world(built) -> None:
     console.print(f"[bold]Tiny world[/bold] {state}: {built.root}")
     console.print(
         f"policy: {info['parameters']:,} parameters, pretrained {info['steps']} steps in {info['seconds']:.1f} s "
-        f"({'inside' if info['in_band'] else '[red]outside[/red]'} the accuracy band {info['band']}) at {built.policy_dir}"
+        f"({'inside' if info['in_band'] else '[red]outside[/red]'} the accuracy band {info['band']}) at "
+        f"{built.policy_dir}"
     )
     table = Table(title="Probe (greedy accuracy, gold-answer NLL in nats/token)")
     for column in ("subject", "probe items", "pool items", "accuracy", "gold NLL"):
@@ -39,14 +57,17 @@ def _print_world(built) -> None:
     console.print(
         f"{len(cohorts)} cohorts of {built.cohorts.groupby('cohort_id').size().max()} items; by vendor: "
         + ", ".join(f"{v} {n}" for v, n in vendors.items())
-        + f"; defects: {built.cohorts.corrupted.mean():.0%} corrupted, {built.cohorts.duplicate.mean():.0%} duplicates, "
+        + f"; defects: {built.cohorts.corrupted.mean():.0%} corrupted, {built.cohorts.duplicate.mean():.0%} "
+          "duplicates, "
         f"{built.cohorts.off_format.mean():.0%} off-format"
     )
 
 
 def _print_behaviours(rows: list[dict]) -> None:
     """The policy's behaviours on the probe (tap.world.tiny_policy.behaviour_table)."""
-    table = Table(title="Behaviours on the probe (where the correct and the wrong behaviour disagree: P(answer) at T = 1)")
+    table = Table(
+        title="Behaviours on the probe (where the correct and the wrong behaviour disagree: P(answer) at T = 1)"
+    )
     columns = ("subject", "disagree", "P(correct)", "P(wrong)", "pass@1", "pass@8")
     keys = ("divergent", "p_correct_divergent", "p_wrong_divergent", "pass_1", "pass_8")
     for column in columns:
@@ -57,7 +78,17 @@ def _print_behaviours(rows: list[dict]) -> None:
 
 
 @world_app.command("build")
-def world_build(config: ConfigOpt = None, set_: SetOpt = None, out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write config.toml, items.parquet and cohorts.parquet into this run folder.")] = None, home: HomeOpt = None) -> None:
+def world_build(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out", "-o", help="Also write config.toml, items.parquet and cohorts.parquet into this run folder."
+        ),
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
     """Build the tiny world and pretrain its policy, or reuse them from the cache."""
     from tap import api
 
@@ -78,13 +109,22 @@ def world_build(config: ConfigOpt = None, set_: SetOpt = None, out: Annotated[Op
 
 @app.command()
 def rollout(
-    cohorts: Annotated[Path, typer.Argument(help="Cohorts file (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output parquet (default: rollouts.parquet beside the cohorts file).")] = None,
+    cohorts: Annotated[
+        Path, typer.Argument(help="Cohorts file (parquet, JSONL or CSV; columns cohort_id, prompt, gold, subject).")
+    ],
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Output parquet (default: rollouts.parquet beside the cohorts file)."),
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")] = None,
+    model: Annotated[
+        Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")
+    ] = None,
     max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
-    verifier: Annotated[Verifier, typer.Option("--verifier", help="Reward function for items without their own.")] = "exact",
+    verifier: Annotated[
+        Verifier, typer.Option("--verifier", help="Reward function for items without their own.")
+    ] = "exact",
     show: Annotated[int, typer.Option("--show", help="Print the rollouts of this many prompts.")] = 0,
     home: HomeOpt = None,
 ) -> None:
@@ -117,28 +157,69 @@ def _print_rollouts(table, prompts: int) -> None:
         mean_reward = group.reward.mean()
         for row in group.itertuples():
             view.add_row(
-                str(row.sample), repr(row.text), repr(row.answer), f"{row.reward:.0f}", f"{row.reward - mean_reward:+.2f}",
-                str(row.n_tokens), f"{sum(row.logprobs) / max(1, len(row.logprobs)):.2f}", row.finish_reason,
+                str(row.sample),
+                repr(row.text),
+                repr(row.answer),
+                f"{row.reward:.0f}",
+                f"{row.reward - mean_reward:+.2f}",
+                str(row.n_tokens),
+                f"{sum(row.logprobs) / max(1, len(row.logprobs)):.2f}",
+                row.finish_reason,
             )
         console.print(view)
 
 
 @app.command()
 def label(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder (holds config.toml and cohorts.parquet; labels.sqlite is written here).")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="Run folder (holds config.toml and cohorts.parquet; labels.sqlite is written here).")
+    ],
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    cohorts: Annotated[Optional[Path], typer.Option("--cohorts", help="Cohorts file (default: RUN_DIR/cohorts.parquet).")] = None,
+    cohorts: Annotated[
+        Optional[Path], typer.Option("--cohorts", help="Cohorts file (default: RUN_DIR/cohorts.parquet).")
+    ] = None,
     max_cohorts: Annotated[Optional[int], typer.Option("--max-cohorts", help="Only the first N cohorts.")] = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", "-S", help="Training seeds per cohort (default: label.seeds, 3).")] = None,
+    seeds: Annotated[
+        Optional[int], typer.Option("--seeds", "-S", help="Training seeds per cohort (default: label.seeds, 3).")
+    ] = None,
     workers: WorkersOpt = None,
-    executor: Annotated[Optional[Executor], typer.Option("--executor", help="Where label runs execute: local (in-process / process pool) or ray (default: study.executor).")] = None,
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Existing Ray cluster (default: start a local one).")] = None,
-    retries: Annotated[int, typer.Option("--retries", help="Retries of a unit that raises before it is recorded as failed.")] = 1,
-    active: Annotated[Optional[int], typer.Option("--active", min=1, help="Label only N more cohorts, chosen where they most improve "
-                                                  "the predictor's top ranking (needs RUN_DIR/features.parquet).")] = None,
-    active_start: Annotated[int, typer.Option("--active-start", min=1, help="With --active: cohorts labelled at random first when fewer are labelled.")] = 16,
-    active_batch: Annotated[int, typer.Option("--active-batch", min=1, help="With --active: cohorts chosen per round (the predictor is refitted between rounds).")] = 8,
+    executor: Annotated[
+        Optional[Executor],
+        typer.Option(
+            "--executor",
+            help="Where label runs execute: local (in-process / process pool) or ray (default: study.executor).",
+        ),
+    ] = None,
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", help="Existing Ray cluster (default: start a local one).")
+    ] = None,
+    retries: Annotated[
+        int, typer.Option("--retries", help="Retries of a unit that raises before it is recorded as failed.")
+    ] = 1,
+    active: Annotated[
+        Optional[int],
+        typer.Option(
+            "--active",
+            min=1,
+            help="Label only N more cohorts, chosen where they most improve "
+            "the predictor's top ranking (needs RUN_DIR/features.parquet).",
+        ),
+    ] = None,
+    active_start: Annotated[
+        int,
+        typer.Option(
+            "--active-start", min=1, help="With --active: cohorts labelled at random first when fewer are labelled."
+        ),
+    ] = 16,
+    active_batch: Annotated[
+        int,
+        typer.Option(
+            "--active-batch",
+            min=1,
+            help="With --active: cohorts chosen per round (the predictor is refitted between rounds).",
+        ),
+    ] = 8,
     home: HomeOpt = None,
 ) -> None:
     """GRPO-train each cohort x seed from the base policy (TRL) and record its probe lift.
@@ -164,12 +245,27 @@ def label(
                 from tap.errors import TapInputError
 
                 raise TapInputError("--active chooses the cohorts itself; leave out --max-cohorts")
-            picked = api.label_active(run_dir, active, config=cfg, start=active_start, batch=active_batch, cohorts=cohorts,
-                                      seeds=seeds, workers=workers, executor=executor, ray_address=ray_address, retries=retries,
-                                      home=home, progress=on_unit)
-            console.print(f"active labeling: {len(picked['labelled'])} cohorts labelled ({picked['label_runs']} label runs, "
-                          f"{picked['failed']} failed) after {picked['labelled_before']} already labelled: "
-                          + ", ".join(picked["labelled"][:12]) + (" ..." if len(picked["labelled"]) > 12 else ""))
+            picked = api.label_active(
+                run_dir,
+                active,
+                config=cfg,
+                start=active_start,
+                batch=active_batch,
+                cohorts=cohorts,
+                seeds=seeds,
+                workers=workers,
+                executor=executor,
+                ray_address=ray_address,
+                retries=retries,
+                home=home,
+                progress=on_unit,
+            )
+            console.print(
+                f"active labeling: {len(picked['labelled'])} cohorts labelled ({picked['label_runs']} label runs, "
+                f"{picked['failed']} failed) after {picked['labelled_before']} already labelled: "
+                + ", ".join(picked["labelled"][:12])
+                + (" ..." if len(picked["labelled"]) > 12 else "")
+            )
             _print_label_summary(run_dir, home=home)
             return
         result = api.label(
@@ -193,13 +289,30 @@ def _print_label_summary(run_dir: Path, limit: int = 0, home: Path | None = None
     _print_notes(summary["notes"])
     if limit:
         table = Table(title=f"Lift labels: {summary['target']} (mean over seeds; positive = better)")
-        for column in ("cohort", "subject", "vendor", "label", "seed std", "seeds", "corrupt", "dup", "off-fmt", "difficulty"):
+        for column in (
+            "cohort",
+            "subject",
+            "vendor",
+            "label",
+            "seed std",
+            "seeds",
+            "corrupt",
+            "dup",
+            "off-fmt",
+            "difficulty",
+        ):
             table.add_column(column)
         for row in per_cohort.sort_values("label", ascending=False).head(limit).itertuples():
             table.add_row(
-                row.cohort_id, str(getattr(row, "cohort_subject", "")), str(getattr(row, "vendor", "")), f"{row.label:+.4f}",
-                f"{row.seed_std:.4f}", str(row.n_seeds), f"{getattr(row, 'corruption_rate', float('nan')):.2f}",
-                f"{getattr(row, 'duplicate_rate', float('nan')):.2f}", f"{getattr(row, 'off_format_rate', float('nan')):.2f}",
+                row.cohort_id,
+                str(getattr(row, "cohort_subject", "")),
+                str(getattr(row, "vendor", "")),
+                f"{row.label:+.4f}",
+                f"{row.seed_std:.4f}",
+                str(row.n_seeds),
+                f"{getattr(row, 'corruption_rate', float('nan')):.2f}",
+                f"{getattr(row, 'duplicate_rate', float('nan')):.2f}",
+                f"{getattr(row, 'off_format_rate', float('nan')):.2f}",
                 f"{getattr(row, 'difficulty_lo', '')}-{getattr(row, 'difficulty_hi', '')}",
             )
         console.print(table)
@@ -242,12 +355,25 @@ def features_list() -> None:
 @features_app.command("compute")
 def features_compute(
     rollouts: Annotated[Path, typer.Argument(help="rollouts.parquet from `tap rollout`.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output (default: features.parquet beside the rollouts).")] = None,
-    families: Annotated[str, typer.Option("--families", help="Comma-separated cost tags: R (rewards), F (forward pass), G (gradients; the expensive baseline).")] = "R,F",
-    cohorts: Annotated[Optional[Path], typer.Option("--cohorts", help="Cohorts file for the forward-pass features (default: beside the rollouts).")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Output (default: features.parquet beside the rollouts).")
+    ] = None,
+    families: Annotated[
+        str,
+        typer.Option(
+            "--families",
+            help="Comma-separated cost tags: R (rewards), F (forward pass), G (gradients; the expensive baseline).",
+        ),
+    ] = "R,F",
+    cohorts: Annotated[
+        Optional[Path],
+        typer.Option("--cohorts", help="Cohorts file for the forward-pass features (default: beside the rollouts)."),
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")] = None,
+    model: Annotated[
+        Optional[str], typer.Option("--model", help="Model folder or hub id (default: the tiny world's policy).")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Compute features per cohort from a rollouts file and write features.parquet."""
@@ -258,32 +384,80 @@ def features_compute(
     target = out or rollouts.with_name("features.parquet")
     table = api.features(rollouts, target, families=chosen, cohorts=cohorts, config=cfg, model=model, home=home)
     undefined = int((table.undefined != "").sum())
-    console.print(f"wrote {target}: {len(table)} cohorts x {len(table.columns) - 1} columns; {undefined} cohorts have undefined features (see column 'undefined')")
+    console.print(
+        f"wrote {target}: {len(table)} cohorts x {len(table.columns) - 1} columns; {undefined} cohorts have undefined "
+        "features (see column 'undefined')"
+    )
 
 
 @app.command("cohorts")
 def cohorts_command(
-    source: Annotated[str, typer.Argument(help="A JSONL / JSON / parquet / CSV file, a Hugging Face dataset id (needs the hub), or reasoning-gym (with --tasks).")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A JSONL / JSON / parquet / CSV file, a Hugging Face dataset id (needs the hub), or reasoning-gym "
+                 "(with --tasks)."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Cohorts file to write (.parquet, .csv or .jsonl).")],
-    preset: Annotated[Optional[str], typer.Option("--preset", help="gsm8k, math, arc, sciq, mmlu, mbpp or humaneval: the record schema, prompt, gold and verifier.")] = None,
-    columns: Annotated[Optional[str], typer.Option("--columns", help="Without a preset: TAP field=column pairs, e.g. prompt=question,gold=answer.")] = None,
-    subject: Annotated[Optional[str], typer.Option("--subject", help="Without a preset: the subject of every item (math, code, science, knowledge).")] = None,
+    preset: Annotated[
+        Optional[str],
+        typer.Option(
+            "--preset",
+            help="gsm8k, math, arc, sciq, mmlu, mbpp or humaneval: the record schema, prompt, gold and verifier.",
+        ),
+    ] = None,
+    columns: Annotated[
+        Optional[str],
+        typer.Option("--columns", help="Without a preset: TAP field=column pairs, e.g. prompt=question,gold=answer."),
+    ] = None,
+    subject: Annotated[
+        Optional[str],
+        typer.Option("--subject", help="Without a preset: the subject of every item (math, code, science, knowledge)."),
+    ] = None,
     verifier: Annotated[Verifier, typer.Option("--verifier", help="Without a preset: the reward function.")] = "exact",
     size: Annotated[int, typer.Option("--size", help="Items per cohort.")] = 8,
     by: Annotated[Cut, typer.Option("--by", help="Cut cohorts at random, by subject or by difficulty.")] = "random",
     split: Annotated[Optional[str], typer.Option("--split", help="Hugging Face split (default: the preset's).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N records.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle (and of reasoning-gym's generators).")] = 0,
-    tasks: Annotated[Optional[str], typer.Option("--tasks", help="With reasoning-gym: tasks as name[:knob=value...], comma separated, e.g. gcd:max_value=50,spell_backward.")] = None,
+    tasks: Annotated[
+        Optional[str],
+        typer.Option(
+            "--tasks",
+            help="With reasoning-gym: tasks as name[:knob=value...], comma separated, e.g. "
+                 "gcd:max_value=50,spell_backward.",
+        ),
+    ] = None,
     count: Annotated[int, typer.Option("--count", help="With reasoning-gym: items generated per task.")] = 200,
-    prompt: Annotated[PromptStyle, typer.Option("--prompt", help="With reasoning-gym: library (the question as generated) or short (without its instruction text, as the reasoning-gym tiny world's policy reads it).")] = "library",
+    prompt: Annotated[
+        PromptStyle,
+        typer.Option(
+            "--prompt",
+            help="With reasoning-gym: library (the question as generated) or short (without its instruction text, as "
+                 "the reasoning-gym tiny world's policy reads it).",
+        ),
+    ] = "library",
 ) -> None:
     """Cut cohorts from a dataset (with a preset for its real schema, or a column mapping), or from
     reasoning-gym tasks generated offline (`tap cohorts reasoning-gym --tasks gcd,lcm -o c.parquet`)."""
     from tap import api
 
-    items, cohorts = api.data_cohorts(source, preset=preset, columns=columns, subject=subject, verifier=verifier, size=size, by=by,
-                                      split=split, limit=limit, seed=seed, tasks=tasks, count=count, prompt=prompt)
+    items, cohorts = api.data_cohorts(
+        source,
+        preset=preset,
+        columns=columns,
+        subject=subject,
+        verifier=verifier,
+        size=size,
+        by=by,
+        split=split,
+        limit=limit,
+        seed=seed,
+        tasks=tasks,
+        count=count,
+        prompt=prompt,
+    )
     api.write_cohorts(cohorts, out)
     console.print(f"wrote {out}: {cohorts.cohort_id.nunique()} cohorts of {size} from {len(items)} items "
                   f"({len(items) - len(cohorts)} left over); subjects: {', '.join(sorted(cohorts.subject.unique()))}")

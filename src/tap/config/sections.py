@@ -32,15 +32,35 @@ class ModelConfig(_Strict):
 class PolicyConfig(_Strict):
     """The policy TAP samples from, scores with and GRPO-trains: the tiny world's, or a real model."""
 
-    model: str = Field("", description="Hugging Face model id or model folder; empty = the tiny world's pretrained policy.")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype for rollouts, features and label runs.")
-    attn_implementation: str = Field("", description="transformers attn_implementation (sdpa, flash_attention_2, eager); empty = the library's default.")
-    device: str = Field("auto", description="Where the policy runs: auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
-    backend: Literal["hf", "vllm"] = Field("hf", description="Rollout backend: hf (transformers generate) or vllm (imported only when chosen; GPU only).")
-    gpu_memory_utilization: float = Field(0.4, gt=0, le=1, description="vLLM's share of GPU memory (vllm backend only).")
-    chat_template: Literal["auto", "on", "off"] = Field("auto", description="Wrap prompts in the tokenizer's chat template: auto = when the tokenizer has one.")
-    system_prompt: str = Field("", description="System message put before each prompt when the chat template is used (empty = none).")
-    chat_template_kwargs: dict[str, bool | int | float | str] = Field(default_factory=dict, description="Extra arguments to apply_chat_template, e.g. {enable_thinking = false} for Qwen3.")
+    model: str = Field(
+        "", description="Hugging Face model id or model folder; empty = the tiny world's pretrained policy."
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Weights dtype for rollouts, features and label runs."
+    )
+    attn_implementation: str = Field(
+        "",
+        description="transformers attn_implementation (sdpa, flash_attention_2, eager); empty = the library's default.",
+    )
+    device: str = Field(
+        "auto", description="Where the policy runs: auto (cuda when available, else cpu), cpu, cuda, cuda:1, ..."
+    )
+    backend: Literal["hf", "vllm"] = Field(
+        "hf", description="Rollout backend: hf (transformers generate) or vllm (imported only when chosen; GPU only)."
+    )
+    gpu_memory_utilization: float = Field(
+        0.4, gt=0, le=1, description="vLLM's share of GPU memory (vllm backend only)."
+    )
+    chat_template: Literal["auto", "on", "off"] = Field(
+        "auto", description="Wrap prompts in the tokenizer's chat template: auto = when the tokenizer has one."
+    )
+    system_prompt: str = Field(
+        "", description="System message put before each prompt when the chat template is used (empty = none)."
+    )
+    chat_template_kwargs: dict[str, bool | int | float | str] = Field(
+        default_factory=dict,
+        description="Extra arguments to apply_chat_template, e.g. {enable_thinking = false} for Qwen3.",
+    )
 
     @property
     def is_tiny(self) -> bool:
@@ -53,12 +73,20 @@ class PretrainConfig(_Strict):
     max_steps: int = Field(1800, ge=1, description="Upper bound on optimizer steps.")
     batch_size: int = Field(128, ge=1, description="Sequences per step.")
     lr: float = Field(3e-3, gt=0, description="Peak AdamW learning rate (linear warm-up, then cosine decay).")
-    final_lr_fraction: float = Field(0.1, ge=0, le=1, description="Learning rate at max_steps as a fraction of the peak.")
+    final_lr_fraction: float = Field(
+        0.1, ge=0, le=1, description="Learning rate at max_steps as a fraction of the peak."
+    )
     warmup_steps: int = Field(50, ge=0, description="Linear warm-up steps.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     eval_every: int = Field(50, ge=1, description="Steps between probe evaluations (greedy accuracy per subject).")
-    band: tuple[float, float] = Field((0.2, 0.8), description="Stop at the first evaluation where every subject's probe accuracy lies in this band and their mean is at least `min_mean_accuracy`.")
-    min_mean_accuracy: float = Field(0.3, ge=0, le=1, description="Also required before stopping: mean probe accuracy over subjects.")
+    band: tuple[float, float] = Field(
+        (0.2, 0.8),
+        description="Stop at the first evaluation where every subject's probe accuracy lies in this band and their "
+                    "mean is at least `min_mean_accuracy`.",
+    )
+    min_mean_accuracy: float = Field(
+        0.3, ge=0, le=1, description="Also required before stopping: mean probe accuracy over subjects."
+    )
     subject_weights: dict[str, float] = Field(
         default_factory=lambda: {"math": 2.5, "code": 2.5, "science": 1.0, "knowledge": 0.4},
         description="Relative share of each subject in pretraining data (code and math learn slowest).",
@@ -71,16 +99,24 @@ class PretrainConfig(_Strict):
         description="How often a fact of knowledge difficulty 1..5 appears in pretraining, relative to the others.",
     )
     behaviours: dict[str, dict[str, float]] = Field(
-        default_factory=lambda: {"math": {"correct": 0.5, "drop_carry": 0.5}, "code": {"correct": 0.6, "names_variable": 0.4},
-                                 "science": {"correct": 0.65, "sum_for_product": 0.35}, "knowledge": {"correct": 0.5, "adds_period": 0.5}},
-        description="Per subject, the mixture of behaviours its pretraining answers come from: the correct procedure and "
+        default_factory=lambda: {
+            "math": {"correct": 0.5, "drop_carry": 0.5},
+            "code": {"correct": 0.6, "names_variable": 0.4},
+            "science": {"correct": 0.65, "sum_for_product": 0.35},
+            "knowledge": {"correct": 0.5, "adds_period": 0.5},
+        },
+        description="Per subject, the mixture of behaviours its pretraining answers come from: the correct procedure "
+                    "and "
         "the subject's wrong one (docs/tiny-world.md); relative weights, a subject left out is all correct.",
     )
     threads: int = Field(2, ge=1, description="torch threads (fixed so the same machine builds the same weights).")
 
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
-        for subject, weights in self.behaviours.items():  # their names are checked against the world's subjects by TapConfig
+        for (
+            subject,
+            weights,
+        ) in self.behaviours.items():  # their names are checked against the world's subjects by TapConfig
             if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
                 raise ValueError(f"behaviours.{subject} needs non-negative weights, at least one positive")
         if not 0 <= self.band[0] < self.band[1] <= 1:
@@ -93,10 +129,16 @@ class ReasoningGymTask(_Strict):
     `reasoning_gym.create_dataset(name, size=count, seed=seed, **config)`, judged by the task's own score_answer."""
 
     name: str = Field(description="The task's registered name (e.g. gcd, basic_arithmetic, spell_backward).")
-    config: dict[str, Any] = Field(default_factory=dict, description="The task's own config knobs (its difficulty), e.g. {max_value = 50}.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="The task's own config knobs (its difficulty), e.g. {max_value = 50}."
+    )
     count: int = Field(200, ge=1, description="Items generated.")
     seed: int = Field(0, description="Seed of the generator.")
-    prompt: Literal["library", "short"] = Field("library", description="library: the task's question as generated; short: without its instruction preamble (tap.data.reasoning_gym.SHORT).")
+    prompt: Literal["library", "short"] = Field(
+        "library",
+        description="library: the task's question as generated; short: without its instruction preamble "
+                    "(tap.data.reasoning_gym.SHORT).",
+    )
     subject: str = Field("", description="Subject of its items (empty = the task's name).")
     level: int = Field(0, ge=0, description="Difficulty recorded on its items (0 = none).")
 
@@ -122,22 +164,51 @@ class DataConfig(_Strict):
     """Where cohorts come from: the tiny world's vendors (empty source), or a dataset file / HF id
     cut into cohorts, with a held-out probe drawn from the same dataset (or from `probe_source`)."""
 
-    source: str = Field("", description="JSONL / parquet / CSV file or Hugging Face dataset id; empty = the tiny world's vendor cohorts.")
-    preset: str = Field("", description="Dataset preset (gsm8k, math, arc, sciq, mmlu, mbpp, humaneval); empty = plain columns.")
-    columns: dict[str, str] = Field(default_factory=dict, description="Without a preset: TAP field -> column, e.g. {prompt = \"question\", gold = \"answer\"}.")
-    subject: str = Field("", description="Without a preset: the subject of every item (else a mapped `subject` column).")
+    source: str = Field(
+        "",
+        description="JSONL / parquet / CSV file or Hugging Face dataset id; empty = the tiny world's vendor cohorts.",
+    )
+    preset: str = Field(
+        "", description="Dataset preset (gsm8k, math, arc, sciq, mmlu, mbpp, humaneval); empty = plain columns."
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description='Without a preset: TAP field -> column, e.g. {prompt = "question", gold = "answer"}.',
+    )
+    subject: str = Field(
+        "", description="Without a preset: the subject of every item (else a mapped `subject` column)."
+    )
     verifier: str = Field("exact", description="Without a preset: the verifier of every item.")
     split: str = Field("", description="Hub split to read (empty = the preset's, else train).")
     limit: int = Field(0, ge=0, description="Read at most this many records (0 = all).")
     cohort_size: int = Field(8, ge=1, description="Items per cohort.")
-    chunk_by: Literal["random", "subject", "difficulty"] = Field("random", description="How items are grouped before cutting cohorts.")
+    chunk_by: Literal["random", "subject", "difficulty"] = Field(
+        "random", description="How items are grouped before cutting cohorts."
+    )
     max_cohorts: int = Field(0, ge=0, description="Keep at most this many cohorts (0 = all).")
-    probe_size: int = Field(64, ge=1, description="Items held out as the probe (never in any cohort), drawn before cohorts are cut.")
-    probe_source: str = Field("", description="A separate probe dataset (same preset or columns) instead of holding items out.")
+    probe_size: int = Field(
+        64, ge=1, description="Items held out as the probe (never in any cohort), drawn before cohorts are cut."
+    )
+    probe_source: str = Field(
+        "", description="A separate probe dataset (same preset or columns) instead of holding items out."
+    )
     seed: int = Field(0, description="Seed of the probe draw and the chunking.")
-    mix: list[DataSource] = Field(default_factory=list, description="More datasets whose items join `source`'s (e.g. one per subject); chunk_by = subject keeps cohorts pure.")
-    tasks: list[ReasoningGymTask] = Field(default_factory=list, description="With source = \"reasoning-gym\": the tasks whose generated items make the dataset (each its own subject).")
-    max_new_tokens: Optional[int] = Field(None, ge=1, description="Completion budget for rollouts, label runs and the probe; unset = the largest of the presets' (or the rollout/label settings without a preset).")
+    mix: list[DataSource] = Field(
+        default_factory=list,
+        description="More datasets whose items join `source`'s (e.g. one per subject); chunk_by = subject keeps "
+                    "cohorts pure.",
+    )
+    tasks: list[ReasoningGymTask] = Field(
+        default_factory=list,
+        description='With source = "reasoning-gym": the tasks whose generated items make the dataset (each its own '
+                    'subject).',
+    )
+    max_new_tokens: Optional[int] = Field(
+        None,
+        ge=1,
+        description="Completion budget for rollouts, label runs and the probe; unset = the largest of the presets' (or "
+                    "the rollout/label settings without a preset).",
+    )
     stop: Optional[list[str]] = Field(None, description="Stop strings for sampling; unset = the presets' stop strings.")
 
     @property
@@ -185,24 +256,63 @@ class LabelConfig(_Strict):
     seeds: int = Field(3, ge=1, description="Training seeds S per cohort; the label is the mean lift over seeds.")
     first_seed: int = Field(0, description="Seeds used are first_seed .. first_seed + seeds - 1.")
     steps: int = Field(12, ge=1, description="GRPO optimizer steps per label run (GRPOConfig.max_steps).")
-    learning_rate: float = Field(3e-5, gt=0, description="GRPOConfig.learning_rate (3e-5 x 12 steps gave the clearest labels on the tiny world: docs/labels.md).")
-    lr_scheduler_type: str = Field("constant", description="GRPOConfig.lr_scheduler_type (TRL's default decays to zero, a poor fit for short runs).")
+    learning_rate: float = Field(
+        3e-5,
+        gt=0,
+        description="GRPOConfig.learning_rate (3e-5 x 12 steps gave the clearest labels on the tiny world: "
+                    "docs/labels.md).",
+    )
+    lr_scheduler_type: str = Field(
+        "constant",
+        description="GRPOConfig.lr_scheduler_type (TRL's default decays to zero, a poor fit for short runs).",
+    )
     num_generations: int = Field(8, ge=2, description="GRPOConfig.num_generations: completions per prompt (G).")
     max_completion_length: int = Field(8, ge=1, description="GRPOConfig.max_completion_length in tokens.")
     temperature: float = Field(1.0, gt=0, description="GRPOConfig.temperature for the training rollouts.")
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field("dapo", description="GRPOConfig.loss_type: how the loss averages tokens. Only the types TAP's gradient and head_align features implement (tap.advantages.Objective); TRL's cispo and sapo are not offered, since the features could not follow them.")
-    scale_rewards: Literal["group", "batch", "none"] = Field("group", description="GRPOConfig.scale_rewards: divide advantages by the group (or batch) std, or not.")
-    beta: float = Field(0.0, ge=0, description="GRPOConfig.beta: KL coefficient against the base policy (0 = no reference model).")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(
+        "dapo",
+        description="GRPOConfig.loss_type: how the loss averages tokens. Only the types TAP's gradient and head_align "
+                    "features implement (tap.advantages.Objective); TRL's cispo and sapo are not offered, since the "
+                    "features could not follow them.",
+    )
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="GRPOConfig.scale_rewards: divide advantages by the group (or batch) std, or not."
+    )
+    beta: float = Field(
+        0.0, ge=0, description="GRPOConfig.beta: KL coefficient against the base policy (0 = no reference model)."
+    )
     epsilon: float = Field(0.2, gt=0, description="GRPOConfig.epsilon: clipping range.")
-    num_iterations: int = Field(1, ge=1, description="GRPOConfig.num_iterations: optimizer passes per generation batch.")
-    per_device_train_batch_size: Optional[int] = Field(None, ge=1, description="Completions per step (GRPOConfig.per_device_train_batch_size); default: cohort size x G, the whole cohort in one step.")
+    num_iterations: int = Field(
+        1, ge=1, description="GRPOConfig.num_iterations: optimizer passes per generation batch."
+    )
+    per_device_train_batch_size: Optional[int] = Field(
+        None,
+        ge=1,
+        description="Completions per step (GRPOConfig.per_device_train_batch_size); default: cohort size x G, the "
+                    "whole cohort in one step.",
+    )
     probe_max_new_tokens: int = Field(8, ge=1, description="Greedy decoding length for probe accuracy.")
-    probe_samples: int = Field(8, ge=0, description="k: completions sampled, at the label temperature, per probe item whose verifier accepts more than one string (math, mcq, code): their expected accuracy is the k-sample pass rate (exact items use the gold's probability and sample nothing); 0 = none (lift_pass is then undefined for those items).")
-    probe_steps: list[int] = Field([1, 3], description="Also record the probe after these GRPO steps (an observation: it does not change the run); the short-run scorers and the linearization check read them.")
+    probe_samples: int = Field(
+        8,
+        ge=0,
+        description="k: completions sampled, at the label temperature, per probe item whose verifier accepts more than "
+                    "one string (math, mcq, code): their expected accuracy is the k-sample pass rate (exact items use "
+                    "the gold's probability and sample nothing); 0 = none (lift_pass is then undefined for those "
+                    "items).",
+    )
+    probe_steps: list[int] = Field(
+        [1, 3],
+        description="Also record the probe after these GRPO steps (an observation: it does not change the run); the "
+                    "short-run scorers and the linearization check read them.",
+    )
     verifier: str = Field("exact", description="Reward function for training and probe accuracy.")
-    threads: int = Field(0, ge=0, description="torch threads per label run; 0 = the machine's cores split across workers.")
+    threads: int = Field(
+        0, ge=0, description="torch threads per label run; 0 = the machine's cores split across workers."
+    )
     bf16: bool = Field(False, description="GRPOConfig.bf16: mixed-precision training (GPU).")
-    gradient_checkpointing: bool = Field(False, description="GRPOConfig.gradient_checkpointing (saves memory on large models).")
+    gradient_checkpointing: bool = Field(
+        False, description="GRPOConfig.gradient_checkpointing (saves memory on large models)."
+    )
     gradient_accumulation_steps: int = Field(1, ge=1, description="GRPOConfig.gradient_accumulation_steps.")
     lora_r: int = Field(0, ge=0, description="LoRA rank (needs `pip install tap[lora]`); 0 = full fine-tuning.")
     lora_alpha: int = Field(32, ge=1, description="LoRA alpha (lora_r > 0).")
@@ -212,11 +322,24 @@ class LabelConfig(_Strict):
 class PredictorConfig(_Strict):
     """The predictor `tap fit` trains and `tap evaluate` judges (TAPPredictor's parameters)."""
 
-    model: Literal["auto", "gbm", "ridge", "kernel"] = Field("ridge", description="ridge (the default, what TAP auto chose on the 256-cohort battery; docs/evaluation.md): standardized ridge; auto: model, families and penalty chosen by inner grouped CV on the training cohorts; gbm: HistGradientBoostingRegressor; kernel: RBF kernel ridge.")
-    scaling: Literal["global", "subject"] = Field("global", description="subject: features standardized within each cohort's subject plus subject offsets (ridge, kernel, gbm; auto tries both).")
+    model: Literal["auto", "gbm", "ridge", "kernel"] = Field(
+        "ridge",
+        description="ridge (the default, what TAP auto chose on the 256-cohort battery; docs/evaluation.md): "
+                    "standardized ridge; auto: model, families and penalty chosen by inner grouped CV on the training "
+                    "cohorts; gbm: HistGradientBoostingRegressor; kernel: RBF kernel ridge.",
+    )
+    scaling: Literal["global", "subject"] = Field(
+        "global",
+        description="subject: features standardized within each cohort's subject plus subject offsets (ridge, kernel, "
+                    "gbm; auto tries both).",
+    )
     inner_folds: int = Field(5, ge=2, description="Folds of auto's inner grouped CV.")
-    families: list[Literal["R", "F", "G"]] = Field(["R", "F"], description="Feature families by cost tag: R rewards only, F forward pass, G gradients.")
-    interval: Literal["jackknife+", "split"] = Field("jackknife+", description="Conformal interval: jackknife+ (K-fold CV+) or split conformal.")
+    families: list[Literal["R", "F", "G"]] = Field(
+        ["R", "F"], description="Feature families by cost tag: R rewards only, F forward pass, G gradients."
+    )
+    interval: Literal["jackknife+", "split"] = Field(
+        "jackknife+", description="Conformal interval: jackknife+ (K-fold CV+) or split conformal."
+    )
     level: float = Field(0.9, gt=0, lt=1, description="Nominal coverage of the prediction intervals.")
     n_folds: int = Field(5, ge=2, description="Folds of the CV+ intervals.")
     max_iter: int = Field(200, ge=1, description="Boosting iterations (gbm).")
@@ -234,37 +357,80 @@ class EvaluateConfig(_Strict):
     bootstrap: int = Field(1000, ge=10, description="Bootstrap resamples over cohorts for every 95% interval.")
     bootstrap_seed: int = Field(0, description="Seed of the bootstrap resamples (the same resamples for every scorer).")
     random_draws: int = Field(200, ge=1, description="Random scorings averaged for the random baseline.")
-    folds: int = Field(5, ge=2, description="K of the grouped K-fold protocol (the headline); cohorts sharing a pool item stay in one fold.")
+    folds: int = Field(
+        5,
+        ge=2,
+        description="K of the grouped K-fold protocol (the headline); cohorts sharing a pool item stay in one fold.",
+    )
     repeats: int = Field(10, ge=1, description="Repeats of the grouped K-fold, each with a fresh split.")
-    loco_max_cohorts: int = Field(64, ge=0, description="Run LOCO too on batteries of at most this many cohorts (it fits one model per cohort and scorer).")
-    target: Literal["lift_pass", "lift_nll", "delta_accuracy"] = Field("lift_pass", description="The label: the change of the probe's expected accuracy at the sampling temperature (lift_pass, what RLVR maximizes; the default, see docs/labels.md), its gold-answer NLL reduction (lift_nll, nats/token) or its greedy accuracy change (delta_accuracy).")
+    loco_max_cohorts: int = Field(
+        64,
+        ge=0,
+        description="Run LOCO too on batteries of at most this many cohorts (it fits one model per cohort and scorer).",
+    )
+    target: Literal["lift_pass", "lift_nll", "delta_accuracy"] = Field(
+        "lift_pass",
+        description="The label: the change of the probe's expected accuracy at the sampling temperature (lift_pass, "
+                    "what RLVR maximizes; the default, see docs/labels.md), its gold-answer NLL reduction (lift_nll, "
+                    "nats/token) or its greedy accuracy change (delta_accuracy).",
+    )
 
 
 class LoopConfig(_Strict):
     """The closed loop (`tap loop`): TAP choosing what GRPO trains on next, against random choice."""
 
     steps: int = Field(8, ge=1, description="T: loop steps; each trains on one chosen cohort.")
-    candidates: int = Field(8, ge=2, description="M: fresh candidate cohorts drawn from the vendor generator each step.")
-    train_steps: int = Field(4, ge=1, description="K: GRPO optimizer steps on the chosen cohort (AdamW state kept across loop steps).")
+    candidates: int = Field(
+        8, ge=2, description="M: fresh candidate cohorts drawn from the vendor generator each step."
+    )
+    train_steps: int = Field(
+        4, ge=1, description="K: GRPO optimizer steps on the chosen cohort (AdamW state kept across loop steps)."
+    )
     seeds: int = Field(5, ge=1, description="Loop seeds; the TAP - random difference gets a 95% interval over them.")
-    arms: list[Literal["tap", "random", "reward_filter"]] = Field(["tap", "random", "reward_filter"], description="Arms to run: tap, random, and the frac_nondegenerate filter.")
-    refit_after: int = Field(4, ge=2, description="The TAP arm refits a ridge on its realized lifts once it has this many.")
-    prior: str = Field("adv_std", description="The TAP arm's prior before refitting: 'adv_std' (advantage spread) or a predictor file from `tap fit` on R or R+F features (`tap choice` also takes G).")
-    in_study: bool = Field(True, description="Run the loop inside `tap study` (the default loop adds ~3 min to the ~11-min default study on 2 cores).")
+    arms: list[Literal["tap", "random", "reward_filter"]] = Field(
+        ["tap", "random", "reward_filter"], description="Arms to run: tap, random, and the frac_nondegenerate filter."
+    )
+    refit_after: int = Field(
+        4, ge=2, description="The TAP arm refits a ridge on its realized lifts once it has this many."
+    )
+    prior: str = Field(
+        "adv_std",
+        description="The TAP arm's prior before refitting: 'adv_std' (advantage spread) or a predictor file from `tap "
+                    "fit` on R or R+F features (`tap choice` also takes G).",
+    )
+    in_study: bool = Field(
+        True,
+        description="Run the loop inside `tap study` (the default loop adds ~3 min to the ~11-min default study on 2 "
+                    "cores).",
+    )
     choice_arms: list[Literal["tap", "random", "learnability", "reward_filter", "gradient", "short_run"]] = Field(
         ["tap", "random", "learnability", "reward_filter", "gradient", "short_run"],
-        description="`tap choice`: arms judged at every state (tap, random, learnability, reward_filter, gradient, short_run).")
+        description="`tap choice`: arms judged at every state (tap, random, learnability, reward_filter, gradient, "
+                    "short_run).",
+    )
     follow: Literal["tap", "random", "learnability", "reward_filter", "gradient", "short_run"] = Field(
-        "tap", description="`tap choice`: whose choice the trajectory follows (its states are where every arm is judged).")
-    oracle_seeds: int = Field(2, ge=1, description="`tap choice`: label runs per candidate and state (K steps each); their mean is the oracle.")
-    short_run_steps: int = Field(1, ge=1, description="`tap choice`: GRPO steps of the short-run arm's run (on a seed the oracle does not use).")
+        "tap",
+        description="`tap choice`: whose choice the trajectory follows (its states are where every arm is judged).",
+    )
+    oracle_seeds: int = Field(
+        2,
+        ge=1,
+        description="`tap choice`: label runs per candidate and state (K steps each); their mean is the oracle.",
+    )
+    short_run_steps: int = Field(
+        1, ge=1, description="`tap choice`: GRPO steps of the short-run arm's run (on a seed the oracle does not use)."
+    )
     gradient_feature: str = Field("grad_cos", description="`tap choice`: the G feature the gradient arm ranks by.")
 
 
 class InterventionConfig(_Strict):
     """The causal intervention (`tap intervention`): matched cohorts that differ only in frac_nondegenerate."""
 
-    levels: list[int] = Field([0, 2, 4, 6, 8], description="Sometimes-solved items per cohort (the rest split between always- and never-solved); at most the cohort size.")
+    levels: list[int] = Field(
+        [0, 2, 4, 6, 8],
+        description="Sometimes-solved items per cohort (the rest split between always- and never-solved); at most the "
+                    "cohort size.",
+    )
     replicates: int = Field(2, ge=1, description="Cohorts per subject and level, each with its own item draw.")
     seed: int = Field(0, description="Seed of the item draws.")
 
@@ -272,13 +438,30 @@ class InterventionConfig(_Strict):
 class StudyConfig(_Strict):
     """What `tap study` runs besides the other sections: feature families and label workers."""
 
-    families: list[Literal["R", "F", "G"]] = Field(["R", "F", "G"], description="Feature families to compute (G = the gradient baseline, needed to compare against it).")
+    families: list[Literal["R", "F", "G"]] = Field(
+        ["R", "F", "G"],
+        description="Feature families to compute (G = the gradient baseline, needed to compare against it).",
+    )
     workers: int = Field(2, ge=1, description="Parallel label runs (torch threads are split across them).")
-    executor: Literal["local", "ray"] = Field("local", description="Where label runs execute: a local process pool or Ray.")
-    active_labels: int = Field(0, ge=0, description="Label only this many cohorts, chosen by active labeling (`tap label --active`) "
-                                                    "after 16 at random; 0 = label every cohort.")
-    generate_tflops: float = Field(0.0, ge=0, description="Effective generation throughput (TFLOP/s) for --dry-run's time estimate; 0 = no estimate.")
-    train_tflops: float = Field(0.0, ge=0, description="Effective GRPO training throughput (TFLOP/s) for --dry-run's time estimate; 0 = no estimate.")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Where label runs execute: a local process pool or Ray."
+    )
+    active_labels: int = Field(
+        0,
+        ge=0,
+        description="Label only this many cohorts, chosen by active labeling (`tap label --active`) "
+        "after 16 at random; 0 = label every cohort.",
+    )
+    generate_tflops: float = Field(
+        0.0,
+        ge=0,
+        description="Effective generation throughput (TFLOP/s) for --dry-run's time estimate; 0 = no estimate.",
+    )
+    train_tflops: float = Field(
+        0.0,
+        ge=0,
+        description="Effective GRPO training throughput (TFLOP/s) for --dry-run's time estimate; 0 = no estimate.",
+    )
 
 
 class TapConfig(_Strict):
@@ -300,12 +483,16 @@ class TapConfig(_Strict):
         subjects = self.world.subjects
         unknown = sorted(set(self.pretrain.subject_weights) - set(subjects))
         if unknown:
-            raise ValueError(f"unknown subject {unknown[0]!r} in pretrain.subject_weights (known: {', '.join(subjects)})")
+            raise ValueError(
+                f"unknown subject {unknown[0]!r} in pretrain.subject_weights (known: {', '.join(subjects)})"
+            )
         behaviours = BEHAVIOURS if self.world.suite == "tiny" else {s: ("correct",) for s in subjects}
         for subject, weights in self.pretrain.behaviours.items():
             if subject not in behaviours:
                 raise ValueError(f"unknown subject {subject!r} in pretrain.behaviours (known: {', '.join(subjects)})")
             wrong = sorted(set(weights) - set(behaviours[subject]))
             if wrong:
-                raise ValueError(f"unknown behaviour {wrong[0]!r} for {subject} (known: {', '.join(behaviours[subject])})")
+                raise ValueError(
+                    f"unknown behaviour {wrong[0]!r} for {subject} (known: {', '.join(behaviours[subject])})"
+                )
         return self

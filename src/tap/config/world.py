@@ -27,7 +27,9 @@ Levels = Annotated[tuple[int, int], BeforeValidator(_to_range)]
 
 class KnowledgeConfig(_Strict):
     n_countries: int = Field(64, ge=4, le=500, description="Invented countries in the fact table (4 facts each).")
-    facts_seed: int = Field(0, description="Seed of the fact table; kept apart from the world seed so the table stays fixed.")
+    facts_seed: int = Field(
+        0, description="Seed of the fact table; kept apart from the world seed so the table stays fixed."
+    )
 
 
 class ProbeConfig(_Strict):
@@ -35,7 +37,9 @@ class ProbeConfig(_Strict):
 
 
 class PoolConfig(_Strict):
-    per_level: int = Field(120, ge=1, description="Clean items per subject and difficulty level that cohorts draw from.")
+    per_level: int = Field(
+        120, ge=1, description="Clean items per subject and difficulty level that cohorts draw from."
+    )
 
 
 class VendorConfig(_Strict):
@@ -47,11 +51,17 @@ class VendorConfig(_Strict):
         default_factory=lambda: {s: 1.0 for s in SUBJECTS},
         description="Subjects this vendor sells, with relative weights.",
     )
-    mixed: bool = Field(False, description="True: each item's subject is drawn from `subjects`; false: one subject per cohort.")
+    mixed: bool = Field(
+        False, description="True: each item's subject is drawn from `subjects`; false: one subject per cohort."
+    )
     difficulty: Levels = Field((1, 5), description="Range of difficulty levels (1 easiest .. 5 hardest) of the items.")
-    corruption_rate: Rate = Field((0.0, 0.0), description="Share of gold answers replaced by plausible wrong ones drawn at random.")
+    corruption_rate: Rate = Field(
+        (0.0, 0.0), description="Share of gold answers replaced by plausible wrong ones drawn at random."
+    )
     systematic_rate: Rate = Field(
-        (0.0, 0.0), description="Share of gold answers produced by the subject's wrong procedure (a vendor with a systematic error)."
+        (0.0, 0.0),
+        description="Share of gold answers produced by the subject's wrong procedure (a vendor with a systematic "
+                    "error).",
     )
     duplicate_rate: Rate = Field((0.0, 0.0), description="Share of items that repeat another item of the same cohort.")
     off_format_rate: Rate = Field((0.0, 0.0), description="Share of prompts written in a style unseen in pretraining.")
@@ -90,7 +100,9 @@ class CohortsConfig(_Strict):
         False, description="Cohorts do not share pool items while a subject has unused ones (then they reuse them): "
         "grouped evaluation then keeps most cohorts in a group of their own.",
     )
-    vendors: list[VendorConfig] = Field(default_factory=_default_vendors, description="Vendor profiles cohorts are drawn from.")
+    vendors: list[VendorConfig] = Field(
+        default_factory=_default_vendors, description="Vendor profiles cohorts are drawn from."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "CohortsConfig":
@@ -100,7 +112,8 @@ class CohortsConfig(_Strict):
 
 
 class WorldTask(_Strict):
-    """One reasoning-gym task of an embedded world (`[[world.tasks]]`): its difficulty levels, each a set of the library's knobs."""
+    """One reasoning-gym task of an embedded world (`[[world.tasks]]`): its difficulty levels, each a set of
+    the library's knobs."""
 
     name: str = Field(description="The task's registered name; it is also the subject of its items.")
     levels: list[dict[str, Any]] = Field(description="Difficulty levels 1, 2, ...: each the task's own config knobs.")
@@ -114,8 +127,14 @@ class WorldTask(_Strict):
 
 
 class WorldConfig(_Strict):
-    suite: Literal["tiny", "reasoning-gym"] = Field("tiny", description="Where items come from: tiny = the four generated subjects (math, code, science, knowledge); reasoning-gym = the tasks in [[world.tasks]], each its own subject (docs/tiny-world.md).")
-    tasks: list[WorldTask] = Field(default_factory=list, description="With suite = \"reasoning-gym\": the tasks and their difficulty levels.")
+    suite: Literal["tiny", "reasoning-gym"] = Field(
+        "tiny",
+        description="Where items come from: tiny = the four generated subjects (math, code, science, knowledge); "
+                    "reasoning-gym = the tasks in [[world.tasks]], each its own subject (docs/tiny-world.md).",
+    )
+    tasks: list[WorldTask] = Field(
+        default_factory=list, description='With suite = "reasoning-gym": the tasks and their difficulty levels.'
+    )
     seed: int = Field(0, description="Seed of everything the world generates (items, probe, cohorts, policy init).")
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
@@ -140,5 +159,8 @@ class WorldConfig(_Strict):
             if unknown:
                 raise ValueError(f"unknown subject {unknown[0]!r} (known: {', '.join(self.subjects)})")
             if self.suite != "tiny" and vendor.systematic_rate != (0.0, 0.0):
-                raise ValueError(f"vendor {vendor.name}: systematic_rate needs a wrong procedure, which only the tiny suite's subjects have")
+                raise ValueError(
+                    f"vendor {vendor.name}: systematic_rate needs a wrong procedure, which only the tiny suite's "
+                    "subjects have"
+                )
         return self

@@ -1,9 +1,9 @@
 """A dataset study's items, probe and cohorts, from the config's `[data]` section.
 
 The probe is drawn first (`probe_size` items at random, spread evenly over subjects, or all of
-`probe_source`) and never appears in a cohort; the rest is cut into cohorts of `cohort_size` items (random, by subject or by
-difficulty). items.parquet holds every item with `split` = "probe" or "pool"; cohorts.parquet is in
-the long form every other stage reads.
+`probe_source`) and never appears in a cohort; the rest is cut into cohorts of `cohort_size` items
+(random, by subject or by difficulty). items.parquet holds every item with `split` = "probe" or
+"pool"; cohorts.parquet is in the long form every other stage reads.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def _stratified_probe(items: pd.DataFrame, size: int, seed: int) -> tuple[pd.Dat
                 taken += 1
                 progress = True
         if not progress:
-            raise TapInputError(f"{len(items)} items: too few to hold out data.probe_size = {size} and keep items for cohorts")
+            raise TapInputError(
+                f"{len(items)} items: too few to hold out data.probe_size = {size} and keep items for cohorts"
+            )
     probe = pd.concat([groups[s].iloc[:n] for s, n in share.items()])
     return probe, shuffled.drop(probe.index)
 

@@ -41,7 +41,9 @@ def _records(source: str | Path, preset, split: str | None, limit: int | None) -
         config = preset.hub_config if preset is not None and hub_id == preset.hub_id else None
         data = load_dataset(hub_id, config, split=split or (preset.split if preset else "train"))
     except Exception as exc:  # offline, unknown id, gated dataset: one line with the library's reason
-        raise TapInputError(f"{source}: could not load from the Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise TapInputError(
+            f"{source}: could not load from the Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None
     if limit:
         data = data.select(range(min(limit, len(data))))
     return [dict(r) for r in data], str(source)
@@ -75,7 +77,11 @@ def load_items(
     records, where = _records(source if source else chosen.hub_id, chosen, split, limit)
     rows = []
     for i, record in enumerate(records):
-        at = f"{where} line {int(record['_line'])}" if pd.notna(record.get("_line", float("nan"))) else f"{where} row {i + 1}"
+        at = (
+            f"{where} line {int(record['_line'])}"
+            if pd.notna(record.get("_line", float("nan")))
+            else f"{where} row {i + 1}"
+        )
         try:
             rows.append(_item(record, i, chosen, columns, subject, verifier))
         except PresetError as why:
@@ -96,14 +102,18 @@ def _item(record: dict, index: int, preset, columns: dict[str, str] | None, subj
             raise PresetError(f"field {mapping[field]!r} (TAP's {field}) is missing or empty")
     item_subject = subject or record.get(mapping["subject"])
     if item_subject not in SUBJECTS:
-        raise PresetError(f"subject {item_subject!r} is not one of {', '.join(SUBJECTS)} (pass --subject or map a column)")
+        raise PresetError(
+            f"subject {item_subject!r} is not one of {', '.join(SUBJECTS)} (pass --subject or map a column)"
+        )
     difficulty = record.get(mapping["difficulty"], 0)
     return {"item_id": str(record.get("item_id", f"item-{index}")), "subject": item_subject,
             "difficulty": int(difficulty) if pd.notna(difficulty) else 0, "prompt": str(record[mapping["prompt"]]),
             "gold": str(record[mapping["gold"]]), "verifier": verifier}
 
 
-def chunk_cohorts(items: pd.DataFrame, size: int, *, by: str = "random", seed: int = 0, prefix: str = "cohort") -> pd.DataFrame:
+def chunk_cohorts(
+    items: pd.DataFrame, size: int, *, by: str = "random", seed: int = 0, prefix: str = "cohort"
+) -> pd.DataFrame:
     """Long-form cohorts of `size` items: shuffled ("random"), or grouped by subject or difficulty
     first. Items that do not fill a last cohort of their group are left out."""
     if by not in ("random", "subject", "difficulty"):

@@ -55,22 +55,31 @@ SHORT = {
     # 'Spell this word backward (example: sun -> nus): hay' -> 'Spell backward: hay ->'
     "spell_backward": lambda q: "Spell backward: " + _after(q, "nus): ") + " ->",
     # 'How many times does the letter "h" appear in the text: "hundred"?' -> '"h" in "hundred"?'
-    "letter_counting": lambda q: '"{}" in "{}"?'.format(*_search(r'the letter "(.)" appear in the text: "(.*)"\?', q).groups()),
+    "letter_counting": lambda q: '"{}" in "{}"?'.format(
+        *_search(r'the letter "(.)" appear in the text: "(.*)"\?', q).groups()
+    ),
     # '... how many legs are there in total if you have 3 woodlouses, 1 leech?' -> 'Legs: 3 woodlouses, 1 leech?'
     "leg_counting": lambda q: "Legs: " + _search(r"if you have (.*)\?", q).group(1) + "?",
     # '... Now, convert the base-11 number 4 to base-15' -> 'base-11 4 to base-15 ='
-    "base_conversion": lambda q: "{} {} to {} =".format(*_search(r"Now, convert the (.*?) number (\S+) to (.*)$", q.strip()).groups()),
+    "base_conversion": lambda q: "{} {} to {} =".format(
+        *_search(r"Now, convert the (.*?) number (\S+) to (.*)$", q.strip()).groups()
+    ),
 }
 
 
 def shorten(task: str, question: str) -> str:
     """The task's question shortened by its SHORT rule (an error for a task without one)."""
     if task not in SHORT:
-        raise TapInputError(f"task {task!r} has no short prompt rule (tasks with one: {', '.join(sorted(SHORT))}); use prompt = \"library\"")
+        raise TapInputError(
+            f'task {task!r} has no short prompt rule (tasks with one: {", ".join(sorted(SHORT))}); use prompt = '
+            '"library"'
+        )
     try:
         return SHORT[task](question)
     except (ValueError, IndexError) as why:
-        raise TapInputError(f"task {task!r}: its short prompt rule does not fit the question {question[:80]!r} ({why})") from None
+        raise TapInputError(
+            f"task {task!r}: its short prompt rule does not fit the question {question[:80]!r} ({why})"
+        ) from None
 
 
 # ---------------------------------------------------------------- items
@@ -129,7 +138,9 @@ def parse_tasks(text: str, *, count: int = 200, seed: int = 0, prompt: str = "li
     from tap.config import ReasoningGymTask
 
     if prompt not in ("library", "short"):
-        raise TapInputError(f"--prompt {prompt!r}: library (the question as generated) or short (without its instruction text)")
+        raise TapInputError(
+            f"--prompt {prompt!r}: library (the question as generated) or short (without its instruction text)"
+        )
     specs = []
     for part in (p.strip() for p in text.split(",")):
         if not part:

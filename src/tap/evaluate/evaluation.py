@@ -73,7 +73,10 @@ def _selection_scores(scorer: Scorer, y_cs: np.ndarray) -> np.ndarray:
 def _selection(scores: np.ndarray, y_cs: np.ndarray, q: float) -> dict:
     """Mean over held-out seeds of the selection metrics, plus ρ(scores_h, y[·, h])."""
     rows = [M.selection_on_seed(scores[h], y_cs[:, h], q) for h in range(y_cs.shape[1])]
-    out = {k: float(np.nanmean([r[k] for r in rows])) for k in ("selected", "random", "oracle", "gain", "fraction_of_oracle")}
+    out = {
+        k: float(np.nanmean([r[k] for r in rows]))
+        for k in ("selected", "random", "oracle", "gain", "fraction_of_oracle")
+    }
     out["relative_gain"] = out["gain"] / abs(out["random"]) if out["random"] else float("nan")
     rhos = [M.spearman(scores[h], y_cs[:, h]) for h in range(y_cs.shape[1])]
     out["heldout_spearman"] = float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
@@ -88,15 +91,21 @@ def selection_curve(scores: np.ndarray, y_cs: np.ndarray, qs=CURVE_Q) -> list[fl
     return [float(np.mean([y_cs[M.top_q_mask(scores[h], q), h].mean() for h in range(y_cs.shape[1])])) for q in qs]
 
 
-def _stats(fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float, repeat: int | None = None) -> dict:
+def _stats(
+    fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float, repeat: int | None = None
+) -> dict:
     """Every headline statistic of one scorer on one set of cohorts (the full set or a resample).
     K-fold numbers average over repeats, or read one `repeat` (a bootstrap resample's draw)."""
     y = y_cs.mean(axis=1)
     out = {}
     if "kfold" in fit:
         repeats = range(len(fit["kfold"])) if repeat is None else [repeat]
-        out["kfold_spearman"] = M.finite_mean([M.fold_mean(M.spearman, fit["kfold"][r], y, fit["folds"][r]) for r in repeats])
-        out["kfold_pairwise_accuracy"] = M.finite_mean([M.fold_mean(M.pairwise_accuracy, fit["kfold"][r], y, fit["folds"][r]) for r in repeats])
+        out["kfold_spearman"] = M.finite_mean(
+            [M.fold_mean(M.spearman, fit["kfold"][r], y, fit["folds"][r]) for r in repeats]
+        )
+        out["kfold_pairwise_accuracy"] = M.finite_mean(
+            [M.fold_mean(M.pairwise_accuracy, fit["kfold"][r], y, fit["folds"][r]) for r in repeats]
+        )
         out["kfold_pooled_spearman"] = M.finite_mean([M.spearman(fit["kfold"][r], y) for r in repeats])
         out["rho_over_ceiling"] = out["kfold_spearman"] / ceiling if ceiling > 0 else float("nan")
     pred = fit.get("pred")
@@ -199,8 +208,19 @@ class _Ticker:
             self.progress(self.done, self.total, name)
 
 
-def _fit_all(scorers: list[Scorer], features: pd.DataFrame, y_cs: np.ndarray, domains: np.ndarray, members: list[set],
-             groups: np.ndarray, protocol: dict, shared: _Shared, n_jobs: int, ticker: _Ticker, fits: dict) -> dict[str, tuple]:
+def _fit_all(
+    scorers: list[Scorer],
+    features: pd.DataFrame,
+    y_cs: np.ndarray,
+    domains: np.ndarray,
+    members: list[set],
+    groups: np.ndarray,
+    protocol: dict,
+    shared: _Shared,
+    n_jobs: int,
+    ticker: _Ticker,
+    fits: dict,
+) -> dict[str, tuple]:
     """Every model-based scorer's protocol fits and its metrics entry with bootstrap intervals, in
     `n_jobs` processes (the bootstrap costs as much as the fits, so it runs beside them). Adds each
     scorer's fit to `fits`; returns name -> (entry, K-fold samples)."""
@@ -221,8 +241,16 @@ def _fit_all(scorers: list[Scorer], features: pd.DataFrame, y_cs: np.ndarray, do
     return entries
 
 
-def _fit_and_enter(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.ndarray, members: list[set], groups: np.ndarray,
-                   protocol: dict, shared: _Shared) -> tuple[dict, dict, tuple | None]:
+def _fit_and_enter(
+    scorer: Scorer,
+    X: np.ndarray,
+    y_cs: np.ndarray,
+    domains: np.ndarray,
+    members: list[set],
+    groups: np.ndarray,
+    protocol: dict,
+    shared: _Shared,
+) -> tuple[dict, dict, tuple | None]:
     """One scorer's fits and its entry (runs in a worker)."""
     fit = _fit_scorer(scorer, X, y_cs, domains, members, groups, protocol)
     return (fit, *_scorer_entry(scorer, fit, y_cs, domains, shared, protocol))
@@ -267,7 +295,9 @@ def _scorer_entry(scorer: Scorer, fit: dict | None, y_cs: np.ndarray, domains: n
     entry = {"name": scorer.name, "group": scorer.group, "columns": scorer.columns, "note": scorer.note,
              "cost_seconds": scorer.cost_seconds, "cost_flops": scorer.cost_flops}
     if scorer.group == "random":
-        entry.update(_random_scorer(y_cs, q, shared.ceiling, shared.measured_gain, protocol["random_draws"], protocol["seed"]))
+        entry.update(
+            _random_scorer(y_cs, q, shared.ceiling, shared.measured_gain, protocol["random_draws"], protocol["seed"])
+        )
         return entry, None
     point = _stats(fit, y_cs, q, shared.measured_gain, shared.ceiling)
     samples = [_stats(_subset(fit, idx), y_cs[idx], q, bm, bn[1], r)
@@ -279,7 +309,11 @@ def _scorer_entry(scorer: Scorer, fit: dict | None, y_cs: np.ndarray, domains: n
         entry["coverage"] = _coverage(fit, y, protocol["level"], shared.boots)
         entry["coverage"]["protocol"] = f"grouped {protocol['folds']}-fold, repeat 0"
     entry["selection_curve"] = {"q": list(CURVE_Q), "mean_lift": selection_curve(fit["selection"], y_cs)}
-    kfold = (point["kfold_spearman"], np.array([s["kfold_spearman"] for s in samples])) if "kfold_spearman" in point else None
+    kfold = (
+        (point["kfold_spearman"], np.array([s["kfold_spearman"] for s in samples]))
+        if "kfold_spearman" in point
+        else None
+    )
     return entry, kfold
 
 
@@ -341,12 +375,19 @@ def _random_scorer(y_cs: np.ndarray, q: float, ceiling: float, measured_gain: fl
                "kfold": rng.normal(size=(1, n)), "folds": rng.integers(0, 5, size=(1, n))}
         samples.append(_stats(fit, y_cs, q, measured_gain, ceiling))
     flat = [float(y_cs.mean())] * len(CURVE_Q)  # a random pick's expected lift at every q
-    return {"metrics": {k: percentile_interval(float(np.nanmean([s[k] for s in samples])), [s[k] for s in samples]) for k in samples[0]},
-            "note": f"mean of {draws} random scorings; interval = their 2.5-97.5% spread",
-            "selection_curve": {"q": list(CURVE_Q), "mean_lift": flat}}
+    return {
+        "metrics": {
+            k: percentile_interval(float(np.nanmean([s[k] for s in samples])), [s[k] for s in samples])
+            for k in samples[0]
+        },
+        "note": f"mean of {draws} random scorings; interval = their 2.5-97.5% spread",
+        "selection_curve": {"q": list(CURVE_Q), "mean_lift": flat},
+    }
 
 
-def _predictions(scorers: list[Scorer], fits: dict, features: pd.DataFrame, y: np.ndarray, domains: np.ndarray) -> pd.DataFrame:
+def _predictions(
+    scorers: list[Scorer], fits: dict, features: pd.DataFrame, y: np.ndarray, domains: np.ndarray
+) -> pd.DataFrame:
     """Per cohort and model-based scorer: label, K-fold (repeat 0) prediction, fold and interval,
     LOCO prediction (NaN when LOCO was not run), LODO prediction."""
     frames = []
@@ -355,11 +396,23 @@ def _predictions(scorers: list[Scorer], fits: dict, features: pd.DataFrame, y: n
         if fit is None or "kfold" not in fit:
             continue
         n = len(y)
-        frames.append(pd.DataFrame({
-            "cohort_id": features.cohort_id.to_numpy(), "subject": domains, "scorer": scorer.name, "group": scorer.group,
-            "label": y, "pred": fit["kfold"][0], "fold": fit["folds"][0], "pred_lo": fit["lo"], "pred_hi": fit["hi"],
-            "loco_pred": fit.get("pred", np.full(n, np.nan)), "lodo_pred": fit["lodo"],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cohort_id": features.cohort_id.to_numpy(),
+                    "subject": domains,
+                    "scorer": scorer.name,
+                    "group": scorer.group,
+                    "label": y,
+                    "pred": fit["kfold"][0],
+                    "fold": fit["folds"][0],
+                    "pred_lo": fit["lo"],
+                    "pred_hi": fit["hi"],
+                    "loco_pred": fit.get("pred", np.full(n, np.nan)),
+                    "lodo_pred": fit["lodo"],
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -370,7 +423,12 @@ def headline_rows(metrics: dict) -> list[dict]:
             "top_gain_vs_measured", "top_fraction_of_oracle", "heldout_spearman", "rho_over_ceiling")
     rows = []
     for entry in metrics["scorers"]:
-        row = {"scorer": entry["name"], "group": entry["group"], "cost_seconds": entry["cost_seconds"], "cost_flops": entry["cost_flops"]}
+        row = {
+            "scorer": entry["name"],
+            "group": entry["group"],
+            "cost_seconds": entry["cost_seconds"],
+            "cost_flops": entry["cost_flops"],
+        }
         for key in keys:
             t = entry["metrics"].get(key, {"value": math.nan, "lo": math.nan, "hi": math.nan})
             row[key], row[f"{key}_lo"], row[f"{key}_hi"] = t["value"], t["lo"], t["hi"]

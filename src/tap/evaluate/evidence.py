@@ -89,7 +89,9 @@ def target_correlations(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples:
         for i, a in enumerate(TARGETS):
             for b in TARGETS[i + 1:]:
                 x, y = part[a].to_numpy(), part[b].to_numpy()
-                pairs[f"{a} ~ {b}"] = _ci(lambda idx, x=x, y=y: M.spearman(x[idx], y[idx]), n, resamples, seed) if n >= 3 else None
+                pairs[f"{a} ~ {b}"] = (
+                    _ci(lambda idx, x=x, y=y: M.spearman(x[idx], y[idx]), n, resamples, seed) if n >= 3 else None
+                )
         out[group] = {"cohorts": n, **pairs}
     return out
 
@@ -115,14 +117,24 @@ def _own_other_table(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFr
             if target not in deltas[own]:
                 continue
             other_part = sum(weights[s] * deltas[s][target] for s in others)
-            parts.append({"target": target, "cohort_id": row.cohort_id, "subject": own, "own": deltas[own][target],
-                          "other": other_part / sum(weights[s] for s in others), "own_part": weights[own] * deltas[own][target],
-                          "other_part": other_part})
+            parts.append(
+                {
+                    "target": target,
+                    "cohort_id": row.cohort_id,
+                    "subject": own,
+                    "own": deltas[own][target],
+                    "other": other_part / sum(weights[s] for s in others),
+                    "own_part": weights[own] * deltas[own][target],
+                    "other_part": other_part,
+                }
+            )
     columns = ["target", "cohort_id", "subject", "own", "other", "own_part", "other_part"]
     return pd.DataFrame(parts, columns=columns).groupby(["target", "cohort_id", "subject"]).mean().reset_index()
 
 
-def own_and_other(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+def own_and_other(
+    rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, *, resamples: int = 1000, seed: int = 0
+) -> dict:
     """For single-subject cohorts, per target: the mean lift on the own subject's probe items, on the
     other subjects' items, and their contributions to the overall lift (probe-item weights)."""
     out = {}
@@ -158,7 +170,9 @@ def cohort_kinds(cohorts: pd.DataFrame) -> pd.Series:
     return kind
 
 
-def own_by_kind(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
+def own_by_kind(
+    rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, *, resamples: int = 1000, seed: int = 0
+) -> dict:
     """For single-subject cohorts of each kind (cohort_kinds), per target: the mean lift on the own
     subject's probe items (95% bootstrap interval over cohorts), the share of cohorts whose own lift is
     positive, and the mean lift on the other subjects' items (probe-item weights)."""
@@ -168,11 +182,14 @@ def own_by_kind(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, 
     for (target, name), g in table.groupby(["target", "kind"]):
         own = g.own.to_numpy()
         out.setdefault(target, {})[name] = {
-            "cohorts": len(g), "own": _ci(lambda idx, v=own: v[idx].mean(), len(own), resamples, seed),
+            "cohorts": len(g),
+            "own": _ci(lambda idx, v=own: v[idx].mean(), len(own), resamples, seed),
             "share_own_improving": _ci(lambda idx, v=own: (v[idx] > 0).mean(), len(own), resamples, seed),
             "other": float(g.other.mean()),
-            "per_subject": {s: {"cohorts": len(h), "own": float(h.own.mean()), "share_own_improving": float((h.own > 0).mean())}
-                            for s, h in g.groupby("subject")},
+            "per_subject": {
+                s: {"cohorts": len(h), "own": float(h.own.mean()), "share_own_improving": float((h.own > 0).mean())}
+                for s, h in g.groupby("subject")
+            },
         }
     return out
 
@@ -180,7 +197,9 @@ def own_by_kind(rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, 
 def knob_table(cohorts: pd.DataFrame) -> pd.DataFrame:
     """One row per cohort: subject, vendor and the generator's recorded knobs."""
     first = cohorts.groupby("cohort_id").first()
-    table = pd.DataFrame({"subject": _cohort_subjects(cohorts), "vendor": first.get("vendor", pd.Series("", index=first.index))})
+    table = pd.DataFrame(
+        {"subject": _cohort_subjects(cohorts), "vendor": first.get("vendor", pd.Series("", index=first.index))}
+    )
     for knob in KNOBS:
         table[knob] = first[knob].astype(float) if knob in first else np.nan
     return table
@@ -205,7 +224,11 @@ def _r2(X: np.ndarray, y: np.ndarray) -> dict:
     total = ((y - y.mean()) ** 2).sum()
     r2 = float(1 - ((y - fitted) ** 2).sum() / total) if total > 0 else float("nan")
     n, p = len(y), X.shape[1]
-    return {"value": r2, "adjusted": float(1 - (1 - r2) * (n - 1) / (n - p - 1)) if n > p + 1 else float("nan"), "regressors": p}
+    return {
+        "value": r2,
+        "adjusted": float(1 - (1 - r2) * (n - 1) / (n - p - 1)) if n > p + 1 else float("nan"),
+        "regressors": p,
+    }
 
 
 def variance_explained(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
@@ -222,9 +245,16 @@ def variance_explained(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: 
     knobs = knob_table(cohorts).reindex(labels.index)
     models = {
         "ridge": lambda: make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))),
-        "gbm": lambda: HistGradientBoostingRegressor(max_iter=100, learning_rate=0.05, max_leaf_nodes=7, min_samples_leaf=5, random_state=0),
+        "gbm": lambda: HistGradientBoostingRegressor(
+            max_iter=100, learning_rate=0.05, max_leaf_nodes=7, min_samples_leaf=5, random_state=0
+        ),
     }
-    groups = {"subject": ("subject",), "vendor": ("vendor",), "knobs": ("knobs",), "subject + vendor + knobs": ("subject", "vendor", "knobs")}
+    groups = {
+        "subject": ("subject",),
+        "vendor": ("vendor",),
+        "knobs": ("knobs",),
+        "subject + vendor + knobs": ("subject", "vendor", "knobs"),
+    }
     out = {}
     for target in TARGETS:
         y = labels[target].to_numpy(float)
@@ -236,6 +266,8 @@ def variance_explained(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: 
         entry["oracle_knob_loco_spearman"] = {}
         for name, make in models.items():
             pred = loco(make, X, y)["pred"]
-            entry["oracle_knob_loco_spearman"][name] = _ci(lambda idx, p=pred: M.spearman(p[idx], y[idx]), n, resamples, seed)
+            entry["oracle_knob_loco_spearman"][name] = _ci(
+                lambda idx, p=pred: M.spearman(p[idx], y[idx]), n, resamples, seed
+            )
         out[target] = entry
     return out

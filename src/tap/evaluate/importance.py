@@ -33,13 +33,24 @@ def permutation_importances(
             def rho(estimator, X_, y_, held=held):  # rows keep their order under permutation: subjects stay aligned
                 return M.spearman(predict_model(estimator, X_, held), y_)
 
-            model = fit_model(make_estimator(), X.iloc[train], y[train], None, None if subjects is None else np.asarray(subjects)[train])
-            result = permutation_importance(model, X.iloc[test], y[test], scoring=rho, n_repeats=repeats, random_state=seed)
+            model = fit_model(
+                make_estimator(),
+                X.iloc[train],
+                y[train],
+                None,
+                None if subjects is None else np.asarray(subjects)[train],
+            )
+            result = permutation_importance(
+                model, X.iloc[test], y[test], scoring=rho, n_repeats=repeats, random_state=seed
+            )
             drops.append(result.importances)  # (columns, repeats)
     stacked = np.concatenate(drops, axis=1)
     defined = np.isfinite(stacked)
     count = defined.sum(axis=1)
     mean = np.where(count > 0, np.where(defined, stacked, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
     std = np.array([row[ok].std() if ok.any() else np.nan for row, ok in zip(stacked, defined)])
-    return pd.DataFrame({"feature": list(X.columns), "importance": mean, "std": std, "undefined": (~defined).sum(axis=1)}) \
-        .sort_values("importance", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    return (
+        pd.DataFrame({"feature": list(X.columns), "importance": mean, "std": std, "undefined": (~defined).sum(axis=1)})
+        .sort_values("importance", ascending=False, kind="stable", na_position="last")
+        .reset_index(drop=True)
+    )

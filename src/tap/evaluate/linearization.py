@@ -45,7 +45,9 @@ def first_order(g_c: dict, probes: dict[str, dict], lr: float, clip: float = CLI
     out = {}
     for target, g_p in probes.items():
         out[f"dot_{target}"] = lr * float(sum((g_c[n] * g_p[n]).sum() for n in g_c))
-        out[f"adam_{target}"] = lr * float(sum(((c * g_c[n]) / ((c * g_c[n]).abs() + ADAM_EPS) * g_p[n]).sum() for n in g_c))
+        out[f"adam_{target}"] = lr * float(
+            sum(((c * g_c[n]) / ((c * g_c[n]).abs() + ADAM_EPS) * g_p[n]).sum() for n in g_c)
+        )
     return out
 
 
@@ -56,7 +58,14 @@ def unit_predictions(policy, first_steps: pd.DataFrame, probes: dict, settings: 
         part = part.sort_values("order")
         g_c = cohort_gradient(policy, part[["prompt", "token_ids", "reward"]].to_dict(orient="records"),
                               settings["num_generations"], Objective.of(settings))
-        rows.append({"cohort_id": cohort_id, "cohort_hash": cohort_hash, "seed": int(seed), **first_order(g_c, probes, settings["learning_rate"])})
+        rows.append(
+            {
+                "cohort_id": cohort_id,
+                "cohort_hash": cohort_hash,
+                "seed": int(seed),
+                **first_order(g_c, probes, settings["learning_rate"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -66,7 +75,9 @@ def cohort_predictions(policy, rollouts: pd.DataFrame, probes: dict, settings: d
     for cohort_id, part in rollouts.groupby("cohort_id", sort=True):
         part = part.sort_values(["position", "sample"])
         g = int(part.groupby("position").size().iloc[0])
-        g_c = cohort_gradient(policy, part[["prompt", "token_ids", "reward"]].to_dict(orient="records"), g, Objective.of(settings))
+        g_c = cohort_gradient(
+            policy, part[["prompt", "token_ids", "reward"]].to_dict(orient="records"), g, Objective.of(settings)
+        )
         rows.append({"cohort_id": cohort_id, **first_order(g_c, probes, settings["learning_rate"])})
     return pd.DataFrame(rows)
 
@@ -91,7 +102,10 @@ def check(units: pd.DataFrame, cohorts: pd.DataFrame, lifts: pd.DataFrame, *, ta
             name = target.replace("lift_", "")
             for source, table in (("a", joined), ("b", per_cohort)):
                 actual = table[target].to_numpy(float)
-                entry = {kind: _rho(table[f"{kind}_{name}"].to_numpy(float), actual, resamples, seed) for kind in ("dot", "adam")}
+                entry = {
+                    kind: _rho(table[f"{kind}_{name}"].to_numpy(float), actual, resamples, seed)
+                    for kind in ("dot", "adam")
+                }
                 predicted = table[f"adam_{name}"].to_numpy(float)
                 ok = np.abs(predicted) > 0
                 entry["actual_over_adam_median"] = float(np.median(actual[ok] / predicted[ok])) if ok.any() else None

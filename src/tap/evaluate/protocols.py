@@ -112,7 +112,9 @@ def kfold_selection(
     ])
 
 
-def loco(make_estimator: Callable, X: np.ndarray, y: np.ndarray, *, intervals: bool = False, subjects=None) -> dict[str, np.ndarray]:
+def loco(
+    make_estimator: Callable, X: np.ndarray, y: np.ndarray, *, intervals: bool = False, subjects=None
+) -> dict[str, np.ndarray]:
     """Leave-one-cohort-out predictions (and conformal intervals when `intervals`)."""
     X, y = np.asarray(X, float), np.asarray(y, float)
     n = len(y)

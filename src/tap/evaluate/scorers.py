@@ -67,7 +67,10 @@ class SignedFeature(RegressorMixin, BaseEstimator):
             def stats(v):
                 return float(v.mean()), float(v.std()) if v.std() > 0 else 1.0
 
-            self.stats_ = {None: stats(filled), **{s: stats(filled[subjects == s]) for s in np.unique(subjects) if (subjects == s).sum() >= 2}}
+            self.stats_ = {
+                None: stats(filled),
+                **{s: stats(filled[subjects == s]) for s in np.unique(subjects) if (subjects == s).sum() >= 2},
+            }
         x = self._values(X, subjects)
         if self.sign is None:
             rho = spearman(x, np.asarray(y, float))
@@ -148,8 +151,12 @@ def build_scorers(
     tags = feature_tags()
     usable = [c for c in feature_columns(features) if c in tags and features[c].notna().any()]
     costs = family_costs(features)
-    return [*_tap_scorers(usable, tags, costs, predictor), *_feature_scorers(usable, costs),
-            *_measured_scorers(label_cost, seeds, short_runs), Scorer("random", "random", cost_seconds=0.0, cost_flops=0.0)]
+    return [
+        *_tap_scorers(usable, tags, costs, predictor),
+        *_feature_scorers(usable, costs),
+        *_measured_scorers(label_cost, seeds, short_runs),
+        Scorer("random", "random", cost_seconds=0.0, cost_flops=0.0),
+    ]
 
 
 def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) -> list[Scorer]:
@@ -168,17 +175,31 @@ def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) ->
                 return TAPPredictor(model=model, families=families, scaling=scaling, **params)
 
             label = f"{model}+subject" if scaling == "subject" else model
-            scorers.append(Scorer(
-                f"TAP {label} {'+'.join(families)}", "tap", columns, make,
-                *_cost(costs, ["rollout", *families]), intervals=True,
-                note={"auto": "model, families and penalty chosen by inner grouped CV on the training folds",
-                      "ridge+subject": "features standardized within subject, subject offsets, shared slopes"}.get(label, ""),
-            ))
+            scorers.append(
+                Scorer(
+                    f"TAP {label} {'+'.join(families)}",
+                    "tap",
+                    columns,
+                    make,
+                    *_cost(costs, ["rollout", *families]),
+                    intervals=True,
+                    note={
+                        "auto": "model, families and penalty chosen by inner grouped CV on the training folds",
+                        "ridge+subject": "features standardized within subject, subject offsets, shared slopes",
+                    }.get(label, ""),
+                )
+            )
         if families != ("R", "F", "G"):
-            scorers.append(Scorer(
-                f"best feature {'+'.join(families)}", "feature", columns, BestFeature, *_cost(costs, ["rollout", *families]),
-                note="the single feature (and sign) with the largest |ρ| on the training folds",
-            ))
+            scorers.append(
+                Scorer(
+                    f"best feature {'+'.join(families)}",
+                    "feature",
+                    columns,
+                    BestFeature,
+                    *_cost(costs, ["rollout", *families]),
+                    note="the single feature (and sign) with the largest |ρ| on the training folds",
+                )
+            )
     return scorers
 
 
@@ -204,7 +225,11 @@ def _feature_scorers(usable: list[str], costs: dict) -> list[Scorer]:
     for column in usable:
         fixed = column in theory
         parts = ["rollout", "G" if column in GRADIENT_FEATURES else "F" if column in forward else "R"]
-        make = (lambda: SignedFeature(sign=1.0, within_subject=True)) if fixed else (lambda: SignedFeature(within_subject=True))
+        make = (
+            (lambda: SignedFeature(sign=1.0, within_subject=True))
+            if fixed
+            else (lambda: SignedFeature(within_subject=True))
+        )
         scorers.append(Scorer(f"{column} | within subject", "gradient" if fixed else "feature", [column], make,
                               *_cost(costs, parts), note="standardized within subject on the training folds"))
     return scorers
@@ -220,7 +245,14 @@ def _measured_scorers(label_cost: tuple[float, float], seeds: int,
         scorers.append(Scorer(f"measured lift, {seeds - 1} seeds", "measured", cost_seconds=(seeds - 1) * seconds,
                               cost_flops=(seeds - 1) * flops, note="mean lift of the other seeds"))
     for steps, (lifts, seconds, flops) in sorted((short_runs or {}).items()):
-        scorers.append(Scorer(f"short run, {steps} step{'s' if steps > 1 else ''}", "measured", cost_seconds=seconds,
-                              cost_flops=flops, seed_scores=lifts,
-                              note=f"train {steps} GRPO step{'s' if steps > 1 else ''} and measure: another seed's lift after them"))
+        scorers.append(
+            Scorer(
+                f"short run, {steps} step{'s' if steps > 1 else ''}",
+                "measured",
+                cost_seconds=seconds,
+                cost_flops=flops,
+                seed_scores=lifts,
+                note=f"train {steps} GRPO step{'s' if steps > 1 else ''} and measure: another seed's lift after them",
+            )
+        )
     return scorers

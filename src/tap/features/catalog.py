@@ -12,7 +12,9 @@ def feature_catalog() -> list[tuple[str, str, str]]:
     from tap.features.representations import MODEL_FEATURES
 
     rows = [(f.name, f.tag, f.definition) for f in FEATURES.values()]
-    rows += [(name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split())) for name, fn in MODEL_FEATURES.items()]
+    rows += [
+        (name, "F", " ".join((fn.__doc__ or "").split("] ", 1)[-1].split())) for name, fn in MODEL_FEATURES.items()
+    ]
     rows += [(name, "F", text) for name, text in HEAD_ALIGN_FEATURES.items()]
     rows += [(name, "G", text) for name, text in GRADIENT_FEATURES.items()]
     return rows

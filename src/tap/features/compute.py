@@ -1,7 +1,8 @@
 """Compute the chosen feature families for a rollouts table -> one row per cohort, with costs.
 
 Cost columns (per cohort): `cost_rollout_seconds` and `cost_rollout_flops` (the cohort's share of
-generating its rollouts; NaN for rollouts files written before these were recorded); `cost_R_seconds`; `cost_F_seconds`, `cost_F_forward_tokens` and
+generating its rollouts; NaN for rollouts files written before these were recorded); `cost_R_seconds`;
+`cost_F_seconds`, `cost_F_forward_tokens` and
 `cost_F_flops` (≈ 2·P per forward token) for the forward-pass family. Token-level F features read
 the sampler's own log-probs and entropies and cost no extra forward pass; the probe's mean
 representation is computed once and its cost shared across cohorts.
@@ -53,9 +54,15 @@ def _forward_features(policy, items: pd.DataFrame, rollouts: pd.DataFrame, probe
         rows = frame[["prompt", "token_ids", "reward"]].to_dict(orient="records")
         records += rows
         token_weights += cohort_weights(rows, int(frame.groupby("position").size().iloc[0]), objective)
-    rollout_pass = forward_pass(policy, policy.encode_prompts([r["prompt"] for r in records]), [list(r["token_ids"]) for r in records],
-                                weights=token_weights, segments=list(ordered.cohort_id.astype(str)), sketch=sketch,
-                                temperature=objective.temperature)
+    rollout_pass = forward_pass(
+        policy,
+        policy.encode_prompts([r["prompt"] for r in records]),
+        [list(r["token_ids"]) for r in records],
+        weights=token_weights,
+        segments=list(ordered.cohort_id.astype(str)),
+        sketch=sketch,
+        temperature=objective.temperature,
+    )
     rows = []
     for cohort_id, index in items.groupby("cohort_id", sort=True).indices.items():
         row: dict = {"cohort_id": str(cohort_id)}
@@ -94,11 +101,24 @@ def _gradient_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, obje
     for cohort_id, frame in rollouts.sort_values(["cohort_id", "position", "sample"]).groupby("cohort_id", sort=True):
         g = int(frame.groupby("position").size().iloc[0])
         g_c = cohort_gradient(policy, frame[["prompt", "token_ids", "reward"]].to_dict(orient="records"), g, objective)
-        rows.append({"cohort_id": str(cohort_id), **scores(g_c, g_p, list(g_c), k=k, seed=seed, sketch=sketch, sketched_probe=sketched_probe),
-                     **scores(g_c, g_p, head_names, k=0, prefix="head_grad"), "head_tied": tied})
+        rows.append(
+            {
+                "cohort_id": str(cohort_id),
+                **scores(g_c, g_p, list(g_c), k=k, seed=seed, sketch=sketch, sketched_probe=sketched_probe),
+                **scores(g_c, g_p, head_names, k=0, prefix="head_grad"),
+                "head_tied": tied,
+            }
+        )
         tokens += int(frame.n_tokens.sum()) + sum(len(ids) for ids in policy.encode_prompts(list(frame.prompt)))
-    tokens += sum(len(p) + len(policy.tokenizer(x)["input_ids"]) + 1 for p, x in zip(policy.encode_prompts(list(probe.prompt)), probe.gold))
-    return pd.DataFrame(rows), {"backward_tokens": tokens, "flops": 6.0 * policy.num_parameters * tokens, "projection_dim": k}
+    tokens += sum(
+        len(p) + len(policy.tokenizer(x)["input_ids"]) + 1
+        for p, x in zip(policy.encode_prompts(list(probe.prompt)), probe.gold)
+    )
+    return pd.DataFrame(rows), {
+        "backward_tokens": tokens,
+        "flops": 6.0 * policy.num_parameters * tokens,
+        "projection_dim": k,
+    }
 
 
 def _rollout_cost(rollouts: pd.DataFrame) -> pd.DataFrame:
@@ -111,7 +131,12 @@ def _rollout_cost(rollouts: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_features(
-    rollouts: pd.DataFrame, families: set[str], *, items: pd.DataFrame | None = None, policy=None, probe: pd.DataFrame | None = None,
+    rollouts: pd.DataFrame,
+    families: set[str],
+    *,
+    items: pd.DataFrame | None = None,
+    policy=None,
+    probe: pd.DataFrame | None = None,
     objective: Objective | None = None,
 ) -> pd.DataFrame:
     """Features of every cohort in `rollouts`. The model-based F features need `policy`, the
@@ -136,7 +161,9 @@ def build_features(
         table = table.merge(token_level.rename(columns={"undefined": "undefined_F"}), on="cohort_id")
         cost = {"forward_tokens": 0, "flops": 0.0}
         if policy is not None and items is not None and probe is not None:
-            model_table, cost = _forward_features(policy, items[items.cohort_id.isin(table.cohort_id)], rollouts, probe, objective)
+            model_table, cost = _forward_features(
+                policy, items[items.cohort_id.isin(table.cohort_id)], rollouts, probe, objective
+            )
             table = table.merge(model_table, on="cohort_id", how="left")
         table["cost_F_seconds"] = (time.perf_counter() - start) / n
         table["cost_F_forward_tokens"] = cost["forward_tokens"] / n

@@ -82,14 +82,20 @@ def forward_pass(
         hidden, width, device = out.hidden_states[-1], ids.shape[1], ids.device
         if prompt_means:
             ends = torch.tensor([width - len(c) for c in conts], device=device)
-            inside = (mask.bool() & (torch.arange(width, device=device)[None, :] < ends[:, None])).unsqueeze(-1).to(hidden.dtype)
+            inside = (
+                (mask.bool() & (torch.arange(width, device=device)[None, :] < ends[:, None]))
+                .unsqueeze(-1)
+                .to(hidden.dtype)
+            )
             for i, mean in zip(window, ((hidden * inside).sum(1) / inside.sum(1).clamp(min=1)).float().cpu().numpy()):
                 means[i] = mean
         if not longest:
             continue
         # every continuation token at once: the row, and the position whose next token it is
         rows = torch.tensor([r for r, c in enumerate(conts) for _ in c], dtype=torch.long, device=device)
-        cols = torch.tensor([width - 1 - len(c) + i for c in conts for i in range(len(c))], dtype=torch.long, device=device)
+        cols = torch.tensor(
+            [width - 1 - len(c) + i for c in conts for i in range(len(c))], dtype=torch.long, device=device
+        )
         y = torch.tensor([t for c in conts for t in c], dtype=torch.long, device=device)
         logp_all = torch.log_softmax(out.logits[rows, cols - (width - longest - 1)].float() / temperature, -1)
         token_logp = logp_all.gather(-1, y.unsqueeze(1)).squeeze(1).cpu().numpy()
@@ -97,18 +103,42 @@ def forward_pass(
         for r, i in enumerate(window):
             logps[i] = token_logp[offsets[r]:offsets[r + 1]]
         if weights is not None:
-            _add_head_terms(result.head, hidden[rows, cols].float(), logp_all.exp(), y, window, conts, weights, segments, sketch,
-                            temperature)
+            _add_head_terms(
+                result.head,
+                hidden[rows, cols].float(),
+                logp_all.exp(),
+                y,
+                window,
+                conts,
+                weights,
+                segments,
+                sketch,
+                temperature,
+            )
     if prompt_means:
         result.prompt_means = np.stack(means) if means else np.zeros((0, 0))
     return result
 
 
-def _add_head_terms(head: dict, h: torch.Tensor, p: torch.Tensor, y: torch.Tensor, window: list[int], conts: list, weights, segments,
-                    sketch: torch.Tensor | None, temperature: float) -> None:
+def _add_head_terms(
+    head: dict,
+    h: torch.Tensor,
+    p: torch.Tensor,
+    y: torch.Tensor,
+    window: list[int],
+    conts: list,
+    weights,
+    segments,
+    sketch: torch.Tensor | None,
+    temperature: float,
+) -> None:
     """head[segment] += Σ_t w_t (e_{y_t} − p_t) h_tᵀ / T over this window's tokens of that segment."""
     device = h.device
-    w = torch.as_tensor(np.concatenate([np.asarray(weights[i], dtype=np.float32) for i in window])).unsqueeze(1).to(device)
+    w = (
+        torch.as_tensor(np.concatenate([np.asarray(weights[i], dtype=np.float32) for i in window]))
+        .unsqueeze(1)
+        .to(device)
+    )
     if sketch is None:
         u = -p
         u[torch.arange(len(y), device=device), y] += 1.0

@@ -27,7 +27,8 @@ from tap.advantages import Objective
 ADAM_EPS = 1e-8
 
 GRADIENT_FEATURES = {
-    "grad_dot": "⟨g_c, g_p⟩ over all parameters: first-order probe-NLL reduction of the cohort's GRPO step (backward pass).",
+    "grad_dot": "⟨g_c, g_p⟩ over all parameters: first-order probe-NLL reduction of the cohort's GRPO step (backward "
+                "pass).",
     "grad_cos": "cosine of g_c and g_p over all parameters (exact for small models, else a k-dim CountSketch).",
     "grad_adam": "Σ (g_c / (|g_c| + ε)) ⊙ g_p: first-order probe change of one Adam step (full vectors).",
     "head_grad_dot": "grad_dot restricted to the LM-head matrix (tied embeddings: both paths).",
@@ -42,7 +43,9 @@ def _grads(model, loss: torch.Tensor) -> dict[str, torch.Tensor]:
     return {n: (g if g is not None else torch.zeros_like(p)).detach() for (n, p), g in zip(params.items(), values)}
 
 
-def cohort_gradient(policy, rows: Sequence[dict], num_generations: int, objective: Objective | None = None) -> dict[str, torch.Tensor]:
+def cohort_gradient(
+    policy, rows: Sequence[dict], num_generations: int, objective: Objective | None = None
+) -> dict[str, torch.Tensor]:
     """g_c per parameter tensor for one cohort's rollouts (prompt, token_ids, reward; G per prompt),
     weighted as the label runs' GRPO loss (`objective`: advantage scaling, loss type, temperature)."""
     objective = objective or Objective()
@@ -50,7 +53,9 @@ def cohort_gradient(policy, rows: Sequence[dict], num_generations: int, objectiv
     conts = [list(r["token_ids"]) for r in rows]
     weights = objective.token_weights([r["reward"] for r in rows], num_generations, [len(c) for c in conts])
     logps = policy.continuation_logps(prompts, conts, temperature=objective.temperature)
-    objective_value = sum((lp * torch.as_tensor(w, dtype=lp.dtype, device=lp.device)).sum() for lp, w in zip(logps, weights))
+    objective_value = sum(
+        (lp * torch.as_tensor(w, dtype=lp.dtype, device=lp.device)).sum() for lp, w in zip(logps, weights)
+    )
     return _grads(policy.model, objective_value)
 
 
@@ -95,8 +100,17 @@ def count_sketch(grads: dict[str, torch.Tensor], k: int, seed: int) -> torch.Ten
     return CountSketch(k, seed)(grads)
 
 
-def scores(g_c: dict[str, torch.Tensor], g_p: dict[str, torch.Tensor], names: Sequence[str], *, k: int = 0, seed: int = 0,
-           prefix: str = "grad", sketch: CountSketch | None = None, sketched_probe: torch.Tensor | None = None) -> dict:
+def scores(
+    g_c: dict[str, torch.Tensor],
+    g_p: dict[str, torch.Tensor],
+    names: Sequence[str],
+    *,
+    k: int = 0,
+    seed: int = 0,
+    prefix: str = "grad",
+    sketch: CountSketch | None = None,
+    sketched_probe: torch.Tensor | None = None,
+) -> dict:
     """dot, cos (exact, or on k-dim CountSketches) and the Adam-aware score over `names`. A caller
     scoring many cohorts passes one `sketch` and the probe's sketch once (`sketched_probe`)."""
     sub_c, sub_p = {n: g_c[n] for n in names}, {n: g_p[n] for n in names}
@@ -107,7 +121,10 @@ def scores(g_c: dict[str, torch.Tensor], g_p: dict[str, torch.Tensor], names: Se
         dot, norms = float(vc @ vp), float(vc.norm() * vp.norm())
     else:
         dot = float(sum((sub_c[n] * sub_p[n]).sum() for n in names))
-        norms = float(sum((sub_c[n] ** 2).sum() for n in names)) ** 0.5 * float(sum((sub_p[n] ** 2).sum() for n in names)) ** 0.5
+        norms = (
+            float(sum((sub_c[n] ** 2).sum() for n in names)) ** 0.5
+            * float(sum((sub_p[n] ** 2).sum() for n in names)) ** 0.5
+        )
     adam = float(sum((sub_c[n] / (sub_c[n].abs() + ADAM_EPS) * sub_p[n]).sum() for n in names))
     return {f"{prefix}_dot": dot, f"{prefix}_cos": dot / norms if norms else 0.0, f"{prefix}_adam": adam}
 

@@ -27,7 +27,8 @@ from tap.features.forward import forward_pass
 
 
 HEAD_ALIGN_FEATURES = {
-    "head_align_dot": "⟨G_c, G_p⟩: first-order probe-NLL reduction of the cohort's GRPO update, LM head only (forward pass).",
+    "head_align_dot": "⟨G_c, G_p⟩: first-order probe-NLL reduction of the cohort's GRPO update, LM head only (forward "
+                      "pass).",
     "head_align_cos": "cosine of G_c and G_p (LM head, forward pass).",
     "head_align_adam": "Σ sign(G_c) ⊙ G_p, the Adam-aware variant (exact mode, small vocabularies only).",
 }
@@ -39,28 +40,44 @@ def _sketch(vocab: int, k: int, seed: int) -> torch.Tensor:
 
 
 def head_gradient(
-    policy, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]], token_weights: Sequence[np.ndarray],
-    sketch: torch.Tensor | None = None, temperature: float = 1.0,
+    policy,
+    prompts: Sequence[Sequence[int]],
+    continuations: Sequence[Sequence[int]],
+    token_weights: Sequence[np.ndarray],
+    sketch: torch.Tensor | None = None,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
     """Σ over continuation tokens of w_t (e_{y_t} − p_t) h_tᵀ / T: (V x d), or (k x d) with a sketch."""
-    head = forward_pass(policy, prompts, continuations, weights=token_weights, sketch=sketch, temperature=temperature).head
+    head = forward_pass(
+        policy, prompts, continuations, weights=token_weights, sketch=sketch, temperature=temperature
+    ).head
     if 0 not in head:
         raise ValueError("no tokens to take a gradient over")
     return head[0]
 
 
-def cohort_weights(group_rows: Sequence[dict], num_generations: int, objective: Objective | None = None) -> list[np.ndarray]:
+def cohort_weights(
+    group_rows: Sequence[dict], num_generations: int, objective: Objective | None = None
+) -> list[np.ndarray]:
     """Each rollout token's weight in the cohort's GRPO objective (advantage over the loss's normalizer)."""
     objective = objective or Objective()
-    return objective.token_weights([r["reward"] for r in group_rows], num_generations, [len(r["token_ids"]) for r in group_rows])
+    return objective.token_weights(
+        [r["reward"] for r in group_rows], num_generations, [len(r["token_ids"]) for r in group_rows]
+    )
 
 
 def cohort_head_gradient(policy, group_rows: Sequence[dict], num_generations: int, objective: Objective | None = None,
                          sketch=None) -> torch.Tensor:
     """G_c for one cohort. `group_rows` are its rollouts (prompt, token_ids, reward), G per prompt in order."""
     objective = objective or Objective()
-    return head_gradient(policy, policy.encode_prompts([r["prompt"] for r in group_rows]), [list(r["token_ids"]) for r in group_rows],
-                         cohort_weights(group_rows, num_generations, objective), sketch, objective.temperature)
+    return head_gradient(
+        policy,
+        policy.encode_prompts([r["prompt"] for r in group_rows]),
+        [list(r["token_ids"]) for r in group_rows],
+        cohort_weights(group_rows, num_generations, objective),
+        sketch,
+        objective.temperature,
+    )
 
 
 def probe_continuations(policy, golds: Sequence[str]) -> tuple[list[list[int]], list[np.ndarray]]:

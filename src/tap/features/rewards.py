@@ -62,7 +62,9 @@ def frac_in_band(c: CohortRollouts) -> float:
 
 def _advantages(c: CohortRollouts, scaled: bool) -> np.ndarray:
     _p(c)
-    return np.concatenate([group_advantages(g.rewards, len(g.rewards), "group" if scaled else "none") for g in c.groups])
+    return np.concatenate(
+        [group_advantages(g.rewards, len(g.rewards), "group" if scaled else "none") for g in c.groups]
+    )
 
 
 def adv_std(c: CohortRollouts) -> float:

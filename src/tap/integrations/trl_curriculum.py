@@ -83,8 +83,15 @@ class TAPCurriculum:
             model.eval()
             try:
                 policy = HFPolicy(model, self.tokenizer, batch_size=512, device=next(model.parameters()).device)
-                rollouts = rollout_cohorts(policy, items, num_generations=self.num_generations, max_new_tokens=self.max_new_tokens,
-                                           temperature=self.temperature, seed=len(self.history), verifier=self.verifier)
+                rollouts = rollout_cohorts(
+                    policy,
+                    items,
+                    num_generations=self.num_generations,
+                    max_new_tokens=self.max_new_tokens,
+                    temperature=self.temperature,
+                    seed=len(self.history),
+                    verifier=self.verifier,
+                )
             finally:
                 model.train(was_training)
             features = build_features(rollouts, {"R"}).set_index("cohort_id").loc[picked]
@@ -140,8 +147,12 @@ def _merge(parts: list[dict], groups: list[tuple[int, int]], g: int, pad_id: int
         if value.dim() == 2:
             width = max(x.shape[1] for x in pieces)
             fill = pad_id if key.endswith("_ids") else 0
-            pieces = [torch.nn.functional.pad(x, (width - x.shape[1], 0) if key in _LEFT_PADDED else (0, width - x.shape[1]), value=fill)
-                      for x in pieces]
+            pieces = [
+                torch.nn.functional.pad(
+                    x, (width - x.shape[1], 0) if key in _LEFT_PADDED else (0, width - x.shape[1]), value=fill
+                )
+                for x in pieces
+            ]
         merged[key] = torch.cat(pieces)
     return merged
 
@@ -151,8 +162,14 @@ class TAPGRPOTrainer(GRPOTrainer):
     dynamic sampling (all-equal groups dropped and refilled, at most `max_extra_prompts` extra
     prompts generated per batch; default: one more cohort's worth)."""
 
-    def __init__(self, *args, curriculum: TAPCurriculum, dynamic_sampling: bool = False, max_extra_prompts: int | None = None,
-                 **kwargs):
+    def __init__(
+        self,
+        *args,
+        curriculum: TAPCurriculum,
+        dynamic_sampling: bool = False,
+        max_extra_prompts: int | None = None,
+        **kwargs,
+    ):
         self.curriculum = curriculum
         self.dynamic_sampling = dynamic_sampling
         self.max_extra_prompts = curriculum.cohort_size if max_extra_prompts is None else max_extra_prompts
@@ -162,9 +179,11 @@ class TAPGRPOTrainer(GRPOTrainer):
         super().__init__(*args, train_dataset=curriculum.dataset(), **kwargs)
         per_batch = self.args.generation_batch_size // self.num_generations
         if per_batch != curriculum.cohort_size or self.num_generations != curriculum.num_generations:
-            raise ValueError(f"one cohort per generation batch needs generation_batch_size = cohort size x num_generations "
-                             f"= {curriculum.cohort_size} x {curriculum.num_generations}; got {self.args.generation_batch_size} "
-                             f"with num_generations {self.num_generations}")
+            raise ValueError(
+                f"one cohort per generation batch needs generation_batch_size = cohort size x num_generations "
+                f"= {curriculum.cohort_size} x {curriculum.num_generations}; got {self.args.generation_batch_size} "
+                f"with num_generations {self.num_generations}"
+            )
         if self.accelerator.num_processes != 1:
             raise ValueError("TAPGRPOTrainer runs on one process (the chosen cohort is the whole generation batch)")
 
@@ -175,7 +194,9 @@ class TAPGRPOTrainer(GRPOTrainer):
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._last_rewards = (rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
+        self._last_rewards = (rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)).nansum(
+            dim=1
+        )
         return rewards_per_func
 
     def _tap_generate(self, cohort_ids: list[str], limit: int | None = None) -> tuple[dict, list[bool], list[str]]:
@@ -203,7 +224,11 @@ class TAPGRPOTrainer(GRPOTrainer):
         if not self.dynamic_sampling:
             record.update(trained=sorted(set(owners)))
             return output
-        parts, kept, dropped = [output], [(0, k) for k, v in enumerate(varies) if v], [(0, k) for k, v in enumerate(varies) if not v]
+        parts, kept, dropped = (
+            [output],
+            [(0, k) for k, v in enumerate(varies) if v],
+            [(0, k) for k, v in enumerate(varies) if not v],
+        )
         trained = [owners[k] for k, v in enumerate(varies) if v]
         extra, queue = 0, ranked[1:]
         while len(kept) < need and extra < self.max_extra_prompts:

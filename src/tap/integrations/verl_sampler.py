@@ -45,7 +45,14 @@ try:
 except ImportError:  # verl is not a dependency: the same interface, on torch's Sampler
     _Base = Sampler
 
-DEFAULTS = {"cohort_key": "cohort_id", "cohort_size": 8, "candidates": 8, "score": "adv_spread", "index_key": "index", "seed": 0}
+DEFAULTS = {
+    "cohort_key": "cohort_id",
+    "cohort_size": 8,
+    "candidates": 8,
+    "score": "adv_spread",
+    "index_key": "index",
+    "seed": 0,
+}
 
 
 def _option(config, key: str):
@@ -78,7 +85,9 @@ class TAPCurriculumSampler(_Base):
         self.n = len(data_source)
         cohorts = _column(data_source, _option(data_config, "cohort_key"))
         size = int(_option(data_config, "cohort_size"))
-        self.cohort_of = [str(c) for c in cohorts] if cohorts is not None else [f"chunk{i // size:06d}" for i in range(self.n)]
+        self.cohort_of = (
+            [str(c) for c in cohorts] if cohorts is not None else [f"chunk{i // size:06d}" for i in range(self.n)]
+        )
         self.rows_of: dict[str, list[int]] = {}
         for row, cohort in enumerate(self.cohort_of):
             self.rows_of.setdefault(cohort, []).append(row)
@@ -115,7 +124,11 @@ class TAPCurriculumSampler(_Base):
                 Group(rewards=g, answers=(None,) * len(g), n_tokens=np.zeros(len(g)), truncated=np.zeros(len(g), bool),
                       logprobs=(), entropies=()) for g in groups)))
         seen = [c for c in cohorts if c.groups]
-        table = compute_rollout_features(seen, {"R"}).set_index("cohort_id") if seen else pd.DataFrame(index=pd.Index([], name="cohort_id"))
+        table = (
+            compute_rollout_features(seen, {"R"}).set_index("cohort_id")
+            if seen
+            else pd.DataFrame(index=pd.Index([], name="cohort_id"))
+        )
         return table.reindex(cohort_ids)
 
     def choose(self) -> str:

@@ -33,7 +33,14 @@ class BatteryResult:
 
 # Label settings added after ledgers existed: left out of the hash at their defaults, so a ledger
 # written before them stays valid.
-_ADDED_LATER = ("bf16", "gradient_checkpointing", "gradient_accumulation_steps", "lora_r", "lora_alpha", "lora_target_modules")
+_ADDED_LATER = (
+    "bf16",
+    "gradient_checkpointing",
+    "gradient_accumulation_steps",
+    "lora_r",
+    "lora_alpha",
+    "lora_target_modules",
+)
 _NOT_HASHED = ("device", "backend", "gpu_memory_utilization")  # where a run executes, not what it learns
 
 
@@ -67,7 +74,9 @@ def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFra
         return {"policy": {k: v for k, v in policy.items() if k not in _NOT_HASHED}, "stop": stop}
 
     default = prompting(PolicyConfig().model_dump(mode="json"), [])
-    policy = prompting(settings.get("policy") or PolicyConfig().model_dump(mode="json"), list(settings.get("stop") or []))
+    policy = prompting(
+        settings.get("policy") or PolicyConfig().model_dump(mode="json"), list(settings.get("stop") or [])
+    )
     return stable_hash(
         {
             "weights": weights_sha,
@@ -78,7 +87,9 @@ def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFra
     )
 
 
-def base_probe_metrics(ledger: Ledger, config_hash: str, policy_dir: Path | str, probe: pd.DataFrame, settings: LabelConfig | dict) -> dict:
+def base_probe_metrics(
+    ledger: Ledger, config_hash: str, policy_dir: Path | str, probe: pd.DataFrame, settings: LabelConfig | dict
+) -> dict:
     """The base policy's probe summary (tap.probe.summarize), computed once per label config: its
     per-item records go to the ledger (step 0) and the summary to its meta table."""
     key = f"probe_before:{config_hash}"
@@ -89,8 +100,15 @@ def base_probe_metrics(ledger: Ledger, config_hash: str, policy_dir: Path | str,
 
         settings = _as_settings(settings)
         policy = settings_policy(policy_dir, settings)
-        records = probe_records(policy, probe, max_new_tokens=settings["probe_max_new_tokens"], verifier=settings["verifier"],
-                                samples=settings.get("probe_samples", 0), temperature=settings["temperature"], seed=PROBE_SAMPLE_SEED)
+        records = probe_records(
+            policy,
+            probe,
+            max_new_tokens=settings["probe_max_new_tokens"],
+            verifier=settings["verifier"],
+            samples=settings.get("probe_samples", 0),
+            temperature=settings["temperature"],
+            seed=PROBE_SAMPLE_SEED,
+        )
         cached = summarize(records)
         ledger.write_base_records(config_hash, records)
         ledger.set_meta(key, cached)
@@ -103,7 +121,9 @@ def plan_units(
 ) -> list[LabelUnit]:
     settings = _as_settings(settings)
     verifiers = probe["verifier"] if "verifier" in probe else [settings["verifier"]] * len(probe)
-    probe_rows = tuple((str(p), str(g), str(s), str(v)) for p, g, s, v in zip(probe.prompt, probe.gold, probe.subject, verifiers))
+    probe_rows = tuple(
+        (str(p), str(g), str(s), str(v)) for p, g, s, v in zip(probe.prompt, probe.gold, probe.subject, verifiers)
+    )
     units = []
     for cohort_id, items in cohorts.groupby("cohort_id", sort=True):
         items = ordered_items(items)
@@ -148,8 +168,17 @@ def run_battery(
                     pending[executor.submit(fn, unit, attempt + 1)] = (unit, attempt + 1)
                     continue
                 error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                ledger.write({"cohort_id": unit.cohort_id, "cohort_hash": unit.cohort_hash, "seed": unit.seed, "config_hash": unit.config_hash,
-                              "status": "failed", "error": error, "attempts": attempt})
+                ledger.write(
+                    {
+                        "cohort_id": unit.cohort_id,
+                        "cohort_hash": unit.cohort_hash,
+                        "seed": unit.seed,
+                        "config_hash": unit.config_hash,
+                        "status": "failed",
+                        "error": error,
+                        "attempts": attempt,
+                    }
+                )
                 failed += 1
             if progress:
                 progress(done, failed, len(todo))

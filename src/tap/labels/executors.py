@@ -201,7 +201,9 @@ def _ray(workers: int, run_dir: Path, ray_address: str | None) -> Executor:
 EXECUTORS: dict[str, Callable[[int, Path, str | None], Executor]] = {"local": _local, "ray": _ray}
 
 
-def make_executor(name: str, workers: int = 1, *, run_dir: Path | None = None, ray_address: str | None = None) -> Executor:
+def make_executor(
+    name: str, workers: int = 1, *, run_dir: Path | None = None, ray_address: str | None = None
+) -> Executor:
     """The executor registered under `name`: local (in-process, or a process pool), or ray."""
     from tap.errors import TapInputError
 

@@ -40,7 +40,9 @@ def cohort_hashes(cohorts: pd.DataFrame, default_verifier: str) -> dict[str, str
     hashes = {}
     for cohort_id, items in cohorts.groupby("cohort_id", sort=True):
         items = ordered_items(items)
-        hashes[str(cohort_id)] = cohort_hash(list(items.prompt), list(items.gold), item_verifiers(items, default_verifier))
+        hashes[str(cohort_id)] = cohort_hash(
+            list(items.prompt), list(items.gold), item_verifiers(items, default_verifier)
+        )
     return hashes
 
 
@@ -49,7 +51,10 @@ def changed_since_rollouts(rollouts: pd.DataFrame, cohorts: pd.DataFrame) -> set
     their features) were sampled from."""
     def items(table: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
         first = table.drop_duplicates(["cohort_id", "position"]).sort_values(["cohort_id", "position"], kind="stable")
-        return {str(c): list(zip(g.prompt.astype(str), g.gold.astype(str))) for c, g in first.groupby("cohort_id", sort=False)}
+        return {
+            str(c): list(zip(g.prompt.astype(str), g.gold.astype(str)))
+            for c, g in first.groupby("cohort_id", sort=False)
+        }
 
     sampled, current = items(rollouts), items(cohorts)
     return {c for c in sampled.keys() & current.keys() if sampled[c] != current[c]}

@@ -25,10 +25,30 @@ from pathlib import Path
 import pandas as pd
 
 COLUMNS = [
-    "cohort_id", "cohort_hash", "seed", "config_hash", "status", "lift_nll", "delta_accuracy", "nll_before", "nll_after",
-    "accuracy_before", "accuracy_after", "subject_deltas", "error", "attempts", "wall_seconds",
-    "generated_tokens", "trained_tokens", "scored_tokens", "parameters", "flops", "finished_at",
-    "lift_pass", "pass_before", "pass_after",
+    "cohort_id",
+    "cohort_hash",
+    "seed",
+    "config_hash",
+    "status",
+    "lift_nll",
+    "delta_accuracy",
+    "nll_before",
+    "nll_after",
+    "accuracy_before",
+    "accuracy_after",
+    "subject_deltas",
+    "error",
+    "attempts",
+    "wall_seconds",
+    "generated_tokens",
+    "trained_tokens",
+    "scored_tokens",
+    "parameters",
+    "flops",
+    "finished_at",
+    "lift_pass",
+    "pass_before",
+    "pass_after",
 ]
 RECORD_FIELDS = ["step", "item", "gold_logprob_sum", "gold_tokens", "gold_nll", "greedy_correct", "pass_k"]
 STEP_FIELDS = ["step", "train_seconds", "probe_seconds"]
@@ -94,8 +114,10 @@ class Selection:
         """One line per kind of row set aside (none when nothing was)."""
         lines = [f"label config {self.config_hash or '(none)'} taken from {self.basis}"] if self.basis else []
         if self.other_configs:
-            lines.append(f"labels.sqlite also holds {self.other_configs} rows of {len(self.other_config_hashes)} other label "
-                         f"config(s) ({', '.join(self.other_config_hashes)}); using only label config {self.config_hash}")
+            lines.append(
+                f"labels.sqlite also holds {self.other_configs} rows of {len(self.other_config_hashes)} other label "
+                f"config(s) ({', '.join(self.other_config_hashes)}); using only label config {self.config_hash}"
+            )
         if self.unkeyed:
             lines.append(f"set aside {self.unkeyed} rows written before labels were keyed by cohort content "
                          "(they cannot be matched to what was trained; `tap label` relabels those cohorts)")
@@ -125,7 +147,8 @@ class Ledger:
         with their per-item probe records (a row labelled before records existed is labelled again:
         every target must be recomputable from the records)."""
         query = """SELECT cohort_id, cohort_hash, seed FROM labels AS l WHERE status = 'ok' AND config_hash = ?
-                   AND EXISTS (SELECT 1 FROM probe_records AS r WHERE r.config_hash = l.config_hash AND r.cohort_id = l.cohort_id
+                   AND EXISTS (SELECT 1 FROM probe_records AS r
+                               WHERE r.config_hash = l.config_hash AND r.cohort_id = l.cohort_id
                                AND r.cohort_hash = l.cohort_hash AND r.seed = l.seed)"""
         with self._connect() as db:
             return {(c, h, int(s)) for c, h, s in db.execute(query, (config_hash,))}
@@ -140,9 +163,16 @@ class Ledger:
         record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         placeholders = ", ".join("?" for _ in COLUMNS)
         unit = [row[c] for c in UNIT]
-        details = {"probe_records": row.get("records") or [], "label_steps": row.get("steps") or [], "first_steps": row.get("first_step") or []}
+        details = {
+            "probe_records": row.get("records") or [],
+            "label_steps": row.get("steps") or [],
+            "first_steps": row.get("first_step") or [],
+        }
         with self._connect() as db:  # the context manager commits the one transaction
-            db.execute(f"INSERT OR REPLACE INTO labels ({', '.join(COLUMNS)}) VALUES ({placeholders})", [record[c] for c in COLUMNS])
+            db.execute(
+                f"INSERT OR REPLACE INTO labels ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                [record[c] for c in COLUMNS],
+            )
             for table, rows in details.items():
                 _insert(db, table, unit, rows)
 
@@ -154,7 +184,12 @@ class Ledger:
 
     def has_base_records(self, config_hash: str) -> bool:
         with self._connect() as db:
-            return db.execute("SELECT 1 FROM probe_records WHERE config_hash = ? AND seed = -1 LIMIT 1", (config_hash,)).fetchone() is not None
+            return (
+                db.execute(
+                    "SELECT 1 FROM probe_records WHERE config_hash = ? AND seed = -1 LIMIT 1", (config_hash,)
+                ).fetchone()
+                is not None
+            )
 
     def details(self, table: str, config_hash: str) -> pd.DataFrame:
         """One label config's rows of a detail table: probe_records, label_steps or first_steps."""
@@ -173,7 +208,9 @@ class Ledger:
 
     def set_meta(self, key: str, value: dict) -> None:
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value, sort_keys=True)))
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value, sort_keys=True))
+            )
 
     def table(self, config_hash: str | None = None) -> pd.DataFrame:
         """All rows (or one config hash's) as a DataFrame, ordered by cohort and seed."""
@@ -206,7 +243,9 @@ def _insert(db: sqlite3.Connection, table: str, unit: list, rows: list[dict]) ->
     fields = _DETAIL_TABLES[table]
     values = [unit + [json.dumps(r[f]) if f == "token_ids" else r.get(f) for f in fields] for r in rows]
     columns = ", ".join(UNIT + [f'"{f}"' for f in fields])
-    db.executemany(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({', '.join('?' for _ in UNIT + fields)})", values)
+    db.executemany(
+        f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({', '.join('?' for _ in UNIT + fields)})", values
+    )
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -11,7 +11,9 @@ def cohort_labels(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> pd.Dat
     """Per cohort: the label (mean over ok seeds), the seed std (ddof=1) and the seed count."""
     ok = ledger_rows[ledger_rows.status == "ok"]
     grouped = ok.groupby("cohort_id")[target]
-    return pd.DataFrame({"label": grouped.mean(), "seed_std": grouped.std(ddof=1), "n_seeds": grouped.size()}).reset_index()
+    return pd.DataFrame(
+        {"label": grouped.mean(), "seed_std": grouped.std(ddof=1), "n_seeds": grouped.size()}
+    ).reset_index()
 
 
 def seed_reliability(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> tuple[float, int, int]:
@@ -42,7 +44,9 @@ def battery_summary(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> dict
         "across_over_within": across / within if within and within == within else float("nan"),
         "single_seed_reliability": r1,
         "reliability_seed_pairs": {"defined": defined, "undefined": undefined},
-        "median_wall_seconds": float(ledger_rows.loc[ledger_rows.status == "ok", "wall_seconds"].median()) if len(ledger_rows) else float("nan"),
+        "median_wall_seconds": float(ledger_rows.loc[ledger_rows.status == "ok", "wall_seconds"].median())
+        if len(ledger_rows)
+        else float("nan"),
     }
 
 
@@ -57,10 +61,14 @@ def step_lifts(records: pd.DataFrame, probe: pd.DataFrame, default_verifier: str
     records = records.merge(items, on="item", how="left")
     base_rows = records[records.seed == -1]
     if base_rows.empty:
-        return pd.DataFrame(columns=["cohort_id", "cohort_hash", "seed", "step", "lift_nll", "delta_accuracy", "lift_pass"])
+        return pd.DataFrame(
+            columns=["cohort_id", "cohort_hash", "seed", "step", "lift_nll", "delta_accuracy", "lift_pass"]
+        )
     base = summarize(base_rows.sort_values("item"))
     rows = []
-    for (cohort_id, cohort_hash, seed, step), part in records[records.seed >= 0].groupby(["cohort_id", "cohort_hash", "seed", "step"]):
+    for (cohort_id, cohort_hash, seed, step), part in records[records.seed >= 0].groupby(
+        ["cohort_id", "cohort_hash", "seed", "step"]
+    ):
         rows.append({"cohort_id": cohort_id, "cohort_hash": cohort_hash, "seed": int(seed), "step": int(step),
                      **lifts(base, summarize(part.sort_values("item")))})
     return pd.DataFrame(rows)

@@ -82,7 +82,9 @@ def grpo_config(settings: dict, seed: int, cohort_size: int, output_dir: str, ch
         return _grpo_config(GRPOConfig, settings, seed, cohort_size, output_dir, g, cuda, chat_template_kwargs or {})
 
 
-def _grpo_config(GRPOConfig, settings: dict, seed: int, cohort_size: int, output_dir: str, g: int, cuda: bool, chat_kwargs: dict):
+def _grpo_config(
+    GRPOConfig, settings: dict, seed: int, cohort_size: int, output_dir: str, g: int, cuda: bool, chat_kwargs: dict
+):
     return GRPOConfig(
         output_dir=output_dir,
         max_steps=settings["steps"],
@@ -157,8 +159,10 @@ def train_cohort(unit: LabelUnit, model, tokenizer, optimizer=None, prompt_forma
         texts = [cut_at_stop(completion_text(c), stop)[0] for c in completions]
         rewards = [judge(v, t, g, where=f"cohort {unit.cohort_id}").reward for t, g, v in zip(texts, gold, verifier)]
         if not counts["first_step"]:
-            counts["first_step"] = [{"order": j, "prompt": _user_text(p), "token_ids": [int(t) for t in ids], "reward": float(r)}
-                                    for j, (p, ids, r) in enumerate(zip(prompts, completion_ids, rewards))]
+            counts["first_step"] = [
+                {"order": j, "prompt": _user_text(p), "token_ids": [int(t) for t in ids], "reward": float(r)}
+                for j, (p, ids, r) in enumerate(zip(prompts, completion_ids, rewards))
+            ]
         return rewards
 
     verifiers = list(unit.verifiers) or [default] * len(unit.prompts)
@@ -190,7 +194,9 @@ def settings_policy(policy_dir: str, settings: dict, model=None, tokenizer=None)
     `model` or the weights at `policy_dir`."""
     from tap.policy.hf import hf_policy
 
-    return hf_policy(policy_dir, settings.get("policy") or {}, settings.get("stop") or (), model=model, tokenizer=tokenizer)
+    return hf_policy(
+        policy_dir, settings.get("policy") or {}, settings.get("stop") or (), model=model, tokenizer=tokenizer
+    )
 
 
 def _probe_callback(unit: LabelUnit, tokenizer, steps: set[int], taken: dict, start: float):
@@ -274,7 +280,16 @@ def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
         "parameters": parameters,
         "flops": 6.0 * parameters * trained + 2.0 * parameters * (counts["generated"] + scored),
         "records": records,
-        "steps": [{"step": step, "train_seconds": elapsed, "probe_seconds": seconds} for step, (_, seconds, elapsed) in sorted(taken.items())]
-                 + [{"step": settings["steps"], "train_seconds": trained_at - start - record_seconds, "probe_seconds": time.perf_counter() - trained_at}],
+        "steps": [
+            {"step": step, "train_seconds": elapsed, "probe_seconds": seconds}
+            for step, (_, seconds, elapsed) in sorted(taken.items())
+        ]
+        + [
+            {
+                "step": settings["steps"],
+                "train_seconds": trained_at - start - record_seconds,
+                "probe_seconds": time.perf_counter() - trained_at,
+            }
+        ],
         "first_step": counts["first_step"],
     }

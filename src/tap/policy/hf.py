@@ -102,7 +102,13 @@ class HFPolicy:
     # ------------------------------------------------------------------ protocol
     @torch.no_grad()
     def sample(
-        self, prompts: Sequence[str], num_generations: int, *, max_new_tokens: int, temperature: float = 1.0, seed: int = 0
+        self,
+        prompts: Sequence[str],
+        num_generations: int,
+        *,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        seed: int = 0,
     ) -> list[list[Completion]]:
         encoded = self.encode_prompts(prompts)
         flat = [ids for ids in encoded for _ in range(num_generations)]
@@ -112,7 +118,9 @@ class HFPolicy:
             completions += self._sample_batch(flat[part], max_new_tokens, temperature, seed * 1_000_003 + index)
         return [completions[i * num_generations:(i + 1) * num_generations] for i in range(len(prompts))]
 
-    def _sample_batch(self, prompt_ids: list[list[int]], max_new_tokens: int, temperature: float, seed: int) -> list[Completion]:
+    def _sample_batch(
+        self, prompt_ids: list[list[int]], max_new_tokens: int, temperature: float, seed: int
+    ) -> list[Completion]:
         input_ids, mask = self._left_pad(prompt_ids)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -134,7 +142,9 @@ class HFPolicy:
         generated = out.sequences[:, input_ids.shape[1]:]
         token_logp = torch.empty(generated.shape, dtype=torch.float32, device=generated.device)
         entropy = torch.empty_like(token_logp)
-        for t, step in enumerate(out.logits):  # one step at a time: (B, T, V) in float32 would not fit a 150k vocabulary
+        for t, step in enumerate(
+            out.logits
+        ):  # one step at a time: (B, T, V) in float32 would not fit a 150k vocabulary
             logp = torch.log_softmax(step.float() / temperature, dim=-1)
             token_logp[:, t] = logp.gather(-1, generated[:, t:t + 1]).squeeze(-1)
             entropy[:, t] = -(logp.exp() * logp).sum(-1)
@@ -164,16 +174,22 @@ class HFPolicy:
             ids, mask = self._left_pad(seqs)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             longest = max(len(c) for c in continuation_ids[part])  # continuations sit at the right end
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=longest + 1).logits.float()
+            logits = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=longest + 1
+            ).logits.float()
             if temperature != 1.0:
                 logits = logits / temperature
             targets = ids[:, ids.shape[1] - longest:]
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, longest)
+            logp = (
+                torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            )  # (B, longest)
             out += [logp[row, longest - len(cont):] for row, cont in enumerate(continuation_ids[part])]
         return out
 
     @torch.no_grad()
-    def token_logprobs(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    def token_logprobs(
+        self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]
+    ) -> list[np.ndarray]:
         """Teacher-forced log p of each continuation token given the prompt (temperature 1)."""
         return [lp.cpu().numpy() for lp in self.continuation_logps(prompt_ids, continuation_ids)]
 

@@ -17,7 +17,14 @@ from tap.config import stable_hash
 from tap.store import atomic_path, file_sha256, tap_home
 
 # Files a training run leaves beside a checkpoint that do not change what the model computes.
-NOT_MODEL_FILES = {"optimizer.pt", "optimizer.bin", "scheduler.pt", "trainer_state.json", "training_args.bin", "README.md"}
+NOT_MODEL_FILES = {
+    "optimizer.pt",
+    "optimizer.bin",
+    "scheduler.pt",
+    "trainer_state.json",
+    "training_args.bin",
+    "README.md",
+}
 
 
 def model_files(folder: Path) -> list[Path]:

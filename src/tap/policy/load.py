@@ -45,7 +45,9 @@ def load_model_and_tokenizer(path: str | Path, *, dtype=None, attn_implementatio
         tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="left")
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype(dtype), **extra)
     except (OSError, ValueError, ImportError) as exc:  # offline hub id, gated repo, unknown attention kernel
-        raise TapInputError(f"{path}: could not load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise TapInputError(
+            f"{path}: could not load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None
     return model, tokenizer
 
 

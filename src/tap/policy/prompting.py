@@ -19,14 +19,20 @@ class PromptFormat:
     template_kwargs: dict = field(default_factory=dict, hash=False)
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, mode: str = "auto", system_prompt: str = "", template_kwargs: dict | None = None) -> "PromptFormat":
+    def for_tokenizer(
+        cls, tokenizer, mode: str = "auto", system_prompt: str = "", template_kwargs: dict | None = None
+    ) -> "PromptFormat":
         """`mode` auto: the chat template when the tokenizer has one; on: required; off: plain text."""
         has_template = bool(getattr(tokenizer, "chat_template", None))
         if mode == "on" and not has_template:
             from tap.errors import TapInputError
 
             raise TapInputError("policy.chat_template = 'on' but the tokenizer has no chat template")
-        return cls(chat=has_template and mode != "off", system_prompt=system_prompt, template_kwargs=dict(template_kwargs or {}))
+        return cls(
+            chat=has_template and mode != "off",
+            system_prompt=system_prompt,
+            template_kwargs=dict(template_kwargs or {}),
+        )
 
     def messages(self, prompt: str) -> list[dict]:
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
@@ -43,7 +49,11 @@ class PromptFormat:
         out = []
         for prompt in prompts:
             ids = tokenizer.apply_chat_template(
-                self.messages(prompt), add_generation_prompt=True, tokenize=True, return_dict=True, **self.template_kwargs
+                self.messages(prompt),
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                **self.template_kwargs,
             )["input_ids"]
             out.append(list(ids))
         return out

@@ -39,8 +39,16 @@ def import_vllm():
 class VLLMPolicy:
     entropy_top_k = 20
 
-    def __init__(self, llm, tokenizer, *, prompt_format: PromptFormat | None = None, stop: Sequence[str] = (), batch_size: int = 512,
-                 num_parameters: int = 0):
+    def __init__(
+        self,
+        llm,
+        tokenizer,
+        *,
+        prompt_format: PromptFormat | None = None,
+        stop: Sequence[str] = (),
+        batch_size: int = 512,
+        num_parameters: int = 0,
+    ):
         self.llm = llm
         self.num_parameters = num_parameters
         self.tokenizer = tokenizer
@@ -58,8 +66,14 @@ class VLLMPolicy:
         llm = vllm.LLM(model=str(path), dtype=p.dtype, gpu_memory_utilization=p.gpu_memory_utilization,
                        seed=config.rollout.seed, logprobs_mode="processed_logprobs")
         tokenizer = llm.get_tokenizer()
-        return cls(llm, tokenizer, prompt_format=prompt_format(config, tokenizer), stop=stop_strings(config), batch_size=batch_size,
-                   num_parameters=count_parameters(path))
+        return cls(
+            llm,
+            tokenizer,
+            prompt_format=prompt_format(config, tokenizer),
+            stop=stop_strings(config),
+            batch_size=batch_size,
+            num_parameters=count_parameters(path),
+        )
 
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         return self.prompt_format.encode(self.tokenizer, prompts)
@@ -67,7 +81,15 @@ class VLLMPolicy:
     def _inputs(self, ids: list[list[int]]) -> list[dict]:
         return [{"prompt_token_ids": list(x)} for x in ids]
 
-    def sample(self, prompts: Sequence[str], num_generations: int, *, max_new_tokens: int, temperature: float = 1.0, seed: int = 0) -> list[list[Completion]]:
+    def sample(
+        self,
+        prompts: Sequence[str],
+        num_generations: int,
+        *,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        seed: int = 0,
+    ) -> list[list[Completion]]:
         vllm = import_vllm()
         params = vllm.SamplingParams(
             n=num_generations, temperature=temperature, top_p=1.0, top_k=-1, min_p=0.0, max_tokens=max_new_tokens,
@@ -91,7 +113,9 @@ class VLLMPolicy:
         else:
             reason = "eos"
         text, _ = cut_at_stop(out.text, self.stop)
-        return Completion(text=text, token_ids=tuple(ids), logprobs=tuple(logprobs), entropies=tuple(entropies), finish_reason=reason)
+        return Completion(
+            text=text, token_ids=tuple(ids), logprobs=tuple(logprobs), entropies=tuple(entropies), finish_reason=reason
+        )
 
     def greedy(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
         vllm = import_vllm()

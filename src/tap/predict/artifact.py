@@ -44,7 +44,9 @@ def load_predictor(path: str | Path):
         raise TapInputError(f"{path}: not a TAP predictor file ({type(exc).__name__})") from None
     foreign = sorted(set(untrusted) - set(_trusted(untrusted)))
     if foreign:
-        raise TapInputError(f"{path}: refuses to load untrusted type {foreign[0]} (the file is not a plain TAP predictor)")
+        raise TapInputError(
+            f"{path}: refuses to load untrusted type {foreign[0]} (the file is not a plain TAP predictor)"
+        )
     try:
         predictor = sio.load(path, trusted=untrusted)
     except Exception as exc:

@@ -56,7 +56,11 @@ FAMILY_ORDER = ("R", "F", "G")
 AUTO_SPACE = (
     *[("ridge", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in (1.0, 10.0, 100.0, 1000.0)],
     *[("kernel", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in (0.3, 3.0)],
-    ("gbm", "global", {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10, "l2_regularization": 1.0}),
+    (
+        "gbm",
+        "global",
+        {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10, "l2_regularization": 1.0},
+    ),
 )
 
 
@@ -142,8 +146,14 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             return Z[rows].mean(axis=0), np.where(sd > 0, sd, 1.0)
         glob = stats(np.ones(len(Z), bool))
         per = [stats(subjects == s) if (subjects == s).sum() >= 2 else glob for s in names]
-        return {"fill": fill, "subjects": names.astype(str), "means": np.array([m for m, _ in per]).reshape(len(names), -1),
-                "stds": np.array([d for _, d in per]).reshape(len(names), -1), "mean": glob[0], "std": glob[1]}
+        return {
+            "fill": fill,
+            "subjects": names.astype(str),
+            "means": np.array([m for m, _ in per]).reshape(len(names), -1),
+            "stds": np.array([d for _, d in per]).reshape(len(names), -1),
+            "mean": glob[0],
+            "std": glob[1],
+        }
 
     @staticmethod
     def _scale(X: np.ndarray, subjects: np.ndarray | None, st: dict) -> np.ndarray:
@@ -164,7 +174,11 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         """(matrix the base model sees, scaling statistics) for columns already selected."""
         if params["scaling"] != "subject":
             return X, None
-        stats = stats if stats is not None else self._scaling_stats(X, None if subjects is None else np.asarray(subjects).astype(str))
+        stats = (
+            stats
+            if stats is not None
+            else self._scaling_stats(X, None if subjects is None else np.asarray(subjects).astype(str))
+        )
         return self._scale(X, subjects, stats), stats
 
     # --- auto ---------------------------------------------------------------------------------
@@ -277,7 +291,11 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         p = self._params()
         fams = "+".join(p["families"] if self.model == "auto" else [f for f in FAMILY_ORDER if f in set(self.families)])
-        knob = f"alpha {p['alpha']:g}" if p["model"] in ("ridge", "kernel") else f"{p['max_iter']} trees of {p['max_leaf_nodes']} leaves"
+        knob = (
+            f"alpha {p['alpha']:g}"
+            if p["model"] in ("ridge", "kernel")
+            else f"{p['max_iter']} trees of {p['max_leaf_nodes']} leaves"
+        )
         scale = ", standardized within subject + subject offsets" if p["scaling"] == "subject" else ""
         return f"{'auto → ' if self.model == 'auto' else ''}{p['model']} ({knob}{scale}) on {fams}"
 
@@ -285,7 +303,9 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         """Lower and upper ends of the conformal interval at `level` for each row."""
         X = self._matrix(X, subjects)
         if self.interval == "none":
-            raise ValueError("this predictor was fit with interval='none': refit with 'split' or 'jackknife+' for intervals")
+            raise ValueError(
+                "this predictor was fit with interval='none': refit with 'split' or 'jackknife+' for intervals"
+            )
         if self.interval == "split":
             center = self.estimator_.predict(X)
             return center - self.quantile_, center + self.quantile_
@@ -293,8 +313,16 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         per_row = fold_preds[self.fold_of_]  # (n, m): μ₋ₖ₍ᵢ₎(x)
         low_rank, high_rank = self._ranks()
         n = len(self.residuals_)
-        lower = np.sort(per_row - self.residuals_[:, None], axis=0)[low_rank - 1] if low_rank >= 1 else np.full(len(X), -np.inf)
-        upper = np.sort(per_row + self.residuals_[:, None], axis=0)[high_rank - 1] if high_rank <= n else np.full(len(X), np.inf)
+        lower = (
+            np.sort(per_row - self.residuals_[:, None], axis=0)[low_rank - 1]
+            if low_rank >= 1
+            else np.full(len(X), -np.inf)
+        )
+        upper = (
+            np.sort(per_row + self.residuals_[:, None], axis=0)[high_rank - 1]
+            if high_rank <= n
+            else np.full(len(X), np.inf)
+        )
         return lower, upper
 
     def _ranks(self) -> tuple[int, int]:

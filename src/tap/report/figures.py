@@ -10,8 +10,25 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-SUBJECT_COLORS = {"math": "#1f77b4", "code": "#ff7f0e", "science": "#2ca02c", "knowledge": "#9467bd", "mixed": "#7f7f7f"}
-OTHER_COLORS = ("#d62728", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+SUBJECT_COLORS = {
+    "math": "#1f77b4",
+    "code": "#ff7f0e",
+    "science": "#2ca02c",
+    "knowledge": "#9467bd",
+    "mixed": "#7f7f7f",
+}
+OTHER_COLORS = (
+    "#d62728",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+)
 
 
 def subject_color(subject: str) -> str:
@@ -39,18 +56,29 @@ def predicted_vs_actual(pred: pd.DataFrame, scorer: str) -> go.Figure:
         colorbar=dict(title="cohorts", x=1.02), hoverinfo="skip", opacity=0.6,
     ))
     for subject, part in pred.groupby("subject"):
-        fig.add_trace(go.Scatter(
-            x=part.pred, y=part.label, mode="markers", name=subject,
-            marker=dict(color=subject_color(subject), size=8, line=dict(width=0.5, color="white")),
-            customdata=np.stack([part.cohort_id, part.subject, part.pred_lo, part.pred_hi], axis=1),
-            hovertemplate="%{customdata[0]} (%{customdata[1]})<br>predicted %{x:.4f} [%{customdata[2]:.4f}, %{customdata[3]:.4f}]"
-                          "<br>actual %{y:.4f}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=part.pred,
+                y=part.label,
+                mode="markers",
+                name=subject,
+                marker=dict(color=subject_color(subject), size=8, line=dict(width=0.5, color="white")),
+                customdata=np.stack([part.cohort_id, part.subject, part.pred_lo, part.pred_hi], axis=1),
+                hovertemplate="%{customdata[0]} (%{customdata[1]})<br>predicted %{x:.4f} [%{customdata[2]:.4f}, "
+                              "%{customdata[3]:.4f}]"
+                "<br>actual %{y:.4f}<extra></extra>",
+            )
+        )
     lo = float(min(pred.pred.min(), pred.label.min()))
     hi = float(max(pred.pred.max(), pred.label.max()))
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x", line=dict(dash="dash", color="black")))
-    fig.update_layout(**LAYOUT, title=f"{scorer}: held-out prediction (grouped K-fold, repeat 0) vs measured lift", xaxis_title="predicted lift (held-out fold)",
-                      yaxis_title="measured lift (mean over seeds)", legend=dict(x=1.12))
+    fig.update_layout(
+        **LAYOUT,
+        title=f"{scorer}: held-out prediction (grouped K-fold, repeat 0) vs measured lift",
+        xaxis_title="predicted lift (held-out fold)",
+        yaxis_title="measured lift (mean over seeds)",
+        legend=dict(x=1.12),
+    )
     return fig
 
 
@@ -67,8 +95,13 @@ def lodo_per_subject(scorers: list[dict]) -> go.Figure:
             customdata=[rows[s]["cohorts"] for s in subjects],
             hovertemplate="%{x}: ρ %{y:.2f} (%{customdata} cohorts)<extra>" + entry["name"] + "</extra>",
         ))
-    fig.update_layout(**LAYOUT, barmode="group", title="Generalization: trained without a subject, ranking its cohorts (LODO ρ)",
-                      yaxis_title="Spearman ρ within the held-out subject", yaxis_range=[-1, 1])
+    fig.update_layout(
+        **LAYOUT,
+        barmode="group",
+        title="Generalization: trained without a subject, ranking its cohorts (LODO ρ)",
+        yaxis_title="Spearman ρ within the held-out subject",
+        yaxis_range=[-1, 1],
+    )
     return fig
 
 
@@ -77,16 +110,33 @@ def lift_vs_feature(table: pd.DataFrame, feature: str) -> go.Figure:
     fig = go.Figure()
     for subject, part in table.groupby("subject"):
         color = subject_color(subject)
-        fig.add_trace(go.Scatter(
-            x=part[feature], y=part.label, mode="markers", marker=dict(color=color, size=7), legendgroup=subject,
-            name=subject, customdata=part.cohort_id, hovertemplate="%{customdata}: " + feature + " %{x:.3f}, lift %{y:.4f}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=part[feature],
+                y=part.label,
+                mode="markers",
+                marker=dict(color=color, size=7),
+                legendgroup=subject,
+                name=subject,
+                customdata=part.cohort_id,
+                hovertemplate="%{customdata}: " + feature + " %{x:.3f}, lift %{y:.4f}<extra></extra>",
+            )
+        )
         finite = part[[feature, "label"]].dropna()
         if len(finite) >= 3 and finite[feature].nunique() > 1:
             slope, intercept = np.polyfit(finite[feature], finite.label, 1)
             xs = np.linspace(finite[feature].min(), finite[feature].max(), 2)
-            fig.add_trace(go.Scatter(x=xs, y=slope * xs + intercept, mode="lines", line=dict(color=color), legendgroup=subject,
-                                     name=f"{subject}: slope {slope:+.4f}", hoverinfo="name"))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=slope * xs + intercept,
+                    mode="lines",
+                    line=dict(color=color),
+                    legendgroup=subject,
+                    name=f"{subject}: slope {slope:+.4f}",
+                    hoverinfo="name",
+                )
+            )
     fig.update_layout(**LAYOUT, title=f"Lift vs {feature} per subject, with fitted slopes", xaxis_title=feature,
                       yaxis_title="measured lift")
     return fig
@@ -99,8 +149,16 @@ def selection_curves(scorers: list[dict]) -> go.Figure:
         curve = entry.get("selection_curve")
         if curve:
             dash = "dot" if entry["group"] in ("random", "measured") else None
-            fig.add_trace(go.Scatter(x=[100 * q for q in curve["q"]], y=curve["mean_lift"], mode="lines+markers", name=entry["name"],
-                                     line=dict(dash=dash), hovertemplate="top %{x:.0f}%: mean lift %{y:.4f}<extra>" + entry["name"] + "</extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=[100 * q for q in curve["q"]],
+                    y=curve["mean_lift"],
+                    mode="lines+markers",
+                    name=entry["name"],
+                    line=dict(dash=dash),
+                    hovertemplate="top %{x:.0f}%: mean lift %{y:.4f}<extra>" + entry["name"] + "</extra>",
+                )
+            )
     fig.update_layout(**LAYOUT, title="Selection: mean lift (on a held-out seed) of the top q% each scorer picks",
                       xaxis_title="q: share of cohorts selected (%)", yaxis_title="mean held-out-seed lift")
     return fig
@@ -109,17 +167,34 @@ def selection_curves(scorers: list[dict]) -> go.Figure:
 def noise_ceiling(noise: dict, headline: dict | None) -> go.Figure:
     """Projected ceiling √R_S for 1–10 seeds, the seeds used, and the headline ρ."""
     seeds = sorted(int(s) for s in noise["projection"])  # JSON keys are strings ("10" sorts before "2")
-    fig = go.Figure(go.Scatter(x=seeds, y=[noise["projection"][str(s)] for s in seeds], mode="lines+markers", name="ceiling √R_S",
-                               hovertemplate="%{x} seeds: ceiling %{y:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Scatter(
+            x=seeds,
+            y=[noise["projection"][str(s)] for s in seeds],
+            mode="lines+markers",
+            name="ceiling √R_S",
+            hovertemplate="%{x} seeds: ceiling %{y:.3f}<extra></extra>",
+        )
+    )
     ceiling = noise["ceiling"]
     low, high = _error(ceiling)
-    fig.add_trace(go.Scatter(x=[noise["seeds"]], y=[_value(ceiling)], mode="markers", marker=dict(size=13, color="crimson"),
-                             error_y=dict(type="data", symmetric=False, array=[high], arrayminus=[low]), name=f"this study ({noise['seeds']} seeds)"))
+    fig.add_trace(
+        go.Scatter(
+            x=[noise["seeds"]],
+            y=[_value(ceiling)],
+            mode="markers",
+            marker=dict(size=13, color="crimson"),
+            error_y=dict(type="data", symmetric=False, array=[high], arrayminus=[low]),
+            name=f"this study ({noise['seeds']} seeds)",
+        )
+    )
     if headline:
         fig.add_hline(y=_value(headline["metrics"].get("kfold_spearman")), line_dash="dash",
                       annotation_text=f"{headline['name']} K-fold ρ", annotation_position="bottom right")
     r1 = noise["single_seed_reliability"]
-    interval = f" [{r1['lo']:.2f}, {r1['hi']:.2f}]" if r1 and r1.get("lo") is not None and r1.get("hi") is not None else ""
+    interval = (
+        f" [{r1['lo']:.2f}, {r1['hi']:.2f}]" if r1 and r1.get("lo") is not None and r1.get("hi") is not None else ""
+    )
     fig.update_layout(**LAYOUT, title=f"Noise ceiling: single-seed reliability r1 = {_value(r1):.2f}{interval}",
                       xaxis_title="seeds per label", yaxis_title="best reachable correlation", yaxis_range=[0, 1.02])
     return fig
@@ -127,7 +202,9 @@ def noise_ceiling(noise: dict, headline: dict | None) -> go.Figure:
 
 def cost_frontier(scorers: list[dict]) -> go.Figure:
     """Cost per cohort (seconds and FLOPs, log scale) against ranking quality, per scorer."""
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, subplot_titles=("wall seconds per cohort", "FLOPs per cohort"))
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, subplot_titles=("wall seconds per cohort", "FLOPs per cohort")
+    )
     symbols = {"tap": "star", "feature": "circle", "gradient": "diamond", "measured": "square"}
     for group, symbol in symbols.items():
         rows = [e for e in scorers if e["group"] == group and (e.get("cost_seconds") or 0) > 0]
@@ -136,15 +213,34 @@ def cost_frontier(scorers: list[dict]) -> go.Figure:
         quality = [e["metrics"].get("kfold_spearman") or e["metrics"].get("heldout_spearman") for e in rows]
         errors = [_error(q) for q in quality]
         for col, cost in ((1, "cost_seconds"), (2, "cost_flops")):
-            fig.add_trace(go.Scatter(
-                x=[e[cost] for e in rows], y=[_value(q) for q in quality], mode="markers", name=group, legendgroup=group,
-                showlegend=col == 1, marker=dict(symbol=symbol, size=11 if group == "tap" else 8),
-                error_y=dict(type="data", symmetric=False, array=[e[1] for e in errors], arrayminus=[e[0] for e in errors], thickness=1),
-                text=[e["name"] for e in rows], hovertemplate="%{text}<br>cost %{x:.3g}<br>ρ %{y:.2f}<extra></extra>",
-            ), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=[e[cost] for e in rows],
+                    y=[_value(q) for q in quality],
+                    mode="markers",
+                    name=group,
+                    legendgroup=group,
+                    showlegend=col == 1,
+                    marker=dict(symbol=symbol, size=11 if group == "tap" else 8),
+                    error_y=dict(
+                        type="data",
+                        symmetric=False,
+                        array=[e[1] for e in errors],
+                        arrayminus=[e[0] for e in errors],
+                        thickness=1,
+                    ),
+                    text=[e["name"] for e in rows],
+                    hovertemplate="%{text}<br>cost %{x:.3g}<br>ρ %{y:.2f}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_xaxes(type="log")
-    fig.update_layout(**LAYOUT, title="Cost–quality frontier (y: grouped K-fold ρ; measured lift: ρ with a held-out seed)",
-                      yaxis_title="Spearman ρ")
+    fig.update_layout(
+        **LAYOUT,
+        title="Cost–quality frontier (y: grouped K-fold ρ; measured lift: ρ with a held-out seed)",
+        yaxis_title="Spearman ρ",
+    )
     return fig
 
 
@@ -163,11 +259,19 @@ def learning_curve(curve: dict) -> go.Figure:
         ))
     crossing = curve.get("crossing", {}).get(curve.get("configured", ""))
     if crossing:
-        fig.add_vline(x=crossing, line_dash="dash", annotation_text=f"{curve['configured']} above the best reward-only feature from {crossing}")
+        fig.add_vline(
+            x=crossing,
+            line_dash="dash",
+            annotation_text=f"{curve['configured']} above the best reward-only feature from {crossing}",
+        )
     fig.update_xaxes(type="log", tickvals=curve["sizes"])
-    fig.update_layout(**LAYOUT, title=f"Learning curve: ρ with a held-out seed vs labelled cohorts ({curve['subsamples']} subsamples each; "
-                      "bars: 2.5–97.5% over subsamples)", xaxis_title="labelled cohorts (models train on 4/5 of them)",
-                      yaxis_title="Spearman ρ within held-out folds")
+    fig.update_layout(
+        **LAYOUT,
+        title=f"Learning curve: ρ with a held-out seed vs labelled cohorts ({curve['subsamples']} subsamples each; "
+        "bars: 2.5–97.5% over subsamples)",
+        xaxis_title="labelled cohorts (models train on 4/5 of them)",
+        yaxis_title="Spearman ρ within held-out folds",
+    )
     return fig
 
 
@@ -176,15 +280,24 @@ def importances(rows: list[dict], scorer: str) -> go.Figure:
     in ρ was undefined in every fold (predictions that do not vary) has no bar: the title counts them."""
     undefined = [r for r in rows if r.get("importance") is None]
     rows = sorted((r for r in rows if r.get("importance") is not None), key=lambda r: r["importance"])
-    fig = go.Figure(go.Bar(
-        x=[r["importance"] for r in rows], y=[r["feature"] for r in rows], orientation="h",
-        error_x=dict(type="data", array=[r["std"] for r in rows], thickness=1),
-        customdata=[[r["tag"], r["definition"]] for r in rows],
-        hovertemplate="<b>%{y}</b> [%{customdata[0]}]<br>%{customdata[1]}<br>drop in held-out ρ: %{x:.3f}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=[r["importance"] for r in rows],
+            y=[r["feature"] for r in rows],
+            orientation="h",
+            error_x=dict(type="data", array=[r["std"] for r in rows], thickness=1),
+            customdata=[[r["tag"], r["definition"]] for r in rows],
+            hovertemplate="<b>%{y}</b> [%{customdata[0]}]<br>%{customdata[1]}<br>drop in held-out ρ: "
+                          "%{x:.3f}<extra></extra>",
+        )
+    )
     layout = {**LAYOUT, "height": max(420, 18 * len(rows) + 100), "margin": dict(l=220, r=20, t=50, b=50)}
     note = f" ({len(undefined)} features: ρ undefined in every fold)" if undefined else ""
-    fig.update_layout(**layout, title=f"{scorer}: permutation importance on held-out folds{note}", xaxis_title="drop in Spearman ρ when shuffled")
+    fig.update_layout(
+        **layout,
+        title=f"{scorer}: permutation importance on held-out folds{note}",
+        xaxis_title="drop in Spearman ρ when shuffled",
+    )
     return fig
 
 
@@ -217,8 +330,18 @@ def loop_curves(table: pd.DataFrame) -> go.Figure:
         half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sem
         steps = [0, *mean.index]
         color = palette.get(arm, "#333")
-        fig.add_trace(go.Scatter(x=steps + steps[::-1], y=[0, *(mean + half)] + [*(mean - half)][::-1] + [0], fill="toself",
-                                 fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False))
+        fig.add_trace(
+            go.Scatter(
+                x=steps + steps[::-1],
+                y=[0, *(mean + half)] + [*(mean - half)][::-1] + [0],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
         fig.add_trace(go.Scatter(x=steps, y=[0, *mean], mode="lines+markers", name=arm, line=dict(color=color),
                                  hovertemplate="step %{x}: %{y:+.4f}<extra>" + arm + "</extra>"))
     fig.update_layout(**LAYOUT, title="Closed loop: cumulative probe-NLL drop (mean over loop seeds, 95% band)",
@@ -230,18 +353,29 @@ def intervention(table: pd.DataFrame, summary: dict) -> go.Figure:
     """Lift against the achieved frac_nondegenerate of matched cohorts, with the fitted slope."""
     fig = go.Figure()
     for subject, part in table.groupby("subject"):
-        fig.add_trace(go.Scatter(
-            x=part.frac_nondegenerate, y=part.label, mode="markers", name=subject, marker=dict(color=subject_color(subject), size=8),
-            error_y=dict(type="data", array=part.seed_std / np.sqrt(part.n_seeds), thickness=1),
-            customdata=part.cohort_id, hovertemplate="%{customdata}: frac_nondegenerate %{x:.2f}, lift %{y:.4f}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=part.frac_nondegenerate,
+                y=part.label,
+                mode="markers",
+                name=subject,
+                marker=dict(color=subject_color(subject), size=8),
+                error_y=dict(type="data", array=part.seed_std / np.sqrt(part.n_seeds), thickness=1),
+                customdata=part.cohort_id,
+                hovertemplate="%{customdata}: frac_nondegenerate %{x:.2f}, lift %{y:.4f}<extra></extra>",
+            )
+        )
     fit = summary["achieved"]
     xs = np.array([0.0, 1.0])
     intercept = float(np.mean(table.label) - fit["slope"] * np.mean(table.frac_nondegenerate))
     fig.add_trace(go.Scatter(x=xs, y=fit["slope"] * xs + intercept, mode="lines", line=dict(color="black", dash="dash"),
                              name=f"slope {fit['slope']:+.4f} [{fit['lo']:+.4f}, {fit['hi']:+.4f}]"))
-    fig.update_layout(**LAYOUT, title="Causal intervention: matched cohorts differing only in frac_nondegenerate",
-                      xaxis_title="frac_nondegenerate (fresh rollouts of the base policy)", yaxis_title="measured lift (S-seed mean)")
+    fig.update_layout(
+        **LAYOUT,
+        title="Causal intervention: matched cohorts differing only in frac_nondegenerate",
+        xaxis_title="frac_nondegenerate (fresh rollouts of the base policy)",
+        yaxis_title="measured lift (S-seed mean)",
+    )
     return fig
 
 
@@ -256,7 +390,11 @@ def choice_quality(summary: dict) -> go.Figure:
                      arrayminus=[p["mean"] - p["lo"] for p in parts]),
         hovertemplate="%{x}: regret %{y:.4f}<extra></extra>"))
     fig.add_hline(y=summary["uniform"]["regret"], line_dash="dash", annotation_text="uniform pick (expected)")
-    fig.update_layout(**LAYOUT, title=f"Choice quality at {summary['states']} states: regret to the best of {summary['candidates']} "
-                                      "candidates (down = better; 95% band over loop seeds)",
-                      xaxis_title="arm", yaxis_title=f"regret ({summary['target']})")
+    fig.update_layout(
+        **LAYOUT,
+        title=f"Choice quality at {summary['states']} states: regret to the best of {summary['candidates']} "
+        "candidates (down = better; 95% band over loop seeds)",
+        xaxis_title="arm",
+        yaxis_title=f"regret ({summary['target']})",
+    )
     return fig

@@ -36,8 +36,10 @@ window.addEventListener("load", function () { setTimeout(function () {
 STYLE = """<style>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; line-height: 1.45; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; font-size: 0.9em; } td, th { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; }
-td:first-child, th:first-child { text-align: left; } tr.tap td { font-weight: 600; } .note { color: #555; font-size: 0.92em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+td, th { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; }
+td:first-child, th:first-child { text-align: left; } tr.tap td { font-weight: 600; }
+.note { color: #555; font-size: 0.92em; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.85em; } .completion { font-family: monospace; }
 </style>"""
 
@@ -59,9 +61,14 @@ def _load(run_dir: Path) -> dict:
         "study": json.loads(study.read_text()) if study.exists() else None,
         "loop": pd.read_parquet(run_dir / "loop.parquet") if (run_dir / "loop.parquet").exists() else None,
         "choice": json.loads((run_dir / "choice.json").read_text()) if (run_dir / "choice.json").exists() else None,
-        "learning_curve": json.loads((run_dir / "learning_curve.json").read_text()) if (run_dir / "learning_curve.json").exists() else None,
-        "intervention": ((pd.read_parquet(run_dir / "intervention.parquet"), json.loads((run_dir / "intervention.json").read_text()))
-                         if (run_dir / "intervention.json").exists() else None),
+        "learning_curve": json.loads((run_dir / "learning_curve.json").read_text())
+        if (run_dir / "learning_curve.json").exists()
+        else None,
+        "intervention": (
+            (pd.read_parquet(run_dir / "intervention.parquet"), json.loads((run_dir / "intervention.json").read_text()))
+            if (run_dir / "intervention.json").exists()
+            else None
+        ),
     }
 
 
@@ -80,14 +87,29 @@ def _subset(metrics: dict, gradients: int | None, features: int) -> list[dict]:
     entries = metrics["scorers"]
     rho = lambda e: np.nan_to_num(F._value(e["metrics"].get("kfold_spearman")), nan=-9)  # noqa: E731
     best = lambda group, k: sorted([e for e in entries if e["group"] == group], key=lambda e: -rho(e))[:k]  # noqa: E731
-    return ([e for e in entries if e["group"] in ("tap", "measured")] + best("gradient", gradients) + best("feature", features)
-            + [e for e in entries if e["group"] == "random"])
+    return (
+        [e for e in entries if e["group"] in ("tap", "measured")]
+        + best("gradient", gradients)
+        + best("feature", features)
+        + [e for e in entries if e["group"] == "random"]
+    )
 
 
 def _headline_table(metrics: dict) -> str:
     q = round(100 * metrics["top_q"])
-    head = ["scorer", "group", "s / cohort", "K-fold ρ", "− configured", "pairwise acc.", "LOCO ρ", f"top-{q}% gain ×1e3",
-            "fraction of oracle", "ceiling √R_S", "ρ / ceiling"]
+    head = [
+        "scorer",
+        "group",
+        "s / cohort",
+        "K-fold ρ",
+        "− configured",
+        "pairwise acc.",
+        "LOCO ρ",
+        f"top-{q}% gain ×1e3",
+        "fraction of oracle",
+        "ceiling √R_S",
+        "ρ / ceiling",
+    ]
     paired = (metrics.get("paired") or {}).get("minus_headline", {})
     ceiling = _fmt(metrics["noise"]["ceiling"])
     rows = []
@@ -119,7 +141,9 @@ def _example(data: dict, headline: str) -> tuple[str, pd.DataFrame] | None:
     example["hover"] = [
         f"{html.escape(p)} → {html.escape(repr(t))}<br>answer {html.escape(repr(a))}, gold {html.escape(str(gold))}<br>"
         f"reward {r:.0f}, advantage {adv:+.2f}"
-        for p, t, a, gold, r, adv in zip(example.prompt, example.text, example.answer, example.gold, example.reward, example.advantage)
+        for p, t, a, gold, r, adv in zip(
+            example.prompt, example.text, example.answer, example.gold, example.reward, example.advantage
+        )
     ]
     return str(row.cohort_id), example
 
@@ -128,15 +152,26 @@ def _example_html(data: dict, cohort_id: str, example: pd.DataFrame, headline: s
     pred = data["predictions"]
     row = pred[(pred.scorer == headline) & (pred.cohort_id == cohort_id)].iloc[0]
     features = data["features"].set_index("cohort_id").loc[cohort_id]
-    shown = ["pass_rate_mean", "frac_nondegenerate", "adv_std", "token_entropy_mean", "gold_nll", "probe_similarity", "grad_adam"]
-    feature_cells = "".join(f"<tr><td>{n}</td><td>{features[n]:.4f}</td></tr>" for n in shown if n in features and pd.notna(features[n]))
+    shown = [
+        "pass_rate_mean",
+        "frac_nondegenerate",
+        "adv_std",
+        "token_entropy_mean",
+        "gold_nll",
+        "probe_similarity",
+        "grad_adam",
+    ]
+    feature_cells = "".join(
+        f"<tr><td>{n}</td><td>{features[n]:.4f}</td></tr>" for n in shown if n in features and pd.notna(features[n])
+    )
     items = example.groupby("position").first()
     item_rows = "".join(
         f"<tr><td>{p}</td><td class='completion'>{html.escape(r.prompt)}</td><td>{html.escape(str(r.gold))}</td>"
         f"<td>{example[example.position == p].reward.mean():.2f}</td></tr>" for p, r in items.iterrows()
     )
     return (
-        f"<p>Cohort <b>{html.escape(cohort_id)}</b> ({html.escape(str(row.subject))}) is the one {html.escape(headline)} ranks "
+        f"<p>Cohort <b>{html.escape(cohort_id)}</b> ({html.escape(str(row.subject))}) is the one "
+        f"{html.escape(headline)} ranks "
         f"first (held-out fold). Predicted lift {row.pred:+.4f} (interval [{row.pred_lo:+.4f}, {row.pred_hi:+.4f}]), "
         f"measured {row.label:+.4f} (mean over seeds).</p>"
         "<div style='display:flex; gap:2em; align-items:flex-start'>"
@@ -150,7 +185,8 @@ def _cost_html(data: dict) -> str:
     rows = ""
     if study:
         for name, stage in study["stages"].items():
-            rows += f"<tr><td>{name}</td><td>{stage['seconds']:.1f}</td><td>{html.escape(stage.get('detail', ''))}</td></tr>"
+            detail = html.escape(stage.get("detail", ""))
+            rows += f"<tr><td>{name}</td><td>{stage['seconds']:.1f}</td><td>{detail}</td></tr>"
     label = metrics.get("label_run", {})
     label_text = (f"One label run: {label['seconds']:.2f} s and {label['flops']:.3g} FLOPs (mean over the ledger)."
                   if label.get("seconds") is not None else "")
@@ -173,14 +209,24 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
     figures: list[tuple[str, str, object]] = [
         ("predicted", "Predicted vs actual lift", F.predicted_vs_actual(pred[pred.scorer == headline], headline)),
-        ("lodo", "Generalization to an unseen subject", F.lodo_per_subject([e for e in focus if e.get("lodo_per_subject")])),
+        (
+            "lodo",
+            "Generalization to an unseen subject",
+            F.lodo_per_subject([e for e in focus if e.get("lodo_per_subject")]),
+        ),
         ("spread", "Lift vs advantage spread", F.lift_vs_feature(labelled, "adv_std")),
         ("selection", "Selection curve", F.selection_curves(focus)),
         ("ceiling", "Noise ceiling", F.noise_ceiling(metrics["noise"], entries.get(headline))),
         ("frontier", "Cost–quality frontier", F.cost_frontier(metrics["scorers"])),
     ]
     if metrics.get("importance"):
-        figures.append(("importance", "Feature importance", F.importances(metrics["importance"]["rows"], metrics["importance"]["scorer"])))
+        figures.append(
+            (
+                "importance",
+                "Feature importance",
+                F.importances(metrics["importance"]["rows"], metrics["importance"]["scorer"]),
+            )
+        )
     if data["learning_curve"] is not None:
         figures.append(("learning", "How many labelled cohorts", F.learning_curve(data["learning_curve"])))
     if data["loop"] is not None:
@@ -193,8 +239,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if example:
         figures.append(("example", "A worked example", F.rollout_grid(example[1])))
 
-    blocks = {key: (title, fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config={"displaylogo": False}))
-              for key, title, fig in figures}
+    blocks = {
+        key: (
+            title,
+            fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config={"displaylogo": False}),
+        )
+        for key, title, fig in figures
+    }
     body = _page(data, metrics, headline, blocks, example)
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>TAP report</title>" + STYLE + SELF_CHECK
             + "<script type='text/javascript'>" + plotly.offline.get_plotlyjs() + "</script></head>"
@@ -205,24 +256,30 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 
 TEXT = {
-    "predicted": "Each point is one cohort: its leave-one-cohort-out prediction (the model never saw it) against the lift "
-                 "really measured by GRPO training, averaged over seeds. Points on the dashed diagonal are predicted exactly.",
+    "predicted": "Each point is one cohort: its leave-one-cohort-out prediction (the model never saw it) against the "
+                 "lift "
+    "really measured by GRPO training, averaged over seeds. Points on the dashed diagonal are predicted exactly.",
     "lodo": "Trained without any cohort of a subject, how well does each scorer rank that subject's cohorts? "
-            "Few cohorts per subject, so the intervals are wide. (TAP, the best gradient score and the best three features; "
-            "metrics.json has every scorer.)",
+    "Few cohorts per subject, so the intervals are wide. (TAP, the best gradient score and the best three features; "
+    "metrics.json has every scorer.)",
     "spread": "Does more advantage spread (reward disagreement within groups) mean more lift? One slope per subject.",
-    "selection": "Each scorer picks its top q% using only the other seeds' labels; the pick is scored on the held-out seed. "
-                 "Higher is better; 'random' is the mean over all cohorts.",
-    "ceiling": "Seed noise limits every predictor: with r1 the seed-to-seed reliability, an S-seed label can be predicted at "
-               "best with correlation √(S·r1 / (1 + (S−1)·r1)).",
-    "frontier": "What each scorer costs per cohort against how well it ranks. 'measured lift' is train-and-measure on other seeds.",
-    "importance": "How much held-out ranking quality drops when one feature is shuffled. Hover for each feature's definition.",
-    "loop": "Each step, every arm picks one of the same fresh candidate cohorts and GRPO-trains on it with the same seed; "
-            "TAP scores the candidates against the current policy (prior, then a ridge refit on its own realized lifts).",
+    "selection": "Each scorer picks its top q% using only the other seeds' labels; the pick is scored on the held-out "
+                 "seed. "
+    "Higher is better; 'random' is the mean over all cohorts.",
+    "ceiling": "Seed noise limits every predictor: with r1 the seed-to-seed reliability, an S-seed label can be "
+               "predicted at "
+    "best with correlation √(S·r1 / (1 + (S−1)·r1)).",
+    "frontier": "What each scorer costs per cohort against how well it ranks. 'measured lift' is train-and-measure on "
+                "other seeds.",
+    "importance": "How much held-out ranking quality drops when one feature is shuffled. Hover for each feature's "
+                  "definition.",
+    "loop": "Each step, every arm picks one of the same fresh candidate cohorts and GRPO-trains on it with the same "
+            "seed; "
+    "TAP scores the candidates against the current policy (prior, then a ridge refit on its own realized lifts).",
     "choice": "At every state of the loop, every arm chose among the same candidates, and every candidate was labelled "
-              "from that state (`tap choice`): how far below the best candidate each arm's choice was.",
+    "from that state (`tap choice`): how far below the best candidate each arm's choice was.",
     "intervention": "Cohorts built from the same subject's items, differing only in how many items the base policy "
-                    "sometimes solves (the rest always or never): does frac_nondegenerate cause lift?",
+    "sometimes solves (the rest always or never): does frac_nondegenerate cause lift?",
     "example": "",
 }
 
@@ -230,20 +287,26 @@ TEXT = {
 def _label_config_html(metrics: dict) -> str:
     """Which label config the labels come from, and what the evaluation set aside."""
     notes = "".join(f"<br>Note: {html.escape(line)}" for line in metrics.get("label_notes") or [])
-    return (f"<p class='note' id='label-config'>Labels: label config {html.escape(str(metrics.get('label_config_hash')))} only "
-            f"(the run's current one).{notes}</p>")
+    return (
+        f"<p class='note' id='label-config'>Labels: label config {html.escape(str(metrics.get('label_config_hash')))} "
+        "only "
+        f"(the run's current one).{notes}</p>"
+    )
 
 
 def _page(data: dict, metrics: dict, headline: str, blocks: dict, example) -> str:
     noise = metrics["noise"]
     parts = [
         "<h1>TAP report</h1>",
-        f"<p class='note'>{metrics['cohorts']} cohorts × {metrics['seeds']} seeds; label = mean {metrics['target']} over seeds "
+        f"<p class='note'>{metrics['cohorts']} cohorts × {metrics['seeds']} seeds; label = mean {metrics['target']} "
+        "over seeds "
         f"(positive = the probe improved); 95% bootstrap intervals over cohorts ({metrics['bootstrap']} resamples). "
         f"Noise ceiling √R_{noise['seeds']} = {_fmt(noise['ceiling'])}. ★ = the configured predictor.</p>",
         _label_config_html(metrics),
-        "<h2>Headline</h2>", _headline_table(metrics),
-        "<p class='note'>Every scorer is evaluated on the same cohorts with the same protocols; metrics.json holds all of them.</p>",
+        "<h2>Headline</h2>",
+        _headline_table(metrics),
+        "<p class='note'>Every scorer is evaluated on the same cohorts with the same protocols; metrics.json holds all "
+        "of them.</p>",
     ]
     for key, (title, div) in blocks.items():
         parts.append(f"<h2>{html.escape(title)}</h2><p>{TEXT.get(key, '')}</p>")

@@ -93,14 +93,21 @@ class _Expression(ast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id in ("all", "any", "bool") and len(node.args) == 1 and not node.keywords:
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id in ("all", "any", "bool")
+            and len(node.args) == 1
+            and not node.keywords
+        ):
             (arg,) = node.args
             if node.func.id == "bool" and not isinstance(arg, ast.Starred):
                 node.args = [self.truth(arg)]
             elif isinstance(arg, (ast.GeneratorExp, ast.ListComp, ast.SetComp)):
                 arg.elt = self.truth(arg.elt)
             elif isinstance(arg, (ast.List, ast.Tuple, ast.Set)):
-                arg.elts = [element if isinstance(element, ast.Starred) else self.truth(element) for element in arg.elts]
+                arg.elts = [
+                    element if isinstance(element, ast.Starred) else self.truth(element) for element in arg.elts
+                ]
         return node
 
 
@@ -130,7 +137,11 @@ def compile_tests(source: str, names: dict[str, str]):
 def inject(code, mapping: dict):
     """`code` with each placeholder constant replaced by its helper, in nested code objects too."""
     consts = tuple(
-        inject(const, mapping) if isinstance(const, type(code)) else mapping.get(const, const) if type(const) is str else const
+        inject(const, mapping)
+        if isinstance(const, type(code))
+        else mapping.get(const, const)
+        if type(const) is str
+        else const
         for const in code.co_consts
     )
     return code.replace(co_consts=consts)

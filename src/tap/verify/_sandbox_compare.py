@@ -27,7 +27,16 @@ def _kinds() -> dict:
     kinds = dict.fromkeys(map(id, (int, bool, float, complex, type(None), type(...), type(NotImplemented))), "scalar")
     kinds.update(dict.fromkeys(map(id, (str, bytes, bytearray)), "text"))
     kinds.update(dict.fromkeys(map(id, (type({}.keys()), type({}.values()), type({}.items()))), "view"))
-    kinds.update({id(range): "range", id(list): "list", id(tuple): "tuple", id(set): "set", id(frozenset): "frozenset", id(dict): "dict"})
+    kinds.update(
+        {
+            id(range): "range",
+            id(list): "list",
+            id(tuple): "tuple",
+            id(set): "set",
+            id(frozenset): "frozenset",
+            id(dict): "dict",
+        }
+    )
     return kinds
 
 
@@ -37,7 +46,11 @@ def _make_classifier():
     for them, never hashing a type; a class dict with a non-string key is refused, since looking a
     name up in it could run the program's code."""
     type_, str_, int_, float_, bool_, id_ = type, str, int, float, bool, id
-    mro_of, dict_of, name_of = type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__, type.__dict__["__name__"].__get__
+    mro_of, dict_of, name_of = (
+        type.__dict__["__mro__"].__get__,
+        type.__dict__["__dict__"].__get__,
+        type.__dict__["__name__"].__get__,
+    )
     c_code, kind_by_id = (type(object.__eq__), type(str.join)), _kinds()
     object_dunders = {name: object.__dict__[name] for name in COMPARISONS}
     compare_names = COMPARISONS + ("__hash__", "__contains__")
@@ -149,8 +162,13 @@ def make_helpers(unchanged, gc_functions, rules=None) -> dict:
         enabled = gc_isenabled()
         gc_disable()
         try:
-            if code <= 1:  # a Counter's == is Python code; `Counter == dict` is decided by dict.__eq__: compare plain dicts
-                left, right = (dict_(left) if type_(left) is counter else left), (dict_(right) if type_(right) is counter else right)
+            if (
+                code <= 1
+            ):  # a Counter's == is Python code; `Counter == dict` is decided by dict.__eq__: compare plain dicts
+                left, right = (
+                    (dict_(left) if type_(left) is counter else left),
+                    (dict_(right) if type_(right) is counter else right),
+                )
             problem = operand_problem(left, False) or operand_problem(right, code >= membership)
             if problem is not None:
                 raise rejected(problem + suffix)

@@ -44,7 +44,9 @@ INTROSPECTION_EVENTS = frozenset({
     "code.__new__",
 })
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
-FORBIDDEN_MODULES = frozenset({"ctypes", "multiprocessing", "_multiprocessing", "_posixsubprocess", "_posixshmem", "pty", "_socket"})
+FORBIDDEN_MODULES = frozenset(
+    {"ctypes", "multiprocessing", "_multiprocessing", "_posixsubprocess", "_posixshmem", "pty", "_socket"}
+)
 FORBIDDEN_PREFIXES = ("_ctypes", "_test", "_xx")
 PROCESS_FILES = frozenset({"mem", "environ", "pagemap"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -204,7 +206,11 @@ def _make_path_checks(root: str, python_dirs: tuple, stop, resolve):
             raise permission_error(13, "too many symbolic links", path)
         name = real.rpartition("/")[2]
         if real == "/proc" or real.startswith("/proc/") or name in process_files:
-            stop(f"forbidden: reading a process environment ({path})" if name == "environ" else f"forbidden: process internals under /proc ({path})")
+            stop(
+                f"forbidden: reading a process environment ({path})"
+                if name == "environ"
+                else f"forbidden: process internals under /proc ({path})"
+            )
         if writes and (not within(real, (root,)) or ".." in path.split("/")):
             stop(f"forbidden: write outside the sandbox ({path})")
         if not within(real, read_dirs):
@@ -215,7 +221,9 @@ def _make_path_checks(root: str, python_dirs: tuple, stop, resolve):
         path, mode, flags = args
         if type_(path) is int_:
             return None
-        writes = (type_(mode) is str_ and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (type_(flags) is int_ and flags & write_flags)
+        writes = (type_(mode) is str_ and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
+            type_(flags) is int_ and flags & write_flags
+        )
         real = check_path(path, writes)
         try:
             kind = stat(real).st_mode & 0o170000
@@ -249,7 +257,9 @@ def _make_bytecode_check(stop, privileged):
     return check_bytecode
 
 
-def make_hook(*, nonce: str, status_fd: int, root: str, token: object, chain: tuple, python_dirs: tuple, gc_functions: tuple):
+def make_hook(
+    *, nonce: str, status_fd: int, root: str, token: object, chain: tuple, python_dirs: tuple, gc_functions: tuple
+):
     """The audit hook. A `tap.*` event counts only when its first argument is `token` (an object only
     the runner's frames hold) and the frames that raised it have the code objects in `chain`,
     innermost first: a program that gets C code to call `sys.audit` on its behalf while the runner's
@@ -261,7 +271,11 @@ def make_hook(*, nonce: str, status_fd: int, root: str, token: object, chain: tu
     resolve = _make_resolver()
     check_path, check_open, within = _make_path_checks(root, python_dirs, stop, resolve)
     check_bytecode = _make_bytecode_check(stop, privileged)
-    stops, path_events, runner_events = dict(STOP_EVENTS), dict(PATH_EVENTS), dict(RUNNER_EVENTS)  # copies no module can reach
+    stops, path_events, runner_events = (
+        dict(STOP_EVENTS),
+        dict(PATH_EVENTS),
+        dict(RUNNER_EVENTS),
+    )  # copies no module can reach
     listing, introspection, frame_attributes = LISTING_EVENTS, INTROSPECTION_EVENTS, FRAME_ATTRIBUTES
     banned, banned_prefixes = FORBIDDEN_MODULES, FORBIDDEN_PREFIXES
     pending_bytecode = [None]
@@ -288,7 +302,9 @@ def make_hook(*, nonce: str, status_fd: int, root: str, token: object, chain: tu
             return
         if event in introspection:
             raise value_error(f"{event} is not available in the code sandbox")
-        if (event == "object.__getattr__" and args[1] in frame_attributes) or (event == "object.__setattr__" and args[1] == "__code__"):
+        if (event == "object.__getattr__" and args[1] in frame_attributes) or (
+            event == "object.__setattr__" and args[1] == "__code__"
+        ):
             raise value_error(f"{args[1]} is not available in the code sandbox")
         if event == "open":
             pending_bytecode[0] = check_open(args)

@@ -25,7 +25,14 @@ INSIDE_ROOT = "/sandbox"  # where the sandbox folder appears inside bubblewrap
 INSIDE_CODE = "/opt/tap"  # where the launcher, the runner and its modules appear inside bubblewrap
 NOBODY = 65534
 BWRAP_WALLS = ("bubblewrap", "no network", "own pid namespace", "read-only file system", "no /proc", "user nobody")
-RUNNER_FILES = ("_sandbox_launcher.py", "_sandbox_runner.py", "_sandbox_asserts.py", "_sandbox_compare.py", "_sandbox_snapshot.py", "_sandbox_hook.py")
+RUNNER_FILES = (
+    "_sandbox_launcher.py",
+    "_sandbox_runner.py",
+    "_sandbox_asserts.py",
+    "_sandbox_compare.py",
+    "_sandbox_snapshot.py",
+    "_sandbox_hook.py",
+)
 
 
 def python() -> str:

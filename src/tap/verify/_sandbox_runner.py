@@ -73,9 +73,25 @@ def _setup(tests: str) -> tuple:
     return tests_code, namespace_for_tests, unchanged, compare.Rejected, hooks.make_hook, gc_functions
 
 
-def _run(program, tests_code, namespace_for_tests, unchanged, rejected, token, *, audit=sys.audit, compile_=compile, exec_=exec,
-         exit_=os._exit, type_=type, base=BaseException, exiting=SystemExit, memory=MemoryError,
-         flushes=(sys.stdout.flush, sys.stderr.flush), write_err=sys.stderr.write) -> None:
+def _run(
+    program,
+    tests_code,
+    namespace_for_tests,
+    unchanged,
+    rejected,
+    token,
+    *,
+    audit=sys.audit,
+    compile_=compile,
+    exec_=exec,
+    exit_=os._exit,
+    type_=type,
+    base=BaseException,
+    exiting=SystemExit,
+    memory=MemoryError,
+    flushes=(sys.stdout.flush, sys.stderr.flush),
+    write_err=sys.stderr.write,
+) -> None:
     """The program, then the tests. Uses nothing but its arguments, bound before the program ran, and is
     the only code whose `tap.*` events (carrying `token`) the hook signs. Reaches `tap.finished` only
     when the tests returned and nothing was replaced."""
@@ -91,7 +107,13 @@ def _run(program, tests_code, namespace_for_tests, unchanged, rejected, token, *
         reason = "memory limit exceeded"
     except base as exc:  # the program's failure (or the tests'), reported as the reason
         text = f"{exc}"
-        reason = f"failed: {text}" if type_(exc) is rejected else f"failed: {type_(exc).__name__}: {text}" if text else f"failed: {type_(exc).__name__}"
+        reason = (
+            f"failed: {text}"
+            if type_(exc) is rejected
+            else f"failed: {type_(exc).__name__}: {text}"
+            if text
+            else f"failed: {type_(exc).__name__}"
+        )
     if reason is None:
         problem = unchanged()
         reason = None if problem is None else f"failed: {problem}"
@@ -122,8 +144,15 @@ def main() -> None:
         os.write(status_fd, f"{nonce} error {type(exc).__name__}: {exc}\n".replace("\n", " ").encode() + b"\n")
         os._exit(2)
     token = object()
-    hook = make_hook(nonce=nonce, status_fd=status_fd, root=root, token=token, chain=(_run.__code__, main.__code__, module_code),
-                     python_dirs=_python_dirs(), gc_functions=gc_functions)
+    hook = make_hook(
+        nonce=nonce,
+        status_fd=status_fd,
+        root=root,
+        token=token,
+        chain=(_run.__code__, main.__code__, module_code),
+        python_dirs=_python_dirs(),
+        gc_functions=gc_functions,
+    )
     del payload, nonce
     sys.addaudithook(hook)
     del hook

@@ -30,11 +30,20 @@ def make_views(taken: list[tuple], builtins_dict: dict):
     hand the tests its own `abs`), with snapshot copies in place of the modules it holds.
     """
     type_, str_, id_, module_type = type, str, id, ModuleType
-    module_dict, modules_get, dict_get, dict_items = ModuleType.__dict__["__dict__"].__get__, sys.modules.get, dict.get, dict.items
+    module_dict, modules_get, dict_get, dict_items = (
+        ModuleType.__dict__["__dict__"].__get__,
+        sys.modules.get,
+        dict.get,
+        dict.items,
+    )
     real_import = builtins_dict["__import__"]
     by_name = {name: (module, items) for name, module, _, items in taken}
     name_by_id = {id(module): name for name, module, _, _ in taken}
-    watched = tuple((name, module, attrs, tuple((k, v) for k, v in items if callable(v))) for name, module, attrs, items in taken if name != "sys")
+    watched = tuple(
+        (name, module, attrs, tuple((k, v) for k, v in items if callable(v)))
+        for name, module, attrs, items in taken
+        if name != "sys"
+    )
     copies, missing = {}, object()
 
     def copy_of(name):

@@ -43,7 +43,8 @@ class SandboxError(RuntimeError):
 @dataclass(frozen=True)
 class SandboxResult:
     passed: bool
-    reason: str  # "passed", "timeout", "cpu time limit", "memory limit exceeded", "forbidden: ...", "failed: ...", "exited ..."
+    # "passed", "timeout", "cpu time limit", "memory limit exceeded", "forbidden: ...", "failed: ...", "exited ..."
+    reason: str
     returncode: int | None
     stdout: str
     stderr: str
@@ -71,7 +72,9 @@ def _parse_status(text: str, nonce: str) -> tuple[tuple[str, ...] | None, list[t
     """The launcher's walls (first line), the runner's signed (kind, text) messages in order, and
     whether anything unsigned was written besides; the program cannot sign, so only it writes those."""
     head, _, rest = text.partition("\n")
-    walls = tuple(wall for wall in head.removeprefix("walls ").split(",") if wall) if head.startswith("walls ") else None
+    walls = (
+        tuple(wall for wall in head.removeprefix("walls ").split(",") if wall) if head.startswith("walls ") else None
+    )
     pieces = (rest if walls is not None else text).split(nonce + " ")
     messages = [tuple(piece.partition("\n")[0].partition(" ")[::2]) for piece in pieces[1:]]
     unsigned = bool(pieces[0].strip()) or any(piece.partition("\n")[2].strip() for piece in pieces[1:])
@@ -97,13 +100,21 @@ def _exit_reason(returncode: int | None, timed_out: bool, stderr: str, jailed: b
     return f"exited before the end of the tests (exit code {returncode})"
 
 
-def _verdict(messages: list[tuple[str, str]], returncode: int | None, timed_out: bool, stderr: str, jailed: bool) -> str:
+def _verdict(
+    messages: list[tuple[str, str]], returncode: int | None, timed_out: bool, stderr: str, jailed: bool
+) -> str:
     """The reason for a run, from its signed messages first; "passed" only for the signed ok."""
     kinds = dict(reversed(messages))  # kind -> its first text
     if "error" in kinds:
         raise SandboxError(f"the code sandbox could not run these tests: {kinds['error']}")
     if "started" not in kinds:
-        why = "it timed out" if timed_out else stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {returncode}"
+        why = (
+            "it timed out"
+            if timed_out
+            else stderr.strip().splitlines()[-1]
+            if stderr.strip()
+            else f"exit code {returncode}"
+        )
         raise SandboxError(f"the code sandbox failed to start ({why})")
     if "fail" in kinds:
         return kinds["fail"]
@@ -124,11 +135,21 @@ def _read_pipe(fd: int) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-def _launch(command: list[str], root: str, payload: bytes, status_fd: int, timeout_s: float) -> tuple[subprocess.Popen, bytes, bytes, bool]:
+def _launch(
+    command: list[str], root: str, payload: bytes, status_fd: int, timeout_s: float
+) -> tuple[subprocess.Popen, bytes, bytes, bool]:
     """Run `command` in its own session with the payload on stdin; kill its process group on timeout."""
     try:
-        proc = subprocess.Popen(command, cwd=root, env=_sandbox_jail.clean_env(root), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, pass_fds=(status_fd,), start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=root,
+            env=_sandbox_jail.clean_env(root),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(status_fd,),
+            start_new_session=True,
+        )
     except OSError as exc:
         raise SandboxError(f"could not start the code sandbox: {exc}") from exc
     try:
@@ -184,12 +205,16 @@ def run_python(
         walls, messages, unsigned = _parse_status(_read_pipe(read_fd), nonce)
         stdout, stderr = out.decode(errors="replace")[:max_output], err.decode(errors="replace")[:max_output]
         if walls is None:
-            raise SandboxError(f"the code sandbox failed to start: {stderr.strip()[-500:] or f'exit code {proc.returncode}'}")
+            raise SandboxError(
+                f"the code sandbox failed to start: {stderr.strip()[-500:] or f'exit code {proc.returncode}'}"
+            )
         reason = _verdict(messages, proc.returncode, timed_out, stderr, jailed)
         if unsigned and reason != "passed":
             reason += "; unsigned writes to the status pipe were ignored"
         runner_walls = tuple(text for kind, text in messages if kind == "started")
-        return SandboxResult(reason == "passed", reason, proc.returncode, stdout, stderr, walls + PARENT_WALLS + runner_walls)
+        return SandboxResult(
+            reason == "passed", reason, proc.returncode, stdout, stderr, walls + PARENT_WALLS + runner_walls
+        )
     finally:
         for fd in (read_fd, write_fd):
             if fd >= 0:

@@ -39,7 +39,11 @@ def check_task(name: str) -> None:
     names = task_names()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f" ({len(names)} tasks, e.g. {', '.join(names[:6])}, ...)"
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else f" ({len(names)} tasks, e.g. {', '.join(names[:6])}, ...)"
+        )
         raise TapInputError(f"unknown reasoning-gym task {name!r}{hint}")
 
 
@@ -62,7 +66,9 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     prefix, _, rest = spec.partition(":")
     task, _, metadata = rest.partition(":")
     if prefix != PREFIX or not task:
-        raise TapInputError(f"verifier {spec!r}: a reasoning-gym verifier is 'reasoning_gym:<task>' (the task judges its items)")
+        raise TapInputError(
+            f"verifier {spec!r}: a reasoning-gym verifier is 'reasoning_gym:<task>' (the task judges its items)"
+        )
     return task, (json.loads(metadata) if metadata else {})
 
 

@@ -83,4 +83,6 @@ def judge(name: str, text: str, gold: str, *, where: str = "") -> Verdict:
     except VerifierError:
         raise
     except Exception as exc:
-        raise VerifierError(f"verifier {name!r} failed{' on ' + where if where else ''}: {type(exc).__name__}: {exc}") from exc
+        raise VerifierError(
+            f"verifier {name!r} failed{' on ' + where if where else ''}: {type(exc).__name__}: {exc}"
+        ) from exc

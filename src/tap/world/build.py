@@ -58,7 +58,9 @@ def _build_policy(config: TapConfig, probe: pd.DataFrame, target: Path, progress
             tokenizer = build_tokenizer()
             model = build_model(config, tokenizer)
             total = config.pretrain.max_steps
-            result = pretrain(config, model, tokenizer, probe, (lambda s, r: progress(s, total, r)) if progress else None)
+            result = pretrain(
+                config, model, tokenizer, probe, (lambda s, r: progress(s, total, r)) if progress else None
+            )
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             info = {

@@ -44,7 +44,10 @@ class Question:
 def _columns(a: int, b: int, op) -> int:
     """Column-wise a (op) b on decimal digits, each column kept mod 10: no carries, no borrows."""
     da, db = str(a)[::-1], str(b)[::-1]
-    digits = [op(int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0) % 10 for i in range(max(len(da), len(db)))]
+    digits = [
+        op(int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0) % 10
+        for i in range(max(len(da), len(db)))
+    ]
     return int("".join(str(d) for d in reversed(digits)))
 
 
@@ -82,7 +85,12 @@ def make_math(rng: random.Random, level: int) -> Question:
             expr, words, value, wrong = f"{a}*{b}", f"{a} times {b}", a * b, mul_no_carry(a, b)
         else:
             a, b, c = (rng.randint(1, 9) for _ in range(3))
-            expr, words, value, wrong = f"{a}+{b}+{c}", f"{a} plus {b} plus {c}", a + b + c, add_no_carry(add_no_carry(a, b), c)
+            expr, words, value, wrong = (
+                f"{a}+{b}+{c}",
+                f"{a} plus {b} plus {c}",
+                a + b + c,
+                add_no_carry(add_no_carry(a, b), c),
+            )
     elif level == 4:
         a, b = rng.randint(10, 99), rng.randint(2, 9)
         expr, words, value, wrong = f"{a}*{b}", f"{a} times {b}", a * b, mul_no_carry(a, b)
@@ -133,7 +141,19 @@ def make_code(rng: random.Random, level: int) -> Question:
 # ---------------------------------------------------------------- science: formulas and units
 # (product, factor_a, factor_b): product = factor_a * factor_b
 _FORMULAS = (("d", "v", "t"), ("F", "m", "a"), ("P", "U", "I"), ("W", "F", "s"))
-_UNITS = {"d": "m", "v": "m/s", "t": "s", "F": "N", "m": "kg", "a": "m/s2", "P": "W", "U": "V", "I": "A", "W": "J", "s": "m"}
+_UNITS = {
+    "d": "m",
+    "v": "m/s",
+    "t": "s",
+    "F": "N",
+    "m": "kg",
+    "a": "m/s2",
+    "P": "W",
+    "U": "V",
+    "I": "A",
+    "W": "J",
+    "s": "m",
+}
 
 
 def make_science(rng: random.Random, level: int) -> Question:
@@ -198,7 +218,9 @@ def fact_table(n_countries: int, seed: int) -> tuple[Fact, ...]:
         name = _word(rng, rng.choice((2, 3)))
         if name not in countries:
             countries.append(name)
-    inventory = {rel: sorted({_word(rng, rng.choice((1, 2))) for _ in range(max(6, n_countries // 3))}) for rel in RELATIONS}
+    inventory = {
+        rel: sorted({_word(rng, rng.choice((1, 2))) for _ in range(max(6, n_countries // 3))}) for rel in RELATIONS
+    }
     facts = []
     for country in countries:
         for rel in RELATIONS:

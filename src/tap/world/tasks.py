@@ -119,8 +119,11 @@ def task_pretraining_stream(config: TapConfig, probe_prompts: set[str]) -> Itera
     rng = random.Random(f"pretrain-{world.seed}")
     tasks = [t for t in world.tasks if pre.subject_weights.get(t.name, 1.0) > 0]
     weights = [pre.subject_weights.get(t.name, 1.0) for t in tasks]
-    streams = {(t.name, level): (_dataset(t.name, dict(knobs), _seed(config, world.tasks.index(t), level, "pretrain")), [0])
-               for t in tasks for level, knobs in enumerate(t.levels, start=1)}
+    streams = {
+        (t.name, level): (_dataset(t.name, dict(knobs), _seed(config, world.tasks.index(t), level, "pretrain")), [0])
+        for t in tasks
+        for level, knobs in enumerate(t.levels, start=1)
+    }
     while True:
         task = rng.choices(tasks, weights)[0]
         levels = list(range(1, len(task.levels) + 1))

@@ -166,7 +166,9 @@ def pretrain(
     torch.manual_seed(config.world.seed + 1)
     stream = pretraining_stream(config, set(probe.prompt))
     optim = torch.optim.AdamW(model.parameters(), lr=pre.lr, weight_decay=pre.weight_decay, betas=(0.9, 0.98))
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: _lr_factor(s, pre.warmup_steps, pre.max_steps, pre.final_lr_fraction))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: _lr_factor(s, pre.warmup_steps, pre.max_steps, pre.final_lr_fraction)
+    )
     policy = HFPolicy(model, tokenizer, batch_size=512)
     history: list[dict] = []
     start = time.perf_counter()

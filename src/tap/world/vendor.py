@@ -52,7 +52,9 @@ def _draw_knobs(rng: random.Random, vendor: VendorConfig) -> dict:
     }
 
 
-def _pick_items(rng: random.Random, pool: pd.DataFrame, knobs: dict, n: int, taken: set[str] | None = None) -> list[dict]:
+def _pick_items(
+    rng: random.Random, pool: pd.DataFrame, knobs: dict, n: int, taken: set[str] | None = None
+) -> list[dict]:
     """n distinct pool items matching the cohort's subject(s) and difficulty range (the range is
     widened one level at a time when it holds too few items). With `taken` (disjoint cohorts), items
     another cohort holds are skipped while the subject has any left; once it has none, they are
@@ -114,10 +116,16 @@ def make_cohorts(config: TapConfig, items: pd.DataFrame, *, stream: str = "cohor
             systematic = set(rng.sample(rest, min(len(rest), _count(rng, knobs["systematic_rate"], size))))
         cohort_id = f"{prefix}{c:04d}"
         for pos, item in enumerate(delivered):
-            question = Question(item["subject"], item["difficulty"], item["prompt"], item["off_format_prompt"], item["gold"])
+            question = Question(
+                item["subject"], item["difficulty"], item["prompt"], item["off_format_prompt"], item["gold"]
+            )
             source = "random" if pos in corrupt else "systematic" if pos in systematic else "true"
             if source == "random":
-                gold = wrong_answer(rng, question, facts) if world.suite == "tiny" else wrong_gold(rng, item["gold"], item["verifier"])
+                gold = (
+                    wrong_answer(rng, question, facts)
+                    if world.suite == "tiny"
+                    else wrong_gold(rng, item["gold"], item["verifier"])
+                )
             else:
                 gold = item["wrong_answer"] if source == "systematic" else item["gold"]
             rows.append(_cohort_row(cohort_id, pos, item, gold, source, pos in off, knobs, extra))
