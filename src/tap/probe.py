@@ -62,8 +62,7 @@ def probe_records(
     needs them), on a forked random stream, so recording never changes what training samples next."""
     prompts, golds = list(probe.prompt), [str(g) for g in probe.gold]
     verifiers = item_verifiers(probe, verifier)
-    tok = policy.tokenizer
-    gold_ids = [tok(g, add_special_tokens=False)["input_ids"] + [policy.eos_id] for g in golds]
+    gold_ids = policy.encode_answers(golds)
     logps = policy.token_logprobs(policy.encode_prompts(prompts), gold_ids)
     texts = policy.greedy(prompts, max_new_tokens=max_new_tokens)
     greedy = [

@@ -29,8 +29,7 @@ CLIP_NORM = 1.0  # transformers' TrainingArguments.max_grad_norm default, which 
 
 def pass_gradient(policy, prompts, golds) -> dict[str, torch.Tensor]:
     """∇ of the probe's mean over items of exp(Σ log π(gold + end token)): its expected accuracy."""
-    tok = policy.tokenizer
-    conts = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in golds]
+    conts = policy.encode_answers(golds)
     logps = policy.continuation_logps(policy.encode_prompts(prompts), conts)
     objective = sum(lp.sum().exp() for lp in logps) / len(conts)
     params = {n: p for n, p in policy.model.named_parameters() if p.requires_grad}

@@ -61,8 +61,7 @@ def cohort_gradient(
 
 def probe_gradient(policy, prompts: Sequence[str], golds: Sequence[str]) -> dict[str, torch.Tensor]:
     """g_p = −∇ of the probe's mean (over items) per-token gold NLL."""
-    tok = policy.tokenizer
-    conts = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in golds]
+    conts = policy.encode_answers(golds)
     mean_logp = sum(lp.mean() for lp in policy.continuation_logps(policy.encode_prompts(prompts), conts))
     return _grads(policy.model, mean_logp / len(conts))
 

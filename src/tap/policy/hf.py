@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tap.policy.prompting import PromptFormat, cut_at_stop
+from tap.policy.prompting import PromptFormat, answer_ids, cut_at_stop
 from tap.types import Completion
 
 
@@ -61,6 +61,10 @@ class HFPolicy:
     # ------------------------------------------------------------------ encoding
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         return self.prompt_format.encode(self.tokenizer, prompts)
+
+    def encode_answers(self, answers: Sequence[str]) -> list[list[int]]:
+        """Each answer's token ids and the end token (a gold answer as the policy would emit it)."""
+        return answer_ids(self.tokenizer, answers, self.eos_id)
 
     def _left_pad(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(s) for s in sequences)
@@ -195,7 +199,7 @@ class HFPolicy:
 
     def score_gold(self, prompts: Sequence[str], golds: Sequence[str]) -> np.ndarray:
         prompt_ids = self.encode_prompts(prompts)
-        gold_ids = [self.tokenizer(g, add_special_tokens=False)["input_ids"] + [self.eos_id] for g in golds]
+        gold_ids = self.encode_answers(golds)
         return np.array([-lp.mean() for lp in self.token_logprobs(prompt_ids, gold_ids)], dtype=np.float64)
 
     @torch.no_grad()

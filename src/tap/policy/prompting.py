@@ -43,24 +43,34 @@ class PromptFormat:
         return self.messages(prompt) if self.chat else prompt
 
     def encode(self, tokenizer, prompts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each prompt, exactly as TRL builds them for the same row."""
+        """Token ids of each prompt, exactly as TRL builds them for the same row (each distinct prompt
+        encoded once: a GRPO group repeats its prompt G times)."""
+        distinct = list(dict.fromkeys(prompts))
         if not self.chat:
-            return [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
-        out = []
-        for prompt in prompts:
-            ids = tokenizer.apply_chat_template(
-                self.messages(prompt),
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=True,
-                **self.template_kwargs,
-            )["input_ids"]
-            out.append(list(ids))
-        return out
+            encoded = tokenizer(distinct, add_special_tokens=True)["input_ids"] if distinct else []
+        else:
+            encoded = [
+                tokenizer.apply_chat_template(
+                    self.messages(prompt),
+                    add_generation_prompt=True,
+                    tokenize=True,
+                    return_dict=True,
+                    **self.template_kwargs,
+                )["input_ids"]
+                for prompt in distinct
+            ]
+        ids = dict(zip(distinct, encoded))
+        return [list(ids[prompt]) for prompt in prompts]
 
     def settings(self) -> dict:
         """What a label depends on (goes into the label hash)."""
         return {"chat": self.chat, "system_prompt": self.system_prompt, "template_kwargs": self.template_kwargs}
+
+
+def answer_ids(tokenizer, answers: Sequence[str], eos_id: int) -> list[list[int]]:
+    """Token ids of each answer as the policy would end it: the text's tokens, then the end token."""
+    encoded = tokenizer([str(a) for a in answers], add_special_tokens=False)["input_ids"] if len(answers) else []
+    return [list(ids) + [eos_id] for ids in encoded]
 
 
 def completion_text(completion) -> str:

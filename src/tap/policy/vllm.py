@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tap.errors import TapInputError
-from tap.policy.prompting import PromptFormat, cut_at_stop
+from tap.policy.prompting import PromptFormat, answer_ids, cut_at_stop
 from tap.types import Completion
 
 
@@ -78,6 +78,10 @@ class VLLMPolicy:
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         return self.prompt_format.encode(self.tokenizer, prompts)
 
+    def encode_answers(self, answers: Sequence[str]) -> list[list[int]]:
+        """Each answer's token ids and the end token (a gold answer as the policy would emit it)."""
+        return answer_ids(self.tokenizer, answers, self.eos_id)
+
     def _inputs(self, ids: list[list[int]]) -> list[dict]:
         return [{"prompt_token_ids": list(x)} for x in ids]
 
@@ -127,7 +131,7 @@ class VLLMPolicy:
         """Mean NLL of the gold answer's tokens and the end token, from vLLM's prompt log-probs."""
         vllm = import_vllm()
         prompt_ids = self.encode_prompts(prompts)
-        gold_ids = [self.tokenizer(g, add_special_tokens=False)["input_ids"] + [self.eos_id] for g in golds]
+        gold_ids = self.encode_answers(golds)
         params = vllm.SamplingParams(n=1, temperature=1.0, max_tokens=1, prompt_logprobs=0)
         outputs = self.llm.generate(self._inputs([p + g for p, g in zip(prompt_ids, gold_ids)]), params, use_tqdm=False)
         nll = []

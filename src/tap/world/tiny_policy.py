@@ -83,12 +83,10 @@ def behaviour_table(policy: HFPolicy, probe: pd.DataFrame, *, k: int = 8, max_ne
     that are each; over all items, `pass_1` is the expected accuracy and `pass_k` the chance that
     one of k samples is correct (both exact: an exact-match answer's probability is its sequence
     probability)."""
-    tok = policy.tokenizer
     prompts = policy.encode_prompts(list(probe.prompt))
 
     def probabilities(answers: list[str]) -> np.ndarray:
-        ids = [tok(a, add_special_tokens=False)["input_ids"] + [policy.eos_id] for a in answers]
-        return np.exp([float(lp.sum()) for lp in policy.token_logprobs(prompts, ids)])
+        return np.exp([float(lp.sum()) for lp in policy.token_logprobs(prompts, policy.encode_answers(answers))])
 
     p_gold = probabilities([str(g) for g in probe.gold])
     p_wrong = probabilities([str(w) for w in probe.wrong_answer])
