@@ -5,9 +5,10 @@ On the same cohorts of the default tiny world, in one process with the same torc
 - gradient baseline = the same rollouts + the G family (GRPO-loss and probe-loss gradients);
 - label run = GRPO-train the cohort for one seed with TRL and measure the probe (what TAP predicts).
 Prints a table and writes bench/results/cost.json. Goals (issue 19): TAP scoring (R+F) <= 1/20 of
-a 1-seed label run and <= 1/2 of the gradient baseline, per cohort, in seconds.
+a 1-seed label run and <= 1/2 of the gradient baseline, per cohort, in seconds. The rollouts and
+each scoring arm are timed `--repeats` times, interleaved, and the median taken; the label runs once.
 
-    python bench/cost.py [--cohorts 16] [--config configs/tiny.toml]
+    python bench/cost.py [--cohorts 16] [--repeats 5] [--config configs/tiny.toml]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -38,10 +40,23 @@ def timed(fn):
     return time.perf_counter() - start, value
 
 
+def median_timed(fns: dict, repeats: int) -> dict:
+    """{name: (median seconds, last value)} over `repeats` rounds, the names interleaved within each
+    round so that a slow spell of a shared machine falls on every arm alike."""
+    seconds: dict = {name: [] for name in fns}
+    values: dict = {}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            s, values[name] = timed(fn)
+            seconds[name].append(s)
+    return {name: (statistics.median(seconds[name]), values[name]) for name in fns}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--cohorts", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of the scoring timings (median taken)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cost.json")
     args = parser.parse_args()
 
@@ -51,17 +66,17 @@ def main() -> None:
     items = world.cohorts[world.cohorts.cohort_id.isin(sorted(world.cohorts.cohort_id.unique())[: args.cohorts])]
     n = args.cohorts
     r = config.rollout
-    gen_s, rollouts = timed(lambda: rollout_cohorts(
+    (gen_s, rollouts), = median_timed({"gen": lambda: rollout_cohorts(
         policy, items, num_generations=r.num_generations, max_new_tokens=r.max_new_tokens, seed=r.seed,
-        prompts_per_batch=max(1, r.batch_size // r.num_generations)))
-    r_s, _ = timed(lambda: build_features(rollouts, {"R"}))
+        prompts_per_batch=max(1, r.batch_size // r.num_generations))}, args.repeats).values()
     objective = Objective.of(config.label)  # the features read the label runs' GRPO objective
-    rf_s, rf = timed(
-        lambda: build_features(rollouts, {"R", "F"}, items=items, policy=policy, probe=world.probe, objective=objective)
-    )
-    g_s, g = timed(
-        lambda: build_features(rollouts, {"R", "G"}, items=items, policy=policy, probe=world.probe, objective=objective)
-    )
+    features = dict(items=items, policy=policy, probe=world.probe, objective=objective)
+    timings = median_timed({
+        "R": lambda: build_features(rollouts, {"R"}),
+        "RF": lambda: build_features(rollouts, {"R", "F"}, **features),
+        "RG": lambda: build_features(rollouts, {"R", "G"}, **features),
+    }, args.repeats)
+    (r_s, _), (rf_s, rf), (g_s, g) = timings["R"], timings["RF"], timings["RG"]
     with tempfile.TemporaryDirectory() as run:  # 1 seed per cohort, in this process, all cores (same as above)
         label_wall, _ = timed(lambda: api.label(run, config=config, cohorts=items, seeds=1, workers=1))
         ledger = Ledger(Path(run) / "labels.sqlite").table()
@@ -84,6 +99,7 @@ def main() -> None:
         "num_generations": r.num_generations,
         "label_steps": config.label.steps,
         "label_battery_wall_seconds": label_wall,
+        "scoring_repeats": args.repeats,
         "per_cohort": {name: {"seconds": s, "flops": f} for name, (s, f) in rows.items()},
         "per_cohort_ratios": {
             name: {"x_label_seconds": s / label_cost[0], "x_gradient_seconds": s / grad_cost[0]}

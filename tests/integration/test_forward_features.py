@@ -1,11 +1,13 @@
 """The F family's shared forward pass and the GRPO objective the G / head_align features follow."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
 from tap.advantages import Objective
-from tap.features.forward import forward_pass
+from tap.features.forward import CALL_TOKENS, _chunks, forward_pass
 from tap.features.gradients import CountSketch, cohort_gradient, count_sketch
 from tap.features.head_align import cohort_head_gradient, cohort_weights
 from tap.grpo import group_advantages, policy_loss
@@ -33,7 +35,51 @@ def test_one_pass_gives_gold_nll_and_prompt_representations_as_separate_passes_d
     np.testing.assert_allclose(
         shared.prompt_means, policy.prompt_representations(list(cohorts.prompt)), rtol=1e-4, atol=1e-5
     )
-    assert shared.tokens == sum(len(p) + len(g) for p, g in zip(policy.encode_prompts(list(cohorts.prompt)), golds))
+    # each distinct prompt is read once, and every continuation token but the last
+    distinct = {tuple(p) for p in policy.encode_prompts(list(cohorts.prompt))}
+    assert shared.tokens == sum(map(len, distinct)) + sum(len(g) - 1 for g in golds)
+
+
+def test_continuations_are_read_in_runs_that_weigh_padding_against_a_call():
+    assert CALL_TOKENS == 256  # the hand-worked cases below assume it
+    # 100 rows of width 1 and 100 of width 2: one run (656 tokens) beats two (100 + 200 + 2 calls = 812)
+    assert _chunks([1] * 100 + [2] * 100) == [(0, 200)]
+    # 300 and 300: one run costs 1,456, two runs 1,412
+    assert _chunks([1] * 300 + [2] * 300) == [(0, 300), (300, 600)]
+    # a short tail of width 8 behind 200 rows of width 2: 1,936 in one run, 992 in two
+    assert _chunks([2] * 200 + [8] * 10) == [(0, 200), (200, 210)]
+    assert _chunks([]) == [] and _chunks([4]) == [(0, 1)]
+    # the cheapest cuts of small cases (widths in hundreds of tokens), against trying every cut
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        widths = sorted((100 * rng.choice([1, 2, 3, 5, 9], size=int(rng.integers(1, 11)))).tolist())
+        n = len(widths)
+
+        def cost(runs):
+            return sum((b - a) * widths[b - 1] + CALL_TOKENS for a, b in runs)
+
+        every = [
+            list(zip((0,) + cuts, cuts + (n,))) for k in range(n) for cuts in itertools.combinations(range(1, n), k)
+        ]
+        runs = _chunks(widths)
+        assert [a for a, _ in runs] + [n] == [0] + [b for _, b in runs]  # consecutive, covering every row
+        assert cost(runs) == min(map(cost, every))
+
+
+def test_a_groups_rollouts_share_their_prompts_read_and_give_each_sequences_own_logprobs(setting):
+    """G rollouts after one prompt: the prompt is read once (its cache shared), and every rollout's
+    token log-probs equal a teacher-forced pass over that rollout alone (at temperature 1: the
+    temperature only sets p in the head terms)."""
+    policy, _, rollouts = setting
+    rows = _rows(rollouts, "c0000")
+    prompts, conts = policy.encode_prompts([r["prompt"] for r in rows]), [list(r["token_ids"]) for r in rows]
+    shared = forward_pass(policy, prompts, conts, temperature=0.7)
+    alone = policy.continuation_logps(prompts, conts)
+    for ours, reference in zip(shared.logps, alone):
+        np.testing.assert_allclose(ours, reference.detach().numpy(), rtol=1e-5, atol=1e-5)
+    distinct = {tuple(p) for p in prompts}
+    assert len(distinct) * 4 == len(prompts)  # G = 4 rollouts per prompt
+    assert shared.tokens == sum(map(len, distinct)) + sum(max(len(c) - 1, 0) for c in conts)
 
 
 def test_cohorts_batched_together_give_each_cohort_its_own_head_gradient(setting):

@@ -32,9 +32,10 @@ SKETCH_DIM = 1024
 def _forward_features(policy, items: pd.DataFrame, rollouts: pd.DataFrame, probe: pd.DataFrame, objective: Objective,
                       seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """The model-based F features per cohort (gold_nll, probe_similarity, cohort_diversity, head_align_*)
-    from three forward passes: the probe (its mean prompt representation and G_p), the cohorts'
-    items (gold NLL and prompt representations) and every cohort's rollouts batched together (G_c
-    per cohort, weighted as `objective`, the label runs' GRPO loss). Returns the table and the cost."""
+    from two forward passes: the probe (its mean prompt representation and G_p), and the cohorts'
+    items with their rollouts, each distinct prompt read once and followed by its gold (gold NLL,
+    prompt representations) and its rollouts (G_c per cohort, weighted as `objective`, the label
+    runs' GRPO loss). Returns the table and the cost."""
     from tap.features.forward import forward_pass
     from tap.features.head_align import _sketch, alignment, cohort_weights, probe_continuations
 
@@ -44,33 +45,34 @@ def _forward_features(policy, items: pd.DataFrame, rollouts: pd.DataFrame, probe
     probe_pass = forward_pass(policy, policy.encode_prompts(list(probe.prompt)), conts, weights=weights, sketch=sketch,
                               prompt_means=True)
     probe_mean, g_p = probe_pass.prompt_means.mean(0), probe_pass.head[0]
-    tok = policy.tokenizer
-    golds = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in items.gold]
-    item_pass = forward_pass(policy, policy.encode_prompts(list(items.prompt)), golds, prompt_means=True)
-    nll = np.array([-lp.mean() for lp in item_pass.logps], dtype=np.float64)
+    golds = policy.encode_answers(list(items.gold))
     ordered = rollouts.sort_values(["cohort_id", "position", "sample"])
     records, token_weights = [], []
     for _, frame in ordered.groupby("cohort_id", sort=True):
         rows = frame[["prompt", "token_ids", "reward"]].to_dict(orient="records")
         records += rows
         token_weights += cohort_weights(rows, int(frame.groupby("position").size().iloc[0]), objective)
-    rollout_pass = forward_pass(
+    n = len(items)
+    both = forward_pass(  # the golds' segment is None: read, not part of any G_c
         policy,
-        policy.encode_prompts([r["prompt"] for r in records]),
-        [list(r["token_ids"]) for r in records],
-        weights=token_weights,
-        segments=list(ordered.cohort_id.astype(str)),
+        policy.encode_prompts(list(items.prompt) + [r["prompt"] for r in records]),
+        golds + [list(r["token_ids"]) for r in records],
+        weights=[None] * n + token_weights,
+        segments=[None] * n + list(ordered.cohort_id.astype(str)),
         sketch=sketch,
+        prompt_means=True,
         temperature=objective.temperature,
     )
+    nll = np.array([-lp.mean() for lp in both.logps[:n]], dtype=np.float64)
+    item_means = both.prompt_means[:n]
     rows = []
     for cohort_id, index in items.groupby("cohort_id", sort=True).indices.items():
         row: dict = {"cohort_id": str(cohort_id)}
         missing = []
         for name, fn, args in (
             ("gold_nll", gold_nll, (nll[index],)),
-            ("probe_similarity", probe_similarity, (item_pass.prompt_means[index], probe_mean)),
-            ("cohort_diversity", cohort_diversity, (item_pass.prompt_means[index],)),
+            ("probe_similarity", probe_similarity, (item_means[index], probe_mean)),
+            ("cohort_diversity", cohort_diversity, (item_means[index],)),
         ):
             try:
                 row[name] = fn(*args)
@@ -78,10 +80,10 @@ def _forward_features(policy, items: pd.DataFrame, rollouts: pd.DataFrame, probe
                 row[name] = np.nan
                 missing.append(f"{name}: {why}")
         row["undefined_model"] = "; ".join(missing)
-        if str(cohort_id) in rollout_pass.head:
-            row.update(alignment(rollout_pass.head[str(cohort_id)], g_p, adam=sketch is None))
+        if str(cohort_id) in both.head:
+            row.update(alignment(both.head[str(cohort_id)], g_p, adam=sketch is None))
         rows.append(row)
-    tokens = probe_pass.tokens + item_pass.tokens + rollout_pass.tokens
+    tokens = probe_pass.tokens + both.tokens
     return pd.DataFrame(rows), {"forward_tokens": tokens, "flops": 2.0 * policy.num_parameters * tokens}
 
 

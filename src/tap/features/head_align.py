@@ -83,8 +83,7 @@ def cohort_head_gradient(policy, group_rows: Sequence[dict], num_generations: in
 def probe_continuations(policy, golds: Sequence[str]) -> tuple[list[list[int]], list[np.ndarray]]:
     """The probe's gold token ids (end token included) and their weights in mean (over items)
     per-token gold NLL."""
-    tok = policy.tokenizer
-    conts = [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in golds]
+    conts = policy.encode_answers(golds)
     return conts, [np.full(len(c), 1.0 / (len(c) * len(conts))) for c in conts]
 
 
