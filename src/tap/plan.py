@@ -163,6 +163,19 @@ def _model_facts(config: TapConfig) -> tuple[int | None, str, object]:
         return None, f"could not read {config.policy.model}: {type(exc).__name__}", None
 
 
+def _token_counters(config: TapConfig, tokenizer):
+    """Token counts of prompts and of gold answers, and where they come from."""
+    if tokenizer is None:
+        estimate = lambda texts: [len(t) / 4 for t in texts]  # noqa: E731
+        return estimate, estimate, "estimated at 4 characters per token: the tokenizer could not be loaded"
+    from tap.policy.load import prompt_format
+
+    fmt = prompt_format(config, tokenizer)
+    prompt_lengths = lambda texts: [len(ids) for ids in fmt.encode(tokenizer, list(texts))]  # noqa: E731
+    gold_lengths = lambda texts: [len(tokenizer(g, add_special_tokens=False)["input_ids"]) for g in texts]  # noqa: E731
+    return prompt_lengths, gold_lengths, "the policy's tokenizer" + (" and chat template" if fmt.chat else "")
+
+
 def make_plan(config: TapConfig) -> Plan:
     source, items, cohorts = _items_and_cohorts(config)
     probe = items[items.split == "probe"] if "split" in items else items.iloc[:0]
@@ -170,16 +183,7 @@ def make_plan(config: TapConfig) -> Plan:
     verifiers = verifiers.map(lambda v: ":".join(str(v).split(":", 2)[:2]))  # a reasoning-gym spec without its metadata
     bad = check_golds(pd.concat([cohorts, probe], ignore_index=True).drop_duplicates("item_id"), config.label.verifier)
     parameters, parameters_from, tokenizer = _model_facts(config)
-    if tokenizer is not None:
-        from tap.policy.load import prompt_format
-
-        fmt = prompt_format(config, tokenizer)
-        prompt_lengths = lambda texts: [len(ids) for ids in fmt.encode(tokenizer, list(texts))]  # noqa: E731
-        gold_lengths = lambda texts: [len(tokenizer(g, add_special_tokens=False)["input_ids"]) for g in texts]  # noqa: E731
-        tokens_from = "the policy's tokenizer" + (" and chat template" if fmt.chat else "")
-    else:
-        prompt_lengths = gold_lengths = lambda texts: [len(t) / 4 for t in texts]  # noqa: E731
-        tokens_from = "estimated at 4 characters per token: the tokenizer could not be loaded"
+    prompt_lengths, gold_lengths, tokens_from = _token_counters(config, tokenizer)
     prompt_mean = float(pd.Series(prompt_lengths(cohorts.prompt)).mean())
     r, lab = config.rollout, config.label
     n_cohorts = cohorts.cohort_id.nunique()
@@ -218,27 +222,30 @@ def make_plan(config: TapConfig) -> Plan:
         probe_looks_tokens_per_run=looks_per_run,
     )
     if parameters:
-        runs = plan.label_runs
-        plan.flops = {
-            "rollouts": 2.0 * parameters * plan.rollout_tokens,
+        _price(plan, config, parameters)
+    return plan
+
+
+def _price(plan: Plan, config: TapConfig, parameters: int) -> None:
+    """The plan's FLOPs (2·P per generated or scored token, 6·P per trained token) and, when the
+    study gives throughputs, its hours."""
+    runs = plan.label_runs
+    forward_per_run = plan.generated_tokens_per_run + plan.probe_tokens_per_run + plan.probe_looks_tokens_per_run
+    plan.flops = {
+        "rollouts": 2.0 * parameters * plan.rollout_tokens,
+        "labels": runs * (6.0 * parameters * plan.trained_tokens_per_run + 2.0 * parameters * forward_per_run),
+    }
+    s = config.study
+    if s.generate_tflops > 0 and s.train_tflops > 0:
+        plan.hours = {
+            "rollouts": plan.flops["rollouts"] / (s.generate_tflops * 1e12) / 3600,
             "labels": runs
             * (
-                6.0 * parameters * trained_per_run
-                + 2.0 * parameters * (generated_per_run + probe_per_run + looks_per_run)
-            ),
+                2.0 * parameters * forward_per_run / (s.generate_tflops * 1e12)
+                + 6.0 * parameters * plan.trained_tokens_per_run / (s.train_tflops * 1e12)
+            )
+            / 3600,
         }
-        s = config.study
-        if s.generate_tflops > 0 and s.train_tflops > 0:
-            plan.hours = {
-                "rollouts": plan.flops["rollouts"] / (s.generate_tflops * 1e12) / 3600,
-                "labels": runs
-                * (
-                    2.0 * parameters * (generated_per_run + probe_per_run + looks_per_run) / (s.generate_tflops * 1e12)
-                    + 6.0 * parameters * trained_per_run / (s.train_tflops * 1e12)
-                )
-                / 3600,
-            }
-    return plan
 
 
 def check_ready(config: TapConfig) -> None:

@@ -16,6 +16,26 @@ from tap.stats import percentile_interval
 from tap.store import RunPaths, write_parquet
 
 
+def _subjects_and_groups(paths: RunPaths, cohort_ids: pd.Series) -> tuple[np.ndarray, list[set], np.ndarray]:
+    """Per cohort: its domain (its one subject, else "mixed"), its set of subjects, and its item
+    group (cohorts sharing a pool item land in one group). Without cohorts.parquet: all "mixed",
+    one group each."""
+    domains = np.full(len(cohort_ids), "mixed", dtype=object)
+    members: list[set] = [set() for _ in range(len(cohort_ids))]
+    groups = np.arange(len(cohort_ids))
+    if paths.cohorts.exists():
+        from tap.evaluate.protocols import item_groups
+
+        cohorts = pd.read_parquet(paths.cohorts)
+        cohorts["cohort_id"] = cohorts.cohort_id.astype(str)
+        subjects = cohorts.groupby("cohort_id").subject.agg(lambda s: set(s))
+        members = [subjects.get(c, set()) for c in cohort_ids]
+        domains = np.array([next(iter(m)) if len(m) == 1 else "mixed" for m in members], dtype=object)
+        if "item_id" in cohorts:
+            groups = item_groups(cohort_ids, cohorts.groupby("cohort_id").item_id.agg(set).to_dict())
+    return domains, members, groups
+
+
 def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = None) -> dict:
     """Features of every labelled cohort of a run folder, aligned with its single-seed lifts.
 
@@ -69,19 +89,7 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
             f"{run_dir}: only {len(features)} cohorts have both features and every seed's label (need at least 8)"
         )
     y_cs = complete.loc[features.cohort_id].to_numpy(float)
-    domains = np.full(len(features), "mixed", dtype=object)
-    members = [set() for _ in range(len(features))]
-    groups = np.arange(len(features))
-    if paths.cohorts.exists():
-        from tap.evaluate.protocols import item_groups
-
-        cohorts = pd.read_parquet(paths.cohorts)
-        cohorts["cohort_id"] = cohorts.cohort_id.astype(str)
-        subjects = cohorts.groupby("cohort_id").subject.agg(lambda s: set(s))
-        members = [subjects.get(c, set()) for c in features.cohort_id]
-        domains = np.array([next(iter(m)) if len(m) == 1 else "mixed" for m in members], dtype=object)
-        if "item_id" in cohorts:  # cohorts sharing a pool item land in one group
-            groups = item_groups(features.cohort_id, cohorts.groupby("cohort_id").item_id.agg(set).to_dict())
+    domains, members, groups = _subjects_and_groups(paths, features.cohort_id)
     return {
         "features": features, "y_cs": y_cs, "domains": domains.astype(str), "members": members, "groups": groups,
         "selection": selection, "rows": rows, "seeds": list(complete.columns),

@@ -253,9 +253,7 @@ def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
     final = record_probe(policy, unit)
     after, before = summarize(final), unit.before
     trained = settings["num_iterations"] * (counts["generated"] + counts["prompt"])
-    scored = int(sum(len(ids) for ids in prompt_format.encode(tokenizer, [prompt for prompt, *_ in unit.probe])))
-    scored += int(sum(len(tokenizer(g)["input_ids"]) + 1 for _, g, *_ in unit.probe))
-    scored += len(unit.probe) * settings["probe_max_new_tokens"]  # greedy decoding, an upper bound
+    scored = _scored_tokens(unit, tokenizer, prompt_format)
     records = [r for step, (table, _, _) in sorted(taken.items()) for r in _ledger_records(table, step)]
     records += _ledger_records(final, settings["steps"])
     return {
@@ -284,12 +282,15 @@ def run_label(unit: LabelUnit, attempt: int = 1) -> dict:
             {"step": step, "train_seconds": elapsed, "probe_seconds": seconds}
             for step, (_, seconds, elapsed) in sorted(taken.items())
         ]
-        + [
-            {
-                "step": settings["steps"],
-                "train_seconds": trained_at - start - record_seconds,
-                "probe_seconds": time.perf_counter() - trained_at,
-            }
-        ],
+        + [{"step": settings["steps"], "train_seconds": trained_at - start - record_seconds,
+            "probe_seconds": time.perf_counter() - trained_at}],
         "first_step": counts["first_step"],
     }
+
+
+def _scored_tokens(unit: LabelUnit, tokenizer, prompt_format) -> int:
+    """Tokens one probe recording reads: the prompts, the golds with the end token, and greedy
+    decoding (at most probe_max_new_tokens per item: an upper bound)."""
+    scored = int(sum(len(ids) for ids in prompt_format.encode(tokenizer, [prompt for prompt, *_ in unit.probe])))
+    scored += int(sum(len(tokenizer(g)["input_ids"]) + 1 for _, g, *_ in unit.probe))
+    return scored + len(unit.probe) * unit.settings["probe_max_new_tokens"]
