@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: $(PY) pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
-# The first run (configs/demo.toml: 32 cohorts x 2 seeds, no loop; ~15 min on 2 cores with set-up,
+# The first run (configs/demo.toml: 32 cohorts x 2 seeds, no loop; 15 min on 2 cores with set-up,
 # pretraining the tiny policy 9 of them: bench/results/demo.json).
 demo: $(VENV)/.installed
 	$(TAP) study --config configs/demo.toml --out runs/demo
