@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tap.api.predict import dataset_lift, provenance_notes
+from tap.api.scoring import dataset_lift, provenance_notes
 from tap.config import config_to_toml, load_config
 from tap.predict.predictor import TAPPredictor
 

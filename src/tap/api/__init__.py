@@ -1,7 +1,7 @@
 """The public Python API. The CLI only parses arguments and calls these functions.
 
-pipeline: world, rollouts, labels, features. active: active labeling. predict: evaluate, fit, score.
-experiments: loop, choice, intervention.
+pipeline: world, rollouts, labels, features. active: active labeling. predict: evaluate, fit.
+scoring: score new cohorts. experiments: loop, choice, intervention.
 runs: a run folder's config and what a change to it left stale.
 """
 
@@ -11,9 +11,8 @@ from tap.api.pipeline import (
     data_cohorts, dataset, features, label, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
     write_cohorts,
 )
-from tap.api.predict import (
-    check_scores_path, dataset_lift, evaluate, fit, load_scoring_predictor, provenance_notes, read_probe, score,
-)
+from tap.api.predict import evaluate, fit
+from tap.api.scoring import check_scores_path, dataset_lift, load_scoring_predictor, provenance_notes, read_probe, score
 from tap.api.runs import run_config
 from tap.features.catalog import feature_catalog
 

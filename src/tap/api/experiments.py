@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from tap.api.pipeline import _run_config, label, labels_table, load_policy
-from tap.api.predict import load_scoring_predictor
+from tap.api.scoring import load_scoring_predictor
 from tap.config import TapConfig
 from tap.errors import TapInputError
 from tap.features.catalog import feature_catalog

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tap.cli.common import ConfigOpt, HomeOpt, WorkersOpt, SetOpt, _print_notes, _progress, _run_config, app, console
-from tap.cli.predict import _ci
+from tap.cli.metrics_tables import _ci
 
 
 @app.command()

@@ -29,6 +29,7 @@ import pandas as pd
 from tap.evaluate import metrics as M
 from tap.evaluate.protocols import kfold, kfold_selection, lodo, loco
 from tap.evaluate.scorers import Scorer
+from tap.evaluate.selection import CURVE_Q, heldout_selection, measured_scores, selection_curve
 from tap.stats import percentile_interval, resample_indices
 
 
@@ -59,38 +60,6 @@ def _fit_scorer(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.nda
     return out
 
 
-def _selection_scores(scorer: Scorer, y_cs: np.ndarray) -> np.ndarray:
-    """Per-seed scores of the measured selectors: another seed's lift (or its short run's), or the
-    others' mean. Held-out seed h is never read."""
-    seeds = y_cs.shape[1]
-    if scorer.seed_scores is not None:
-        return np.stack([scorer.seed_scores[:, (h + 1) % seeds] for h in range(seeds)])
-    if scorer.name == "measured lift, 1 seed":
-        return np.stack([y_cs[:, (h + 1) % seeds] for h in range(seeds)])
-    return np.stack([np.delete(y_cs, h, axis=1).mean(axis=1) for h in range(seeds)])
-
-
-def _selection(scores: np.ndarray, y_cs: np.ndarray, q: float) -> dict:
-    """Mean over held-out seeds of the selection metrics, plus ρ(scores_h, y[·, h])."""
-    rows = [M.selection_on_seed(scores[h], y_cs[:, h], q) for h in range(y_cs.shape[1])]
-    out = {
-        k: float(np.nanmean([r[k] for r in rows]))
-        for k in ("selected", "random", "oracle", "gain", "fraction_of_oracle")
-    }
-    out["relative_gain"] = out["gain"] / abs(out["random"]) if out["random"] else float("nan")
-    rhos = [M.spearman(scores[h], y_cs[:, h]) for h in range(y_cs.shape[1])]
-    out["heldout_spearman"] = float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
-    return out
-
-
-CURVE_Q = tuple(round(0.05 * k, 2) for k in range(1, 21))  # 5%, 10%, ..., 100%
-
-
-def selection_curve(scores: np.ndarray, y_cs: np.ndarray, qs=CURVE_Q) -> list[float]:
-    """Mean held-out-seed lift of the top q of cohorts, averaged over seeds, for each q."""
-    return [float(np.mean([y_cs[M.top_q_mask(scores[h], q), h].mean() for h in range(y_cs.shape[1])])) for q in qs]
-
-
 def _stats(
     fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float, repeat: int | None = None
 ) -> dict:
@@ -118,7 +87,7 @@ def _stats(
         out["lodo_spearman"] = M.spearman(fit["lodo"][held], y[held])
         base = fit["kfold"][0] if "kfold" in fit else pred
         out["lodo_gap"] = M.spearman(base[held], y[held]) - out["lodo_spearman"]
-    sel = _selection(fit["selection"], y_cs, q)
+    sel = heldout_selection(fit["selection"], y_cs, q)
     out.update({f"top_{k}": v for k, v in sel.items() if k != "heldout_spearman"})
     out["heldout_spearman"] = sel["heldout_spearman"]
     out["top_gain_vs_measured"] = sel["gain"] - measured_gain
@@ -164,7 +133,7 @@ def evaluate_scorers(
     protocol = {"folds": folds, "repeats": repeats, "seed": seed, "loco_max": loco_max, "q": q, "level": level,
                 "resamples": resamples, "random_draws": random_draws}
     ticker = _Ticker(len(scorers), progress)
-    fits = {s.name: {"selection": _selection_scores(s, y_cs)} for s in scorers if s.group == "measured"}
+    fits = {s.name: {"selection": measured_scores(s, y_cs)} for s in scorers if s.group == "measured"}
     shared = _Shared.draw(fits, scorers, y_cs, protocol)
     entries = _fit_all(scorers, features, y_cs, domains, members, groups, protocol, shared, n_jobs, ticker, fits)
     results_out, kfold_samples = [], {}
@@ -277,7 +246,9 @@ class _Shared:
         boots = resample_indices(len(y_cs), protocol["resamples"], protocol["seed"])
 
         def gain(idx: np.ndarray) -> float:
-            return _selection(fits[measured]["selection"][:, idx], y_cs[idx], q)["gain"] if measured else float("nan")
+            if not measured:
+                return float("nan")
+            return heldout_selection(fits[measured]["selection"][:, idx], y_cs[idx], q)["gain"]
 
         return cls(r1, ceiling, gain(np.arange(len(y_cs))), boots,
                    [b % protocol["repeats"] for b in range(len(boots))],  # the K-fold repeat each resample reads

@@ -24,7 +24,7 @@ evaluation that needs no intervals should use: CV+ fits `n_folds` extra models):
   (1 − K/n)/(K + 1)} (their Theorem 4; 1 − 2α for the jackknife+), though in practice it is near
   1 − α. `guarantee()` returns the bound for the fitted n and K.
 Both keep the signed held-out errors (label − held-out prediction) in `heldout_errors_`: what a
-dataset-level interval needs to include the predictor's own error (api.predict.dataset_lift).
+dataset-level interval needs to include the predictor's own error (api.scoring.dataset_lift).
 """
 
 from __future__ import annotations
