@@ -2,7 +2,8 @@
 
 Every field carries its help text; the TOML files in `configs/` and the CLI flags are views of
 this tree. Unknown keys are errors (a typo must not silently fall back to a default).
-sections: the tree's models; files: loading, overrides, the TOML dump and the cache keys.
+sections: the tree's models (world and data: their own sections); files: loading, overrides, the TOML dump
+and the cache keys.
 """
 
 from tap.config.files import config_to_toml, load_config, policy_key, stable_hash, with_data_budget, world_key

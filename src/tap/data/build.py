@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tap.config import TapConfig
-from tap.config.sections import REASONING_GYM
+from tap.config.data import REASONING_GYM
 from tap.data.load import chunk_cohorts, load_items
 from tap.errors import TapInputError
 

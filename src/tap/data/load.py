@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tap.config.sections import REASONING_GYM
+from tap.config.data import REASONING_GYM
 from tap.presets import PRESETS, PresetError
 from tap.errors import TapInputError
 from tap.types import SUBJECTS
