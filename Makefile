@@ -46,7 +46,7 @@ system-deps:
 
 chromium: system-deps
 
-# One process (30 min on a fresh clone, 2 cores): two pytest-xdist workers took 42 min where one took 28
+# One process (27 min on a fresh clone, 2 cores): two pytest-xdist workers took 42 min where one took 28
 # (torch threads oversubscribe; bench/results/ci_fresh_clone.json). The 30 slowest tests are listed at the end.
 test: $(VENV)/.installed-dev system-deps
 	$(PY) -m pytest --durations=30
