@@ -2,9 +2,10 @@
 
 For each probe item, at one point of a label run (the base policy, after GRPO step 1, 3, ..., and
 after the last step), a record holds:
-    gold_logprob_sum  Σ_t log π(gold_t | prompt, gold_<t) over the gold answer's tokens + the end token
+    gold_logprob_sum  Σ_t log π_T(gold_t | prompt, gold_<t) over the gold answer's tokens + the end token,
+                      π_T = softmax(logits / T) at the sampling temperature T (the label temperature)
     gold_tokens       how many tokens that sum covers
-    gold_nll          −mean_t log π(...) (what `lift_nll` averages)
+    gold_nll          −mean_t log π(...) at temperature 1 (what `lift_nll` averages)
     greedy_correct    the item's verifier's reward for the greedy completion (what `delta_accuracy` averages)
     pass_k            the mean reward of k samples at the sampling temperature (`label.probe_samples` = k), for
                       items whose verifier accepts more than one string (NaN for `exact` items and when k = 0)
@@ -24,6 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from tap.errors import TapInputError
 from tap.policy.base import Policy
 from tap.verify.registry import judge
 
@@ -62,8 +64,10 @@ def probe_records(
     needs them), on a forked random stream, so recording never changes what training samples next."""
     prompts, golds = list(probe.prompt), [str(g) for g in probe.gold]
     verifiers = item_verifiers(probe, verifier)
-    gold_ids = policy.encode_answers(golds)
-    logps = policy.token_logprobs(policy.encode_prompts(prompts), gold_ids)
+    prompt_ids, gold_ids = policy.encode_prompts(prompts), policy.encode_answers(golds)
+    logps = policy.token_logprobs(prompt_ids, gold_ids)
+    canonical = any(v in CANONICAL_VERIFIERS for v in verifiers)
+    gold_logps = logps if temperature == 1.0 or not canonical else _logps_at(policy, prompt_ids, gold_ids, temperature)
     texts = policy.greedy(prompts, max_new_tokens=max_new_tokens)
     greedy = [
         judge(v, t, g, where=f"probe item {i}").reward for i, (t, g, v) in enumerate(zip(texts, golds, verifiers))
@@ -80,10 +84,26 @@ def probe_records(
             )
     return pd.DataFrame({
         "item": np.arange(len(prompts)), "subject": list(probe.subject), "verifier": verifiers,
-        "gold_logprob_sum": [float(lp.sum()) for lp in logps], "gold_tokens": [len(lp) for lp in logps],
+        "gold_logprob_sum": [float(lp.sum()) for lp in gold_logps], "gold_tokens": [len(lp) for lp in logps],
         "gold_nll": np.array([-lp.mean() for lp in logps], dtype=np.float64),  # as score_gold computes it
         "greedy_correct": greedy, "pass_k": pass_k,
     })
+
+
+def _logps_at(policy: Policy, prompt_ids: list, gold_ids: list, temperature: float) -> list[np.ndarray]:
+    """Teacher-forced log π_T of each gold token, π_T = softmax(logits / temperature): the gold's
+    probability when sampling at that temperature (what an `exact` item's expected accuracy is)."""
+    at = getattr(policy, "continuation_logps", None)
+    if at is None:
+        raise TapInputError(
+            f"label.temperature = {temperature:g}: the probability of an exact-match probe item's gold at that "
+            f"temperature needs the policy's logits, which the {type(policy).__name__} backend does not give; "
+            "label at temperature 1.0, or with the hf backend"
+        )
+    import torch
+
+    with torch.no_grad():
+        return [lp.float().cpu().numpy() for lp in at(prompt_ids, gold_ids, temperature=temperature)]
 
 
 def expected_accuracy(records: pd.DataFrame) -> pd.Series:

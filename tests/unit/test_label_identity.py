@@ -121,3 +121,26 @@ def test_cohorts_whose_items_changed_since_their_rollouts_are_found():
     assert changed_since_rollouts(rollouts, cohorts) == set()
     edited = cohorts.assign(gold=["2", "5", "6"])
     assert changed_since_rollouts(rollouts, edited) == {"c0"}
+
+
+def test_the_label_hash_covers_what_judges_each_probe_item():
+    from tap.config import load_config
+    from tap.labels.battery import label_hash, label_settings
+
+    settings = label_settings(load_config())
+    probe = pd.DataFrame({"prompt": ["9+9=", "Tal is"], "gold": ["18", "Tal"], "subject": ["math", "knowledge"]})
+    plain = label_hash(settings, "w", probe)
+    assert plain == label_hash(settings, "w", probe.assign(verifier=["exact", ""]))  # the default, spelled out
+    own = label_hash(settings, "w", probe.assign(verifier=["math", "exact"]))
+    assert own != plain  # another verifier judges item 0: another label
+    assert own != label_hash(settings, "w", probe.assign(verifier=["mcq", "exact"]))
+
+
+def test_ledgers_of_the_default_settings_keep_their_label_hash():
+    """Only settings that change what a label means change the hash: the default config's hash of a
+    fixed probe is what it was before the probe's verifiers and the label temperature entered it."""
+    from tap.config import load_config
+    from tap.labels.battery import label_hash, label_settings
+
+    probe = pd.DataFrame({"prompt": ["9+9=", "Tal is"], "gold": ["18", "Tal"], "subject": ["math", "knowledge"]})
+    assert label_hash(label_settings(load_config()), "w", probe) == "028811e40115"  # as computed at 44854bd

@@ -60,16 +60,26 @@ def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFra
     """What a label depends on: the base weights, the label settings (with the policy's prompt,
     dtype and stop settings when they are not the defaults) and the probe. `probe_steps` (when the
     probe is looked at) never changes a label; `probe_samples` counts only when some probe item's
-    verifier is not canonical (an `exact` item's expected accuracy needs no samples)."""
+    verifier is not canonical (an `exact` item's expected accuracy needs no samples). The probe
+    counts by its items and by what judges each of them: an item's own verifier enters the hash
+    when it differs from the label settings' default (which the settings already cover)."""
     from tap.probe import CANONICAL_VERIFIERS, item_verifiers
 
     settings = _as_settings(settings)
     defaults = LabelConfig().model_dump(mode="json")
-    sampled = any(v not in CANONICAL_VERIFIERS for v in item_verifiers(probe, settings["verifier"]))
+    verifiers = item_verifiers(probe, settings["verifier"])
+    canonical = [v in CANONICAL_VERIFIERS for v in verifiers]
+    sampled = not all(canonical)
     skip = {"seeds", "first_seed", "threads", "policy", "stop", "probe_steps", *(() if sampled else ("probe_samples",))}
     label = {k: v for k, v in settings.items() if k not in skip and not (k in _ADDED_LATER and v == defaults[k])}
     if sampled:  # sampled probe items share the base measurement's random stream since issue 17 (trl_run.record_probe)
         label["probe_stream"] = "shared"
+    if any(canonical) and settings["temperature"] != 1.0:  # labels from before took the gold's probability at 1
+        label["gold_probability"] = "at the label temperature"
+    probe_items = probe[["prompt", "gold", "subject"]].values.tolist()
+    if any(v != settings["verifier"] for v in verifiers):
+        probe_items = [[*item, verifier] for item, verifier in zip(probe_items, verifiers)]
+
     def prompting(policy: dict, stop: list) -> dict:
         return {"policy": {k: v for k, v in policy.items() if k not in _NOT_HASHED}, "stop": stop}
 
@@ -81,7 +91,7 @@ def label_hash(settings: LabelConfig | dict, weights_sha: str, probe: pd.DataFra
         {
             "weights": weights_sha,
             "settings": label,
-            "probe": stable_hash(probe[["prompt", "gold", "subject"]].values.tolist()),
+            "probe": stable_hash(probe_items),
             **({"policy": policy} if policy != default else {}),  # absent at the defaults, as above
         }
     )
