@@ -91,6 +91,7 @@ def choice(
     the ledger in RUN_DIR/choice/. Writes choice.parquet (state x arm), choice_candidates.parquet
     (state x candidate: each arm's score and the oracle's labels) and choice.json (the summary)."""
     from tap.choice import run_seed
+    from tap.labels.identity import cohort_hashes
     from tap.labels.ledger import Ledger
     from tap.store import RunPaths, write_json
 
@@ -115,9 +116,9 @@ def choice(
             }
         )
         result = label(work, config=cfg, cohorts=pool, workers=workers, home=home)
-        rows = Ledger(RunPaths(work).labels).table(result.config_hash)
-        rows = rows[(rows.status == "ok") & rows.cohort_id.isin(set(pool.cohort_id))
-                    & rows.seed.between(first_seed, first_seed + seeds - 1)]
+        # by content as well as id: ids like s0t0-0000 recur across reruns with other cohort settings
+        rows = Ledger(RunPaths(work).labels).select(result.config_hash, cohort_hashes(pool, cfg.label.verifier)).rows
+        rows = rows[(rows.status == "ok") & rows.seed.between(first_seed, first_seed + seeds - 1)]
         return rows.rename(columns={target: "value"})[["cohort_id", "seed", "value"]].reset_index(drop=True)
 
     total, done = lp.seeds * lp.steps, 0
