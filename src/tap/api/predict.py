@@ -40,9 +40,11 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
     """Features of every labelled cohort of a run folder, aligned with its single-seed lifts.
 
     Only the rows of the label config the run's config implies and of the run's current cohorts
-    (matched by content) are used; what was set aside is listed in `notes`. Cohorts missing a seed
-    (a failed label run) are left out and counted."""
+    (matched by content) are used, on the configured seeds that keep the most runs
+    (tap.labels.summary.seed_table: an unfinished extra seed is set aside, a cohort missing a run of
+    a kept seed is left out); what was set aside is listed in `notes` and counted in `dropped`."""
     from tap.api.pipeline import label_selection
+    from tap.labels.summary import seed_table
 
     paths = RunPaths(run_dir)
     for path, hint in (
@@ -65,11 +67,11 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
             f"{paths.labels}: no label run has {target} (labelled before it existed, or a verifier whose expected "
             f"accuracy needs label.probe_samples > 0): relabel, or --set evaluate.target=lift_nll"
         )
-    wide = rows.pivot_table(index="cohort_id", columns="seed", values=target)
-    complete = wide.dropna()
+    seeds = range(config.label.first_seed, config.label.first_seed + config.label.seeds)
+    complete, seed_notes = seed_table(rows, target, seeds)
     features = pd.read_parquet(paths.features)
     features["cohort_id"] = features.cohort_id.astype(str)
-    notes = selection.notes()
+    notes = selection.notes() + seed_notes
     if paths.rollouts.exists() and paths.cohorts.exists():  # features of items the cohorts no longer hold
         from tap.labels.identity import changed_since_rollouts
 
@@ -94,7 +96,7 @@ def _labelled_features(run_dir: Path, config: TapConfig, home: Path | None = Non
         "features": features, "y_cs": y_cs, "domains": domains.astype(str), "members": members, "groups": groups,
         "selection": selection, "rows": rows, "seeds": list(complete.columns),
         "config_hash": selection.config_hash, "other_hashes": list(selection.other_config_hashes), "notes": notes,
-        "dropped": int(len(wide) - len(complete)) + int(len(complete) - len(features)),
+        "dropped": int(rows.cohort_id.nunique() - len(complete)) + int(len(complete) - len(features)),
         "label_cost": (float(rows.wall_seconds.mean()), float(rows.flops.mean())),
     }
 

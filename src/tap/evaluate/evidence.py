@@ -37,8 +37,10 @@ def _ci(statistic, n: int, resamples: int, seed: int) -> dict:
 
 
 def wide(rows: pd.DataFrame, target: str) -> pd.DataFrame:
-    """Cohorts x seeds of one target (cohorts with every seed only)."""
-    return rows[rows.status == "ok"].pivot_table(index="cohort_id", columns="seed", values=target).dropna()
+    """Cohorts x seeds of one target, on the seeds that keep the most runs (tap.labels.summary.seed_table)."""
+    from tap.labels.summary import seed_table
+
+    return seed_table(rows, target)[0]
 
 
 def target_table(rows: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:

@@ -16,6 +16,48 @@ def cohort_labels(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> pd.Dat
     ).reset_index()
 
 
+def seed_table(ledger_rows: pd.DataFrame, target: str, seeds=None) -> tuple[pd.DataFrame, list[str]]:
+    """Cohorts x seeds of one target's ok runs, complete on the seed set that keeps the most runs,
+    and one note per kind of run set aside.
+
+    The candidate seeds are `seeds` (the run's configured seeds) when given, else every seed in the
+    rows. They enter in order of how many cohorts have them (then by number), and the prefix kept is
+    the one that keeps the most runs (cohorts with every seed of it x its size; ties: more cohorts):
+    after `tap label RUN --seeds 4` stopped part-way, the three seeds every cohort has, not the four
+    that only some have; a failed run drops its cohort, not a seed of every cohort."""
+    ok = ledger_rows[ledger_rows.status == "ok"]
+    wide = ok.pivot_table(index="cohort_id", columns="seed", values=target)
+    notes = []
+    if seeds is not None:
+        seeds = [int(s) for s in seeds]
+        outside = [s for s in wide.columns if s not in seeds]
+        if outside:
+            runs = int(wide[outside].notna().sum().sum())
+            notes.append(f"set aside {runs} runs of seeds {_seed_list(outside)}, outside the configured seeds "
+                         f"{_seed_list(seeds)} (label.seeds, label.first_seed)")
+        wide = wide.reindex(columns=[s for s in seeds if s in wide.columns])
+    have = wide.notna()
+    order = sorted(wide.columns, key=lambda s: (-int(have[s].sum()), s))
+    best, kept = (-1, -1), []
+    for k in range(1, len(order) + 1):
+        cohorts = int(have[order[:k]].all(axis=1).sum())
+        if (cohorts * k, cohorts) > best:
+            best, kept = (cohorts * k, cohorts), order[:k]
+    for s in sorted(set(wide.columns) - set(kept)):
+        notes.append(f"seed {s} is finished for {int(have[s].sum())} of {len(wide)} cohorts: set aside (fewer runs "
+                     "than leaving out the cohorts without it; `tap label` on the run finishes it)")
+    wide = wide[sorted(kept)]
+    complete = wide.dropna()
+    if len(complete) < len(wide):
+        notes.append(f"left out {len(wide) - len(complete)} cohorts missing a run of seeds {_seed_list(sorted(kept))} "
+                     "(failed or not yet run)")
+    return complete, notes
+
+
+def _seed_list(seeds) -> str:
+    return ", ".join(str(int(s)) for s in seeds)
+
+
 def seed_reliability(ledger_rows: pd.DataFrame, target: str = "lift_nll") -> tuple[float, int, int]:
     """Single-seed reliability r1 of a ledger's ok runs (tap.stats.seed_reliability, cohorts x seeds
     with NaN where a run is missing), the seed pairs it averages and the pairs where it is undefined."""
