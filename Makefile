@@ -6,7 +6,10 @@ TAP    := $(VENV)/bin/tap
 # torch first, pinned to the local CPU wheel; pyproject.toml itself only asks for torch>=2.4.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo study test system-deps chromium clean-venv
+# verl (the curriculum sampler's real test) pins numpy < 2: a venv of its own.
+VERL_VENV ?= .venv-verl
+
+.PHONY: demo study test test-verl system-deps chromium clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +53,18 @@ chromium: system-deps
 # (torch threads oversubscribe; bench/results/ci_fresh_clone.json). The 30 slowest tests are listed at the end.
 test: $(VENV)/.installed-dev system-deps
 	$(PY) -m pytest --durations=30
+	$(MAKE) test-verl
+
+$(VERL_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VERL_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(VERL_VENV)/bin/python -m pip install -q -e ".[verl]" "pytest>=8" "pytest-timeout>=2.3"
+	touch $@
+
+# TAP's verl sampler driven by verl itself (RLHFDataset, its sampler hook, DataProto, balance_batch), in .venv-verl.
+test-verl: $(VERL_VENV)/.installed
+	$(VERL_VENV)/bin/python -m pytest -p no:cacheprovider tests/integration/test_verl_real.py
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VERL_VENV)

@@ -96,10 +96,17 @@ def data_cohorts(
     return items, chunk_cohorts(items, size, by=by, seed=seed)
 
 
-def write_cohorts(cohorts: pd.DataFrame, out: str | Path) -> Path:
-    """A cohorts file: .parquet, .csv or .jsonl (one row per item)."""
+def write_cohorts(cohorts: pd.DataFrame, out: str | Path, *, for_verl: bool = False) -> Path:
+    """A cohorts file: .parquet, .csv or .jsonl (one row per item); `for_verl`: a parquet file in verl's
+    RL dataset schema, as TAP's verl sampler reads it (tap.integrations.verl_sampler.verl_dataset)."""
     out = Path(out)
-    if out.suffix == ".parquet":
+    if for_verl:
+        from tap.integrations.verl_sampler import verl_dataset
+
+        if out.suffix != ".parquet":
+            raise TapInputError(f"{out}: a verl dataset is a .parquet file")
+        write_parquet(verl_dataset(cohorts), out)
+    elif out.suffix == ".parquet":
         write_parquet(cohorts, out)
     elif out.suffix in (".csv", ".jsonl"):
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,14 @@ def cohorts_command(
                  "the reasoning-gym tiny world's policy reads it).",
         ),
     ] = "library",
+    verl: Annotated[
+        bool,
+        typer.Option(
+            "--verl",
+            help="Write verl's RL dataset (a .parquet: chat prompt, reward_model.ground_truth, extra_info.tap_key) for "
+                 "TAP's verl curriculum sampler (tap.integrations.verl_sampler).",
+        ),
+    ] = False,
 ) -> None:
     """Cut cohorts from a dataset (with a preset for its real schema, or a column mapping), or from
     reasoning-gym tasks generated offline (`tap cohorts reasoning-gym --tasks gcd,lcm -o c.parquet`)."""
@@ -78,6 +86,6 @@ def cohorts_command(
         count=count,
         prompt=prompt,
     )
-    api.write_cohorts(cohorts, out)
+    api.write_cohorts(cohorts, out, for_verl=verl)
     console.print(f"wrote {out}: {cohorts.cohort_id.nunique()} cohorts of {size} from {len(items)} items "
                   f"({len(items) - len(cohorts)} left over); subjects: {', '.join(sorted(cohorts.subject.unique()))}")
