@@ -62,7 +62,8 @@ def linearization_check(
     cohorts = linearization.cohort_predictions(
         policy, rollouts[rollouts.cohort_id.isin(selection.rows.cohort_id)], probes, settings
     )
-    out = linearization.check(units, cohorts, lifts, resamples=resamples)
+    groups = evidence.cohort_groups(pd.read_parquet(RunPaths(run_dir).cohorts))
+    out = linearization.check(units, cohorts, lifts, resamples=resamples, groups=groups)
     out.update({"units": len(units), "cohorts": len(cohorts), "seconds": time.perf_counter() - started,
                 "learning_rate": settings["learning_rate"], "clip_norm": linearization.CLIP_NORM})
     return out
@@ -125,7 +126,7 @@ def main() -> None:
         "cohorts": int(rows.cohort_id.nunique()),
         "seeds": int(rows.seed.nunique()),
         "probe_items": len(probe),
-        "targets": evidence.target_table(rows, **boot),
+        "targets": evidence.target_table(rows, cohorts, **boot),
         "target_correlations": evidence.target_correlations(rows, cohorts, **boot),
         "own_and_other": evidence.own_and_other(rows, cohorts, probe, **boot),
         "own_by_kind": evidence.own_by_kind(rows, cohorts, probe, **boot),

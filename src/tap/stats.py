@@ -1,6 +1,7 @@
 """Small statistics shared by the predictor (TAP auto's inner selection), the evaluation and every
 report of an interval: rank correlation, its mean within folds, grouped folds, seed reliability and
-the bootstrap. Pure numpy; nothing here imports TAP."""
+the bootstrap (over rows, or over groups of rows that are not independent). Pure numpy; nothing here
+imports TAP."""
 
 from __future__ import annotations
 
@@ -106,6 +107,24 @@ def resample_indices(n: int, resamples: int, seed: int | np.random.Generator) ->
     return [rng.integers(0, n, n) for _ in range(resamples)]
 
 
+def resample_groups(groups, resamples: int, seed: int | np.random.Generator) -> list[np.ndarray]:
+    """`resamples` bootstrap draws of the rows of `groups` (each row's group label) that resample
+    whole groups: as many groups as there are, drawn with replacement, each expanded to all of its
+    rows (in row order). Rows of one group — cohorts that share a pool item — are not independent;
+    drawing them together keeps an interval as wide as the data. Draws differ in size. With every row
+    a group of its own (labels 0..n−1 in row order) this is `resample_indices(n, ...)` draw for draw."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(inverse.max() + 2 if len(inverse) else 1))
+    members = [order[starts[g]:starts[g + 1]] for g in range(len(starts) - 1)]
+    draws = []
+    for _ in range(resamples):
+        picked = rng.integers(0, len(members), len(members))
+        draws.append(np.concatenate([members[g] for g in picked]) if len(members) else np.zeros(0, int))
+    return draws
+
+
 def percentile_interval(value: float, samples, level: float = 0.95, key: str = "value") -> dict:
     """`{key: value, "lo", "hi"}`: the percentile interval of the bootstrap `samples`. Resamples on
     which the statistic is undefined (NaN or None) are left out and counted: `"undefined": k` is
@@ -125,11 +144,14 @@ def percentile_interval(value: float, samples, level: float = 0.95, key: str = "
 
 
 def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, resamples: int = 1000, seed: int = 0,
-              level: float = 0.95) -> dict:
+              level: float = 0.95, groups=None) -> dict:
     """`statistic` (a function of an index array into n rows) on all rows, with its percentile
-    bootstrap interval over rows (`percentile_interval`, so undefined resamples are counted)."""
-    samples = [statistic(idx) for idx in resample_indices(n, resamples, seed)]
-    return percentile_interval(statistic(np.arange(n)), samples, level)
+    bootstrap interval (`percentile_interval`, so undefined resamples are counted) over rows, or over
+    `groups` (each row's group label: `resample_groups`) when given."""
+    if groups is not None and len(groups) != n:
+        raise ValueError(f"{len(groups)} group labels for {n} rows")
+    draws = resample_indices(n, resamples, seed) if groups is None else resample_groups(groups, resamples, seed)
+    return percentile_interval(statistic(np.arange(n)), [statistic(idx) for idx in draws], level)
 
 
 def t_interval(values, level: float = 0.95) -> dict:

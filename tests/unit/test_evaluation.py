@@ -269,3 +269,30 @@ def test_the_report_draws_importances_when_some_are_undefined():
             {"feature": "b", "importance": None, "std": None, "tag": "R", "definition": "b", "undefined": 6}]
     figure = importances(rows, "TAP ridge R")
     assert list(figure.data[0].y) == ["a"] and "1 features" in figure.layout.title.text
+
+
+def test_intervals_resample_item_groups_not_cohorts():
+    """A battery of 12 distinct cohorts, each present 3 times (cohorts that share all their items
+    carry one cohort's information): with the groups given, every interval — the noise ceiling, each
+    scorer's numbers and the paired differences — is about as wide as the 12 cohorts alone give, not
+    √3 narrower."""
+    features, y_cs, domains, members = _world(n=12, seed=4)
+    copies = np.repeat(np.arange(12), 3)
+    features = features.iloc[copies].reset_index(drop=True).assign(cohort_id=[f"c{i:03d}" for i in range(36)])
+    y_cs, domains = y_cs[copies], domains[copies]
+    members = [members[i] for i in copies]
+    scorers = [s for s in build_scorers(features, (1.0, 1.0), 3, PREDICTOR)
+               if s.name in ("pass_rate_mean", "adv_std", "random")]
+
+    def widths(groups):
+        metrics, _ = evaluate_scorers(scorers, features, y_cs, domains, members, resamples=400, random_draws=5,
+                                      groups=copies, repeats=2, headline="pass_rate_mean", folds=3,
+                                      **({"interval_groups": groups} if groups is not None else {}))
+        noise = metrics["noise"]["single_seed_reliability"]
+        top = _by_name(metrics)["adv_std"]["metrics"]["top_selected"]
+        paired = metrics["paired"]["minus_headline"]["adv_std"]
+        return np.array([noise["hi"] - noise["lo"], top["hi"] - top["lo"], paired["hi"] - paired["lo"]])
+
+    grouped = widths(None)  # the default: resample the item groups the folds are grouped by
+    by_cohort = widths(np.arange(36))  # what the intervals were before: every cohort on its own
+    assert (grouped > 1.3 * by_cohort).all(), (grouped, by_cohort)

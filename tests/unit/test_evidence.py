@@ -145,3 +145,16 @@ def test_own_lift_by_cohort_kind():
         and table["systematic"]["share_own_improving"]["value"] == 0.0
     )
     assert table["random_wrong"]["own"]["value"] == 0.0
+
+
+def test_evidence_intervals_resample_item_groups():
+    """Cohorts that share pool items resample together: when pairs of cohorts share an item, the
+    battery has half as many independent units and its intervals widen (about √2)."""
+    rows, cohorts = _battery(n_per_subject=8)
+    items = cohorts.assign(item_id=[f"i{k}" for k in range(len(cohorts))])
+    paired = cohorts.assign(item_id=[f"i{k // 2}" for k in range(len(cohorts))])  # c0+c1 share one item, ...
+    alone = evidence.target_table(rows, items, resamples=400)["lift_nll"]["mean"]
+    shared = evidence.target_table(rows, paired, resamples=400)["lift_nll"]["mean"]
+    assert alone["value"] == shared["value"]
+    assert shared["hi"] - shared["lo"] > 1.2 * (alone["hi"] - alone["lo"])
+    assert evidence.cohort_groups(paired).nunique() == len(cohorts) // 2

@@ -80,6 +80,26 @@ def test_bootstrap_counts_undefined_resamples_instead_of_hiding_them():
     assert everything_undefined["undefined"] == 2 and np.isnan(everything_undefined["lo"])
 
 
+def test_a_bootstrap_over_groups_draws_whole_groups_and_is_as_wide_as_the_groups_are_many():
+    """Cohorts that share pool items resample together: 8 copies of each of 6 values carry the
+    information of 6 values, not 48, and the interval says so; with every row its own group the
+    draws are the cohort bootstrap's, draw for draw."""
+    distinct = RNG.normal(size=6)
+    groups = np.repeat(np.arange(6), 8)[RNG.permutation(48)]  # a group's rows scattered through the table
+    values = distinct[groups]
+    per_row = M.bootstrap(lambda idx: values[idx].mean(), 48, resamples=2000, seed=3)
+    per_group = M.bootstrap(lambda idx: values[idx].mean(), 48, resamples=2000, seed=3, groups=groups)
+    six = M.bootstrap(lambda idx: distinct[idx].mean(), 6, resamples=2000, seed=3)
+    assert per_group["hi"] - per_group["lo"] == pytest.approx(six["hi"] - six["lo"], rel=0.25)
+    assert per_group["hi"] - per_group["lo"] > 2 * (per_row["hi"] - per_row["lo"])  # ~√8 wider
+    from tap.stats import resample_groups, resample_indices
+
+    for draw in resample_groups(groups, 50, 0):
+        assert all((groups[draw] == g).sum() % 8 == 0 for g in range(6))  # whole groups only
+    singletons = zip(resample_groups(np.arange(20), 30, 5), resample_indices(20, 30, 5))
+    assert all(np.array_equal(a, b) for a, b in singletons)
+
+
 def test_average_ranks_are_scipys_to_the_bit_with_ties_and_nan():
     from scipy.stats import rankdata
 

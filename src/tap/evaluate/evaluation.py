@@ -11,8 +11,9 @@ item share one). Per scorer:
 - held-out-seed selection -> for each seed h, grouped K-fold scores from models trained on the other
   seeds' labels only; the top q is scored by y[·, h]: mean lift, gain over random, gain over the
   measured-lift selector, fraction of the in-sample oracle, and ρ(scores, y[·, h]).
-Every number carries a 95% bootstrap interval over cohorts; each resample also draws one K-fold
-repeat, so K-fold intervals include the variance of refitting. All scorers share the same
+Every number carries a 95% bootstrap interval over item groups (cohorts that share a pool item are
+not independent: a resample draws whole groups, `tap.stats.resample_groups`); each resample also
+draws one K-fold repeat, so K-fold intervals include the variance of refitting. All scorers share the same
 resamples and repeat draws, so differences between them are paired (`paired`: each scorer's K-fold
 ρ minus the headline's). The random scorer's interval is the spread over its draws.
 """
@@ -30,7 +31,7 @@ from tap.evaluate import metrics as M
 from tap.evaluate.protocols import kfold, kfold_selection, lodo, loco
 from tap.evaluate.scorers import Scorer
 from tap.evaluate.selection import CURVE_Q, heldout_selection, measured_scores, selection_curve
-from tap.stats import percentile_interval, resample_indices
+from tap.stats import percentile_interval, resample_groups
 
 
 def _point_maker(scorer: Scorer) -> Callable:
@@ -118,11 +119,14 @@ def evaluate_scorers(
     repeats: int = 10,
     loco_max: int = 64,
     headline: str | None = None,
+    interval_groups: np.ndarray | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Metrics of every scorer (a dict ready for metrics.json) and per-cohort predictions (long form).
 
     `features` rows align with `y_cs` rows (cohorts x seeds), `domains` / `members` and `groups`
-    (item groups; default: each cohort its own). LOCO runs only up to `loco_max` cohorts (it fits
+    (item groups; default: each cohort its own), which the folds keep apart and the bootstrap
+    resamples whole (`interval_groups` overrides what it resamples: a comparison's knob, e.g. every
+    cohort on its own, as intervals were before). LOCO runs only up to `loco_max` cohorts (it fits
     n models per scorer). `paired` holds each scorer's K-fold ρ minus `headline`'s."""
     y_cs = np.asarray(y_cs, float)
     n, seeds = y_cs.shape
@@ -134,7 +138,8 @@ def evaluate_scorers(
                 "resamples": resamples, "random_draws": random_draws}
     ticker = _Ticker(len(scorers), progress)
     fits = {s.name: {"selection": measured_scores(s, y_cs)} for s in scorers if s.group == "measured"}
-    shared = _Shared.draw(fits, scorers, y_cs, protocol)
+    resampled = groups if interval_groups is None else np.asarray(interval_groups)
+    shared = _Shared.draw(fits, scorers, y_cs, resampled, protocol)
     entries = _fit_all(scorers, features, y_cs, domains, members, groups, protocol, shared, n_jobs, ticker, fits)
     results_out, kfold_samples = [], {}
     for scorer in scorers:
@@ -157,6 +162,7 @@ def evaluate_scorers(
         "cohorts": n, "seeds": seeds, "top_q": q, "bootstrap": resamples, "interval_level": level,
         "protocol": {"headline": f"grouped {folds}-fold x {repeats} repeats, ρ within held-out folds", "folds": folds,
                      "repeats": repeats, "groups": int(len(sizes)), "largest_group": int(sizes.max()),
+                     "intervals": "95% bootstrap over item groups (cohorts sharing a pool item resample together)",
                      "loco": n <= loco_max, "loco_max_cohorts": loco_max},
         "noise": noise, "scorers": results_out, "paired": _paired(kfold_samples, headline),
     }
@@ -227,8 +233,9 @@ def _fit_and_enter(
 
 @dataclass
 class _Shared:
-    """What every scorer's intervals share: the cohort resamples, the K-fold repeat each resample
-    reads, and per resample the noise (reliability, ceiling) and the measured selector's gain."""
+    """What every scorer's intervals share: the resamples (of item groups, expanded to their cohorts),
+    the K-fold repeat each resample reads, and per resample the noise (reliability, ceiling) and the
+    measured selector's gain."""
 
     r1: float
     ceiling: float
@@ -237,13 +244,14 @@ class _Shared:
     draws: list[int]
     boot_noise: list[tuple[float, float]]
     boot_measured: list[float]
+    groups: np.ndarray
 
     @classmethod
-    def draw(cls, fits: dict, scorers: list[Scorer], y_cs: np.ndarray, protocol: dict) -> _Shared:
+    def draw(cls, fits: dict, scorers: list[Scorer], y_cs: np.ndarray, groups: np.ndarray, protocol: dict) -> _Shared:
         q = protocol["q"]
         measured = next((s.name for s in reversed(scorers) if s.group == "measured" and s.seed_scores is None), None)
         r1, ceiling = _noise(y_cs)
-        boots = resample_indices(len(y_cs), protocol["resamples"], protocol["seed"])
+        boots = resample_groups(groups, protocol["resamples"], protocol["seed"])
 
         def gain(idx: np.ndarray) -> float:
             if not measured:
@@ -252,7 +260,7 @@ class _Shared:
 
         return cls(r1, ceiling, gain(np.arange(len(y_cs))), boots,
                    [b % protocol["repeats"] for b in range(len(boots))],  # the K-fold repeat each resample reads
-                   [_noise(y_cs[idx]) for idx in boots], [gain(idx) for idx in boots])
+                   [_noise(y_cs[idx]) for idx in boots], [gain(idx) for idx in boots], np.asarray(groups))
 
 
 def _subset(fit: dict, idx: np.ndarray) -> dict:
@@ -275,7 +283,9 @@ def _scorer_entry(scorer: Scorer, fit: dict | None, y_cs: np.ndarray, domains: n
                for idx, bm, bn, r in zip(shared.boots, shared.boot_measured, shared.boot_noise, shared.draws)]
     entry["metrics"] = {k: percentile_interval(v, [s[k] for s in samples]) for k, v in point.items()}
     if "lodo" in fit:
-        entry["lodo_per_subject"] = _per_subject(fit, y, domains, protocol["resamples"], protocol["seed"])
+        entry["lodo_per_subject"] = _per_subject(
+            fit, y, domains, shared.groups, protocol["resamples"], protocol["seed"]
+        )
     if scorer.intervals:
         entry["coverage"] = _coverage(fit, y, protocol["level"], shared.boots)
         entry["coverage"]["protocol"] = f"grouped {protocol['folds']}-fold, repeat 0"
@@ -300,8 +310,9 @@ def _paired(samples: dict, headline: str | None) -> dict:
     return {"headline": headline, "minus_headline": out}
 
 
-def _per_subject(fit: dict, y: np.ndarray, domains: np.ndarray, resamples: int, seed: int) -> dict:
-    """LODO and K-fold (repeat 0) ρ within each subject's cohorts, and their gap, with bootstrap intervals."""
+def _per_subject(fit: dict, y: np.ndarray, domains: np.ndarray, groups: np.ndarray, resamples: int, seed: int) -> dict:
+    """LODO and K-fold (repeat 0) ρ within each subject's cohorts, and their gap, with bootstrap intervals
+    over the item groups of those cohorts."""
     out = {}
     rng = np.random.default_rng(seed + 1)
     for subject in sorted(set(domains) - {"mixed"}):
@@ -314,7 +325,7 @@ def _per_subject(fit: dict, y: np.ndarray, domains: np.ndarray, resamples: int, 
             return lodo_rho, kfold_rho - lodo_rho
 
         point = stats(rows)
-        boot = [stats(rows[idx]) for idx in resample_indices(len(rows), resamples, rng)]
+        boot = [stats(rows[idx]) for idx in resample_groups(groups[rows], resamples, rng)]
         out[subject] = {"cohorts": int(len(rows)), "lodo_spearman": percentile_interval(point[0], [b[0] for b in boot]),
                         "kfold_spearman": percentile_interval(M.spearman(fit["kfold"][0][rows], y[rows]), []),
                         "gap": percentile_interval(point[1], [b[1] for b in boot])}

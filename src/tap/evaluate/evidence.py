@@ -2,8 +2,8 @@
 
 Inputs are plain tables: the ledger rows of one label config (one row per cohort x seed, with the
 targets and per-subject deltas) and the cohorts table (one row per item, with the generator's
-recorded knobs). Every function returns numbers with a 95% bootstrap interval over cohorts where
-one makes sense.
+recorded knobs). Every function returns numbers with a 95% bootstrap interval where one makes
+sense, over item groups: cohorts that share a pool item resample together (`cohort_groups`).
 
 - `target_table`: per target — mean label, share of cohorts improving, across- over within-cohort
   seed std, single-seed reliability r1 and the S-seed ceiling √R_S.
@@ -32,8 +32,23 @@ TARGETS = ("lift_nll", "delta_accuracy", "lift_pass")
 KNOBS = ("difficulty_lo", "difficulty_hi", "corruption_rate", "systematic_rate", "duplicate_rate", "off_format_rate")
 
 
-def _ci(statistic, n: int, resamples: int, seed: int) -> dict:
-    return M.bootstrap(statistic, n, resamples=resamples, seed=seed)
+def cohort_groups(cohorts: pd.DataFrame | None) -> pd.Series:
+    """Each cohort's item group: cohorts that share a pool item share one (protocols.item_groups).
+    Without item ids (or without a cohorts table) each cohort is a group of its own."""
+    from tap.evaluate.protocols import item_groups
+
+    if cohorts is None or "item_id" not in cohorts:
+        return pd.Series(dtype=int)
+    items = cohorts.groupby("cohort_id").item_id.agg(set)
+    return pd.Series(item_groups(items.index, items.to_dict()), index=items.index)
+
+
+def _ci(statistic, cohort_ids, groups: pd.Series, resamples: int, seed: int) -> dict:
+    """`statistic` of index arrays into `cohort_ids` (one row per cohort), with its interval over the
+    cohorts' item groups (a cohort `groups` does not know is a group of its own)."""
+    known = pd.Series(list(cohort_ids)).map(groups)
+    labels = [f"g{g:.0f}" if pd.notna(g) else f"c{i}" for i, g in enumerate(known)]
+    return M.bootstrap(statistic, len(labels), resamples=resamples, seed=seed, groups=np.array(labels))
 
 
 def wide(rows: pd.DataFrame, target: str) -> pd.DataFrame:
@@ -43,11 +58,13 @@ def wide(rows: pd.DataFrame, target: str) -> pd.DataFrame:
     return seed_table(rows, target)[0]
 
 
-def target_table(rows: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
-    """Per target: the battery statistics with bootstrap intervals over cohorts."""
-    out = {}
+def target_table(rows: pd.DataFrame, cohorts: pd.DataFrame | None = None, *, resamples: int = 1000,
+                 seed: int = 0) -> dict:
+    """Per target: the battery statistics with bootstrap intervals over item groups (of `cohorts`)."""
+    out, groups = {}, cohort_groups(cohorts)
     for target in TARGETS:
-        y_cs = wide(rows, target).to_numpy(float)
+        table = wide(rows, target)
+        y_cs, ids = table.to_numpy(float), table.index
         incomplete = int(rows[rows.status == "ok"].cohort_id.nunique() - len(y_cs))
         if not len(y_cs):
             continue
@@ -61,12 +78,12 @@ def target_table(rows: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) ->
         def r1(idx, y_cs=y_cs):
             return M.seed_reliability(y_cs[idx], "spearman")
 
-        reliability = _ci(r1, n, resamples, seed)
+        reliability = _ci(r1, ids, groups, resamples, seed)
         out[target] = {
             "cohorts": n, "seeds": seeds,
-            "mean": _ci(lambda idx, y=y: y[idx].mean(), n, resamples, seed),
-            "share_improving": _ci(lambda idx, y=y: (y[idx] > 0).mean(), n, resamples, seed),
-            "across_over_within": _ci(ratio, n, resamples, seed),
+            "mean": _ci(lambda idx, y=y: y[idx].mean(), ids, groups, resamples, seed),
+            "share_improving": _ci(lambda idx, y=y: (y[idx] > 0).mean(), ids, groups, resamples, seed),
+            "across_over_within": _ci(ratio, ids, groups, resamples, seed),
             "single_seed_reliability": reliability,
             "ceiling": {k: (M.noise_ceiling(v, seeds) if v is not None and np.isfinite(v) else None)
                         for k, v in reliability.items() if k in ("value", "lo", "hi")},
@@ -84,7 +101,7 @@ def target_correlations(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples:
     """Spearman ρ between the targets' cohort labels, overall and within each cohort subject."""
     labels = cohort_labels(rows)
     subject = _cohort_subjects(cohorts).reindex(labels.index)
-    out = {}
+    out, groups = {}, cohort_groups(cohorts)
     for group, part in [("all", labels), *((s, labels[subject == s]) for s in sorted(subject.dropna().unique()))]:
         n = len(part)
         pairs = {}
@@ -92,7 +109,9 @@ def target_correlations(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples:
             for b in TARGETS[i + 1:]:
                 x, y = part[a].to_numpy(), part[b].to_numpy()
                 pairs[f"{a} ~ {b}"] = (
-                    _ci(lambda idx, x=x, y=y: M.spearman(x[idx], y[idx]), n, resamples, seed) if n >= 3 else None
+                    _ci(lambda idx, x=x, y=y: M.spearman(x[idx], y[idx]), part.index, groups, resamples, seed)
+                    if n >= 3
+                    else None
                 )
         out[group] = {"cohorts": n, **pairs}
     return out
@@ -139,12 +158,12 @@ def own_and_other(
 ) -> dict:
     """For single-subject cohorts, per target: the mean lift on the own subject's probe items, on the
     other subjects' items, and their contributions to the overall lift (probe-item weights)."""
-    out = {}
+    out, groups = {}, cohort_groups(cohorts)
     for target, table in _own_other_table(rows, cohorts, probe).groupby("target"):
         entry = {"cohorts": len(table)}
         for column in ("own", "other", "own_part", "other_part"):
             values = table[column].to_numpy()
-            entry[column] = _ci(lambda idx, v=values: v[idx].mean(), len(values), resamples, seed)
+            entry[column] = _ci(lambda idx, v=values: v[idx].mean(), table.cohort_id, groups, resamples, seed)
         entry["share_own_improving"] = float((table.own > 0).mean())
         entry["per_subject"] = {s: {"cohorts": len(g), "own": float(g.own.mean()), "other": float(g.other.mean())}
                                 for s, g in table.groupby("subject")}
@@ -176,17 +195,18 @@ def own_by_kind(
     rows: pd.DataFrame, cohorts: pd.DataFrame, probe: pd.DataFrame, *, resamples: int = 1000, seed: int = 0
 ) -> dict:
     """For single-subject cohorts of each kind (cohort_kinds), per target: the mean lift on the own
-    subject's probe items (95% bootstrap interval over cohorts), the share of cohorts whose own lift is
+    subject's probe items (95% bootstrap interval over item groups), the share of cohorts whose own lift is
     positive, and the mean lift on the other subjects' items (probe-item weights)."""
     table = _own_other_table(rows, cohorts, probe)
     table["kind"] = table.cohort_id.map(cohort_kinds(cohorts))
     out: dict = {}
+    groups = cohort_groups(cohorts)
     for (target, name), g in table.groupby(["target", "kind"]):
         own = g.own.to_numpy()
         out.setdefault(target, {})[name] = {
             "cohorts": len(g),
-            "own": _ci(lambda idx, v=own: v[idx].mean(), len(own), resamples, seed),
-            "share_own_improving": _ci(lambda idx, v=own: (v[idx] > 0).mean(), len(own), resamples, seed),
+            "own": _ci(lambda idx, v=own: v[idx].mean(), g.cohort_id, groups, resamples, seed),
+            "share_own_improving": _ci(lambda idx, v=own: (v[idx] > 0).mean(), g.cohort_id, groups, resamples, seed),
             "other": float(g.other.mean()),
             "per_subject": {
                 s: {"cohorts": len(h), "own": float(h.own.mean()), "share_own_improving": float((h.own > 0).mean())}
@@ -269,7 +289,7 @@ def variance_explained(rows: pd.DataFrame, cohorts: pd.DataFrame, *, resamples: 
         for name, make in models.items():
             pred = loco(make, X, y)["pred"]
             entry["oracle_knob_loco_spearman"][name] = _ci(
-                lambda idx, p=pred: M.spearman(p[idx], y[idx]), n, resamples, seed
+                lambda idx, p=pred: M.spearman(p[idx], y[idx]), labels.index, cohort_groups(cohorts), resamples, seed
             )
         out[target] = entry
     return out

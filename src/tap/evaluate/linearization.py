@@ -81,16 +81,24 @@ def cohort_predictions(policy, rollouts: pd.DataFrame, probes: dict, settings: d
     return pd.DataFrame(rows)
 
 
-def _rho(pred: np.ndarray, actual: np.ndarray, resamples: int, seed: int) -> dict:
+def _rho(pred: np.ndarray, actual: np.ndarray, groups: np.ndarray, resamples: int, seed: int) -> dict:
     n = len(pred)
-    return {**M.bootstrap(lambda idx: M.spearman(pred[idx], actual[idx]), n, resamples=resamples, seed=seed), "n": n}
+    boot = M.bootstrap(lambda idx: M.spearman(pred[idx], actual[idx]), n, resamples=resamples, seed=seed, groups=groups)
+    return {**boot, "n": n}
+
+
+def _groups(cohort_ids: pd.Series, groups: pd.Series | None) -> np.ndarray:
+    """Each row's item group (a cohort `groups` does not know is a group of its own)."""
+    known = cohort_ids.map(groups) if groups is not None else pd.Series(np.nan, index=cohort_ids.index)
+    return np.array([f"g{g:.0f}" if pd.notna(g) else f"c{c}" for c, g in zip(cohort_ids, known)])
 
 
 def check(units: pd.DataFrame, cohorts: pd.DataFrame, lifts: pd.DataFrame, *, targets=("lift_nll", "lift_pass"),
-          resamples: int = 1000, seed: int = 0) -> dict:
+          resamples: int = 1000, seed: int = 0, groups: pd.Series | None = None) -> dict:
     """Spearman ρ (95% bootstrap interval) of each first-order prediction with the actual lift after
     each recorded step: (a) pooled over units, (b) over cohorts against the mean over seeds. Also the
-    median of actual / predicted for the Adam score at each step (1 = the linearization is exact)."""
+    median of actual / predicted for the Adam score at each step (1 = the linearization is exact).
+    Intervals resample item groups (`groups`: cohort id -> group; a unit goes with its cohort)."""
     keys = ["cohort_id", "cohort_hash", "seed"]
     out = {"a": {}, "b": {}}
     for step in sorted(lifts.step.unique()):
@@ -101,8 +109,9 @@ def check(units: pd.DataFrame, cohorts: pd.DataFrame, lifts: pd.DataFrame, *, ta
             name = target.replace("lift_", "")
             for source, table in (("a", joined), ("b", per_cohort)):
                 actual = table[target].to_numpy(float)
+                rows = _groups(table.cohort_id, groups)
                 entry = {
-                    kind: _rho(table[f"{kind}_{name}"].to_numpy(float), actual, resamples, seed)
+                    kind: _rho(table[f"{kind}_{name}"].to_numpy(float), actual, rows, resamples, seed)
                     for kind in ("dot", "adam")
                 }
                 predicted = table[f"adam_{name}"].to_numpy(float)
