@@ -16,8 +16,38 @@ def test_the_dataset_interval_includes_the_predictors_held_out_errors():
     assert (alone["lo"], alone["hi"]) == pytest.approx((0.01, 0.01)) and not alone["includes_predictor_error"]
     errors = np.random.default_rng(0).normal(scale=0.02, size=64)
     both = dataset_lift(scores, errors)
-    assert both["includes_predictor_error"] and both["lo"] < 0.0 < 0.01 < both["hi"]  # ±2·0.02/√6 ≈ ±0.016 around 0.01
-    assert both["hi"] - both["lo"] == pytest.approx(2 * 1.96 * 0.02 / np.sqrt(6), rel=0.25)
+    assert both["includes_predictor_error"] and both["lo"] < 0.0 < 0.01 < both["hi"]
+    assert both["hi"] - both["lo"] == pytest.approx(2 * 1.96 * 0.02, rel=0.25)  # one whole error, shared
+
+
+def test_a_datasets_predictor_error_is_a_shared_bias_that_does_not_shrink_with_its_size():
+    """A new dataset's error is mostly shared by its cohorts: with held-out errors whose folds differ
+    by a bias of ±0.01, the interval of a 400-cohort dataset stays at least that wide, where
+    independent per-cohort errors would shrink it like 1/√400."""
+    rng = np.random.default_rng(1)
+    folds = np.repeat(np.arange(5), 20)
+    errors = np.array([-0.01, -0.005, 0.0, 0.005, 0.01])[folds] + rng.normal(scale=0.002, size=100)
+    scores = pd.DataFrame({"predicted_lift": rng.normal(loc=0.01, scale=0.001, size=400)})
+    whole = dataset_lift(scores, errors, folds)
+    assert whole["lo"] < 0.01 - 0.008 and whole["hi"] > 0.01 + 0.008  # the outer folds' bias is inside
+    small = dataset_lift(scores.head(8), errors, folds)
+    assert (whole["hi"] - whole["lo"]) > 0.8 * (small["hi"] - small["lo"])  # no 1/√N shrinkage
+    alone = dataset_lift(scores, errors)  # each error a fold of its own: one whole error shared
+    spread = np.quantile(errors, 0.975) - np.quantile(errors, 0.025)
+    assert alone["hi"] - alone["lo"] == pytest.approx(spread, rel=0.25)
+
+
+def test_the_folds_of_a_predictors_held_out_errors():
+    from tap.api.scoring import heldout_error_folds
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"adv_std": rng.normal(size=40)})
+    y = X.adv_std.to_numpy() + rng.normal(scale=0.1, size=40)
+    cv = TAPPredictor(model="ridge", random_state=0).fit(X, y)
+    assert np.array_equal(heldout_error_folds(cv), cv.fold_of_)
+    split = TAPPredictor(model="ridge", interval="split", random_state=0).fit(X, y)
+    assert len(heldout_error_folds(split)) == len(split.heldout_errors_) == 10
+    assert heldout_error_folds(TAPPredictor(model="ridge", interval="none").fit(X, y)) is None
 
 
 @pytest.fixture

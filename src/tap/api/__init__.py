@@ -12,7 +12,15 @@ from tap.api.pipeline import (
     write_cohorts,
 )
 from tap.api.predict import evaluate, fit
-from tap.api.scoring import check_scores_path, dataset_lift, load_scoring_predictor, provenance_notes, read_probe, score
+from tap.api.scoring import (
+    check_scores_path,
+    dataset_lift,
+    heldout_error_folds,
+    load_scoring_predictor,
+    provenance_notes,
+    read_probe,
+    score,
+)
 from tap.api.runs import run_config
 from tap.features.catalog import feature_catalog
 
@@ -21,6 +29,7 @@ __all__ = [
     "data_cohorts",
     "dataset",
     "dataset_lift",
+    "heldout_error_folds",
     "evaluate",
     "choice",
     "feature_catalog",

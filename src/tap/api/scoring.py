@@ -31,26 +31,50 @@ def read_probe(path: str | Path) -> pd.DataFrame:
 
 
 def dataset_lift(
-    result: pd.DataFrame, heldout_errors: np.ndarray | None = None, *, resamples: int = 1000, seed: int = 0
+    result: pd.DataFrame, heldout_errors: np.ndarray | None = None, error_folds: np.ndarray | None = None, *,
+    resamples: int = 1000, seed: int = 0,
 ) -> dict:
     """A dataset's mean predicted lift per cohort, with a 95% bootstrap interval.
 
-    Each resample draws the dataset's cohorts with replacement and, when the predictor's signed
-    held-out errors (label − held-out prediction, from its conformal calibration) are given, one
-    error per drawn cohort, added to its prediction: the interval then covers the predictor's own
-    error as well as the spread over cohorts, assuming the new cohorts' errors are like those of
-    its training battery. Without them it is the spread over cohorts only (`includes_predictor_error`)."""
+    Each resample draws the dataset's cohorts with replacement. With the predictor's signed held-out
+    errors (label − held-out prediction, from its conformal calibration) it also adds the predictor's
+    error, split in two: a bias shared by every cohort of the dataset — the mean error of one fold of
+    held-out cohorts (`error_folds`: each error's fold), drawn once per resample — and per drawn
+    cohort one residual (an error minus its fold's mean). A new dataset's error is mostly such a
+    shared bias: it does not average away over the dataset's cohorts, so neither does the interval.
+    Without `error_folds` every error is a fold of its own: one whole held-out error is shared by
+    every cohort (the most conservative split). The interval assumes the dataset's cohorts err like a
+    held-out fold of the predictor's battery. Without errors it is the spread over cohorts only
+    (`includes_predictor_error`)."""
     values = result.predicted_lift.to_numpy(float)
     errors = None if heldout_errors is None or not len(heldout_errors) else np.asarray(heldout_errors, dtype=float)
     rng = np.random.default_rng(seed)
+    if errors is not None:
+        folds = np.arange(len(errors)) if error_folds is None else np.asarray(error_folds)
+        labels, fold_index = np.unique(folds, return_inverse=True)
+        fold_means = np.array([errors[fold_index == k].mean() for k in range(len(labels))])
+        residuals = errors - fold_means[fold_index]
     means = []
     for _ in range(resamples):
-        drawn = values[rng.integers(0, len(values), len(values))]
+        drawn = values[rng.integers(0, len(values), len(values))].mean()
         if errors is not None:
-            drawn = drawn + errors[rng.integers(0, len(errors), len(values))]
-        means.append(drawn.mean())
+            drawn += fold_means[rng.integers(0, len(fold_means))]
+            drawn += residuals[rng.integers(0, len(residuals), len(values))].mean()
+        means.append(drawn)
     return {**percentile_interval(values.mean(), means, key="mean"), "cohorts": len(values),
             "includes_predictor_error": errors is not None}
+
+
+def heldout_error_folds(predictor) -> np.ndarray | None:
+    """The fold of each of a fitted predictor's held-out errors: CV+'s folds; split conformal's
+    calibration cohorts (in random order) cut into `n_folds` folds. None without held-out errors."""
+    errors = getattr(predictor, "heldout_errors_", None)
+    if errors is None or not len(errors):
+        return None
+    folds = getattr(predictor, "fold_of_", None)
+    if folds is not None and len(folds) == len(errors):
+        return np.asarray(folds)
+    return np.arange(len(errors)) % max(1, min(int(getattr(predictor, "n_folds", 5)), len(errors)))
 
 
 def training_run(predictor_path: str | Path, meta: dict) -> Path | None:

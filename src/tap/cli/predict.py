@@ -216,9 +216,12 @@ def score(
         result = api.score(frame, predictor, target, config=cfg, model=model, home=home, verifier=verifier, probe=probe,
                            progress=lambda done, total: progress.update(task, completed=done, total=total))
     _print_ranked(result, meta.get("target", "lift_nll"), top)
-    whole = api.dataset_lift(result, getattr(fitted, "heldout_errors_", None))
-    spread = "over its cohorts and the predictor's held-out errors" if whole["includes_predictor_error"] else (
-        "over its cohorts only: this predictor keeps no held-out errors (refit it with `tap fit`)")
+    whole = api.dataset_lift(result, getattr(fitted, "heldout_errors_", None), api.heldout_error_folds(fitted))
+    spread = (
+        "over its cohorts and the predictor's held-out error: one fold's mean error shared by every cohort, "
+        "plus each cohort's residual" if whole["includes_predictor_error"] else
+        "over its cohorts only: this predictor keeps no held-out errors (refit it with `tap fit`)"
+    )
     console.print(
         f"dataset: mean predicted lift per cohort {whole['mean']:+.4f} [{whole['lo']:+.4f}, {whole['hi']:+.4f}] "
         f"(95% bootstrap {spread}; {whole['cohorts']} cohorts)"
