@@ -29,7 +29,7 @@ from tap.api.predict import _labelled_features, _run_config, _short_runs
 from tap.evaluate import metrics as M
 from tap.evaluate.evaluation import _point_maker
 from tap.evaluate.protocols import fit_model, group_folds, predict_model
-from tap.evaluate.scorers import build_scorers
+from tap.evaluate.scorers import build_scorers, configured_scorer_name
 from tap.stats import percentile_interval
 from tap.store import RunPaths, write_json
 
@@ -97,7 +97,7 @@ def main() -> None:
     short = _short_runs(
         args.run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], None
     )
-    configured = f"TAP {config.predictor.model} {'+'.join(config.predictor.families)}"
+    configured = configured_scorer_name(config.predictor.model_dump())
     scorers = _curve_scorers(build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1],
                                            config.predictor.model_dump(), short), configured)
     sizes = sorted({min(m, n) for m in args.sizes})

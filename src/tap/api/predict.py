@@ -147,7 +147,7 @@ def evaluate(
 
     from tap import __version__
     from tap.evaluate.evaluation import evaluate_scorers
-    from tap.evaluate.scorers import build_scorers
+    from tap.evaluate.scorers import build_scorers, configured_scorer_name
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
@@ -165,7 +165,7 @@ def evaluate(
     scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor, short_runs)
     started = time.perf_counter()
     ev = config.evaluate
-    headline = f"TAP {config.predictor.model} {'+'.join(config.predictor.families)}"
+    headline = configured_scorer_name(predictor)
     metrics, predictions = evaluate_scorers(
         scorers, data["features"], data["y_cs"], data["domains"], data["members"],
         q=ev.top_q, resamples=ev.bootstrap, seed=ev.bootstrap_seed, random_draws=ev.random_draws,
@@ -203,7 +203,7 @@ def _importance(scorers: list, headline: str, data: dict, seed: int) -> dict | N
         return None
     table = permutation_importances(
         lambda: scorer.make().set_params(interval="none"), data["features"][scorer.columns].astype(float),
-        data["y_cs"].mean(axis=1), seed=seed, subjects=data["domains"],
+        data["y_cs"].mean(axis=1), seed=seed, subjects=data["domains"], groups=data["groups"],
     )
     catalog = {name: (tag, text) for name, tag, text in feature_catalog()}
     rows = [
@@ -212,7 +212,7 @@ def _importance(scorers: list, headline: str, data: dict, seed: int) -> dict | N
     ]
     return {
         "scorer": headline,
-        "method": "drop in held-out Spearman ρ when one feature is shuffled (5 folds x 20 repeats)",
+        "method": "drop in held-out Spearman ρ when one feature is shuffled (grouped 5-fold x 20 repeats)",
         "rows": rows,
     }
 

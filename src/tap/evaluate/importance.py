@@ -12,22 +12,29 @@ from tap.evaluate import metrics as M
 
 def permutation_importances(
     make_estimator: Callable, X: pd.DataFrame, y: np.ndarray, *, folds: int = 5, repeats: int = 20, seed: int = 0,
-    subjects: np.ndarray | None = None,
+    subjects: np.ndarray | None = None, groups: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Permutation importance on held-out folds: for each K-fold split, fit on the training part and
-    measure how much shuffling one column of the held-out part lowers Spearman ρ(ŷ, y) there.
+    """Permutation importance on held-out folds: for each grouped K-fold split (the headline's folds:
+    cohorts of one item group stay on one side, `tap.stats.group_folds`; default: each cohort its
+    own group), fit on the training part and measure how much shuffling one column of the held-out
+    part lowers Spearman ρ(ŷ, y) there.
     Returns one row per column: mean and std of the drop over folds x repeats where ρ is defined,
     and `undefined`, how many drops were not (a fold whose predictions do not vary has no ρ: it is
     counted, never scored 0)."""
     from sklearn.inspection import permutation_importance
-    from sklearn.model_selection import KFold
     from threadpoolctl import threadpool_limits
 
     from tap.evaluate.protocols import fit_model, predict_model
+    from tap.stats import group_folds
 
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    fold_of = group_folds(groups, folds, np.random.RandomState(seed))
     drops = []
     with threadpool_limits(1):
-        for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
+        for k in range(folds):
+            train, test = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+            if not len(test) or not len(train):
+                continue
             held = None if subjects is None else np.asarray(subjects)[test]
 
             def rho(estimator, X_, y_, held=held):  # rows keep their order under permutation: subjects stay aligned

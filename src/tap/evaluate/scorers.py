@@ -30,6 +30,23 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from tap.evaluate.metrics import spearman
 
 FAMILY_SETS = (("R",), ("R", "F"), ("R", "F", "G"))
+def _family_order(families: tuple[str, ...]) -> tuple:
+    """Family sets in the order the scorers list them: R, R+F, R+F+G, then any other configured one."""
+    return (FAMILY_SETS.index(families) if families in FAMILY_SETS else len(FAMILY_SETS), families)
+
+
+STANDARD_MODELS = (("auto", "global"), ("gbm", "global"), ("ridge", "global"), ("ridge", "subject"))
+
+
+def tap_scorer_name(model: str, scaling: str, families) -> str:
+    """A TAP scorer's name, e.g. "TAP ridge R+F" or "TAP kernel+subject R" (families in R, F, G order)."""
+    label = f"{model}+subject" if scaling == "subject" else model
+    return f"TAP {label} {'+'.join(f for f in ('R', 'F', 'G') if f in set(families))}"
+
+
+def configured_scorer_name(predictor: dict) -> str:
+    """The name of the scorer that is the configured predictor (`[predictor]`: model, scaling, families)."""
+    return tap_scorer_name(predictor["model"], predictor.get("scaling", "global"), predictor["families"])
 
 
 class SignedFeature(RegressorMixin, BaseEstimator):
@@ -160,24 +177,31 @@ def build_scorers(
 
 
 def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) -> list[Scorer]:
-    """TAP's predictor (auto, gbm, ridge, ridge within subject) and the best single feature, per family set."""
+    """TAP's predictor (auto, gbm, ridge, ridge within subject) and the best single feature, per family set,
+    and the configured predictor (`predictor`'s model, scaling and families) when it is none of those."""
     from tap.predict.predictor import TAPPredictor
 
     present = {tags[c] for c in usable}
     params = {k: v for k, v in predictor.items() if k not in ("model", "families", "scaling")}
     scorers: list[Scorer] = []
-    for families in FAMILY_SETS:
+    configured = None
+    if "model" in predictor:  # the configured predictor is a scorer, whatever its model, scaling and families
+        fams = tuple(f for f in ("R", "F", "G") if f in set(predictor["families"]))
+        configured = (predictor["model"], predictor.get("scaling", "global"), fams)
+    for families in sorted({*FAMILY_SETS, *([configured[2]] if configured else [])}, key=_family_order):
         if not set(families) <= present:
             continue
         columns = [c for c in usable if tags[c] in families]
-        for model, scaling in (("auto", "global"), ("gbm", "global"), ("ridge", "global"), ("ridge", "subject")):
+        models = [*(STANDARD_MODELS if families in FAMILY_SETS else ()),
+                  *([configured[:2]] if configured and configured[2] == families else [])]
+        for model, scaling in dict.fromkeys(models):
             def make(model=model, families=families, scaling=scaling):
                 return TAPPredictor(model=model, families=families, scaling=scaling, **params)
 
             label = f"{model}+subject" if scaling == "subject" else model
             scorers.append(
                 Scorer(
-                    f"TAP {label} {'+'.join(families)}",
+                    tap_scorer_name(model, scaling, families),
                     "tap",
                     columns,
                     make,
@@ -189,7 +213,7 @@ def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) ->
                     }.get(label, ""),
                 )
             )
-        if families != ("R", "F", "G"):
+        if families in FAMILY_SETS and families != ("R", "F", "G"):
             scorers.append(
                 Scorer(
                     f"best feature {'+'.join(families)}",
