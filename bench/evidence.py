@@ -142,14 +142,16 @@ def main() -> None:
     earlier = json.loads(args.reference.read_text()) if args.reference.exists() else {}
     if earlier.get("label_config_hash") == selection.config_hash:  # the same battery labelled before records existed
         reference = pd.DataFrame(earlier["labels"]).set_index("cohort_id").label
-        ours = evidence.cohort_labels(rows).lift_nll
+        target = earlier.get("target", "lift_nll")  # the reference's labels are of its own target
+        ours = evidence.cohort_labels(rows)[target]
         shared = ours.index.intersection(reference.index)
         payload["reference"] = {
             "file": str(args.reference.relative_to(REPO))
             if args.reference.is_relative_to(REPO)
             else str(args.reference),
             "cohorts": len(shared),
-            "max_abs_diff_lift_nll": float((ours[shared] - reference[shared]).abs().max()),
+            "target": target,
+            f"max_abs_diff_{target}": float((ours[shared] - reference[shared]).abs().max()),
         }
     if not args.no_evaluate:
         payload["evaluate_seconds"] = evaluate_each_target(run_dir, config, out)
