@@ -56,8 +56,8 @@ def _ranking_tables(metrics: dict, scorers: list[dict]) -> tuple[Table, Table]:
         title=(
             f"Ranking: {metrics['cohorts']} cohorts x {metrics['seeds']} seeds, label = mean {metrics['target']} "
             f"over seeds; K-fold = {protocol.get('headline', 'grouped K-fold')} ({protocol.get('groups', '?')} item "
-            f"groups, largest {protocol.get('largest_group', '?')}); value [95% bootstrap interval over cohorts "
-            "and repeats]"
+            f"groups, largest {protocol.get('largest_group', '?')}); value [95% bootstrap interval over item "
+            "groups and repeats]"
         ),
         box=box.SIMPLE_HEAD,
     )

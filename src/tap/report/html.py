@@ -300,7 +300,8 @@ def _page(data: dict, metrics: dict, headline: str, blocks: dict, example) -> st
         "<h1>TAP report</h1>",
         f"<p class='note'>{metrics['cohorts']} cohorts × {metrics['seeds']} seeds; label = mean {metrics['target']} "
         "over seeds "
-        f"(positive = the probe improved); 95% bootstrap intervals over cohorts ({metrics['bootstrap']} resamples). "
+        f"(positive = the probe improved); 95% bootstrap intervals over item groups (cohorts that share a pool item "
+        f"resample together; {metrics['bootstrap']} resamples). "
         f"Noise ceiling √R_{noise['seeds']} = {_fmt(noise['ceiling'])}. ★ = the configured predictor.</p>",
         _label_config_html(metrics),
         "<h2>Headline</h2>",
