@@ -1,8 +1,8 @@
 """Regenerate the committed study results (docs/results/) with this checkout's code.
 
 Each study is run (or resumed: finished label runs are reused from its ledger) with its config under
-`--runs`, sharing one TAP home, then evaluated anew with `tap evaluate` (and the other commands its
-results folder holds), and its outputs are copied to docs/results/. Per-seed labels go along as
+`--runs`, sharing one TAP home, then evaluated anew with `tap evaluate` unless the study just did (and
+the other commands its results folder holds), and its outputs are copied to docs/results/. Per-seed labels go along as
 labels.parquet (cohort, seed and every target), so intervals can be recomputed later without a
 relabel. Writes bench/results/regenerate.json: the commit, and per step its command and seconds.
 
@@ -117,7 +117,10 @@ def _pretrain_record(run: Path, home: Path) -> Path | None:
 def regenerate(name: str, runs: Path, home: Path, steps: Steps) -> None:
     config, intervention = STUDIES[name]
     run = runs / name
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
     steps.run(f"{name}: study", tap("study", "--config", config, "--out", run, "--workers", 2))
+    evaluated = json.loads((run / "study.json").read_text())["stages"].get("evaluate", {}).get("finished", "")
+    fresh = evaluated >= started  # the study evaluated with this code just now: no need to again
     if intervention:
         steps.run(f"{name}: intervention", tap("intervention", run, "--workers", 2))
     if name == "interference":  # the interference study as it was made: gbm on lift_nll, loop and intervention
@@ -127,7 +130,8 @@ def regenerate(name: str, runs: Path, home: Path, steps: Steps) -> None:
         steps.run(f"{name}: evidence", bench("evidence.py", run, "--out", RESULTS / "interference-evidence",
                                              "--reference", RESULTS / "interference-study" / "labels_summary.json"))
         steps.run(f"{name}: back to its config", tap("evaluate", run, "--config", config))
-    else:
+        fresh = True
+    elif not fresh:
         steps.run(f"{name}: evaluate", tap("evaluate", run))
     folders = {"default": ["default-study", "default-kfold"], "demo": ["demo"], "rg": ["reasoning-gym-study"],
                "interference": ["interference-kfold"], "large": ["large-study"]}[name]
