@@ -27,8 +27,8 @@ def test_an_unfinished_extra_seed_is_set_aside_not_the_cohorts_without_it():
     wide, notes = seed_table(_rows(seeds), "lift_pass", range(4))
     assert wide.shape == (COHORTS, 3) and list(wide.columns) == [0, 1, 2]
     assert notes == [
-        "seed 3 is finished for 5 of 12 cohorts: set aside (fewer runs than leaving out the cohorts without it; "
-        "`tap label` on the run finishes it)"
+        "seed 3 is finished for 5 of 12 cohorts: set aside, as keeping it would leave out the 7 without it "
+        "(`tap label` on the run finishes it)"
     ]
 
 
@@ -40,6 +40,8 @@ def test_a_failed_run_drops_its_cohort_and_seeds_outside_the_configuration_are_n
     assert wide.shape == (COHORTS - 1, 3) and "c0000" not in wide.index
     assert notes[0].startswith("set aside 11 runs of seeds 5, outside the configured seeds 0, 1, 2")
     assert notes[1] == "left out 1 cohorts missing a run of seeds 0, 1, 2 (failed or not yet run)"
+    nothing, notes = seed_table(_rows(seeds), "lift_pass", range(7, 9))  # none of the configured seeds ran
+    assert nothing.empty and notes[0].startswith("set aside 46 runs of seeds 0, 1, 2, 5, outside")
 
 
 @pytest.fixture

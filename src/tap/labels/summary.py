@@ -44,10 +44,11 @@ def seed_table(ledger_rows: pd.DataFrame, target: str, seeds=None) -> tuple[pd.D
         if (cohorts * k, cohorts) > best:
             best, kept = (cohorts * k, cohorts), order[:k]
     for s in sorted(set(wide.columns) - set(kept)):
-        notes.append(f"seed {s} is finished for {int(have[s].sum())} of {len(wide)} cohorts: set aside (fewer runs "
-                     "than leaving out the cohorts without it; `tap label` on the run finishes it)")
+        having = int(have[s].sum())
+        notes.append(f"seed {s} is finished for {having} of {len(wide)} cohorts: set aside, as keeping it would leave "
+                     f"out the {len(wide) - having} without it (`tap label` on the run finishes it)")
     wide = wide[sorted(kept)]
-    complete = wide.dropna()
+    complete = wide.dropna() if kept else wide.iloc[:0]
     if len(complete) < len(wide):
         notes.append(f"left out {len(wide) - len(complete)} cohorts missing a run of seeds {_seed_list(sorted(kept))} "
                      "(failed or not yet run)")
