@@ -8,12 +8,14 @@ relabel. Writes bench/results/regenerate.json: the commit, and per step its comm
 
     python bench/regenerate.py [--runs runs/regen] [--home runs/regen/home] [--only default demo ...]
 
-- default (configs/tiny.toml, + `tap intervention`): default-study, default-kfold, evidence
+- default (configs/tiny.toml): default-study (with its loop.json), default-kfold, evidence (evidence.json)
 - demo (configs/demo.toml): demo
 - rg (configs/reasoning-gym-tiny.toml): reasoning-gym-study, reasoning-gym-evidence
-- interference (configs/tiny-interference.toml, + `tap intervention`): interference-kfold; interference-study
-  and interference-evidence evaluated as they were made (gbm, interference-study on lift_nll)
+- interference (configs/tiny-interference.toml, loop.in_study = false): interference-kfold; interference-study and
+  interference-evidence evaluated as they were made (gbm; interference-study on lift_nll)
 - large (configs/tiny-large.toml): large-study (+ learning_curve.json, auto_choice.json)
+The interventions (intervention.json) and the interference loop (interference-study/loop.json) are not rerun:
+their intervals resample cohorts within subject and loop seeds, not the evaluation's item groups.
 
 Timings are wall-clock seconds on a shared machine; bench/demo.py and bench/study.py measure cold runs.
 """
@@ -34,14 +36,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
 STUDY_FILES = ("metrics.json", "predictions.parquet", "study.json", "config.toml", "features.parquet")
-STUDIES = {  # run -> (config, run `tap intervention` too)
-    "default": ("configs/tiny.toml", True),
-    "demo": ("configs/demo.toml", False),
-    "rg": ("configs/reasoning-gym-tiny.toml", False),
-    "interference": ("configs/tiny-interference.toml", True),
-    "large": ("configs/tiny-large.toml", False),
+STUDIES = {  # run -> (config, overrides)
+    "default": ("configs/tiny.toml", ()),
+    "demo": ("configs/demo.toml", ()),
+    "rg": ("configs/reasoning-gym-tiny.toml", ()),
+    "interference": ("configs/tiny-interference.toml", ("--set", "loop.in_study=false")),
+    "large": ("configs/tiny-large.toml", ()),
 }
-OLD_INTERFERENCE = ["--set", "predictor.model=gbm", "--set", "evaluate.target=lift_nll"]
+FOLDERS = {"default": ["default-study", "default-kfold"], "demo": ["demo"], "rg": ["reasoning-gym-study"],
+           "interference": ["interference-kfold"], "large": ["large-study"]}
+OLD_INTERFERENCE = ["predictor.model=gbm", "evaluate.target=lift_nll"]
 
 
 class Steps:
@@ -115,39 +119,33 @@ def _pretrain_record(run: Path, home: Path) -> Path | None:
 
 
 def regenerate(name: str, runs: Path, home: Path, steps: Steps) -> None:
-    config, intervention = STUDIES[name]
+    config, extra = STUDIES[name]
     run = runs / name
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    steps.run(f"{name}: study", tap("study", "--config", config, "--out", run, "--workers", 2))
+    steps.run(f"{name}: study", tap("study", "--config", config, *extra, "--out", run, "--workers", 2))
     evaluated = json.loads((run / "study.json").read_text())["stages"].get("evaluate", {}).get("finished", "")
-    fresh = evaluated >= started  # the study evaluated with this code just now: no need to again
-    if intervention:
-        steps.run(f"{name}: intervention", tap("intervention", run, "--workers", 2))
-    if name == "interference":  # the interference study as it was made: gbm on lift_nll, loop and intervention
-        steps.run(f"{name}: evaluate gbm lift_nll", tap("evaluate", run, *OLD_INTERFERENCE))
-        copy(run, "interference-study", (*STUDY_FILES, "loop.json", "intervention.json"))
-        labels_files(run, "interference-study", home)
-        steps.run(f"{name}: evidence", bench("evidence.py", run, "--out", RESULTS / "interference-evidence",
-                                             "--reference", RESULTS / "interference-study" / "labels_summary.json"))
-        steps.run(f"{name}: back to its config", tap("evaluate", run, "--config", config))
-        fresh = True
-    elif not fresh:
+    if evaluated < started:  # the study's evaluation is older than this code
         steps.run(f"{name}: evaluate", tap("evaluate", run))
-    folders = {"default": ["default-study", "default-kfold"], "demo": ["demo"], "rg": ["reasoning-gym-study"],
-               "interference": ["interference-kfold"], "large": ["large-study"]}[name]
-    for folder in folders:
-        extra = ("loop.json", "intervention.json") if folder == "default-study" else ()
-        copy(run, folder, (*STUDY_FILES, *extra) if folder != "default-kfold" else ("metrics.json",
-                                                                                     "predictions.parquet",
-                                                                                     "config.toml"))
-        if folder != "default-kfold":
-            labels_files(run, folder, home)
+    for folder in FOLDERS[name]:
+        if folder == "default-kfold":
+            copy(run, folder, ("metrics.json", "predictions.parquet", "config.toml"))
+            continue
+        copy(run, folder, (*STUDY_FILES, "loop.json") if folder == "default-study" else STUDY_FILES)
+        labels_files(run, folder, home)
     if name == "default":
         steps.run(f"{name}: evidence", bench("evidence.py", run, "--no-evaluate", "--out", RESULTS / "evidence"))
         copy(run, "evidence", ("metrics.json",), rename={"metrics.json": "metrics_lift_pass.json"})
     if name == "rg":
         steps.run(f"{name}: evidence", bench("evidence.py", run, "--no-evaluate", "--no-linearization", "--out",
                                              RESULTS / "reasoning-gym-evidence"))
+    if name == "interference":  # interference-study and -evidence as they were made: gbm, the study on lift_nll
+        from tap.api.runs import save_run_config
+        from tap.config import load_config
+
+        save_run_config(run, load_config(run / "config.toml", OLD_INTERFERENCE))
+        steps.run(f"{name}: evidence (gbm)", bench("evidence.py", run, "--out", RESULTS / "interference-evidence"))
+        copy(run, "interference-study")
+        labels_files(run, "interference-study", home)
     if name == "large":
         steps.run(f"{name}: learning curve", bench("learning_curve.py", run, "--out", RESULTS / "large-study"))
         auto = run / "auto.skops"
