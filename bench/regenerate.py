@@ -8,14 +8,15 @@ relabel. Writes bench/results/regenerate.json: the commit, and per step its comm
 
     python bench/regenerate.py [--runs runs/regen] [--home runs/regen/home] [--only default demo ...]
 
-- default (configs/tiny.toml): default-study (with its loop.json), default-kfold, evidence (evidence.json)
+- default (configs/tiny.toml, + `tap intervention`): default-study (with loop.json, intervention.json),
+  default-kfold, evidence (evidence.json)
 - demo (configs/demo.toml): demo
 - rg (configs/reasoning-gym-tiny.toml): reasoning-gym-study, reasoning-gym-evidence
 - interference (configs/tiny-interference.toml, loop.in_study = false): interference-kfold; interference-study and
   interference-evidence evaluated as they were made (gbm; interference-study on lift_nll)
 - large (configs/tiny-large.toml): large-study (+ learning_curve.json, auto_choice.json)
-The interventions (intervention.json) and the interference loop (interference-study/loop.json) are not rerun:
-their intervals resample cohorts within subject and loop seeds, not the evaluation's item groups.
+The interference world's loop and intervention (interference-study/loop.json, intervention.json) are not
+rerun: their intervals resample loop seeds and cohorts within subject, not the evaluation's item groups.
 
 Timings are wall-clock seconds on a shared machine; bench/demo.py and bench/study.py measure cold runs.
 """
@@ -126,11 +127,14 @@ def regenerate(name: str, runs: Path, home: Path, steps: Steps) -> None:
     evaluated = json.loads((run / "study.json").read_text())["stages"].get("evaluate", {}).get("finished", "")
     if evaluated < started:  # the study's evaluation is older than this code
         steps.run(f"{name}: evaluate", tap("evaluate", run))
+    if name == "default":  # the default world's policy is rebuilt here: its intervention with it
+        steps.run(f"{name}: intervention", tap("intervention", run, "--workers", 2))
     for folder in FOLDERS[name]:
         if folder == "default-kfold":
             copy(run, folder, ("metrics.json", "predictions.parquet", "config.toml"))
             continue
-        copy(run, folder, (*STUDY_FILES, "loop.json") if folder == "default-study" else STUDY_FILES)
+        extra = ("loop.json", "intervention.json") if folder == "default-study" else ()
+        copy(run, folder, (*STUDY_FILES, *extra))
         labels_files(run, folder, home)
     if name == "default":
         steps.run(f"{name}: evidence", bench("evidence.py", run, "--no-evaluate", "--out", RESULTS / "evidence"))
