@@ -8,12 +8,14 @@ loop (loop.json) and intervention (intervention.json; docs/loop.md). `--cite` na
 each table's first header cell, so the docs' figure checker (tests/unit/test_readme_figures.py) checks it.
 
     python bench/tables.py [--metrics docs/results/default-study/metrics.json] [--table NAME ...] [--cite]
+    python bench/tables.py --refresh README.md docs/*.md    # every marked table, from the file it cites
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -600,6 +602,37 @@ def cited(text: str, source: Path) -> str:
     return "\n".join(lines)
 
 
+MARKER = re.compile(r"<!-- ([\w-]+): python bench/tables.py[^>]*-->\n")
+CITED = re.compile(r"^\|[^|(]*\(((?:docs|bench)/results/[^)]+)\)")
+
+
+def refresh(document: Path) -> int:
+    """Regenerate, in place, every table of `document` that follows a `<!-- NAME: python bench/tables.py
+    ... -->` marker, from the file its first header cell cites (a metrics file, or the folder's file a
+    folder table reads). Returns how many tables changed."""
+    text = document.read_text()
+    out, position, changed = [], 0, 0
+    for marker in MARKER.finditer(text):
+        name, start = marker.group(1), marker.end()
+        end = start
+        for line in text[start:].split("\n"):
+            if not line.startswith("|"):
+                break
+            end += len(line) + 1
+        old = text[start:end].rstrip("\n")
+        source = CITED.match(old)
+        if not old or source is None or name not in {**TABLES, **FOLDER_TABLES}:
+            continue
+        path = REPO / source.group(1)
+        table_text = TABLES[name](json.loads(path.read_text())) if name in TABLES else FOLDER_TABLES[name](path.parent)
+        new = cited(table_text, path).strip("\n")
+        out += [text[position:start], new]
+        position = start + len(old)
+        changed += new != old
+    document.write_text("".join(out) + text[position:])
+    return changed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", type=Path, default=REPO / "docs" / "results" / "default-study" / "metrics.json",
@@ -608,7 +641,13 @@ def main() -> None:
         "--table", choices=[*TABLES, *FOLDER_TABLES], action="append", help="Which tables (default: all)."
     )
     parser.add_argument("--cite", action="store_true", help="Name the source file in each table's first header cell.")
+    parser.add_argument("--refresh", type=Path, nargs="+", help="Regenerate the marked tables of these documents in "
+                        "place, each from the file its first header cell cites.")
     args = parser.parse_args()
+    if args.refresh:
+        for document in args.refresh:
+            print(f"{document}: {refresh(document)} tables changed")
+        return
     metrics = json.loads(args.metrics.read_text())
     folder = args.metrics.parent
     default = [*TABLES, *(name for name in FOLDER_TABLES if (folder / SOURCES[name]).exists())]
