@@ -552,7 +552,35 @@ def active_labeling(folder: Path) -> str:
                   "top-10% random", "top-10% active − random"], rows)
 
 
+def _policy_rows(folder: Path) -> list[tuple[dict, dict]]:
+    info = json.loads((folder / "tiny_policy.json").read_text())
+    behaviours = {row["subject"]: row for row in info["behaviour_table"]}
+    return [(row, behaviours[row["subject"]]) for row in info["probe_table"] if row["subject"] in behaviours]
+
+
+def policy(folder: Path) -> str:
+    """The tiny policy on the probe: greedy accuracy, gold NLL, P(correct) and P(wrong behaviour) where the two
+    behaviours disagree (sampling at temperature 1), pass@1 and pass@8 (tiny_policy.json)."""
+    rows = [[probe["subject"], f"{probe['accuracy']:.3f}", f"{probe['gold_nll']:.3f}",
+             f"{b['p_correct_divergent']:.3f}", f"{b['p_wrong_divergent']:.3f}", f"{b['pass_1']:.3f}",
+             f"{b['pass_8']:.3f}"] for probe, b in _policy_rows(folder)]
+    return table(["subject", "probe accuracy", "gold-answer NLL (nats/token)", "P(correct)", "P(wrong behaviour)",
+                  "pass@1", "pass@8"], rows)
+
+
+def behaviours(folder: Path) -> str:
+    """The tiny policy's behaviours: the share of probe items where the correct and the wrong behaviour disagree,
+    the probability of each there, greedy accuracy, pass@1 and pass@8 (tiny_policy.json)."""
+    rows = [[probe["subject"], f"{b['divergent']:.2f}", f"{b['p_correct_divergent']:.3f}",
+             f"{b['p_wrong_divergent']:.3f}", f"{b['greedy_accuracy']:.3f}", f"{b['pass_1']:.3f}",
+             f"{b['pass_8']:.3f}"] for probe, b in _policy_rows(folder)]
+    return table(["subject", "items where the behaviours disagree", "P(correct) there", "P(wrong behaviour) there",
+                  "greedy accuracy", "pass@1", "pass@8"], rows)
+
+
 FOLDER_TABLES = {
+    "policy": policy,
+    "behaviours": behaviours,
     "choice": choice,
     "active-labeling": active_labeling,
     "correlations": correlations,
@@ -568,6 +596,8 @@ FOLDER_TABLES = {
     "evidence-scorers": evidence_scorers,
 }
 SOURCES = {
+    "policy": "tiny_policy.json",
+    "behaviours": "tiny_policy.json",
     "choice": "choice.json",
     "active-labeling": "active_labeling.json",
     "correlations": "features.parquet",
