@@ -86,19 +86,25 @@ def main() -> None:
     for spec in args.runs:
         name, _, path = spec.partition("=")
         runs[name] = widths(Path(path))
+        _write(args.out, commit, runs)  # after each run: a long list keeps what it finished
         print(f"\n{name}: {runs[name]['cohorts']} cohorts in {runs[name]['groups']} item groups "
               f"(largest {runs[name]['largest_group']})")
         print(f"{'scorer':<34}{'K-fold ρ':>9}  {'by item group':>16}  {'by cohort':>16}  {'ratio':>6}")
         for scorer, metrics in runs[name]["scorers"].items():
-            k = metrics["kfold_spearman"]
+            k = metrics.get("kfold_spearman")
+            if k is None:  # measured lift: selection numbers only
+                continue
             print(f"{scorer:<34}{k['value']:>9.2f}  [{k['groups'][0]:>6.2f}, {k['groups'][1]:>5.2f}]  "
                   f"[{k['cohorts'][0]:>6.2f}, {k['cohorts'][1]:>5.2f}]  {k['ratio'] or float('nan'):>6.2f}")
+    print(f"wrote {args.out}")
+
+
+def _write(out: Path, commit: str, runs: dict) -> None:
     payload = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": f"{platform.machine()}, {os.cpu_count()} cores", "commit": commit,
                "command": "python bench/interval_widths.py " + " ".join(sys.argv[1:]), "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 if __name__ == "__main__":
