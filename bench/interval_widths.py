@@ -85,7 +85,7 @@ def main() -> None:
     runs = dict(previous.get("runs", {}))
     for spec in args.runs:
         name, _, path = spec.partition("=")
-        runs[name] = widths(Path(path))
+        runs[name] = {**widths(Path(path)), "command": f"python bench/interval_widths.py {spec}"}
         _write(args.out, commit, runs)  # after each run: a long list keeps what it finished
         print(f"\n{name}: {runs[name]['cohorts']} cohorts in {runs[name]['groups']} item groups "
               f"(largest {runs[name]['largest_group']})")
