@@ -61,14 +61,22 @@ def test_exact_mode_equals_autograd(setting):
     assert np.isfinite(ours["head_align_adam"])
 
 
-def test_sketch_mode_is_within_five_percent(setting):
+def test_sketch_mode_is_the_sketch_of_the_exact_gradient_and_unbiased_within_its_spread(setting):
+    """The sketched head is S·G (linear in the rows it reads), so its dot ⟨S G_c, S G_p⟩ is unbiased for
+    ⟨G_c, G_p⟩ with variance (‖M‖²_F + tr M²)/k, M = G_p G_cᵀ, for S with N(0, 1/k) entries. A fixed
+    relative tolerance would depend on how aligned this world's gradients happen to be."""
     policy, rows, probe = setting
-    exact = alignment(
-        cohort_head_gradient(policy, rows, 8), probe_head_gradient(policy, list(probe.prompt), list(probe.gold))
-    )
-    sketch = _sketch(len(policy.tokenizer), 8192, seed=0)
-    approx = alignment(
-        cohort_head_gradient(policy, rows, 8, sketch=sketch),
-        probe_head_gradient(policy, list(probe.prompt), list(probe.gold), sketch=sketch), adam=False,
-    )
-    assert approx["head_align_dot"] == pytest.approx(exact["head_align_dot"], rel=0.05)
+    g_c, g_p = cohort_head_gradient(policy, rows, 8), probe_head_gradient(policy, list(probe.prompt), list(probe.gold))
+    k = 8192
+    sketch = _sketch(len(policy.tokenizer), k, seed=0)
+    s_c = cohort_head_gradient(policy, rows, 8, sketch=sketch)
+    s_p = probe_head_gradient(policy, list(probe.prompt), list(probe.gold), sketch=sketch)
+    torch.testing.assert_close(s_c, sketch @ g_c, atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(s_p, sketch @ g_p, atol=1e-6, rtol=1e-4)
+
+    exact = alignment(g_c, g_p)["head_align_dot"]
+    m = (g_p.double() @ g_c.double().T)
+    sd = float(((m * m).sum() + torch.trace(m @ m)) / k) ** 0.5
+    approx = alignment(s_c, s_p, adam=False)["head_align_dot"]
+    assert abs(approx - exact) < 4 * sd
+    assert sd < 0.2 * float(g_c.norm() * g_p.norm())  # k rows make the sketch informative at all
