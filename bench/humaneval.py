@@ -81,7 +81,7 @@ def main() -> None:
           f"{payload['false_fail_rate']:>8.3f}")
     print(f"{'entry point returning None (should fail)':<44}{n:>8}{len(misjudged['stub']):>11}"
           f"{payload['false_pass_rate']:>8.3f}")
-    print(f"walls: {payload['walls']}; {seconds:.1f} s; wrote {args.out}")
+    print(f"walls: {' | '.join(', '.join(w) for w in payload['walls'])}; {seconds:.1f} s; wrote {args.out}")
 
 
 if __name__ == "__main__":
