@@ -578,8 +578,23 @@ def behaviours(folder: Path) -> str:
                   "greedy accuracy", "pass@1", "pass@8"], rows)
 
 
+def task_policy(folder: Path) -> str:
+    """A world without behaviours (reasoning-gym): per task, greedy mean reward (the band's measure), gold NLL,
+    greedy exact answers, pass@1 and pass@8 of the exact answer, and the mean over tasks (tiny_policy.json)."""
+    info = json.loads((folder / "tiny_policy.json").read_text())
+    behaviours = {row["subject"]: row for row in info["behaviour_table"]}
+    rows = []
+    for probe in info["probe_table"]:
+        b = behaviours.get(probe["subject"])
+        exact = [f"{b[k]:.3f}" for k in ("greedy_accuracy", "pass_1", "pass_8")] if b else ["", "", ""]
+        rows.append([probe["subject"], f"{probe['accuracy']:.3f}", f"{probe['gold_nll']:.3f}", *exact])
+    return table(["task", "greedy mean reward (the band's measure)", "gold-answer NLL (nats/token)",
+                  "greedy exact answers", "pass@1 (exact)", "pass@8 (exact)"], rows)
+
+
 FOLDER_TABLES = {
     "policy": policy,
+    "task-policy": task_policy,
     "behaviours": behaviours,
     "choice": choice,
     "active-labeling": active_labeling,
@@ -597,6 +612,7 @@ FOLDER_TABLES = {
 }
 SOURCES = {
     "policy": "tiny_policy.json",
+    "task-policy": "tiny_policy.json",
     "behaviours": "tiny_policy.json",
     "choice": "choice.json",
     "active-labeling": "active_labeling.json",
