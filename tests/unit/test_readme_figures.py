@@ -111,3 +111,67 @@ def test_the_checker_catches_a_figure_that_is_not_in_the_file(tmp_path):
         and not found("202", numbers, strings)
         and not found("0.77", numbers, strings)
     )
+
+
+INTERVAL = re.compile(r"([−+-]?\d+\.\d+)(%?) \[([−+-]?\d+\.\d+)%?, ([−+-]?\d+\.\d+)%?\]")
+POINTS = ("value", "mean", "slope")
+
+
+def _entries(value, out: list[dict]) -> list[dict]:
+    """Every dict of a results file that holds an interval: a point (value, mean or slope) with lo and hi."""
+    if isinstance(value, dict):
+        if "lo" in value and "hi" in value and any(k in value for k in POINTS):
+            out.append(value)
+        for item in value.values():
+            _entries(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _entries(item, out)
+    return out
+
+
+def untraced_intervals(block: str, entries: list[dict]) -> list[str]:
+    """Intervals written `v [lo, hi]` in prose that no single entry of the files gives all three of: a stale
+    interval can pass the figure check when each of its numbers happens to appear somewhere in a large file."""
+    text = re.sub(r"`[^`]*`", " ", block)
+
+    def close(shown: str, number, digits: int, scale: float) -> bool:
+        return isinstance(number, (int, float)) and abs(number * scale - float(shown.replace("−", "-"))) <= (
+            0.5 * 10**-digits + 1e-9
+        )
+
+    missing = []
+    for match in INTERVAL.finditer(text):
+        shown, percent, lo, hi = match.groups()
+        digits = len(shown.split(".")[1])
+        scales = (100,) if percent else (1, 100, 1e3)
+        if not any(
+            close(shown, next(entry[k] for k in POINTS if k in entry), digits, scale)
+            and close(lo, entry["lo"], digits, scale)
+            and close(hi, entry["hi"], digits, scale)
+            for entry in entries
+            for scale in scales
+        ):
+            missing.append(match.group(0))
+    return missing
+
+
+PROSE = [(block, paths) for block, paths in cited_blocks() if not block.lstrip().startswith(("|", "<!--"))]
+
+
+@pytest.mark.parametrize("block,paths", PROSE, ids=lambda v: v[:40] if isinstance(v, str) else None)
+def test_each_interval_in_cited_prose_is_one_entry_of_its_results_files(block, paths):
+    """Tables are written by bench/tables.py from their file; prose is written by hand, so its intervals are
+    checked whole."""
+    files = [json.loads((REPO / path).read_text()) for path in paths if (REPO / path).exists()]
+    entries = [entry for data in files for entry in _entries(data, [])]
+    missing = untraced_intervals(block, entries)
+    assert not missing, f"intervals not in {paths}: {missing}\n---\n{block}"
+
+
+def test_the_interval_checker_catches_an_interval_assembled_from_other_entries():
+    entries = [{"value": 0.67, "lo": 0.2, "hi": 0.8}, {"value": 0.1, "lo": 0.07, "hi": 0.94}]
+    assert untraced_intervals("TAP: 0.67 [0.20, 0.80] and 10% [7%, 94%]", entries) == []
+    assert untraced_intervals("TAP: 0.67 [0.07, 0.94]", entries) == ["0.67 [0.07, 0.94]"]
+    slope = [{"slope": -0.00036, "lo": -0.00989, "hi": 0.00927}]
+    assert untraced_intervals("slope −0.0004 [−0.0099, +0.0093]", slope) == []
