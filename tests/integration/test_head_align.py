@@ -78,5 +78,4 @@ def test_sketch_mode_is_the_sketch_of_the_exact_gradient_and_unbiased_within_its
     m = (g_p.double() @ g_c.double().T)
     sd = float(((m * m).sum() + torch.trace(m @ m)) / k) ** 0.5
     approx = alignment(s_c, s_p, adam=False)["head_align_dot"]
-    assert abs(approx - exact) < 4 * sd
-    assert sd < 0.2 * float(g_c.norm() * g_p.norm())  # k rows make the sketch informative at all
+    assert abs(approx - exact) < 4 * sd  # sd ≤ √(2/k)·‖G_c‖‖G_p‖ by construction: about 1.6% of it at k = 8,192
