@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tap.evaluate.evaluation import evaluate_scorers, headline_rows, selection_curve
+from tap.evaluate.evaluation import evaluate_scorers, headline_rows
+from tap.evaluate.selection import selection_curve
 from tap.evaluate.importance import permutation_importances
 from tap.evaluate.scorers import SignedFeature, build_scorers
 from tap.store import _json_safe, write_json

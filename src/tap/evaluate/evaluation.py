@@ -30,8 +30,9 @@ import pandas as pd
 from tap.evaluate import metrics as M
 from tap.evaluate.protocols import kfold, kfold_selection, lodo, loco
 from tap.evaluate.scorers import Scorer
-from tap.evaluate.selection import CURVE_Q, heldout_selection, measured_scores, selection_curve
-from tap.stats import percentile_interval, resample_groups
+from tap.evaluate.intervals import Shared, paired, scorer_entry
+from tap.evaluate.selection import measured_scores
+from tap.stats import percentile_interval
 
 
 def _point_maker(scorer: Scorer) -> Callable:
@@ -59,45 +60,6 @@ def _fit_scorer(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.nda
         out["lodo"] = lodo(point, X, y, domains, members, groups=groups)
         out["selection"] = kfold_selection(point, X, y_cs, groups, domains, folds=folds, seed=seed)
     return out
-
-
-def _stats(
-    fit: dict, y_cs: np.ndarray, q: float, measured_gain: float, ceiling: float, repeat: int | None = None
-) -> dict:
-    """Every headline statistic of one scorer on one set of cohorts (the full set or a resample).
-    K-fold numbers average over repeats, or read one `repeat` (a bootstrap resample's draw)."""
-    y = y_cs.mean(axis=1)
-    out = {}
-    if "kfold" in fit:
-        repeats = range(len(fit["kfold"])) if repeat is None else [repeat]
-        out["kfold_spearman"] = M.finite_mean(
-            [M.fold_mean(M.spearman, fit["kfold"][r], y, fit["folds"][r]) for r in repeats]
-        )
-        out["kfold_pairwise_accuracy"] = M.finite_mean(
-            [M.fold_mean(M.pairwise_accuracy, fit["kfold"][r], y, fit["folds"][r]) for r in repeats]
-        )
-        out["kfold_pooled_spearman"] = M.finite_mean([M.spearman(fit["kfold"][r], y) for r in repeats])
-        out["rho_over_ceiling"] = out["kfold_spearman"] / ceiling if ceiling > 0 else float("nan")
-    pred = fit.get("pred")
-    if pred is not None:
-        out["loco_spearman"] = M.spearman(pred, y)
-        out["loco_pearson"] = M.pearson(pred, y)
-        out["pairwise_accuracy"] = M.pairwise_accuracy(pred, y)
-    if "lodo" in fit:
-        held = np.isfinite(fit["lodo"])
-        out["lodo_spearman"] = M.spearman(fit["lodo"][held], y[held])
-        base = fit["kfold"][0] if "kfold" in fit else pred
-        out["lodo_gap"] = M.spearman(base[held], y[held]) - out["lodo_spearman"]
-    sel = heldout_selection(fit["selection"], y_cs, q)
-    out.update({f"top_{k}": v for k, v in sel.items() if k != "heldout_spearman"})
-    out["heldout_spearman"] = sel["heldout_spearman"]
-    out["top_gain_vs_measured"] = sel["gain"] - measured_gain
-    return out
-
-
-def _noise(y_cs: np.ndarray) -> tuple[float, float]:
-    r1 = M.seed_reliability(y_cs, "spearman")
-    return r1, M.noise_ceiling(r1, y_cs.shape[1])
 
 
 def evaluate_scorers(
@@ -139,14 +101,14 @@ def evaluate_scorers(
     ticker = _Ticker(len(scorers), progress)
     fits = {s.name: {"selection": measured_scores(s, y_cs)} for s in scorers if s.group == "measured"}
     resampled = groups if interval_groups is None else np.asarray(interval_groups)
-    shared = _Shared.draw(fits, scorers, y_cs, resampled, protocol)
+    shared = Shared.draw(fits, scorers, y_cs, resampled, protocol)
     entries = _fit_all(scorers, features, y_cs, domains, members, groups, protocol, shared, n_jobs, ticker, fits)
     results_out, kfold_samples = [], {}
     for scorer in scorers:
         if scorer.name in entries:
             entry, kfold = entries[scorer.name]
         else:
-            entry, kfold = _scorer_entry(scorer, fits.get(scorer.name), y_cs, domains, shared, protocol)
+            entry, kfold = scorer_entry(scorer, fits.get(scorer.name), y_cs, domains, shared, protocol)
             ticker.tick(scorer.name)
         results_out.append(entry)
         if kfold is not None:
@@ -164,7 +126,7 @@ def evaluate_scorers(
                      "repeats": repeats, "groups": int(len(sizes)), "largest_group": int(sizes.max()),
                      "intervals": "95% bootstrap over item groups (cohorts sharing a pool item resample together)",
                      "loco": n <= loco_max, "loco_max_cohorts": loco_max},
-        "noise": noise, "scorers": results_out, "paired": _paired(kfold_samples, headline),
+        "noise": noise, "scorers": results_out, "paired": paired(kfold_samples, headline),
     }
     return metrics, _predictions(scorers, fits, features, y_cs.mean(axis=1), domains)
 
@@ -191,7 +153,7 @@ def _fit_all(
     members: list[set],
     groups: np.ndarray,
     protocol: dict,
-    shared: _Shared,
+    shared: Shared,
     n_jobs: int,
     ticker: _Ticker,
     fits: dict,
@@ -224,147 +186,11 @@ def _fit_and_enter(
     members: list[set],
     groups: np.ndarray,
     protocol: dict,
-    shared: _Shared,
+    shared: Shared,
 ) -> tuple[dict, dict, tuple | None]:
     """One scorer's fits and its entry (runs in a worker)."""
     fit = _fit_scorer(scorer, X, y_cs, domains, members, groups, protocol)
-    return (fit, *_scorer_entry(scorer, fit, y_cs, domains, shared, protocol))
-
-
-@dataclass
-class _Shared:
-    """What every scorer's intervals share: the resamples (of item groups, expanded to their cohorts),
-    the K-fold repeat each resample reads, and per resample the noise (reliability, ceiling) and the
-    measured selector's gain."""
-
-    r1: float
-    ceiling: float
-    measured_gain: float
-    boots: list[np.ndarray]
-    draws: list[int]
-    boot_noise: list[tuple[float, float]]
-    boot_measured: list[float]
-    groups: np.ndarray
-
-    @classmethod
-    def draw(cls, fits: dict, scorers: list[Scorer], y_cs: np.ndarray, groups: np.ndarray, protocol: dict) -> _Shared:
-        q = protocol["q"]
-        measured = next((s.name for s in reversed(scorers) if s.group == "measured" and s.seed_scores is None), None)
-        r1, ceiling = _noise(y_cs)
-        boots = resample_groups(groups, protocol["resamples"], protocol["seed"])
-
-        def gain(idx: np.ndarray) -> float:
-            if not measured:
-                return float("nan")
-            return heldout_selection(fits[measured]["selection"][:, idx], y_cs[idx], q)["gain"]
-
-        return cls(r1, ceiling, gain(np.arange(len(y_cs))), boots,
-                   [b % protocol["repeats"] for b in range(len(boots))],  # the K-fold repeat each resample reads
-                   [_noise(y_cs[idx]) for idx in boots], [gain(idx) for idx in boots], np.asarray(groups))
-
-
-def _subset(fit: dict, idx: np.ndarray) -> dict:
-    return {k: (v[:, idx] if k in ("selection", "kfold", "folds") else v[idx]) for k, v in fit.items()}
-
-
-def _scorer_entry(scorer: Scorer, fit: dict | None, y_cs: np.ndarray, domains: np.ndarray, shared: _Shared,
-                  protocol: dict) -> tuple[dict, tuple | None]:
-    """One scorer's metrics.json entry, and its K-fold ρ with the resamples' values (for `paired`)."""
-    q, y = protocol["q"], y_cs.mean(axis=1)
-    entry = {"name": scorer.name, "group": scorer.group, "columns": scorer.columns, "note": scorer.note,
-             "cost_seconds": scorer.cost_seconds, "cost_flops": scorer.cost_flops}
-    if scorer.group == "random":
-        entry.update(
-            _random_scorer(y_cs, q, shared.ceiling, shared.measured_gain, protocol["random_draws"], protocol["seed"])
-        )
-        return entry, None
-    point = _stats(fit, y_cs, q, shared.measured_gain, shared.ceiling)
-    samples = [_stats(_subset(fit, idx), y_cs[idx], q, bm, bn[1], r)
-               for idx, bm, bn, r in zip(shared.boots, shared.boot_measured, shared.boot_noise, shared.draws)]
-    entry["metrics"] = {k: percentile_interval(v, [s[k] for s in samples]) for k, v in point.items()}
-    if "lodo" in fit:
-        entry["lodo_per_subject"] = _per_subject(
-            fit, y, domains, shared.groups, protocol["resamples"], protocol["seed"]
-        )
-    if scorer.intervals:
-        entry["coverage"] = _coverage(fit, y, protocol["level"], shared.boots)
-        entry["coverage"]["protocol"] = f"grouped {protocol['folds']}-fold, repeat 0"
-    entry["selection_curve"] = {"q": list(CURVE_Q), "mean_lift": selection_curve(fit["selection"], y_cs)}
-    kfold = (
-        (point["kfold_spearman"], np.array([s["kfold_spearman"] for s in samples]))
-        if "kfold_spearman" in point
-        else None
-    )
-    return entry, kfold
-
-
-def _paired(samples: dict, headline: str | None) -> dict:
-    """Each scorer's K-fold ρ minus the headline's, with a 95% interval over the shared resamples."""
-    if headline not in samples:
-        return {}
-    base_value, base = samples[headline]
-    out = {}
-    for name, (value, values) in samples.items():
-        if name != headline:
-            out[name] = percentile_interval(value - base_value, list(values - base))
-    return {"headline": headline, "minus_headline": out}
-
-
-def _per_subject(fit: dict, y: np.ndarray, domains: np.ndarray, groups: np.ndarray, resamples: int, seed: int) -> dict:
-    """LODO and K-fold (repeat 0) ρ within each subject's cohorts, and their gap, with bootstrap intervals
-    over the item groups of those cohorts."""
-    out = {}
-    rng = np.random.default_rng(seed + 1)
-    for subject in sorted(set(domains) - {"mixed"}):
-        rows = np.where(domains == subject)[0]
-        if len(rows) < 3:
-            continue
-
-        def stats(r: np.ndarray) -> tuple[float, float]:
-            lodo_rho, kfold_rho = M.spearman(fit["lodo"][r], y[r]), M.spearman(fit["kfold"][0][r], y[r])
-            return lodo_rho, kfold_rho - lodo_rho
-
-        point = stats(rows)
-        boot = [stats(rows[idx]) for idx in resample_groups(groups[rows], resamples, rng)]
-        out[subject] = {"cohorts": int(len(rows)), "lodo_spearman": percentile_interval(point[0], [b[0] for b in boot]),
-                        "kfold_spearman": percentile_interval(M.spearman(fit["kfold"][0][rows], y[rows]), []),
-                        "gap": percentile_interval(point[1], [b[1] for b in boot])}
-    return out
-
-
-def _coverage(fit: dict, y: np.ndarray, level: float, boots: list[np.ndarray]) -> dict:
-    """Share of held-out labels inside their LOCO conformal interval, against the nominal level."""
-    covered = ((fit["lo"] <= y) & (y <= fit["hi"])).astype(float)
-    value = float(covered.mean())
-    width = np.asarray(fit["hi"] - fit["lo"], dtype=float)
-    finite = np.isfinite(width)
-    return {
-        "level": level,
-        "coverage": percentile_interval(value, [float(covered[idx].mean()) for idx in boots]),
-        "within_5_points": bool(abs(value - level) <= 0.05),
-        "mean_width": float(np.mean(width[finite])) if finite.any() else math.nan,  # over bounded intervals
-        "unbounded": int((~finite).sum()),  # too few calibration points for a finite end at this level
-    }
-
-
-def _random_scorer(y_cs: np.ndarray, q: float, ceiling: float, measured_gain: float, draws: int, seed: int) -> dict:
-    """The random scorer's metrics: the mean over `draws` random scorings, interval = their spread."""
-    rng = np.random.default_rng(seed + 2)
-    n, seeds = y_cs.shape
-    samples = []
-    for _ in range(draws):
-        fit = {"pred": rng.normal(size=n), "lodo": rng.normal(size=n), "selection": rng.normal(size=(seeds, n)),
-               "kfold": rng.normal(size=(1, n)), "folds": rng.integers(0, 5, size=(1, n))}
-        samples.append(_stats(fit, y_cs, q, measured_gain, ceiling))
-    flat = [float(y_cs.mean())] * len(CURVE_Q)  # a random pick's expected lift at every q
-    return {
-        "metrics": {
-            k: percentile_interval(float(np.nanmean([s[k] for s in samples])), [s[k] for s in samples])
-            for k in samples[0]
-        },
-        "note": f"mean of {draws} random scorings; interval = their 2.5-97.5% spread",
-        "selection_curve": {"q": list(CURVE_Q), "mean_lift": flat},
-    }
+    return (fit, *scorer_entry(scorer, fit, y_cs, domains, shared, protocol))
 
 
 def _predictions(
