@@ -552,10 +552,13 @@ def active_labeling(folder: Path) -> str:
                   "top-10% random", "top-10% active − random"], rows)
 
 
-def _policy_rows(folder: Path) -> list[tuple[dict, dict]]:
+def _policy_rows(folder: Path, every: bool = False) -> list[tuple[dict, dict | None]]:
+    """(probe row, behaviour row) per subject of tiny_policy.json; `every` keeps rows without a behaviour row
+    (the mean over subjects), with None."""
     info = json.loads((folder / "tiny_policy.json").read_text())
     behaviours = {row["subject"]: row for row in info["behaviour_table"]}
-    return [(row, behaviours[row["subject"]]) for row in info["probe_table"] if row["subject"] in behaviours]
+    return [(row, behaviours.get(row["subject"])) for row in info["probe_table"]
+            if every or row["subject"] in behaviours]
 
 
 def policy(folder: Path) -> str:
@@ -581,11 +584,8 @@ def behaviours(folder: Path) -> str:
 def task_policy(folder: Path) -> str:
     """A world without behaviours (reasoning-gym): per task, greedy mean reward (the band's measure), gold NLL,
     greedy exact answers, pass@1 and pass@8 of the exact answer, and the mean over tasks (tiny_policy.json)."""
-    info = json.loads((folder / "tiny_policy.json").read_text())
-    behaviours = {row["subject"]: row for row in info["behaviour_table"]}
     rows = []
-    for probe in info["probe_table"]:
-        b = behaviours.get(probe["subject"])
+    for probe, b in _policy_rows(folder, every=True):
         exact = [f"{b[k]:.3f}" for k in ("greedy_accuracy", "pass_1", "pass_8")] if b else ["", "", ""]
         rows.append([probe["subject"], f"{probe['accuracy']:.3f}", f"{probe['gold_nll']:.3f}", *exact])
     return table(["task", "greedy mean reward (the band's measure)", "gold-answer NLL (nats/token)",
