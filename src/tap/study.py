@@ -147,8 +147,8 @@ def _world(api, config, home, run_dir, progress) -> str:
                 f"probe of {int((items.split == 'probe').sum())} items")
     built = api.world(config, home=home, out=run_dir, progress=progress)
     info = built.pretrain
-    state = ("reused the cached policy" if built.policy_reused
-             else f"pretrained the policy: {info['steps']} steps in {info['seconds']:.0f} s")
+    state = {"cache": "reused the cached policy", "shipped": "the policy TAP ships"}.get(
+        built.policy_source, f"pretrained the policy: {info['steps']} steps in {info['seconds']:.0f} s")
     return f"{built.cohorts.cohort_id.nunique()} cohorts; {state}"
 
 

@@ -9,7 +9,7 @@ from tap.api.active import label_active
 from tap.api.experiments import choice, intervention, loop
 from tap.api.pipeline import (
     data_cohorts, dataset, features, label, label_selection, labels_table, load_policy, read_cohorts, rollout, world,
-    write_cohorts,
+    world_pretrains, write_cohorts,
 )
 from tap.api.predict import evaluate, fit
 from tap.api.scoring import (
@@ -50,5 +50,6 @@ __all__ = [
     "run_config",
     "score",
     "world",
+    "world_pretrains",
     "write_cohorts",
 ]

@@ -12,7 +12,7 @@ import pandas as pd
 from tap.config import TapConfig, config_to_toml, load_config
 from tap.errors import TapInputError
 from tap.store import RunPaths, write_parquet, write_text
-from tap.world.build import World, build_world
+from tap.world.build import World, build_world, policy_dir, shipped_policy
 
 
 def world(
@@ -21,10 +21,13 @@ def world(
     home: Path | None = None,
     out: Path | None = None,
     progress: Callable[[int, int, dict | None], None] | None = None,
+    rebuild: bool = False,
 ) -> World:
-    """Build or reuse the tiny world; with `out`, also lay its files into a run folder."""
+    """Build or reuse the tiny world; with `out`, also lay its files into a run folder. The policy comes
+    from the cache, else from the package when it ships this config's policy, else is pretrained;
+    `rebuild=True` pretrains it regardless."""
     config = config or load_config()
-    built = build_world(config, home=home, progress=progress)
+    built = build_world(config, home=home, progress=progress, rebuild=rebuild)
     if out is not None:
         paths = RunPaths(Path(out))
         paths.root.mkdir(parents=True, exist_ok=True)
@@ -33,6 +36,11 @@ def world(
             shutil.copyfile(built.root / name, paths.root / f".{name}.tmp")
             (paths.root / f".{name}.tmp").replace(paths.root / name)
     return built
+
+
+def world_pretrains(config: TapConfig, home: Path | None = None, rebuild: bool = False) -> bool:
+    """Whether building this config's world pretrains its policy (neither cached nor shipped, or a rebuild)."""
+    return rebuild or (not policy_dir(config, home).exists() and shipped_policy(config) is None)
 
 
 def dataset(config: TapConfig, out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -29,12 +29,20 @@ from tap.cli.common import (
 )
 
 
+POLICY_ORIGIN = {
+    "cache": "from the cache",
+    "shipped": "shipped with TAP (copied into the cache)",
+    "pretrained": "pretrained here",
+}
+
+
 def _print_world(built) -> None:
     info = built.pretrain
     state = "reused from cache" if built.reused else "built"
     console.print(f"[bold]Tiny world[/bold] {state}: {built.root}")
     console.print(
-        f"policy: {info['parameters']:,} parameters, pretrained {info['steps']} steps in {info['seconds']:.1f} s "
+        f"policy {POLICY_ORIGIN[built.policy_source]}: {info['parameters']:,} parameters, pretrained "
+        f"{info['steps']} steps in {info['seconds']:.1f} s "
         f"({'inside' if info['in_band'] else '[red]outside[/red]'} the accuracy band {info['band']}) at "
         f"{built.policy_dir}"
     )
@@ -86,20 +94,31 @@ def world_build(
         ),
     ] = None,
     home: HomeOpt = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Pretrain the policy here even when TAP ships it or the cache holds it (replaces the cached "
+                 "copy; ~40 min on 2 cores for the default world).",
+        ),
+    ] = False,
 ) -> None:
-    """Build the tiny world and pretrain its policy, or reuse them from the cache."""
+    """Build the tiny world and its policy, or reuse them: the cache first, then the policies TAP ships
+    (the embedded worlds' defaults), and pretraining only for other configs or with --rebuild."""
     from tap import api
 
     cfg = _config(config, set_)
+    pretrains = api.world_pretrains(cfg, home, rebuild)
     with _progress() as progress:
-        task = progress.add_task("pretraining tiny policy", total=cfg.pretrain.max_steps, note="")
+        task = progress.add_task("pretraining tiny policy", total=cfg.pretrain.max_steps, note="",
+                                 visible=pretrains)
 
         def on_step(step: int, total: int, record: dict | None) -> None:
             note = f"probe acc {record['acc_all']:.2f}" if record else None
             progress.update(task, completed=step, **({"note": note} if note else {}))
 
-        built = api.world(cfg, home=home, out=out, progress=on_step)
-        progress.update(task, completed=cfg.pretrain.max_steps, visible=not built.reused)
+        built = api.world(cfg, home=home, out=out, progress=on_step, rebuild=rebuild)
+        progress.update(task, completed=cfg.pretrain.max_steps, visible=pretrains)
     _print_world(built)
     if out:
         console.print(f"run folder: {out}")
