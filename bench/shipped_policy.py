@@ -105,10 +105,6 @@ def main() -> None:
     parser.add_argument("--worlds", nargs="+", choices=sorted(WORLDS), default=sorted(WORLDS))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "shipped_policy.json")
     args = parser.parse_args()
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="tap-rebuild-") as home:
-        for name in args.worlds:
-            results[name] = compare(name, WORLDS[name], Path(home))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip()
     payload = {
@@ -116,11 +112,14 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "commit": commit,
         "command": "python bench/shipped_policy.py --worlds " + " ".join(args.worlds),
-        "worlds": results,
+        "worlds": {},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    _print(results)
+    with tempfile.TemporaryDirectory(prefix="tap-rebuild-") as home:
+        for name in args.worlds:  # written after each world, so a stopped run keeps what it finished
+            payload["worlds"][name] = compare(name, WORLDS[name], Path(home))
+            args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    _print(payload["worlds"])
     print(f"\nwrote {args.out}")
 
 

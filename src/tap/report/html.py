@@ -256,9 +256,10 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 
 TEXT = {
-    "predicted": "Each point is one cohort: its leave-one-cohort-out prediction (the model never saw it) against the "
-                 "lift "
-    "really measured by GRPO training, averaged over seeds. Points on the dashed diagonal are predicted exactly.",
+    "predicted": "Each point is one cohort: its grouped K-fold prediction (repeat 0 of the headline protocol: the "
+                 "model was fitted without the cohort's fold, and cohorts that share a pool item share a fold) "
+                 "against the lift really measured by GRPO training, averaged over seeds. Points on the dashed "
+                 "diagonal are predicted exactly.",
     "lodo": "Trained without any cohort of a subject, how well does each scorer rank that subject's cohorts? "
     "Few cohorts per subject, so the intervals are wide. (TAP, the best gradient score and the best three features; "
     "metrics.json has every scorer.)",
@@ -269,8 +270,12 @@ TEXT = {
     "ceiling": "Seed noise limits every predictor: with r1 the seed-to-seed reliability, an S-seed label can be "
                "predicted at "
     "best with correlation √(S·r1 / (1 + (S−1)·r1)).",
-    "frontier": "What each scorer costs per cohort against how well it ranks. 'measured lift' is train-and-measure on "
-                "other seeds.",
+    "frontier": "What each scorer costs per cohort against how well it ranks (grouped K-fold ρ within held-out folds). "
+                "'measured lift' is train-and-measure on other seeds, scored by ρ with a held-out seed.",
+    "learning": "How the ranking improves with the number of labelled cohorts: random subsamples of each size, each "
+                "judged by grouped 5-fold inside the subsample against a held-out seed (models learn from the other "
+                "seeds' labels; ρ within held-out folds), beside the scorers that need no labels. Bars: the spread "
+                "over subsamples, not a bootstrap.",
     "importance": "How much held-out ranking quality drops when one feature is shuffled. Hover for each feature's "
                   "definition.",
     "loop": "Each step, every arm picks one of the same fresh candidate cohorts and GRPO-trains on it with the same "
