@@ -7,13 +7,15 @@ import typer
 
 from tap.cli import app
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REPO = Path(__file__).resolve().parents[2]
+DOCUMENTS = (REPO / "README.md", REPO / "docs" / "cli.md")
 
 
-def test_every_command_in_the_readme_exists():
+def test_every_command_in_the_readme_and_the_cli_reference_exists():
     command = typer.main.get_command(app)
     registered = set(command.commands)
-    documented = set(re.findall(r"^tap ([a-z]+)", README.read_text(), flags=re.MULTILINE)) - {"--help"}
+    text = "\n".join(path.read_text() for path in DOCUMENTS)
+    documented = set(re.findall(r"^tap ([a-z]+)", text, flags=re.MULTILINE)) - {"--help"}
     assert documented and documented <= registered, documented - registered
     assert {"study", "report", "evaluate", "fit", "score", "loop", "intervention", "cohorts"} <= registered
 

@@ -1,7 +1,7 @@
 """vLLM backend of the Policy protocol (`[policy] backend = "vllm"`): fast sampling on a GPU.
 
 Imported only when chosen; vLLM itself needs a CUDA GPU and its own torch build, so it is not a
-dependency of TAP and cannot run on the CPU machines TAP is tested on (see README, "GPU recipes").
+dependency of TAP and cannot run on the CPU machines TAP is tested on (see docs/gpu.md).
 Prompts go in as token ids built by the same `PromptFormat` as the transformers backend and the
 TRL label runs.
 
