@@ -170,6 +170,33 @@ def test_report_renders_in_headless_chromium_without_errors(quick_study, tmp_pat
     assert shot.exists() and shot.stat().st_size > 50_000
 
 
+def test_the_report_answers_on_its_first_screen(quick_study, tmp_path):
+    """The first screen (1300 x 900) holds the ranked cohorts, where the whole ranking is, one sentence and one
+    small figure on how far to trust it; the full scorer table is below it and collapsed."""
+    import json as _json
+
+    run, _, _ = quick_study
+    report = run / "report.html"
+    result = _render(report, tmp_path / "profile", "--window-size=1300,900", "--dump-dom")
+    body = re.search(r"<body([^>]*)>", result.stdout)
+    assert body, result.stderr[-2000:]
+    attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
+    first = set(_json.loads(attributes["data-first-screen"].replace("&quot;", '"')))
+    assert {"ranked", "full-ranking", "trust", "fig-trust"} <= first, first
+    assert not {"scorers-short", "scorers-all", "fig-predicted", "fig-lodo"} & first, first
+    dom = result.stdout
+    ranked = dom[dom.index("id=\"ranked\""):]
+    ranked = ranked[:ranked.index("</table>")]
+    assert ranked.count("<tr>") == 1 + 10 + 1  # header, top 5 and bottom 5 of 16, "… 6 more …"
+    trust = re.search(r'<p id="trust">(.*?)</p>', dom, flags=re.S).group(1)
+    assert "TAP ridge R+F" in trust and "best of" in trust and "noise ceiling" in trust
+    assert re.search(r"<details id=\"scorers-all\">", dom)  # collapsed: <details> without open
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report-first-screen.png"
+    _render(report, tmp_path / "profile-shot", "--window-size=1300,900", f"--screenshot={shot}")
+    assert shot.exists() and shot.stat().st_size > 30_000
+
+
 def test_the_browser_check_catches_a_broken_page(quick_study, tmp_path):
     run, _, _ = quick_study
     broken = tmp_path / "broken.html"

@@ -11,7 +11,8 @@ from tap.world.build import SHIPPED, shipped_policy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Configs of the embedded tiny-model worlds whose policies the package ships (the others pretrain).
-SHIPPED_CONFIGS = [None, "tiny.toml", "demo.toml", "tiny-large.toml", "reasoning-gym-tiny.toml", "tiny-interference.toml"]
+SHIPPED_CONFIGS = [None, "tiny.toml", "demo.toml", "tiny-large.toml", "reasoning-gym-tiny.toml",
+                   "tiny-interference.toml"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)

@@ -49,6 +49,28 @@ def _error(metric: dict | None) -> tuple[float, float]:
     return metric["value"] - metric["lo"], metric["hi"] - metric["value"]
 
 
+def trust(rows: list[tuple[str, dict | None]], ceiling: dict | None) -> go.Figure:
+    """The first screen's small figure: grouped K-fold ρ with its interval for a few scorers (the configured
+    predictor, the best free signal, random), against the noise ceiling."""
+    names = [name for name, _ in rows][::-1]
+    values = [_value(metric) for _, metric in rows][::-1]
+    errors = [_error(metric) for _, metric in rows][::-1]
+    fig = go.Figure(go.Scatter(
+        x=values, y=names, mode="markers", marker=dict(size=11, color="#1f4e79"),
+        error_x=dict(type="data", symmetric=False, array=[e[1] for e in errors], arrayminus=[e[0] for e in errors],
+                     thickness=2),
+        hovertemplate="%{y}: ρ %{x:.2f}<extra></extra>", showlegend=False,
+    ))
+    if ceiling and ceiling.get("value") is not None:
+        fig.add_vline(x=ceiling["value"], line_dash="dash", line_color="#b22",
+                      annotation_text=f"noise ceiling {ceiling['value']:.2f}", annotation_position="top left")
+    fig.add_vline(x=0, line_color="#999", line_width=1)
+    fig.update_layout(**{**LAYOUT, "height": 260, "margin": dict(l=200, r=20, t=30, b=45)},
+                      xaxis_title="grouped K-fold ρ with the measured lift (95% interval)",
+                      xaxis_range=[-1, 1.05])
+    return fig
+
+
 def predicted_vs_actual(pred: pd.DataFrame, scorer: str) -> go.Figure:
     """Density of (held-out K-fold prediction, label) with the diagonal; each cohort a point coloured by subject."""
     fig = go.Figure(go.Histogram2d(
@@ -83,21 +105,24 @@ def predicted_vs_actual(pred: pd.DataFrame, scorer: str) -> go.Figure:
 
 
 def lodo_per_subject(scorers: list[dict]) -> go.Figure:
-    """LODO ρ within each held-out subject, with intervals, per scorer."""
+    """LODO ρ within each held-out subject, with intervals, per scorer (a point and its interval each)."""
     fig = go.Figure()
     for entry in scorers:
         rows = entry.get("lodo_per_subject") or {}
         subjects = sorted(rows)
         errors = [_error(rows[s]["lodo_spearman"]) for s in subjects]
-        fig.add_trace(go.Bar(
-            x=subjects, y=[_value(rows[s]["lodo_spearman"]) for s in subjects], name=entry["name"],
-            error_y=dict(type="data", symmetric=False, array=[e[1] for e in errors], arrayminus=[e[0] for e in errors]),
+        fig.add_trace(go.Scatter(
+            x=subjects, y=[_value(rows[s]["lodo_spearman"]) for s in subjects], name=entry["name"], mode="markers",
+            marker=dict(size=9),
+            error_y=dict(type="data", symmetric=False, array=[e[1] for e in errors], arrayminus=[e[0] for e in errors],
+                         thickness=1.5),
             customdata=[rows[s]["cohorts"] for s in subjects],
             hovertemplate="%{x}: ρ %{y:.2f} (%{customdata} cohorts)<extra>" + entry["name"] + "</extra>",
         ))
+    fig.add_hline(y=0, line_color="#999", line_width=1)
     fig.update_layout(
         **LAYOUT,
-        barmode="group",
+        scattermode="group",
         title="Generalization: trained without a subject, ranking its cohorts (LODO ρ)",
         yaxis_title="Spearman ρ within the held-out subject",
         yaxis_range=[-1, 1],

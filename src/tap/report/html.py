@@ -2,8 +2,11 @@
 folder's files alone: config.toml, metrics.json, predictions.parquet, features.parquet,
 rollouts.parquet, cohorts.parquet, labels.sqlite and (when `tap study` wrote it) study.json.
 
-The page checks itself: a small script records JavaScript errors and how many figures rendered on
-`<body data-figures-rendered data-figures-expected data-errors>`, which the browser test reads.
+The page checks itself: a small script records JavaScript errors, how many figures rendered and which
+elements start on the first screen on `<body data-figures-rendered data-figures-expected data-errors
+data-first-screen>`, which the browser tests read. The first screen answers: the cohorts the configured
+predictor ranks first and last, and how far to trust that ranking (against the best free signal, random and
+the noise ceiling); the full scorer table and the busier figures come below it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ window.addEventListener("load", function () { setTimeout(function () {
   divs.forEach(function (d) { if (d.querySelector(".main-svg")) { rendered += 1; } });
   document.body.setAttribute("data-figures-rendered", String(rendered));
   document.body.setAttribute("data-errors", JSON.stringify(window.__tapErrors));
+  var first = [];  // the elements with an id that start inside the first screen (the browser test reads it)
+  document.querySelectorAll("[id]").forEach(function (el) {
+    var box = el.getBoundingClientRect();
+    if (box.height > 0 && box.top < window.innerHeight) { first.push(el.id); } });
+  document.body.setAttribute("data-first-screen", JSON.stringify(first));
 }, 0); });
 </script>"""
 STYLE = """<style>
@@ -39,7 +47,7 @@ h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd
 table { border-collapse: collapse; font-size: 0.9em; }
 td, th { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; }
 td:first-child, th:first-child { text-align: left; } tr.tap td { font-weight: 600; }
-.note { color: #555; font-size: 0.92em; }
+.note { color: #555; font-size: 0.92em; } #ranked td { white-space: nowrap; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.85em; } .completion { font-family: monospace; }
 </style>"""
 
@@ -95,6 +103,109 @@ def _subset(metrics: dict, gradients: int | None, features: int) -> list[dict]:
     )
 
 
+FREE_GROUPS = ("feature", "gradient")  # scorers that need no labels (the in-fold "best feature" ones do)
+SHOWN = 6  # figures that compare scorers show this many by default; the legend holds the rest
+
+
+def _kfold_rho(entry: dict) -> float:
+    return float(np.nan_to_num(F._value(entry["metrics"].get("kfold_spearman")), nan=-9))
+
+
+def _best_free(metrics: dict) -> tuple[dict | None, int]:
+    """The free signal (a single feature or gradient score, no labels) that ranks best, and how many there were."""
+    free = [e for e in metrics["scorers"] if e["group"] in FREE_GROUPS and not e["name"].startswith("best feature")]
+    return (max(free, key=_kfold_rho) if free else None), len(free)
+
+
+def _shown(metrics: dict, headline: str) -> set[str]:
+    """The scorers a comparing figure shows by default: the configured predictor, the best other TAP variant,
+    the best gradient score and single feature, one seed of measured lift, and random."""
+    entries = metrics["scorers"]
+    best = lambda group, skip=(): max((e for e in entries if e["group"] == group and e["name"] not in skip),  # noqa: E731
+                                      key=_kfold_rho, default=None)
+    picks = [headline, best("tap", (headline,)), best("gradient"), best("feature")]
+    names = {p if isinstance(p, str) else p["name"] for p in picks if p is not None}
+    return names | {e["name"] for e in entries if e["name"] == "measured lift, 1 seed" or e["group"] == "random"}
+
+
+def _show_few(fig, shown: set[str]):
+    """Every trace beyond the default few is one click away (legend only)."""
+    names = [t.name for t in fig.data]
+    keep = shown if len(shown & set(names)) >= 3 else set(names[:SHOWN])
+    fig.for_each_trace(lambda t: t.update(visible=True if t.name in keep else "legendonly"))
+    return fig
+
+
+def _ranked_html(pred: pd.DataFrame, headline: str, few: int = 5) -> str:
+    """The cohorts the configured predictor ranks first and last (held-out predictions), with what was measured."""
+    pred = pred[pred.scorer == headline].sort_values("pred", ascending=False).reset_index(drop=True)
+    rows = []
+    for rank, r in pred.iterrows():
+        if few <= rank < len(pred) - few:
+            if rank == few:
+                rows.append(f"<tr><td colspan='5' class='note'>… {len(pred) - 2 * few} more …</td></tr>")
+            continue
+        rows.append(f"<tr><td>{rank + 1}</td><td>{html.escape(str(r.cohort_id))}</td><td>{html.escape(str(r.subject))}"
+                    f"</td><td>{r.pred:+.4f} <span class='note'>[{r.pred_lo:+.4f}, {r.pred_hi:+.4f}]</span></td>"
+                    f"<td>{r.label:+.4f}</td></tr>")
+    return ("<table id='ranked'><tr><th>rank</th><th>cohort</th><th>subject</th><th>predicted lift [interval]</th>"
+            "<th>measured lift</th></tr>" + "".join(rows) + "</table>")
+
+
+def _trust_text(metrics: dict, headline: str) -> tuple[str, list[tuple[str, dict | None]]]:
+    """One sentence on how far to trust the ranking, and the rows of its figure."""
+    entries = {e["name"]: e for e in metrics["scorers"]}
+    tap = entries[headline]["metrics"].get("kfold_spearman")
+    free, count = _best_free(metrics)
+    random = next((e for e in metrics["scorers"] if e["group"] == "random"), None)
+    rows = [(f"{headline} ★", tap)]
+    text = f"{html.escape(headline)} ranks held-out cohorts at ρ {_fmt(tap)} (grouped K-fold)"
+    if free is not None:
+        diff = (metrics.get("paired") or {}).get("minus_headline", {}).get(free["name"])
+        rows.append((f"{free['name']} (best free signal)", free["metrics"].get("kfold_spearman")))
+        text += (f"; the best of {count} free signals (no labels; chosen after the fact, so flattered), "
+                 f"{html.escape(free['name'])}, at {_fmt(free['metrics'].get('kfold_spearman'))}")
+        if diff and diff.get("lo") is not None:
+            verdict = ("so on this battery the free signal ranks better than TAP" if diff["lo"] > 0 else
+                       "so TAP ranks better than every free signal" if diff["hi"] < 0 else
+                       "so neither is clearly ahead")
+            text += f"; free − TAP, paired: {_fmt(diff)}, {verdict}"
+    if random is not None:
+        rows.append(("random", random["metrics"].get("kfold_spearman")))
+    noise = metrics["noise"]["ceiling"]
+    text += f". No predictor of the {metrics['seeds']}-seed label can pass the noise ceiling, {_fmt(noise)}."
+    return text, rows
+
+
+def _answer_html(data: dict, metrics: dict, headline: str, trust_div: str) -> str:
+    """The first screen: which cohorts, how far to trust that, and where the whole ranking is."""
+    text, _ = _trust_text(metrics, headline)
+    n = metrics["cohorts"]
+    return (
+        "<section id='answer'><div style='display:flex; gap:2em; align-items:flex-start; flex-wrap:wrap'>"
+        "<div style='flex:0 1 560px'><h2>Which cohorts to train on</h2>"
+        f"<p class='note'>{html.escape(headline)}'s held-out prediction of each of the {n} cohorts (predicted "
+        "before its own labels were seen), best and worst first, beside the lift GRPO training really gave.</p>"
+        + _ranked_html(data["predictions"], headline)
+        + "<p class='note' id='full-ranking'>The whole ranking: <code>predictions.parquet</code>, rows with scorer "
+        f"== \"{html.escape(headline)}\" (columns pred, pred_lo, pred_hi, label). New cohorts: "
+        "<code>tap score COHORTS --predictor predictor.skops</code>.</p></div>"
+        "<div style='flex:1 1 500px; min-width:420px'><h2>How far to trust it</h2>"
+        f"<p id='trust'>{text}</p>{trust_div}</div>"
+        "</div></section>"
+    )
+
+
+def _scorer_row(e: dict, metrics: dict, paired: dict, ceiling: str) -> str:
+    m = e["metrics"]
+    cost = e.get("cost_seconds")
+    cells = [html.escape(e["name"]) + (" ★" if e["name"] == metrics.get("headline") else ""), e["group"],
+             "—" if cost is None else f"{cost:.3g}", _fmt(m.get("kfold_spearman")), _fmt(paired.get(e["name"])),
+             _fmt(m.get("kfold_pairwise_accuracy")), _fmt(m.get("loco_spearman")), _fmt(m.get("top_gain"), 1, 1e3),
+             _fmt(m.get("top_fraction_of_oracle")), ceiling, _fmt(m.get("rho_over_ceiling"))]
+    return f"<tr class='{e['group']}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
 def _headline_table(metrics: dict) -> str:
     q = round(100 * metrics["top_q"])
     head = [
@@ -112,17 +223,25 @@ def _headline_table(metrics: dict) -> str:
     ]
     paired = (metrics.get("paired") or {}).get("minus_headline", {})
     ceiling = _fmt(metrics["noise"]["ceiling"])
-    rows = []
-    for e in _subset(metrics, None, 5):
-        m = e["metrics"]
-        cost = e.get("cost_seconds")
-        cells = [html.escape(e["name"]) + (" ★" if e["name"] == metrics.get("headline") else ""), e["group"],
-                 "—" if cost is None else f"{cost:.3g}", _fmt(m.get("kfold_spearman")), _fmt(paired.get(e["name"])),
-                 _fmt(m.get("kfold_pairwise_accuracy")), _fmt(m.get("loco_spearman")), _fmt(m.get("top_gain"), 1, 1e3),
-                 _fmt(m.get("top_fraction_of_oracle")),
-                 ceiling, _fmt(m.get("rho_over_ceiling"))]
-        rows.append(f"<tr class='{e['group']}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return ("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
+    header = "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+    headline = metrics.get("headline")
+    by_group: dict[str, list[dict]] = {}
+    for e in metrics["scorers"]:
+        by_group.setdefault(e["group"], []).append(e)
+    short = [e for e in metrics["scorers"] if e["name"] == headline]
+    for group, entries in by_group.items():
+        best = max((e for e in entries if e["name"] != headline), key=_kfold_rho, default=None)
+        if best is not None and best["name"] != headline:
+            short.append(best)
+    table = ("<table id='scorers-short'>" + header
+             + "".join(_scorer_row(e, metrics, paired, ceiling) for e in short) + "</table>")
+    groups = "".join(
+        f"<tr><th colspan='{len(head)}' style='text-align:left'>{html.escape(group)} ({len(entries)})</th></tr>"
+        + "".join(_scorer_row(e, metrics, paired, ceiling) for e in sorted(entries, key=lambda e: -_kfold_rho(e)))
+        for group, entries in by_group.items()
+    )
+    return (table + f"<details id='scorers-all'><summary>Every scorer ({len(metrics['scorers'])}), by group"
+            f"</summary><table>{header}{groups}</table></details>")
 
 
 def _example(data: dict, headline: str) -> tuple[str, pd.DataFrame] | None:
@@ -207,17 +326,24 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     pred = data["predictions"]
     labelled = data["features"].merge(pred[pred.scorer == headline][["cohort_id", "subject", "label"]], on="cohort_id")
 
+    shown = _shown(metrics, headline)
     figures: list[tuple[str, str, object]] = [
+        ("trust", "How far to trust it", F.trust(_trust_text(metrics, headline)[1], metrics["noise"]["ceiling"])),
         ("predicted", "Predicted vs actual lift", F.predicted_vs_actual(pred[pred.scorer == headline], headline)),
+        ("frontier", "Cost–quality frontier", F.cost_frontier(metrics["scorers"])),
+    ]
+    example = _example(data, headline)
+    if example:
+        figures.append(("example", "A worked example", F.rollout_grid(example[1])))
+    figures += [
         (
             "lodo",
             "Generalization to an unseen subject",
-            F.lodo_per_subject([e for e in focus if e.get("lodo_per_subject")]),
+            _show_few(F.lodo_per_subject([e for e in focus if e.get("lodo_per_subject")]), shown),
         ),
         ("spread", "Lift vs advantage spread", F.lift_vs_feature(labelled, "adv_std")),
-        ("selection", "Selection curve", F.selection_curves(focus)),
+        ("selection", "Selection curve", _show_few(F.selection_curves(focus), shown)),
         ("ceiling", "Noise ceiling", F.noise_ceiling(metrics["noise"], entries.get(headline))),
-        ("frontier", "Cost–quality frontier", F.cost_frontier(metrics["scorers"])),
     ]
     if metrics.get("importance"):
         figures.append(
@@ -228,16 +354,15 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             )
         )
     if data["learning_curve"] is not None:
-        figures.append(("learning", "How many labelled cohorts", F.learning_curve(data["learning_curve"])))
+        curve = data["learning_curve"]
+        figures.append(("learning", "How many labelled cohorts",
+                        _show_few(F.learning_curve(curve), shown | {curve.get("configured", headline)})))
     if data["loop"] is not None:
         figures.append(("loop", "Closed loop", F.loop_curves(data["loop"])))
     if data["choice"] is not None:
         figures.append(("choice", "Choice quality, step by step", F.choice_quality(data["choice"])))
     if data["intervention"] is not None:
         figures.append(("intervention", "Causal intervention", F.intervention(*data["intervention"])))
-    example = _example(data, headline)
-    if example:
-        figures.append(("example", "A worked example", F.rollout_grid(example[1])))
 
     blocks = {
         key: (
@@ -308,13 +433,20 @@ def _page(data: dict, metrics: dict, headline: str, blocks: dict, example) -> st
         f"(positive = the probe improved); 95% bootstrap intervals over item groups (cohorts that share a pool item "
         f"resample together; {metrics['bootstrap']} resamples). "
         f"Noise ceiling √R_{noise['seeds']} = {_fmt(noise['ceiling'])}. ★ = the configured predictor.</p>",
+        _answer_html(data, metrics, headline, blocks["trust"][1]),
         _label_config_html(metrics),
-        "<h2>Headline</h2>",
-        _headline_table(metrics),
-        "<p class='note'>Every scorer is evaluated on the same cohorts with the same protocols; metrics.json holds all "
-        "of them.</p>",
     ]
     for key, (title, div) in blocks.items():
+        if key == "trust":
+            continue
+        if key == "lodo":  # the scorer table goes after the three figures a user reads first
+            parts += [
+                "<h2>Every scorer</h2>",
+                "<p class='note'>The configured predictor (★) and the best of each group; every scorer, grouped, "
+                "one click away. All are evaluated on the same cohorts with the same protocols; metrics.json holds "
+                "all of them.</p>",
+                _headline_table(metrics),
+            ]
         parts.append(f"<h2>{html.escape(title)}</h2><p>{TEXT.get(key, '')}</p>")
         if key == "example" and example:
             parts.append(_example_html(data, example[0], example[1], headline))
