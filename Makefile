@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 # verl (the curriculum sampler's real test) pins numpy < 2: a venv of its own.
 VERL_VENV ?= .venv-verl
 
-.PHONY: demo study test test-verl system-deps chromium clean-venv
+.PHONY: demo study test test-all test-verl system-deps chromium clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,9 +49,14 @@ system-deps:
 
 chromium: system-deps
 
-# One process (27 min on a fresh clone, 2 cores): two pytest-xdist workers took 42 min where one took 28
-# (torch threads oversubscribe; bench/results/ci_fresh_clone.json). The 30 slowest tests are listed at the end.
+# The quick suite: every test not marked slow, in one process (pytest-xdist's two workers were slower than one:
+# torch threads oversubscribe; bench/results/ci_fresh_clone.json). The 15 slowest are listed at the end.
 test: $(VENV)/.installed-dev system-deps
+	$(PY) -m pytest -m "not slow" --durations=15
+
+# Everything: the quick suite, the slow tests (end-to-end studies, label batteries, the default world's
+# policy) and the verl sampler against verl itself. CI runs this (.ci/run).
+test-all: $(VENV)/.installed-dev system-deps
 	$(PY) -m pytest --durations=30
 	$(MAKE) test-verl
 
