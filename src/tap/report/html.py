@@ -136,6 +136,17 @@ def _show_few(fig, shown: set[str]):
     return fig
 
 
+def _curve_shown(curve: dict) -> set[str]:
+    """The learning curve's default lines: the configured predictor, random, and the best others at the largest size."""
+    def final(entry: dict) -> float:
+        last = entry["sizes"][str(max(int(m) for m in entry["sizes"]))]["rho"]["value"]
+        return -9.0 if last is None else last
+
+    fixed = {curve.get("configured")} | {n for n, e in curve["curves"].items() if e["group"] == "random"}
+    others = sorted((n for n in curve["curves"] if n not in fixed), key=lambda n: -final(curve["curves"][n]))
+    return (fixed | set(others[: SHOWN - len(fixed)])) - {None}
+
+
 def _ranked_html(pred: pd.DataFrame, headline: str, few: int = 5) -> str:
     """The cohorts the configured predictor ranks first and last (held-out predictions), with what was measured."""
     pred = pred[pred.scorer == headline].sort_values("pred", ascending=False).reset_index(drop=True)
@@ -355,8 +366,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         )
     if data["learning_curve"] is not None:
         curve = data["learning_curve"]
-        figures.append(("learning", "How many labelled cohorts",
-                        _show_few(F.learning_curve(curve), shown | {curve.get("configured", headline)})))
+        figure = _show_few(F.learning_curve(curve), _curve_shown(curve))
+        figures.append(("learning", "How many labelled cohorts", figure))
     if data["loop"] is not None:
         figures.append(("loop", "Closed loop", F.loop_curves(data["loop"])))
     if data["choice"] is not None:
