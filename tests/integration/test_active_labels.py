@@ -1,10 +1,13 @@
 """`tap label --active N` on a micro run folder: real label runs for exactly the cohorts it chose,
 a random start then rounds by expected improvement, resumable, and a clear error without features."""
 
+import pytest
 import pandas as pd
 
 from tap.labels.ledger import Ledger
 from tests.conftest import MICRO, run_tap
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
 
 SETS = [a for s in MICRO + ["label.steps=1", "label.seeds=1"] for a in ("--set", s)]
 

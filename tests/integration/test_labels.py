@@ -24,6 +24,8 @@ from tap.labels.ledger import Ledger
 from tap.labels.trl_run import run_label, train_cohort
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
+
 LABEL = ["label.steps=2", "label.num_generations=4", "label.max_completion_length=6"]
 
 

@@ -13,6 +13,8 @@ from tap.loop import OnlineScorer, _train, candidates, summarize
 from tap.policy.hf import HFPolicy
 from tests.conftest import run_tap
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
+
 LOOP = ["loop.steps=2", "loop.candidates=3", "loop.train_steps=2", "loop.seeds=2", 'loop.arms=["tap", "random"]']
 
 

@@ -14,6 +14,8 @@ from tap import api
 from tap.labels.ledger import Ledger
 from tests.conftest import MICRO, run_tap
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
+
 SETS = [
     a
     for s in MICRO + ["evaluate.bootstrap=50", "evaluate.random_draws=20", "predictor.max_iter=30"]

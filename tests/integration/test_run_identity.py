@@ -2,6 +2,7 @@
 `tap study --config A --out R`, then `tap label R --set ...` keeps every other setting of A, and
 changing R's cohorts relabels them instead of pairing new features with old rows."""
 
+import pytest
 import json
 
 import pandas as pd
@@ -10,6 +11,8 @@ from tap.config import load_config
 from tap.labels.ledger import Ledger
 from tests.conftest import run_tap
 from tests.integration.test_dataset_study import write_gsm8k
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
 
 
 def _config_file(path, policy_dir, source) -> None:

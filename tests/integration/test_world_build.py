@@ -63,6 +63,7 @@ def test_cli_world_build_prints_the_probe_table_and_fills_a_run_folder(micro_wor
     assert load_config(tmp_path / "run" / "config.toml") == load_config(None, MICRO)
 
 
+@pytest.mark.slow  # pretrains a micro policy again
 def test_a_shipped_policy_is_copied_into_the_cache_and_rebuild_pretrains(micro_world, tmp_path, monkeypatch):
     import tap.world.build as build
 
@@ -98,6 +99,7 @@ def test_a_damaged_shipped_policy_fails_with_one_line(micro_world, tmp_path, mon
     assert not (tmp_path / "home" / "policies" / micro_world.policy_dir.name).exists()
 
 
+@pytest.mark.slow  # pretrains a micro policy again
 def test_cli_world_build_rebuild_pretrains_and_says_where_the_policy_came_from(tmp_path):
     sets = [arg for pair in (("--set", s) for s in MICRO) for arg in pair]
     result = run_tap("world", "build", *sets, "--rebuild", env={"TAP_HOME": str(tmp_path)})

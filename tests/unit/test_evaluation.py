@@ -54,6 +54,7 @@ def _by_name(metrics):
     return {e["name"]: e for e in metrics["scorers"]}
 
 
+@pytest.mark.slow  # the shared evaluation takes minutes on 2 cores
 def test_every_scorer_is_evaluated_with_its_cost(evaluated):
     scorers, metrics, *_ = evaluated
     names = [s.name for s in scorers]
@@ -81,6 +82,7 @@ def test_every_scorer_is_evaluated_with_its_cost(evaluated):
     assert entries["random"]["cost_seconds"] == 0
 
 
+@pytest.mark.slow  # the shared evaluation takes minutes on 2 cores
 def test_an_informative_feature_is_used_the_right_way_round(evaluated):
     _, metrics, *_ = evaluated
     entries = _by_name(metrics)
@@ -95,6 +97,7 @@ def test_an_informative_feature_is_used_the_right_way_round(evaluated):
     assert entries["grad_dot"]["note"].startswith("fixed sign")
 
 
+@pytest.mark.slow  # the shared evaluation takes minutes on 2 cores
 def test_random_scorer_averages_to_nothing(evaluated):
     _, metrics, *_ = evaluated
     random = _by_name(metrics)["random"]["metrics"]
@@ -102,6 +105,7 @@ def test_random_scorer_averages_to_nothing(evaluated):
     assert random["loco_spearman"]["lo"] < 0 < random["loco_spearman"]["hi"]
 
 
+@pytest.mark.slow  # the shared evaluation takes minutes on 2 cores
 def test_measured_lift_selects_well_and_has_no_loco_numbers(evaluated):
     _, metrics, *_ = evaluated
     measured = _by_name(metrics)["measured lift, 2 seeds"]["metrics"]
@@ -110,6 +114,7 @@ def test_measured_lift_selects_well_and_has_no_loco_numbers(evaluated):
     assert measured["top_gain_vs_measured"]["value"] == pytest.approx(0)
 
 
+@pytest.mark.slow  # the shared evaluation takes minutes on 2 cores
 def test_noise_ceiling_and_lodo_and_coverage(evaluated):
     _, metrics, _, _, y_cs = evaluated
     noise = metrics["noise"]
@@ -122,6 +127,7 @@ def test_noise_ceiling_and_lodo_and_coverage(evaluated):
     assert cov["level"] == 0.8 and 0.5 < cov["coverage"]["value"] <= 1 and cov["mean_width"] > 0
 
 
+@pytest.mark.slow  # the shared evaluation takes minutes on 2 cores
 def test_predictions_are_long_form_and_metrics_are_strict_json(evaluated, tmp_path):
     scorers, metrics, predictions, features, y_cs = evaluated
     model_based = [s.name for s in scorers if s.make is not None]
@@ -220,6 +226,7 @@ def test_the_kfold_headline_is_paired_against_the_configured_scorer_and_loco_is_
         assert not set(groups[fold.index % 24]) & set(groups[~np.isin(np.arange(24), fold.index % 24)])
 
 
+@pytest.mark.slow  # the shared evaluation takes minutes on 2 cores
 def test_null_features_have_no_artefact_under_the_headline_protocol():
     """Features unrelated to the label. A shrunken ridge predicts about the training mean, which is
     low exactly when the held-out labels are high: LOCO and ρ pooled over folds fall below 0. ρ
