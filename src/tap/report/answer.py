@@ -13,7 +13,7 @@ import pandas as pd
 import tap.report.figures as F
 
 
-def _fmt(metric: dict | None, digits: int = 2, scale: float = 1.0) -> str:
+def fmt(metric: dict | None, digits: int = 2, scale: float = 1.0) -> str:
     if not metric or metric.get("value") is None:
         return "—"
     text = f"{metric['value'] * scale:.{digits}f}"
@@ -22,7 +22,7 @@ def _fmt(metric: dict | None, digits: int = 2, scale: float = 1.0) -> str:
     return text
 
 
-def _subset(metrics: dict, gradients: int | None, features: int) -> list[dict]:
+def subset(metrics: dict, gradients: int | None, features: int) -> list[dict]:
     """TAP, measured lift, the best `gradients` gradient scores (None: all), the best `features`
     single features (by K-fold ρ), and random."""
     entries = metrics["scorers"]
@@ -50,7 +50,7 @@ def _best_free(metrics: dict) -> tuple[dict | None, int]:
     return (max(free, key=_kfold_rho) if free else None), len(free)
 
 
-def _shown(metrics: dict, headline: str) -> set[str]:
+def shown_scorers(metrics: dict, headline: str) -> set[str]:
     """The scorers a comparing figure shows by default: the configured predictor, the best other TAP variant,
     the best gradient score and single feature, one seed of measured lift, and random."""
     entries = metrics["scorers"]
@@ -61,7 +61,7 @@ def _shown(metrics: dict, headline: str) -> set[str]:
     return names | {e["name"] for e in entries if e["name"] == "measured lift, 1 seed" or e["group"] == "random"}
 
 
-def _show_few(fig, shown: set[str]):
+def show_few(fig, shown: set[str]):
     """Every trace beyond the default few is one click away (legend only)."""
     names = [t.name for t in fig.data]
     keep = shown if len(shown & set(names)) >= 3 else set(names[:SHOWN])
@@ -69,7 +69,7 @@ def _show_few(fig, shown: set[str]):
     return fig
 
 
-def _curve_shown(curve: dict) -> set[str]:
+def curve_shown(curve: dict) -> set[str]:
     """The learning curve's default lines: the configured predictor, random, and the best others at the largest size."""
     def final(entry: dict) -> float:
         last = entry["sizes"][str(max(int(m) for m in entry["sizes"]))]["rho"]["value"]
@@ -96,34 +96,34 @@ def _ranked_html(pred: pd.DataFrame, headline: str, few: int = 5) -> str:
             "<th>measured lift</th></tr>" + "".join(rows) + "</table>")
 
 
-def _trust_text(metrics: dict, headline: str) -> tuple[str, list[tuple[str, dict | None]]]:
+def trust_text(metrics: dict, headline: str) -> tuple[str, list[tuple[str, dict | None]]]:
     """One sentence on how far to trust the ranking, and the rows of its figure."""
     entries = {e["name"]: e for e in metrics["scorers"]}
     tap = entries[headline]["metrics"].get("kfold_spearman")
     free, count = _best_free(metrics)
     random = next((e for e in metrics["scorers"] if e["group"] == "random"), None)
     rows = [(f"{headline} ★", tap)]
-    text = f"{html.escape(headline)} ranks held-out cohorts at ρ {_fmt(tap)} (grouped K-fold)"
+    text = f"{html.escape(headline)} ranks held-out cohorts at ρ {fmt(tap)} (grouped K-fold)"
     if free is not None:
         diff = (metrics.get("paired") or {}).get("minus_headline", {}).get(free["name"])
         rows.append((f"{free['name']} (best free signal)", free["metrics"].get("kfold_spearman")))
         text += (f"; the best of {count} free signals (no labels; chosen after the fact, so flattered), "
-                 f"{html.escape(free['name'])}, at {_fmt(free['metrics'].get('kfold_spearman'))}")
+                 f"{html.escape(free['name'])}, at {fmt(free['metrics'].get('kfold_spearman'))}")
         if diff and diff.get("lo") is not None:
             verdict = ("so on this battery the free signal ranks better than TAP" if diff["lo"] > 0 else
                        "so TAP ranks better than every free signal" if diff["hi"] < 0 else
                        "so neither is clearly ahead")
-            text += f"; free − TAP, paired: {_fmt(diff)}, {verdict}"
+            text += f"; free − TAP, paired: {fmt(diff)}, {verdict}"
     if random is not None:
         rows.append(("random", random["metrics"].get("kfold_spearman")))
     noise = metrics["noise"]["ceiling"]
-    text += f". No predictor of the {metrics['seeds']}-seed label can pass the noise ceiling, {_fmt(noise)}."
+    text += f". No predictor of the {metrics['seeds']}-seed label can pass the noise ceiling, {fmt(noise)}."
     return text, rows
 
 
-def _answer_html(data: dict, metrics: dict, headline: str, trust_div: str) -> str:
+def answer_html(data: dict, metrics: dict, headline: str, trust_div: str) -> str:
     """The first screen: which cohorts, how far to trust that, and where the whole ranking is."""
-    text, _ = _trust_text(metrics, headline)
+    text, _ = trust_text(metrics, headline)
     n = metrics["cohorts"]
     return (
         "<section id='answer'><div style='display:flex; gap:2em; align-items:flex-start; flex-wrap:wrap'>"
@@ -144,13 +144,13 @@ def _scorer_row(e: dict, metrics: dict, paired: dict, ceiling: str) -> str:
     m = e["metrics"]
     cost = e.get("cost_seconds")
     cells = [html.escape(e["name"]) + (" ★" if e["name"] == metrics.get("headline") else ""), e["group"],
-             "—" if cost is None else f"{cost:.3g}", _fmt(m.get("kfold_spearman")), _fmt(paired.get(e["name"])),
-             _fmt(m.get("kfold_pairwise_accuracy")), _fmt(m.get("loco_spearman")), _fmt(m.get("top_gain"), 1, 1e3),
-             _fmt(m.get("top_fraction_of_oracle")), ceiling, _fmt(m.get("rho_over_ceiling"))]
+             "—" if cost is None else f"{cost:.3g}", fmt(m.get("kfold_spearman")), fmt(paired.get(e["name"])),
+             fmt(m.get("kfold_pairwise_accuracy")), fmt(m.get("loco_spearman")), fmt(m.get("top_gain"), 1, 1e3),
+             fmt(m.get("top_fraction_of_oracle")), ceiling, fmt(m.get("rho_over_ceiling"))]
     return f"<tr class='{e['group']}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def _headline_table(metrics: dict) -> str:
+def headline_table(metrics: dict) -> str:
     q = round(100 * metrics["top_q"])
     head = [
         "scorer",
@@ -166,7 +166,7 @@ def _headline_table(metrics: dict) -> str:
         "ρ / ceiling",
     ]
     paired = (metrics.get("paired") or {}).get("minus_headline", {})
-    ceiling = _fmt(metrics["noise"]["ceiling"])
+    ceiling = fmt(metrics["noise"]["ceiling"])
     header = "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
     headline = metrics.get("headline")
     by_group: dict[str, list[dict]] = {}

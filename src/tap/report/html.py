@@ -20,7 +20,7 @@ import pandas as pd
 from tap.errors import TapInputError
 import tap.report.figures as F
 from tap.report.answer import (
-    _answer_html, _curve_shown, _fmt, _headline_table, _show_few, _shown, _subset, _trust_text,
+    answer_html, curve_shown, fmt, headline_table, show_few, shown_scorers, subset, trust_text,
 )
 from tap.store import RunPaths, write_text
 
@@ -160,13 +160,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     metrics = data["metrics"]
     entries = {e["name"]: e for e in metrics["scorers"]}
     headline = metrics.get("headline") or next(e["name"] for e in metrics["scorers"] if e["group"] == "tap")
-    focus = _subset(metrics, 1, 3)  # busy figures show fewer lines
+    focus = subset(metrics, 1, 3)  # busy figures show fewer lines
     pred = data["predictions"]
     labelled = data["features"].merge(pred[pred.scorer == headline][["cohort_id", "subject", "label"]], on="cohort_id")
 
-    shown = _shown(metrics, headline)
+    shown = shown_scorers(metrics, headline)
     figures: list[tuple[str, str, object]] = [
-        ("trust", "How far to trust it", F.trust(_trust_text(metrics, headline)[1], metrics["noise"]["ceiling"])),
+        ("trust", "How far to trust it", F.trust(trust_text(metrics, headline)[1], metrics["noise"]["ceiling"])),
         ("predicted", "Predicted vs actual lift", F.predicted_vs_actual(pred[pred.scorer == headline], headline)),
         ("frontier", "Cost–quality frontier", F.cost_frontier(metrics["scorers"])),
     ]
@@ -177,10 +177,10 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         (
             "lodo",
             "Generalization to an unseen subject",
-            _show_few(F.lodo_per_subject([e for e in focus if e.get("lodo_per_subject")]), shown),
+            show_few(F.lodo_per_subject([e for e in focus if e.get("lodo_per_subject")]), shown),
         ),
         ("spread", "Lift vs advantage spread", F.lift_vs_feature(labelled, "adv_std")),
-        ("selection", "Selection curve", _show_few(F.selection_curves(focus), shown)),
+        ("selection", "Selection curve", show_few(F.selection_curves(focus), shown)),
         ("ceiling", "Noise ceiling", F.noise_ceiling(metrics["noise"], entries.get(headline))),
     ]
     if metrics.get("importance"):
@@ -193,7 +193,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         )
     if data["learning_curve"] is not None:
         curve = data["learning_curve"]
-        figure = _show_few(F.learning_curve(curve), _curve_shown(curve))
+        figure = show_few(F.learning_curve(curve), curve_shown(curve))
         figures.append(("learning", "How many labelled cohorts", figure))
     if data["loop"] is not None:
         figures.append(("loop", "Closed loop", F.loop_curves(data["loop"])))
@@ -270,8 +270,8 @@ def _page(data: dict, metrics: dict, headline: str, blocks: dict, example) -> st
         "over seeds "
         f"(positive = the probe improved); 95% bootstrap intervals over item groups (cohorts that share a pool item "
         f"resample together; {metrics['bootstrap']} resamples). "
-        f"Noise ceiling √R_{noise['seeds']} = {_fmt(noise['ceiling'])}. ★ = the configured predictor.</p>",
-        _answer_html(data, metrics, headline, blocks["trust"][1]),
+        f"Noise ceiling √R_{noise['seeds']} = {fmt(noise['ceiling'])}. ★ = the configured predictor.</p>",
+        answer_html(data, metrics, headline, blocks["trust"][1]),
         _label_config_html(metrics),
     ]
     for key, (title, div) in blocks.items():
@@ -283,7 +283,7 @@ def _page(data: dict, metrics: dict, headline: str, blocks: dict, example) -> st
                 "<p class='note'>The configured predictor (★) and the best of each group; every scorer, grouped, "
                 "one click away. All are evaluated on the same cohorts with the same protocols; metrics.json holds "
                 "all of them.</p>",
-                _headline_table(metrics),
+                headline_table(metrics),
             ]
         parts.append(f"<h2>{html.escape(title)}</h2><p>{TEXT.get(key, '')}</p>")
         if key == "example" and example:
