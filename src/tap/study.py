@@ -77,9 +77,15 @@ def run_study(
     workers: int | None = None,
     on_stage: Callable[[str, str], None] | None = None,
     progress: Callable[[str], Callable] | None = None,
+    until: str | None = None,
 ) -> StudyResult:
-    """Run (or resume) every stage. `on_stage(name, "start" | "skip")` announces a stage;
-    `progress(name)` returns the progress callback that stage's API function takes (or None)."""
+    """Run (or resume) every stage, or those up to and including `until` (e.g. "labels": a battery to
+    evaluate elsewhere). `on_stage(name, "start" | "skip")` announces a stage; `progress(name)` returns
+    the progress callback that stage's API function takes (or None)."""
+    if until is not None and until not in STAGES:
+        from tap.errors import TapInputError
+
+        raise TapInputError(f"no stage {until!r}: the stages are {', '.join(STAGES)}")
     from tap import api
     from tap.api.runs import save_run_config
 
@@ -106,7 +112,8 @@ def run_study(
         "loop": lambda: _loop(api, config, home, run_dir, callback("loop")),
         "report": lambda: _report(run_dir),
     }
-    for stage in STAGES:
+    last = STAGES.index(until) if until else len(STAGES) - 1
+    for stage in STAGES[: last + 1]:
         if stage == "loop" and (not config.loop.in_study or config.data.is_dataset):
             why = ("the loop draws candidates from the tiny world's vendors" if config.data.is_dataset
                    else "loop.in_study = false (run `tap loop` on its own)")
@@ -135,7 +142,7 @@ def run_study(
         }
         write_json(record, run_dir / "study.json")
         result.stages.append(StageRecord(stage, "ran", seconds, detail))
-    if paths.metrics.exists():
+    if paths.metrics.exists() and "evaluate" in STAGES[: last + 1]:
         result.metrics = json.loads(paths.metrics.read_text())
     return result
 

@@ -37,6 +37,14 @@ def study(
                  "nothing.",
         ),
     ] = False,
+    until: Annotated[
+        Optional[str],
+        typer.Option(
+            "--until",
+            help="Stop after this stage (world, rollouts, features, labels, loop, evaluate, fit, report), e.g. "
+                 "--until labels for a battery evaluated elsewhere; a rerun without it goes on from there.",
+        ),
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """The main job: world (or dataset) -> rollouts -> features -> labels -> loop -> evaluate -> fit ->
@@ -83,7 +91,9 @@ def study(
                 return lambda done, total: progress.update(task(), completed=done, total=total, note="loop steps")
             return None
 
-        result = run_study(run_dir, cfg, home=home, workers=workers, on_stage=on_stage, progress=callback)
+        result = run_study(
+            run_dir, cfg, home=home, workers=workers, on_stage=on_stage, progress=callback, until=until
+        )
         for name, task in tasks.items():
             progress.update(task, total=1, completed=1)
     _print_study(result)
@@ -131,7 +141,8 @@ def _print_study(result) -> None:
                 f"top-{round(100 * metrics['top_q'])}% fraction of oracle {_ci(m.get('top_fraction_of_oracle'))}, "
                 f"ρ / ceiling {_ci(m.get('rho_over_ceiling'))}; interval coverage {_ci(cov.get('coverage'))}"
             )
-    console.print(f"report: {result.run_dir / 'report.html'}")
+    if any(s.name == "report" for s in result.stages):
+        console.print(f"report: {result.run_dir / 'report.html'}")
 
 
 @app.command()
