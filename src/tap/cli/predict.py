@@ -23,7 +23,7 @@ from tap.cli.common import (
     app,
     console,
 )
-from tap.cli.metrics_tables import _interval, _print_auto_choice, _print_metrics
+from tap.cli.metrics_tables import _ci, _interval, _print_auto_choice, _print_metrics
 
 
 @app.command()
@@ -61,18 +61,45 @@ def fit(
 
 @app.command()
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder with features.parquet and labels.sqlite.")],
+    run_dir: Annotated[
+        Optional[Path], typer.Argument(help="Run folder with features.parquet and labels.sqlite (or use --worlds).")
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     jobs: Annotated[
         Optional[int], typer.Option("--jobs", "-j", help="Parallel worker processes (default: up to 2).")
     ] = None,
+    worlds: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--worlds",
+            help="Transfer across worlds instead: a labelled run folder, a zoo world folder (bench/zoo.py) or a "
+                 "folder of them such as docs/results/zoo (repeatable). Fits on every world but one and ranks the "
+                 "held-out one; writes transfer.json and adaptation.json into --out.",
+        ),
+    ] = None,
+    test_world: Annotated[
+        Optional[list[str]],
+        typer.Option("--test-world", help="A world nothing is chosen on, reported apart (repeatable; default: the "
+                                          "zoo.json's test_worlds)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="With --worlds: the output folder (default: runs/transfer).")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Evaluate TAP and every baseline (grouped K-fold, LODO, held-out-seed selection, LOCO up to
-    evaluate.loco_max_cohorts, noise ceiling, cost); write metrics.json and predictions.parquet."""
+    evaluate.loco_max_cohorts, noise ceiling, cost); write metrics.json and predictions.parquet.
+    With --worlds: leave-one-world-out transfer and the few-label curve (docs/transfer.md)."""
     from tap import api
 
+    if worlds:
+        if run_dir is not None:
+            raise typer.BadParameter("give a run folder or --worlds, not both")
+        _evaluate_worlds(worlds, test_world, out or Path("runs/transfer"), home)
+        return
+    if run_dir is None:
+        raise typer.BadParameter("give a run folder (or --worlds DIR)")
     cfg = _run_config(run_dir, config, set_, "evaluate", produces=("evaluate",))
     with _progress() as progress:
         task = progress.add_task("evaluating scorers", total=None, note="")
@@ -89,6 +116,30 @@ def evaluate(
         f"wrote {run_dir / 'metrics.json'} and {run_dir / 'predictions.parquet'} in "
         f"{metrics['evaluation_seconds']:.0f} s"
     )
+
+
+def _evaluate_worlds(worlds: list[Path], test_worlds: list[str] | None, out: Path, home: Path | None) -> None:
+    from tap.api.transfer import evaluate_worlds
+
+    with _progress() as progress:
+        task = progress.add_task("worlds held out", total=None, note="")
+        result = evaluate_worlds(
+            worlds, out, test_worlds=test_worlds, home=home,
+            progress=lambda done, total, name: progress.update(task, completed=done, total=total, note=name),
+        )
+    transfer = result["transfer"]
+    table = Table(title=f"Leave one world out ({transfer['protocol']['normalization']['chosen']} normalization)")
+    for column in ("world", "test", "cohorts", "zero-shot ρ", "own K-fold TAP ρ (in folds)", "best signal ρ",
+                   "zero-shot AUROC harm"):
+        table.add_column(column)
+    for name, entry in transfer["worlds"].items():
+        s = entry["scorers"]
+        signal = next(k for k in s if k.startswith("zoo's best signal"))
+        table.add_row(name, "yes" if entry["test_world"] else "", str(entry["cohorts"]),
+                      _ci(s["zero-shot TAP"]["rho"]), _ci(s["own K-fold TAP"]["rho_within_folds"]),
+                      _ci(s[signal]["rho"]), _ci(s["zero-shot TAP"]["auroc_harm"]))
+    console.print(table)
+    console.print(f"wrote {out / 'transfer.json'} and {out / 'adaptation.json'}")
 
 
 @app.command()

@@ -1,0 +1,80 @@
+"""Transfer across worlds: `tap evaluate --worlds` (leave one world out, the few-label curve) and the
+pooled predictor fitted on a whole zoo (`fit_zoo`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tap.errors import TapInputError
+
+
+def world_folders(paths: list[str | Path]) -> list[Path]:
+    """Each path is a world (a run folder or a zoo export: it holds config.toml) or a folder of worlds."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if (path / "config.toml").exists():
+            out.append(path)
+        elif path.is_dir():
+            inner = sorted(p for p in path.iterdir() if (p / "config.toml").exists())
+            if not inner:
+                raise TapInputError(f"{path}: neither a world (no config.toml) nor a folder of worlds")
+            out += inner
+        else:
+            raise TapInputError(f"{path}: no such folder")
+    names = [p.name for p in out]
+    if len(set(names)) != len(names):
+        raise TapInputError(f"two worlds share a folder name: {sorted(n for n in names if names.count(n) > 1)}")
+    return out
+
+
+def declared_test_worlds(paths: list[str | Path]) -> list[str]:
+    """Test worlds a zoo declares (zoo.json's "test_worlds" in a folder of worlds)."""
+    names: list[str] = []
+    for path in map(Path, paths):
+        record = path / "zoo.json"
+        if record.exists():
+            names += json.loads(record.read_text()).get("test_worlds", [])
+    return names
+
+
+def load_worlds(paths: list[str | Path], test_worlds: list[str] | None = None, *, target: str = "lift_pass",
+                home: Path | None = None):
+    from tap.evaluate.transfer import load_world
+
+    folders = world_folders(paths)
+    tests = set(declared_test_worlds(paths) if test_worlds is None else test_worlds)
+    unknown = tests - {f.name for f in folders} - set(declared_test_worlds(paths))
+    if unknown:
+        raise TapInputError(f"test world {sorted(unknown)[0]!r} is none of the worlds given")
+    return [load_world(f, target=target, test=f.name in tests, home=home) for f in folders]
+
+
+def evaluate_worlds(
+    paths: list[str | Path], out: str | Path, *, test_worlds: list[str] | None = None, target: str = "lift_pass",
+    resamples: int = 1000, draws: int = 10, seed: int = 0, home: Path | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Leave-one-world-out transfer and the few-label curve over the worlds; writes transfer.json and
+    adaptation.json into `out` and returns both."""
+    from tap import __version__
+    from tap.evaluate.adapt import evaluate_adaptation
+    from tap.evaluate.transfer import evaluate_transfer
+    from tap.store import write_json
+
+    worlds = load_worlds(paths, test_worlds, target=target, home=home)
+    started = time.perf_counter()
+    transfer = evaluate_transfer(worlds, resamples=resamples, seed=seed, progress=progress)
+    protocol = transfer["protocol"]
+    adaptation = evaluate_adaptation(worlds, protocol["columns"], protocol["normalization"]["chosen"], draws=draws,
+                                     seed=seed, progress=progress)
+    common = {"tap_version": __version__, "target": target, "worlds_given": [str(p) for p in paths],
+              "test_worlds": [w.name for w in worlds if w.test], "seconds": time.perf_counter() - started}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    transfer, adaptation = {**common, **transfer}, {**common, **adaptation}
+    write_json(transfer, out / "transfer.json")
+    write_json(adaptation, out / "adaptation.json")
+    return {"transfer": transfer, "adaptation": adaptation}
