@@ -5,7 +5,7 @@ import pytest
 from tap.config import config_to_toml, load_config, policy_key, world_key
 from tap.errors import TapInputError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.toml"))
 
 
 def test_configs_directory_is_not_empty():

@@ -20,6 +20,7 @@ from tap.api.scoring import (
     provenance_notes,
     read_probe,
     score,
+    shipped_zoo_predictor,
 )
 from tap.api.runs import run_config
 from tap.features.catalog import feature_catalog
@@ -49,6 +50,7 @@ __all__ = [
     "rollout",
     "run_config",
     "score",
+    "shipped_zoo_predictor",
     "world",
     "world_pretrains",
     "write_cohorts",

@@ -144,7 +144,7 @@ def load_scoring_predictor(path: str | Path):
 
 def score(
     cohorts: str | Path | pd.DataFrame,
-    predictor_path: str | Path,
+    predictor_path: str | Path | None,
     out: str | Path,
     *,
     config: TapConfig | None = None,
@@ -161,8 +161,12 @@ def score(
     a config, the predictor's own run config (its sidecar) sets the policy and sampling settings,
     so features are read the way the predictor was calibrated. The forward-pass and gradient
     features compare against `probe` (a file with prompt, gold, subject), else the probe of the run
-    folder the predictor was fit on (its items.parquet), else the tiny world's probe."""
+    folder the predictor was fit on (its items.parquet), else the tiny world's probe.
+
+    Without a predictor, the zoo's pooled predictor that ships with TAP ranks the cohorts zero-shot
+    (`zero_shot_score`: relative within these cohorts, not a lift; no interval)."""
     out = check_scores_path(out)
+    predictor_path = predictor_path or shipped_zoo_predictor()
     predictor, meta = load_scoring_predictor(predictor_path)
     if config is None:  # the predictor's own run: same tiny policy, same sampling settings
         config = TapConfig.model_validate(meta["config"]) if "config" in meta else load_config()
@@ -174,6 +178,8 @@ def score(
     write_parquet(feats, stem.with_name(stem.name + ".features.parquet"))
     X = feats[meta["columns"]].astype(float)
     subjects = table.groupby("cohort_id").subject.agg(lambda s: s.iloc[0] if s.nunique() == 1 else "mixed")
+    if meta.get("kind") == "zoo":
+        return _zero_shot(predictor, meta, X, feats, subjects, out)
     cohort_subjects = feats.cohort_id.map(subjects).to_numpy()
     pred = predictor.predict(X, subjects=cohort_subjects)
     lo, hi = predictor.predict_interval(X, subjects=cohort_subjects)
@@ -182,6 +188,37 @@ def score(
         "lo": lo, "hi": hi, "level": predictor.level,
         **{c: feats[c] for c in ("pass_rate_mean", "frac_nondegenerate", "adv_std") if c in feats},
     }).sort_values("predicted_lift", ascending=False, kind="stable").reset_index(drop=True)
+    result.insert(0, "rank", np.arange(1, len(result) + 1))
+    _write_scores(result, out)
+    return result
+
+
+def shipped_zoo_predictor() -> Path:
+    from tap.api.transfer import SHIPPED_ZOO
+
+    if not SHIPPED_ZOO.exists():
+        raise TapInputError(f"{SHIPPED_ZOO}: this TAP install ships no zoo predictor; pass one with --predictor")
+    return SHIPPED_ZOO
+
+
+MIN_ZERO_SHOT_COHORTS = 8
+
+
+def _zero_shot(predictor, meta: dict, X: pd.DataFrame, feats: pd.DataFrame, subjects: pd.Series, out: Path):
+    """The zoo's pooled predictor on features normalized within these cohorts, as its worlds' were."""
+    from tap.evaluate.transfer import normalize
+
+    how = meta["normalization"]
+    if how != "none" and len(X) < MIN_ZERO_SHOT_COHORTS:
+        raise TapInputError(
+            f"{len(X)} cohorts: a zero-shot ranking normalizes features within the cohorts scored ({how}) and needs "
+            f"at least {MIN_ZERO_SHOT_COHORTS}; score more at once, or pass a predictor of your own with --predictor"
+        )
+    scores = predictor.predict(pd.DataFrame(normalize(X.to_numpy(float), how), columns=X.columns))
+    result = pd.DataFrame({
+        "cohort_id": feats.cohort_id, "subject": feats.cohort_id.map(subjects), "zero_shot_score": scores,
+        **{c: feats[c] for c in ("pass_rate_mean", "frac_nondegenerate", "adv_std") if c in feats},
+    }).sort_values("zero_shot_score", ascending=False, kind="stable").reset_index(drop=True)
     result.insert(0, "rank", np.arange(1, len(result) + 1))
     _write_scores(result, out)
     return result

@@ -78,3 +78,40 @@ def evaluate_worlds(
     write_json(transfer, out / "transfer.json")
     write_json(adaptation, out / "adaptation.json")
     return {"transfer": transfer, "adaptation": adaptation}
+
+
+SHIPPED_ZOO = Path(__file__).resolve().parents[1] / "predict" / "shipped" / "zoo.skops"
+
+
+def fit_zoo(paths: list[str | Path], out: str | Path, *, transfer: str | Path | None = None,
+            target: str = "lift_pass", home: Path | None = None) -> tuple[Path, dict]:
+    """The pooled predictor fitted on every world given (test worlds included: nothing is chosen here), with
+    the normalization and the leave-one-world-out record of `transfer` (a transfer.json; default: the one in
+    the first folder given). Saved as skops with a sidecar that `tap score` reads; returns (path, sidecar)."""
+    import pandas as pd
+
+    from tap.evaluate.transfer import fit_pooled, pooled_estimator, pooled_training
+    from tap.predict.artifact import save_predictor
+
+    record_path = Path(transfer) if transfer else Path(paths[0]) / "transfer.json"
+    if not record_path.exists():
+        raise TapInputError(f"{record_path}: no transfer record (run `tap evaluate --worlds ... --out` first)")
+    record = json.loads(record_path.read_text())
+    worlds = load_worlds(paths, record.get("test_worlds", []), target=target, home=home)
+    columns, how = record["protocol"]["columns"], record["protocol"]["normalization"]["chosen"]
+    X, y, names = pooled_training(worlds, columns, how)
+    predictor = fit_pooled(pooled_estimator, pd.DataFrame(X, columns=columns), y, names)
+    summary = record["summary"]
+    meta = {
+        "kind": "zoo", "columns": columns, "used_columns": [columns[i] for i in predictor.columns_],
+        "normalization": how, "target": target, "cohorts": int(len(y)), "model": predictor.describe(),
+        "worlds": [{"name": w.name, "policy_key": w.policy, "cohorts": len(w), "test_world": w.test} for w in worlds],
+        "transfer_record": str(record_path), "zero_shot": {
+            part: {"worlds": summary[part]["worlds"], **{
+                stat: summary[part]["scorers"]["zero-shot TAP"].get(stat) for stat in ("rho", "auroc_harm")}}
+            for part in summary},
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_predictor(predictor, out, meta)
+    return out, meta

@@ -28,12 +28,22 @@ from tap.cli.metrics_tables import _ci, _interval, _print_auto_choice, _print_me
 
 @app.command()
 def fit(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder with features.parquet and labels.sqlite.")],
+    run_dir: Annotated[
+        Optional[Path], typer.Argument(help="Run folder with features.parquet and labels.sqlite (or use --worlds).")
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="Predictor file (default: RUN_DIR/predictor.skops, with a .json sidecar)."),
+    ] = None,
+    worlds: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--worlds",
+            help="Fit the pooled zero-shot predictor on these worlds instead (as for `tap evaluate --worlds`, whose "
+                 "transfer.json in the first folder gives the normalization and the record); needs --out.",
+        ),
     ] = None,
     home: HomeOpt = None,
 ) -> None:
@@ -43,6 +53,18 @@ def fit(
     With model = "auto" it prints what the inner grouped cross-validation chose and saves that choice
     in the predictor's .json sidecar."""
     from tap import api
+
+    if worlds:
+        from tap.api.transfer import fit_zoo
+
+        if run_dir is not None or out is None:
+            raise typer.BadParameter("--worlds fits on the worlds given and needs --out (and no run folder)")
+        path, meta = fit_zoo(worlds, out, home=home)
+        console.print(f"wrote {path}: {meta['model']} on {meta['cohorts']} cohorts of {len(meta['worlds'])} worlds, "
+                      f"features normalized within each world ({meta['normalization']})")
+        return
+    if run_dir is None:
+        raise typer.BadParameter("give a run folder (or --worlds DIR --out FILE)")
 
     cfg = _run_config(run_dir, config, set_, "fit", produces=("fit",))
     predictor, target, meta = api.fit(run_dir, config=cfg, out=out, home=home)
@@ -151,8 +173,13 @@ def score(
         ),
     ] = None,
     predictor: Annotated[
-        Path, typer.Option("--predictor", "-p", help="A predictor from `tap fit` (.skops with its .json sidecar).")
-    ] = ...,
+        Optional[Path],
+        typer.Option(
+            "--predictor", "-p",
+            help="A predictor from `tap fit` (.skops with its .json sidecar). Default: the zoo's pooled predictor "
+                 "that ships with TAP, which ranks zero-shot (no label of yours; scores relative, no interval).",
+        ),
+    ] = None,
     data: Annotated[
         Optional[str],
         typer.Option(
@@ -244,6 +271,8 @@ def score(
         else Path("scores.csv")
     )
     api.check_scores_path(target)
+    zero_shot = predictor is None
+    predictor = predictor or api.shipped_zoo_predictor()
     fitted, meta = api.load_scoring_predictor(predictor)  # bad input fails here, before any progress bar
     if data is not None:
         _, frame = api.data_cohorts(
@@ -266,6 +295,10 @@ def score(
         task = progress.add_task("rollouts", total=len(frame), note="prompts")
         result = api.score(frame, predictor, target, config=cfg, model=model, home=home, verifier=verifier, probe=probe,
                            progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if meta.get("kind") == "zoo":
+        _print_zero_shot(result, meta, top, zero_shot)
+        console.print(f"wrote {target}: {len(result)} cohorts ranked best first")
+        return
     _print_ranked(result, meta.get("target", "lift_nll"), top)
     whole = api.dataset_lift(result, getattr(fitted, "heldout_errors_", None), api.heldout_error_folds(fitted))
     spread = (
@@ -279,6 +312,31 @@ def score(
     )
     _print_notes(api.provenance_notes(fitted, predictor, meta, frame, model))
     console.print(f"wrote {target}: {len(result)} cohorts ranked best first")
+
+
+def _print_zero_shot(result, meta: dict, top: int, by_default: bool) -> None:
+    """The zero-shot ranking's best and worst cohorts, and how far such a ranking went on held-out worlds."""
+    best, worst = result.head(top), result.tail(min(top, max(0, len(result) - top))).iloc[::-1]
+    for title, rows in (("Best cohorts", best), ("Worst cohorts", worst)):
+        if rows.empty:
+            continue
+        table = Table(title=f"{title}: zero-shot score (relative within these cohorts, not a lift)")
+        for column in ("rank", "cohort", "subject", "score", "pass rate", "nondegenerate"):
+            table.add_column(column, justify="left" if column in ("cohort", "subject") else "right")
+        for row in rows.itertuples():
+            table.add_row(str(row.rank), row.cohort_id, str(row.subject), f"{row.zero_shot_score:+.3f}",
+                          f"{getattr(row, 'pass_rate_mean', float('nan')):.2f}",
+                          f"{getattr(row, 'frac_nondegenerate', float('nan')):.2f}")
+        console.print(table)
+    record = meta.get("zero_shot", {})
+    parts = [f"{part} worlds ({', '.join(r['worlds'])}): mean ρ {_ci(r.get('rho'))}"
+             for part, r in record.items() if part in ("development", "test")]
+    console.print(
+        f"{'No predictor given: ' if by_default else ''}a zero-shot ranking by the zoo's pooled predictor "
+        f"({len(meta.get('worlds', []))} worlds, {meta.get('cohorts', '?')} labelled cohorts, none of yours). "
+        f"Held out one world at a time, it ranked {'; '.join(parts) or 'unmeasured'} (Spearman, 95% intervals; "
+        "docs/transfer.md). For predicted lifts with intervals on your model, label some cohorts and `tap fit`."
+    )
 
 
 def _print_ranked(result, target: str, top: int) -> None:
