@@ -592,6 +592,86 @@ def task_policy(folder: Path) -> str:
                   "greedy exact answers", "pass@1 (exact)", "pass@8 (exact)"], rows)
 
 
+def zoo_worlds(folder: Path) -> str:
+    """The zoo's worlds (zoo.json): base policy, battery, label statistics and the noise ceiling of the seed mean."""
+    worlds = json.loads((folder / "zoo.json").read_text())["worlds"]
+    rows = []
+    for name, w in sorted(worlds.items(), key=lambda kv: (kv[1]["test_world"], kv[0])):
+        label = w["label"]
+        rows.append([name, "test" if w["test_world"] else "development", w["policy_key"],
+                     f"{w['cohorts']} × {w['seeds']}", str(w["item_groups"]),
+                     f"{label['learning_rate']:g} × {label['steps']} steps, G {label['num_generations']}",
+                     signed(w["mean_label"]), f"{w['share_improving']:.2f}", f"{w['single_seed_reliability']:.2f}",
+                     f"{w['noise_ceiling']:.2f}", f"{w['stage_seconds'].get('labels', 0):.0f}"])
+    return table(["world", "role", "policy", "cohorts × seeds", "item groups", "labels (lr × steps, G)", "mean lift",
+                  "share improving", "r1", "ceiling", "label s"], rows)
+
+
+def zoo_transfer(folder: Path) -> str:
+    """Leave one world out (transfer.json): per held-out world, the zero-shot pooled predictor beside the world's
+    own K-fold TAP, the zoo's best single and gradient signals (chosen on the other worlds) and head_align_dot."""
+    record = json.loads((folder / "transfer.json").read_text())
+    rows = []
+    for name, w in sorted(record["worlds"].items(), key=lambda kv: (kv[1]["test_world"], kv[0])):
+        s = w["scorers"]
+        best, grad = s.get("zoo's best signal"), s.get("zoo's best gradient signal")
+        best_name = w["chosen_signals"]["signal"]["column"] or "—"
+        grad_name = w["chosen_signals"]["gradient"]["column"] or "—"
+        zero = s["zero-shot TAP"]
+        rows.append([f"{name}{' (test)' if w['test_world'] else ''}", ci(zero["rho"]), ci(zero["rho_within_folds"]),
+                     ci(s.get("zero-shot TAP, policy held out", {}).get("rho")),
+                     ci(s["own K-fold TAP"]["rho_within_folds"]), f"{ci((best or {}).get('rho'))} ({best_name})",
+                     f"{ci((grad or {}).get('rho'))} ({grad_name})", ci(s.get("head_align_dot", {}).get("rho")),
+                     ci(zero["top_fraction_of_oracle"]), f"{ci(zero['auroc_harm'])} ({w['share_harmful']:.2f})"])
+    return table(["held-out world", "zero-shot ρ", "zero-shot ρ in folds", "policy held out ρ",
+                  "own K-fold TAP ρ in folds", "zoo's best signal ρ", "best gradient signal ρ", "head_align_dot ρ",
+                  "zero-shot top-10% / oracle", "zero-shot AUROC harm (share harmful)"], rows)
+
+
+def zoo_paired(folder: Path) -> str:
+    """Means over held-out worlds (transfer.json's summary): each scorer's ρ and the paired difference zero-shot
+    TAP − that scorer (the worlds' group resamples drawn together)."""
+    record = json.loads((folder / "transfer.json").read_text())
+    rows = []
+    for part in ("development", "test", "all"):
+        if part not in record["summary"]:
+            continue
+        scorers = record["summary"][part]["scorers"]
+        for name in sorted(scorers, key=lambda n: (n != "zero-shot TAP", n)):
+            entry = scorers[name]
+            rows.append([f"{part} ({len(record['summary'][part]['worlds'])})", name, ci(entry.get("rho")),
+                         ci(entry.get("rho_within_folds")), ci(entry.get("rho_reference_minus_this")),
+                         ci(entry.get("top_fraction_of_oracle")), ci(entry.get("auroc_harm"))])
+    return table(["worlds", "scorer", "mean ρ", "mean ρ in folds", "zero-shot − this (ρ)", "top-10% / oracle",
+                  "AUROC harm"], rows)
+
+
+def zoo_adaptation(folder: Path) -> str:
+    """The few-label curve (adaptation.json's summary): mean ρ over held-out worlds on the cohorts left unlabelled,
+    per number of labelled cohorts k [2.5–97.5% over draws]."""
+    record = json.loads((folder / "adaptation.json").read_text())
+    rows = []
+    for part in ("development", "test"):
+        if part not in record["summary"]:
+            continue
+        for k, point in sorted(record["summary"][part]["curve"].items(), key=lambda kv: int(kv[0])):
+            cells = [ci({"value": point[m]["mean"], "lo": point[m]["lo"], "hi": point[m]["hi"]})
+                     if point[m]["draws"] else "—" for m in ("zero-shot", "shrunk", "scratch", "best signal",
+                                                             "shrunk_minus_scratch")]
+            rows.append([f"{part} ({point['shrunk']['worlds']})", k, *cells])
+    return table(["worlds", "k labelled", "zero-shot", "shrunk to the pooled prediction", "scratch (own ridge R+F)",
+                  "zoo's best signal", "shrunk − scratch"], rows)
+
+
+def zoo_normalization(folder: Path) -> str:
+    """Mean within-world ρ of leave-one-world-out predictions per normalization, on the development worlds only
+    (the choice) and, for the record, per held-out world."""
+    record = json.loads((folder / "transfer.json").read_text())
+    choice = record["protocol"]["normalization"]
+    rows = [[how, f"{rho:.2f}", "chosen" if how == choice["chosen"] else ""] for how, rho in choice["mean_rho"].items()]
+    return table(["normalization", f"mean ρ over {len(choice['dev_worlds'])} development worlds", ""], rows)
+
+
 FOLDER_TABLES = {
     "policy": policy,
     "task-policy": task_policy,
@@ -609,6 +689,11 @@ FOLDER_TABLES = {
     "evidence-variance": evidence_variance,
     "evidence-linearization": evidence_linearization,
     "evidence-scorers": evidence_scorers,
+    "zoo-worlds": zoo_worlds,
+    "zoo-transfer": zoo_transfer,
+    "zoo-paired": zoo_paired,
+    "zoo-adaptation": zoo_adaptation,
+    "zoo-normalization": zoo_normalization,
 }
 SOURCES = {
     "policy": "tiny_policy.json",
@@ -632,6 +717,11 @@ SOURCES = {
         "evidence.json",
     ),
     "evidence-scorers": "metrics_lift_nll.json",
+    "zoo-worlds": "zoo.json",
+    "zoo-transfer": "transfer.json",
+    "zoo-paired": "transfer.json",
+    "zoo-adaptation": "adaptation.json",
+    "zoo-normalization": "transfer.json",
 }
 
 

@@ -152,6 +152,25 @@ def test_fit_then_score_ranks_new_cohorts_with_intervals(run_dir, tap_home, tmp_
     )
 
 
+def test_fit_on_the_zoo_prior_then_score(run_dir, tap_home, tmp_path):
+    """`tap fit RUN --prior zoo`: the run's departures from the shipped pooled predictor, scored like any predictor."""
+    result = run_tap("fit", str(run_dir), "--prior", "zoo", "--out", str(tmp_path / "prior.skops"), *SETS,
+                     env={"TAP_HOME": str(tap_home)})
+    assert result.returncode == 0, result.stderr
+    assert "the zoo's pooled predictor" in result.stdout
+    meta = json.loads((tmp_path / "prior.json").read_text())
+    assert meta["prior"]["worlds"] and meta["prior"]["normalization"] in ("none", "z", "rank")
+    new = pd.read_parquet(run_dir / "cohorts.parquet")
+    new[new.cohort_id.isin(sorted(new.cohort_id.unique())[:4])].to_json(
+        tmp_path / "vendor.jsonl", orient="records", lines=True
+    )
+    scored = run_tap("score", str(tmp_path / "vendor.jsonl"), "--predictor", str(tmp_path / "prior.skops"),
+                     "--out", str(tmp_path / "ranked.csv"), env={"TAP_HOME": str(tap_home)})
+    assert scored.returncode == 0, scored.stderr
+    ranked = pd.read_csv(tmp_path / "ranked.csv")
+    assert ranked.predicted_lift.is_monotonic_decreasing and (ranked.lo <= ranked.hi).all()
+
+
 def test_bad_inputs_are_one_line(tap_home, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tap.evaluate.adapt import adaptation_draws, pick_labelled, shrunk_prediction
+from tap.evaluate.adapt import adaptation_draws, pick_labelled
 from tap.evaluate.transfer import (
     World, choose_normalization, evaluate_transfer, leave_one_world_out, normalize, pooled_estimator,
     training_worlds,
@@ -123,18 +123,21 @@ def test_pick_labelled_keeps_item_groups_out_of_the_evaluation():
     assert set(labelled) | set(evaluation) <= set(range(10))
 
 
-def test_shrinkage_moves_from_the_prior_to_the_labels():
-    rng = np.random.default_rng(0)
-    Z = rng.normal(size=(30, 3))
-    truth = Z @ np.array([1.0, -2.0, 0.5])
-    prior = np.zeros(30)
-    labelled = np.arange(20)
-    assert np.allclose(shrunk_prediction(Z, prior, labelled, truth[labelled], 1e9), prior, atol=1e-6)
-    assert np.allclose(shrunk_prediction(Z, prior, labelled, truth[labelled], 1e-9), truth, atol=1e-6)
-
-
 def test_the_few_label_curve_never_fits_on_the_held_out_world(worlds):
     Spy.seen = []
     draws = adaptation_draws(worlds, worlds[3], COLUMNS, "z", ks=(0, 8), draws=3, make_estimator=Spy)
     assert Spy.seen == [{"a", "b", "c"}]
     assert len(draws[8]["shrunk"]) == 3 and np.isnan(draws[0]["scratch"]).all()
+
+
+def test_the_adaptation_chooses_its_shrinkage_without_the_test_world(worlds):
+    from tap.evaluate.adapt import SHRINKAGE_GRID, evaluate_adaptation
+
+    Spy.seen = []
+    result = evaluate_adaptation(worlds, COLUMNS, "z", ks=(0, 8, 16), draws=3, make_estimator=Spy)
+    choice_fits = Spy.seen[: len(SHRINKAGE_GRID) * 3]  # choose_shrinkage: each grid value holds out a, b, c in turn
+    assert all("d" not in seen for seen in choice_fits)
+    assert result["protocol"]["shrinkage"]["chosen"] in SHRINKAGE_GRID
+    assert result["summary"]["test"]["worlds"] == ["d"]
+    point = result["summary"]["development"]["curve"]["16"]
+    assert point["shrunk"]["worlds"] == 3 and point["zero-shot"]["mean"] > 0.9  # the z-scored label transfers

@@ -217,6 +217,30 @@ def _importance(scorers: list, headline: str, data: dict, seed: int) -> dict | N
     }
 
 
+def _fit_on_prior(prior: str | Path, run_dir: Path, table: pd.DataFrame, y: np.ndarray, groups, config: TapConfig):
+    """A PriorPredictor on the run's labelled cohorts, the normalization taken over every cohort with features."""
+    from tap.api.scoring import load_scoring_predictor, shipped_zoo_predictor
+    from tap.predict.prior import PriorPredictor
+
+    path = shipped_zoo_predictor() if str(prior) == "zoo" else Path(prior)
+    model, meta = load_scoring_predictor(path)
+    if meta.get("kind") != "zoo":
+        raise TapInputError(f"{path}: not a zoo predictor (`tap fit --worlds` writes one); --prior takes zoo or one")
+    columns = meta["columns"]
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise TapInputError(f"{run_dir}: features.parquet lacks {missing[0]!r}, which the prior reads (run "
+                            "`tap features compute` with the R and F families)")
+    everything = pd.read_parquet(RunPaths(run_dir).features)
+    predictor = PriorPredictor(prior=model, columns=columns, normalization=meta["normalization"],
+                               shrinkage=meta.get("shrinkage", 10.0), interval=config.predictor.interval,
+                               level=config.predictor.level, n_folds=config.predictor.n_folds,
+                               random_state=config.predictor.random_state)
+    predictor.fit(table[columns], y, groups=groups, reference=everything)
+    return predictor, columns, {"path": str(path), "worlds": [w["name"] for w in meta.get("worlds", [])],
+                                "normalization": meta["normalization"], "shrinkage": predictor.shrinkage}
+
+
 def _predictor_from_config(config: TapConfig):
     from tap.predict.predictor import TAPPredictor
 
@@ -224,10 +248,13 @@ def _predictor_from_config(config: TapConfig):
 
 
 def fit(
-    run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path | None = None, home: Path | None = None
+    run_dir: str | Path, *, config: TapConfig | None = None, out: str | Path | None = None, home: Path | None = None,
+    prior: str | Path | None = None,
 ):
     """Fit the configured predictor on every labelled cohort of a run folder; save it (skops + a
     JSON sidecar of what it was trained on) to `out` (default RUN_DIR/predictor.skops).
+    With `prior` ("zoo": the zoo's pooled predictor that ships with TAP, or a path to one from `tap fit
+    --worlds`), fit the run's departures from it instead (tap.predict.prior).
     Returns (predictor, path, sidecar metadata)."""
     from tap.features.compute import feature_columns
     from tap.predict.artifact import save_predictor
@@ -240,17 +267,25 @@ def fit(
     columns = [c for c in feature_columns(table) if c in known and table[c].notna().any()]
     X = table[columns].astype(float)
     y = data["y_cs"].mean(axis=1)
-    predictor = _predictor_from_config(config).fit(X, y, groups=data["groups"], subjects=data["domains"])
+    if prior is not None:
+        predictor, columns, prior_meta = _fit_on_prior(prior, run_dir, table, y, data["groups"], config)
+    else:
+        predictor = _predictor_from_config(config).fit(X, y, groups=data["groups"], subjects=data["domains"])
+        prior_meta = None
     target = Path(out) if out else RunPaths(run_dir).predictor
     metadata = {
-        "columns": columns, "used_columns": [columns[i] for i in predictor.columns_], "target": config.evaluate.target,
+        "columns": columns, "target": config.evaluate.target,
         "cohorts": int(len(y)), "seeds": int(data["y_cs"].shape[1]), "label_config_hash": data["config_hash"],
         "label_notes": data["notes"],
         "label_mean": float(y.mean()), "label_std": float(y.std(ddof=1)),
         "predictor": config.predictor.model_dump(), "run_dir": str(run_dir), "config": config.model_dump(mode="json"),
         "model": predictor.describe(),
     }
-    if predictor.model == "auto":
+    if prior_meta is None:
+        metadata["used_columns"] = [columns[i] for i in predictor.columns_]
+    else:
+        metadata.update(used_columns=columns, prior=prior_meta)
+    if getattr(predictor, "model", None) == "auto":
         metadata["auto_choice"] = predictor.choice_
         metadata["auto_inner_scores"] = predictor.inner_scores_
     save_predictor(predictor, target, metadata)

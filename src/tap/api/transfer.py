@@ -87,9 +87,8 @@ def fit_zoo(paths: list[str | Path], out: str | Path, *, transfer: str | Path | 
             target: str = "lift_pass", home: Path | None = None) -> tuple[Path, dict]:
     """The pooled predictor fitted on every world given (test worlds included: nothing is chosen here), with
     the normalization and the leave-one-world-out record of `transfer` (a transfer.json; default: the one in
-    the first folder given). Saved as skops with a sidecar that `tap score` reads; returns (path, sidecar)."""
-    import pandas as pd
-
+    the first folder given) and the shrinkage its adaptation.json chose for `tap fit --prior`. Saved as skops with
+    a sidecar that `tap score` reads; returns (path, sidecar)."""
     from tap.evaluate.transfer import fit_pooled, pooled_estimator, pooled_training
     from tap.predict.artifact import save_predictor
 
@@ -100,11 +99,15 @@ def fit_zoo(paths: list[str | Path], out: str | Path, *, transfer: str | Path | 
     worlds = load_worlds(paths, record.get("test_worlds", []), target=target, home=home)
     columns, how = record["protocol"]["columns"], record["protocol"]["normalization"]["chosen"]
     X, y, names = pooled_training(worlds, columns, how)
-    predictor = fit_pooled(pooled_estimator, pd.DataFrame(X, columns=columns), y, names)
+    predictor = fit_pooled(pooled_estimator, X, y, names)
     summary = record["summary"]
+    adaptation = record_path.with_name("adaptation.json")
+    shrinkage = (json.loads(adaptation.read_text())["protocol"]["shrinkage"]["chosen"] if adaptation.exists()
+                 else 10.0)
     meta = {
         "kind": "zoo", "columns": columns, "used_columns": [columns[i] for i in predictor.columns_],
-        "normalization": how, "target": target, "cohorts": int(len(y)), "model": predictor.describe(),
+        "normalization": how, "shrinkage": shrinkage, "target": target, "cohorts": int(len(y)),
+        "model": predictor.describe(),
         "worlds": [{"name": w.name, "policy_key": w.policy, "cohorts": len(w), "test_world": w.test} for w in worlds],
         "transfer_record": str(record_path), "zero_shot": {
             part: {"worlds": summary[part]["worlds"], **{

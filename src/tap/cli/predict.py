@@ -37,6 +37,14 @@ def fit(
         Optional[Path],
         typer.Option("--out", "-o", help="Predictor file (default: RUN_DIR/predictor.skops, with a .json sidecar)."),
     ] = None,
+    prior: Annotated[
+        Optional[str],
+        typer.Option(
+            "--prior",
+            help="Start from a prior and fit this run's departures from it: zoo (the zoo's pooled predictor that "
+                 "ships with TAP) or a predictor file from `tap fit --worlds`. Worth it with few labels.",
+        ),
+    ] = None,
     worlds: Annotated[
         Optional[list[Path]],
         typer.Option(
@@ -67,9 +75,9 @@ def fit(
         raise typer.BadParameter("give a run folder (or --worlds DIR --out FILE)")
 
     cfg = _run_config(run_dir, config, set_, "fit", produces=("fit",))
-    predictor, target, meta = api.fit(run_dir, config=cfg, out=out, home=home)
+    predictor, target, meta = api.fit(run_dir, config=cfg, out=out, home=home, prior=prior)
     _print_notes(meta["label_notes"])
-    if predictor.model == "auto":
+    if getattr(predictor, "model", None) == "auto":
         _print_auto_choice(predictor)
     console.print(
         f"wrote {target}: {predictor.describe()}, {len(meta['used_columns'])} features, "
@@ -156,7 +164,7 @@ def _evaluate_worlds(worlds: list[Path], test_worlds: list[str] | None, out: Pat
         table.add_column(column)
     for name, entry in transfer["worlds"].items():
         s = entry["scorers"]
-        signal = next(k for k in s if k.startswith("zoo's best signal"))
+        signal = "zoo's best signal"
         table.add_row(name, "yes" if entry["test_world"] else "", str(entry["cohorts"]),
                       _ci(s["zero-shot TAP"]["rho"]), _ci(s["own K-fold TAP"]["rho_within_folds"]),
                       _ci(s[signal]["rho"]), _ci(s["zero-shot TAP"]["auroc_harm"]))

@@ -7,9 +7,8 @@ until k cohorts are labelled (the last group trimmed to k); the cohorts of the p
 in the evaluation, which ranks the rest. Methods:
 
 - zero-shot: the pooled prediction p₀ (needs no label; the same at every k);
-- shrunk:    ridge toward the pooled prediction: with z = the k labels (normalized among themselves as the
-             pooled model's labels were) and Z the features z-scored within w,
-             δ = argmin ‖z − p₀ − Zδ‖² + λ‖δ‖² over the labelled rows, prediction p₀ + Zδ
+- shrunk:    what `tap fit RUN --prior zoo` fits (tap.predict.prior.PriorPredictor): TAP's ridge, penalty λ, on the
+             departures of the k standardized labels from the standardized p₀, the prediction p₀ plus the ridge
              (λ = `shrinkage`, chosen on the development worlds by `evaluate_adaptation`);
 - scratch:   the configured TAP (ridge on the world's R and F features) fitted on the k labelled cohorts alone;
 - best signal: the zoo's best single signal chosen on the other worlds (needs no label).
@@ -25,9 +24,10 @@ from collections.abc import Callable
 import numpy as np
 
 from tap.evaluate.transfer import (
-    World, best_signal, fit_pooled, normalize, pooled_estimator, pooled_training, shared_columns, signal_scores,
-    training_worlds, world_matrix,
+    World, best_signal, fit_pooled, pooled_estimator, pooled_training, shared_columns, signal_scores, training_worlds,
+    world_frame,
 )
+from tap.predict.prior import PriorPredictor
 from tap.stats import spearman
 
 KS = (0, 8, 16, 32, 64)
@@ -49,16 +49,6 @@ def pick_labelled(groups: np.ndarray, k: int, rng: np.random.Generator) -> tuple
     return np.array(labelled, dtype=int), np.flatnonzero(~excluded)
 
 
-def shrunk_prediction(
-    Z: np.ndarray, prior: np.ndarray, labelled: np.ndarray, z: np.ndarray, shrinkage: float
-) -> np.ndarray:
-    """p₀ + Zδ with δ = argmin ‖z − p₀[labelled] − Z[labelled]δ‖² + λ‖δ‖² (the docstring's formula)."""
-    A = Z[labelled]
-    residual = z - prior[labelled]
-    delta = np.linalg.solve(A.T @ A + shrinkage * np.eye(A.shape[1]), A.T @ residual)
-    return prior + Z @ delta
-
-
 def adaptation_draws(
     worlds: list[World], held: World, columns: list[str], how: str, *, ks=KS, draws: int = 10, seed: int = 0,
     shrinkage: float = 10.0, min_eval: int = 16, make_estimator: Callable | None = None,
@@ -67,8 +57,7 @@ def adaptation_draws(
     make_estimator = make_estimator or (lambda: pooled_estimator())
     train = training_worlds(worlds, held, "world")
     model = fit_pooled(make_estimator, *pooled_training(train, columns, how))
-    Z = world_matrix(held, columns, "z")  # the departures' scale, whatever the pooled model's normalization
-    prior = np.asarray(model.predict(world_matrix(held, columns, how)), float)
+    prior = np.asarray(model.predict(world_frame(held, columns, how)), float)
     signal = signal_scores(held, *best_signal(train, columns)[:2])
     own_columns = shared_columns([held], ("R", "F"))
     X_own = held.features[own_columns].to_numpy(float)
@@ -87,8 +76,10 @@ def adaptation_draws(
                 out[k]["shrunk"].append(out[k]["zero-shot"][-1])
                 out[k]["scratch"].append(float("nan"))
                 continue
-            z = normalize(held.y[labelled], how)
-            out[k]["shrunk"].append(spearman(shrunk_prediction(Z, prior, labelled, z, shrinkage)[evaluation], y_eval))
+            shrunk = PriorPredictor(prior=model, columns=columns, normalization=how, shrinkage=shrinkage,
+                                    interval="none").fit(held.features.iloc[labelled], held.y[labelled],
+                                                         reference=held.features)
+            out[k]["shrunk"].append(spearman(shrunk.predict(held.features.iloc[evaluation]), y_eval))
             scratch = pooled_estimator().fit(X_own[labelled], held.y[labelled])
             out[k]["scratch"].append(spearman(scratch.predict(X_own[evaluation]), y_eval))
     return out
@@ -142,6 +133,29 @@ def evaluate_adaptation(worlds: list[World], columns: list[str], how: str, *, ks
             progress(i, len(worlds), held.name)
         result = adaptation_draws(worlds, held, columns, how, ks=ks, draws=draws, seed=seed,
                                   shrinkage=shrinkage["chosen"], make_estimator=make_estimator)
-        per_world[held.name] = {"test_world": held.test, "cohorts": len(held), "curve": curve(result)}
+        per_world[held.name] = {"test_world": held.test, "cohorts": len(held), "curve": curve(result),
+                                "draws": {str(k): v for k, v in result.items()}}
+    summary = {part: mean_curve(per_world, names) for part, names in (
+        ("all", [w.name for w in worlds]), ("development", [w.name for w in worlds if not w.test]),
+        ("test", [w.name for w in worlds if w.test])) if names}
     return {"protocol": {"ks": list(ks), "draws": draws, "seed": seed, "normalization": how, "columns": columns,
-                         "shrinkage": shrinkage, "methods": list(METHODS)}, "worlds": per_world}
+                         "shrinkage": shrinkage, "methods": list(METHODS)}, "worlds": per_world, "summary": summary}
+
+
+def mean_curve(per_world: dict, names: list[str]) -> dict:
+    """Per k (where every named world has it) and method: the mean over worlds of each world's mean ρ, with
+    the 2.5–97.5 percentiles of that mean over draws (draw d of every world together: the worlds' draws
+    are independent); shrunk − scratch and shrunk − best signal paired by draw."""
+    out = {}
+    ks = set.intersection(*(set(per_world[n]["draws"]) for n in names)) if names else set()
+    for k in sorted(ks, key=int):
+        table = {m: np.array([per_world[n]["draws"][k][m] for n in names], float) for m in METHODS}
+        table["shrunk_minus_scratch"] = table["shrunk"] - table["scratch"]
+        table["shrunk_minus_best_signal"] = table["shrunk"] - table["best signal"]
+        point = {}
+        for m, values in table.items():
+            by_draw = np.nanmean(values, axis=0) if np.isfinite(values).any() else np.full(values.shape[1], np.nan)
+            point[m] = {**_summary(by_draw), "mean": float(np.nanmean(values)) if np.isfinite(values).any()
+                        else float("nan"), "worlds": len(names)}
+        out[k] = point
+    return {"worlds": names, "curve": out}

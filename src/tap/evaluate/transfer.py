@@ -119,9 +119,13 @@ def world_matrix(world: World, columns: list[str], how: str) -> np.ndarray:
     return normalize(world.features[columns].to_numpy(float), how)
 
 
-def pooled_training(worlds: list[World], columns: list[str], how: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stacked normalized features, labels and world names of `worlds`."""
-    X = np.vstack([world_matrix(w, columns, how) for w in worlds])
+def world_frame(world: World, columns: list[str], how: str) -> pd.DataFrame:
+    return pd.DataFrame(world_matrix(world, columns, how), columns=columns)
+
+
+def pooled_training(worlds: list[World], columns: list[str], how: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Stacked normalized features (named columns), labels and world names of `worlds`."""
+    X = pd.DataFrame(np.vstack([world_matrix(w, columns, how) for w in worlds]), columns=columns)
     y = np.concatenate([normalize(w.y, how) for w in worlds])
     names = np.concatenate([[w.name] * len(w) for w in worlds])
     return X, y, names
@@ -160,7 +164,7 @@ def leave_one_world_out(
         if not train:
             continue
         model = fit_pooled(make_estimator, *pooled_training(train, columns, how))
-        out[held.name] = np.asarray(model.predict(world_matrix(held, columns, how)), float)
+        out[held.name] = np.asarray(model.predict(world_frame(held, columns, how)), float)
     return out
 
 
@@ -271,7 +275,9 @@ def evaluate_transfer(
 
 
 def _world_scorers(worlds, held, columns, gradient_columns, predictions, other, folds, repeats, seed):
-    """The held-out world's scorers (name -> scores, and selection scores where labels were used)."""
+    """The held-out world's scorers (name -> scores, and selection scores where labels were used). The zoo's best
+    signal and best gradient signal are chosen (column and sign) on the training worlds, so the column can differ
+    from one held-out world to the next: `chosen` says which it was."""
     train = training_worlds(worlds, held, "world")
     signal = best_signal(train, columns)
     gradient = best_signal(train, gradient_columns) if gradient_columns else ("", 1.0, float("nan"))
@@ -283,9 +289,9 @@ def _world_scorers(worlds, held, columns, gradient_columns, predictions, other, 
         scorers[f"zero-shot TAP, {how} normalization"] = {"scores": preds[held.name]}
     scorers["own K-fold TAP"] = {"scores": own["kfold"][0], "selection": own["selection"],
                                  "repeats": own["kfold"]}
-    scorers[f"zoo's best signal ({signal[0]})"] = {"scores": signal_scores(held, signal[0], signal[1])}
+    scorers["zoo's best signal"] = {"scores": signal_scores(held, signal[0], signal[1])}
     if gradient[0]:
-        scorers[f"zoo's best gradient signal ({gradient[0]})"] = {"scores": signal_scores(held, *gradient[:2])}
+        scorers["zoo's best gradient signal"] = {"scores": signal_scores(held, *gradient[:2])}
     if "head_align_dot" in held.features:
         scorers["head_align_dot"] = {"scores": signal_scores(held, "head_align_dot", 1.0)}
     scorers["_folds"] = own["folds"]

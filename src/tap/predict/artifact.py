@@ -27,7 +27,7 @@ def save_predictor(predictor, path: str | Path, metadata: dict | None = None) ->
 
 
 def _trusted(untrusted: list[str]) -> list[str]:
-    allowed_prefixes = ("tap.predict.predictor.", "sklearn.", "numpy.", "scipy.", "builtins.")
+    allowed_prefixes = ("tap.predict.predictor.", "tap.predict.prior.", "sklearn.", "numpy.", "scipy.", "builtins.")
     return [t for t in untrusted if t.startswith(allowed_prefixes)]
 
 
@@ -52,7 +52,8 @@ def load_predictor(path: str | Path):
     except Exception as exc:
         raise TapInputError(f"{path}: damaged predictor file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     from tap.predict.predictor import TAPPredictor
+    from tap.predict.prior import PriorPredictor
 
-    if not isinstance(predictor, TAPPredictor):
+    if not isinstance(predictor, (TAPPredictor, PriorPredictor)):
         raise TapInputError(f"{path}: holds a {type(predictor).__name__}, not a TAPPredictor")
     return predictor
