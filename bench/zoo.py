@@ -13,6 +13,11 @@ labels_summary.json (as `tap labels show`, with the noise ceiling of the seed me
 (stage seconds); and docs/results/zoo/zoo.json: the worlds, their policy keys, sizes and timings.
 
     python bench/zoo.py [--runs runs/zoo] [--home runs/zoo/home] [--only tiny-g4 ...] [--link NAME=DIR ...]
+    python bench/zoo.py --export-only --evaluate   # then: leave one world out, few-label curve, shipped predictor
+
+`--evaluate` runs `tap evaluate --worlds docs/results/zoo --out docs/results/zoo` (transfer.json, adaptation.json)
+and `tap fit --worlds docs/results/zoo --out src/tap/predict/shipped/zoo.skops` (the pooled predictor `tap score`
+uses when given none), and records both commands and their seconds in zoo.json.
 """
 
 from __future__ import annotations
@@ -128,6 +133,8 @@ def main() -> None:
     parser.add_argument("--link", nargs="*", default=[], metavar="WORLD=RUN_DIR",
                         help="Start a world from an existing run folder of the same config (a symlink).")
     parser.add_argument("--export-only", action="store_true", help="Export the worlds already built; run nothing.")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="Then evaluate transfer over every exported world and fit the shipped zoo predictor.")
     args = parser.parse_args()
     runs = args.runs.resolve()
     log_dir = runs / "logs"
@@ -162,6 +169,25 @@ def main() -> None:
         })
         OUT.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps(record, indent=2) + "\n")
+    if args.evaluate:
+        record["evaluation"] = evaluate(args.home)
+        record_path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def evaluate(home: Path | None) -> list[dict]:
+    """Leave one world out and the few-label curve over docs/results/zoo, then the shipped pooled predictor."""
+    shipped = REPO / "src" / "tap" / "predict" / "shipped" / "zoo.skops"
+    steps = []
+    for args in (["evaluate", "--worlds", OUT, "--out", OUT], ["fit", "--worlds", OUT, "--out", shipped]):
+        command = [sys.executable, "-m", "tap.cli", *map(str, args)] + (["--home", str(home)] if home else [])
+        started = time.perf_counter()
+        result = subprocess.run(command, cwd=REPO)
+        if result.returncode != 0:
+            raise SystemExit(f"`{' '.join(command)}` failed with exit {result.returncode}")
+        shown = " ".join(command).replace(sys.executable, "python").replace(str(REPO) + "/", "")
+        steps.append({"command": shown, "seconds": round(time.perf_counter() - started, 1)})
+        print(f"{steps[-1]['seconds']:>8.1f} s  {shown}", flush=True)
+    return steps
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def test_version_flag_and_command_agree():
 
 
 def test_a_usage_error_is_one_message_with_status_2():
-    for args, message in ((["score", "x.csv"], "Missing option '--predictor'"),
+    for args, message in ((["score", "x.csv", "--top", "many"], "Invalid value for '--top'"),
                           (["cohorts", "x.jsonl", "--by", "size", "-o", "y.parquet"], "'size' is not one of"),
                           (["label", "run", "--executor", "slurm"], "'slurm' is not one of"),
                           (["rollout", "c.parquet", "--verifier", "regex"], "'regex' is not one of")):
