@@ -304,3 +304,13 @@ def test_intervals_resample_item_groups_not_cohorts():
     grouped = widths(None)  # the default: resample the item groups the folds are grouped by
     by_cohort = widths(np.arange(36))  # what the intervals were before: every cohort on its own
     assert (grouped > 1.3 * by_cohort).all(), (grouped, by_cohort)
+
+
+def test_the_headline_scorer_set_is_what_the_first_screen_compares():
+    features, *_ = _world()
+    predictor = {**PREDICTOR, "model": "ridge", "families": ["R", "F"], "scaling": "global"}
+    every = {s.name for s in build_scorers(features, (1.0, 1.0), 3, predictor)}
+    headline = {s.name for s in build_scorers(features, (1.0, 1.0), 3, predictor, which="headline")}
+    assert headline < every and len(headline) < len(every) / 3
+    assert {"TAP ridge R+F", "best feature R+F", "grad_dot", "measured lift, 1 seed", "random"} <= headline
+    assert not any("|" in name or name.startswith("TAP gbm") for name in headline)

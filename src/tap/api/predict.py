@@ -162,7 +162,8 @@ def evaluate(
     short_runs = _short_runs(
         run_dir, config, data["selection"], data["features"].cohort_id, data["seeds"], data["rows"], home
     )
-    scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor, short_runs)
+    scorers = build_scorers(data["features"], data["label_cost"], data["y_cs"].shape[1], predictor, short_runs,
+                            which=config.evaluate.scorers)
     started = time.perf_counter()
     ev = config.evaluate
     headline = configured_scorer_name(predictor)

@@ -251,6 +251,13 @@ class EvaluateConfig(_Strict):
         ge=0,
         description="Run LOCO too on batteries of at most this many cohorts (it fits one model per cohort and scorer).",
     )
+    scorers: Literal["all", "headline"] = Field(
+        "all",
+        description="Which scorers `tap evaluate` measures: all (every TAP variant, every feature alone and within "
+                    "subject, the gradient scores, measured selectors, random) or headline (the configured predictor, "
+                    "the best single R+F feature, the theory-signed gradient and head-alignment scores, measured "
+                    "selectors and random: what the report's first screen compares, in a fraction of the time).",
+    )
     target: Literal["lift_pass", "lift_nll", "delta_accuracy"] = Field(
         "lift_pass",
         description="The label: the change of the probe's expected accuracy at the sampling temperature (lift_pass, "

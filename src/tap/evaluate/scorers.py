@@ -156,24 +156,31 @@ def _cost(costs: dict, parts: list[str]) -> tuple[float, float]:
 
 def build_scorers(
     features: pd.DataFrame, label_cost: tuple[float, float], seeds: int, predictor: dict,
-    short_runs: dict[int, tuple[np.ndarray, float, float]] | None = None,
+    short_runs: dict[int, tuple[np.ndarray, float, float]] | None = None, which: str = "all",
 ) -> list[Scorer]:
-    """Every scorer the run's features allow. `predictor` holds TAPPredictor parameters (the
-    `[predictor]` config, without `model`/`families`, which the scorers vary); `label_cost` is
-    (seconds, FLOPs) of one label run; `short_runs` maps h to (the lifts after h steps, cohorts x
-    seeds, aligned with `features`; seconds; FLOPs of such a run)."""
+    """Every scorer the run's features allow (`which="all"`), or the headline set (`"headline"`): the
+    configured predictor, the best single R+F feature, the theory-signed gradient and head-alignment scores,
+    the measured selectors and random — what the report's first screen compares. `predictor` holds
+    TAPPredictor parameters (the `[predictor]` config, without `model`/`families`, which the scorers
+    vary); `label_cost` is (seconds, FLOPs) of one label run; `short_runs` maps h to (the lifts after h
+    steps, cohorts x seeds, aligned with `features`; seconds; FLOPs of such a run)."""
     from tap.features.catalog import feature_tags
     from tap.features.compute import feature_columns
 
     tags = feature_tags()
     usable = [c for c in feature_columns(features) if c in tags and features[c].notna().any()]
     costs = family_costs(features)
-    return [
+    scorers = [
         *_tap_scorers(usable, tags, costs, predictor),
         *_feature_scorers(usable, costs),
         *_measured_scorers(label_cost, seeds, short_runs),
         Scorer("random", "random", cost_seconds=0.0, cost_flops=0.0),
     ]
+    if which == "all":
+        return scorers
+    configured = configured_scorer_name(predictor) if "model" in predictor else None
+    return [s for s in scorers if s.name in (configured, "best feature R+F") or s.group in ("measured", "random")
+            or (s.group == "gradient" and "|" not in s.name)]
 
 
 def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) -> list[Scorer]:
