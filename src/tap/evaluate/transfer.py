@@ -168,9 +168,10 @@ def leave_one_world_out(
     return out
 
 
-def best_signal(worlds: list[World], columns: list[str]) -> tuple[str, float, float]:
+def best_signal(worlds: list[World], columns: list[str], sign: float | None = None) -> tuple[str, float, float]:
     """The single column (and sign) with the largest mean within-world Spearman ρ over `worlds`:
-    the zoo's best single signal, chosen without the held-out world. Returns (column, sign, mean ρ)."""
+    the zoo's best single signal, chosen without the held-out world; with `sign` given (the gradient scores'
+    theory: + is predicted lift), the column whose signed mean ρ is largest. Returns (column, sign, mean ρ)."""
     from tap.stats import spearman
 
     best = ("", 1.0, -np.inf)
@@ -178,8 +179,9 @@ def best_signal(worlds: list[World], columns: list[str]) -> tuple[str, float, fl
         rhos = [spearman(np.nan_to_num(w.features[column].to_numpy(float), nan=np.nanmedian(w.features[column])), w.y)
                 for w in worlds if w.features[column].notna().sum() > 2]
         mean = float(np.nanmean(rhos)) if rhos and np.isfinite(rhos).any() else float("nan")
-        if np.isfinite(mean) and abs(mean) > best[2]:
-            best = (column, -1.0 if mean < 0 else 1.0, abs(mean))
+        value = abs(mean) if sign is None else sign * mean
+        if np.isfinite(value) and value > best[2]:
+            best = (column, (-1.0 if mean < 0 else 1.0) if sign is None else sign, value)
     return best
 
 
@@ -280,7 +282,7 @@ def _world_scorers(worlds, held, columns, gradient_columns, predictions, other, 
     from one held-out world to the next: `chosen` says which it was."""
     train = training_worlds(worlds, held, "world")
     signal = best_signal(train, columns)
-    gradient = best_signal(train, gradient_columns) if gradient_columns else ("", 1.0, float("nan"))
+    gradient = best_signal(train, gradient_columns, sign=1.0) if gradient_columns else ("", 1.0, float("nan"))
     own = own_kfold(held, shared_columns([held], ("R", "F")), folds, repeats, seed)
     scorers = {"zero-shot TAP": {"scores": predictions["world"][held.name]}}
     if held.name in predictions["policy"]:
