@@ -602,9 +602,11 @@ def zoo_worlds(folder: Path) -> str:
                      f"{w['cohorts']} × {w['seeds']}", str(w["item_groups"]),
                      f"{label['learning_rate']:g} × {label['steps']} steps, G {label['num_generations']}",
                      signed(w["mean_label"]), f"{w['share_improving']:.2f}", f"{w['single_seed_reliability']:.2f}",
-                     f"{w['noise_ceiling']:.2f}", f"{w['stage_seconds'].get('labels', 0):.0f}"])
+                     f"{w['noise_ceiling']:.2f}", f"{w['stage_seconds'].get('labels', 0):.0f}",
+                     f"{w['prompt_share_in_same_policy_worlds']:.2f}" if "prompt_share_in_same_policy_worlds" in w
+                     else "—"])
     return table(["world", "role", "policy", "cohorts × seeds", "item groups", "labels (lr × steps, G)", "mean lift",
-                  "share improving", "r1", "ceiling", "label s"], rows)
+                  "share improving", "r1", "ceiling", "label s", "prompts also in its policy's other worlds"], rows)
 
 
 def zoo_transfer(folder: Path) -> str:
@@ -641,9 +643,10 @@ def zoo_paired(folder: Path) -> str:
             entry = scorers[name]
             rows.append([f"{part} ({len(record['summary'][part]['worlds'])})", name, ci(entry.get("rho")),
                          ci(entry.get("rho_within_folds")), ci(entry.get("rho_reference_minus_this")),
+                         ci(entry.get("rho_within_folds_reference_minus_this")),
                          ci(entry.get("top_fraction_of_oracle")), ci(entry.get("auroc_harm"))])
-    return table(["worlds", "scorer", "mean ρ", "mean ρ in folds", "zero-shot − this (ρ)", "top-10% / oracle",
-                  "AUROC harm"], rows)
+    return table(["worlds", "scorer", "mean ρ", "mean ρ in folds", "zero-shot − this (ρ)",
+                  "zero-shot − this (in folds)", "top-10% / oracle", "AUROC harm"], rows)
 
 
 def zoo_adaptation(folder: Path) -> str:

@@ -169,9 +169,25 @@ def main() -> None:
         })
         OUT.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps(record, indent=2) + "\n")
+    overlap(runs, record)
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
     if args.evaluate:
         record["evaluation"] = evaluate(args.home)
         record_path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def overlap(runs: Path, record: dict) -> None:
+    """Per world: the share of its distinct prompts that another world of the same base policy also sells (worlds
+    that share a policy draw their pools from one generator, so leaving one out does not keep its items out)."""
+    import pandas as pd
+
+    worlds = {n: w for n, w in record["worlds"].items() if (runs / n / "cohorts.parquet").exists()}
+    prompts = {n: set(pd.read_parquet(runs / n / "cohorts.parquet", columns=["prompt"]).prompt) for n in worlds}
+    for name, entry in worlds.items():
+        others = set().union(*(prompts[m] for m, w in worlds.items() if m != name and w["policy_key"] ==
+                               entry["policy_key"]))
+        entry["prompts"] = len(prompts[name])
+        entry["prompt_share_in_same_policy_worlds"] = round(len(prompts[name] & others) / len(prompts[name]), 3)
 
 
 def evaluate(home: Path | None) -> list[dict]:
