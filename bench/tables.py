@@ -649,6 +649,27 @@ def zoo_paired(folder: Path) -> str:
                   "zero-shot − this (in folds)", "top-10% / oracle", "AUROC harm"], rows)
 
 
+def zoo_readme(folder: Path) -> str:
+    """The README's summary of transfer (transfer.json): mean ρ over held-out worlds of zero-shot TAP (leave one world
+    out, and leave its policy out), the worlds' own K-fold TAP, head_align_dot and the zoo's best gradient signal,
+    with the paired difference zero-shot − head_align_dot."""
+    record = json.loads((folder / "transfer.json").read_text())
+    rows = []
+    for part in ("development", "test"):
+        if part not in record["summary"]:
+            continue
+        s = record["summary"][part]["scorers"]
+        rows.append([f"{part} ({len(record['summary'][part]['worlds'])})", ci(s["zero-shot TAP"]["rho"]),
+                     ci(s.get("zero-shot TAP, policy held out", {}).get("rho")),
+                     ci(s["own K-fold TAP"]["rho_within_folds"]), ci(s["head_align_dot"]["rho"]),
+                     ci(s.get("zoo's best gradient signal", {}).get("rho")),
+                     ci(s["head_align_dot"].get("rho_reference_minus_this")),
+                     ci(s["zero-shot TAP"]["top_fraction_of_oracle"]), ci(s["zero-shot TAP"]["auroc_harm"])])
+    return table(["held-out worlds", "zero-shot TAP ρ", "its policy held out too", "own K-fold TAP ρ (in folds)",
+                  "head_align_dot ρ", "best gradient signal ρ", "zero-shot − head_align_dot",
+                  "zero-shot top-10% / oracle", "zero-shot AUROC harm"], rows)
+
+
 def zoo_adaptation(folder: Path) -> str:
     """The few-label curve (adaptation.json's summary): mean ρ over held-out worlds on the cohorts left unlabelled,
     per number of labelled cohorts k [2.5–97.5% over draws]."""
@@ -693,6 +714,7 @@ FOLDER_TABLES = {
     "evidence-linearization": evidence_linearization,
     "evidence-scorers": evidence_scorers,
     "zoo-worlds": zoo_worlds,
+    "zoo-readme": zoo_readme,
     "zoo-transfer": zoo_transfer,
     "zoo-paired": zoo_paired,
     "zoo-adaptation": zoo_adaptation,
@@ -721,6 +743,7 @@ SOURCES = {
     ),
     "evidence-scorers": "metrics_lift_nll.json",
     "zoo-worlds": "zoo.json",
+    "zoo-readme": "transfer.json",
     "zoo-transfer": "transfer.json",
     "zoo-paired": "transfer.json",
     "zoo-adaptation": "adaptation.json",
