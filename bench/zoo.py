@@ -192,9 +192,10 @@ def overlap(runs: Path, record: dict) -> None:
 
 def evaluate(home: Path | None) -> list[dict]:
     """Leave one world out and the few-label curve over docs/results/zoo, then the shipped pooled predictor."""
-    shipped = REPO / "src" / "tap" / "predict" / "shipped" / "zoo.skops"
+    shipped = Path("src") / "tap" / "predict" / "shipped" / "zoo.skops"
+    zoo = OUT.relative_to(REPO)  # the commands run in the repository: the files they write name no machine's path
     steps = []
-    for args in (["evaluate", "--worlds", OUT, "--out", OUT], ["fit", "--worlds", OUT, "--out", shipped]):
+    for args in (["evaluate", "--worlds", zoo, "--out", zoo], ["fit", "--worlds", zoo, "--out", shipped]):
         command = [sys.executable, "-m", "tap.cli", *map(str, args)] + (["--home", str(home)] if home else [])
         started = time.perf_counter()
         result = subprocess.run(command, cwd=REPO)
