@@ -9,9 +9,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from tap.api.transfer import SHIPPED_ZOO
 from tap.evaluate.transfer import normalize
-from tap.predict.artifact import load_predictor
+from tap.predict.artifact import SHIPPED_ZOO, load_predictor
 from tests.conftest import run_tap
 
 

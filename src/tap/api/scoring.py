@@ -194,7 +194,7 @@ def score(
 
 
 def shipped_zoo_predictor() -> Path:
-    from tap.api.transfer import SHIPPED_ZOO
+    from tap.predict.artifact import SHIPPED_ZOO
 
     if not SHIPPED_ZOO.exists():
         raise TapInputError(f"{SHIPPED_ZOO}: this TAP install ships no zoo predictor; pass one with --predictor")

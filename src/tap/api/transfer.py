@@ -40,16 +40,33 @@ def declared_test_worlds(paths: list[str | Path]) -> list[str]:
     return names
 
 
+def load_run_world(folder: Path, *, target: str, test: bool, home: Path | None):
+    """A world from a labelled run folder: its labelled features and seed labels under its label config."""
+    import numpy as np
+
+    from tap.api.predict import _labelled_features
+    from tap.config import load_config, policy_key
+    from tap.evaluate.transfer import World
+
+    config = load_config(folder / "config.toml")
+    config = config.model_copy(update={"evaluate": config.evaluate.model_copy(update={"target": target})})
+    data = _labelled_features(folder, config, home)
+    return World(folder.name, data["features"].reset_index(drop=True), np.asarray(data["y_cs"], float),
+                 data["domains"], np.asarray(data["groups"]), policy_key(config), test,
+                 {"folder": str(folder), "suite": config.world.suite})
+
+
 def load_worlds(paths: list[str | Path], test_worlds: list[str] | None = None, *, target: str = "lift_pass",
                 home: Path | None = None):
-    from tap.evaluate.transfer import load_world
+    from tap.evaluate.transfer import is_exported_world, load_world
 
     folders = world_folders(paths)
     tests = set(declared_test_worlds(paths) if test_worlds is None else test_worlds)
     unknown = tests - {f.name for f in folders} - set(declared_test_worlds(paths))
     if unknown:
         raise TapInputError(f"test world {sorted(unknown)[0]!r} is none of the worlds given")
-    return [load_world(f, target=target, test=f.name in tests, home=home) for f in folders]
+    return [load_world(f, target=target, test=f.name in tests) if is_exported_world(f)
+            else load_run_world(f, target=target, test=f.name in tests, home=home) for f in folders]
 
 
 def evaluate_worlds(
@@ -80,7 +97,6 @@ def evaluate_worlds(
     return {"transfer": transfer, "adaptation": adaptation}
 
 
-SHIPPED_ZOO = Path(__file__).resolve().parents[1] / "predict" / "shipped" / "zoo.skops"
 
 
 def fit_zoo(paths: list[str | Path], out: str | Path, *, transfer: str | Path | None = None,

@@ -58,32 +58,31 @@ class World:
         return len(self.y_cs)
 
 
-def load_world(folder: str | Path, *, target: str = "lift_pass", test: bool = False, home: Path | None = None) -> World:
-    """A world from a zoo export (features.parquet, labels.parquet, cohorts.parquet, config.toml: what
-    bench/zoo.py writes) or from a labelled run folder."""
+def is_exported_world(folder: str | Path) -> bool:
+    """A zoo export: what bench/zoo.py writes (config.toml, features, labels and cohorts as parquet)."""
     folder = Path(folder)
-    if not (folder / "config.toml").exists():
-        raise TapInputError(f"{folder}: not a world (no config.toml): give a run folder or a zoo world folder")
+    return all((folder / name).exists() for name in ("config.toml", "features.parquet", "labels.parquet",
+                                                         "cohorts.parquet"))
+
+
+def load_world(folder: str | Path, *, target: str = "lift_pass", test: bool = False) -> World:
+    """A world from a zoo export (`is_exported_world`); a labelled run folder is read by tap.api.transfer."""
+    folder = Path(folder)
+    if not is_exported_world(folder):
+        raise TapInputError(f"{folder}: not a zoo world (config.toml, features, labels and cohorts .parquet)")
     from tap.config import load_config, policy_key
 
     config = load_config(folder / "config.toml")
-    if (folder / "labels.parquet").exists() and (folder / "cohorts.parquet").exists():
-        features = pd.read_parquet(folder / "features.parquet")
-        features["cohort_id"] = features.cohort_id.astype(str)
-        labels = pd.read_parquet(folder / "labels.parquet")
-        wide = labels.pivot_table(index="cohort_id", columns="seed", values=target).reindex(features.cohort_id)
-        cohorts = pd.read_parquet(folder / "cohorts.parquet").set_index("cohort_id").reindex(features.cohort_id)
-        if wide.isna().any().any() or cohorts.isna().any().any():
-            raise TapInputError(f"{folder}: labels.parquet or cohorts.parquet lacks a cohort of features.parquet")
-        domains, groups = cohorts.domain.to_numpy(str), cohorts.group.to_numpy()
-    else:
-        from tap.api.predict import _labelled_features
-
-        config = config.model_copy(update={"evaluate": config.evaluate.model_copy(update={"target": target})})
-        data = _labelled_features(folder, config, home)
-        features, wide, domains, groups = data["features"], data["y_cs"], data["domains"], data["groups"]
-    return World(folder.name, features.reset_index(drop=True), np.asarray(wide, float), domains, np.asarray(groups),
-                 policy_key(config), test, {"folder": str(folder), "suite": config.world.suite})
+    features = pd.read_parquet(folder / "features.parquet")
+    features["cohort_id"] = features.cohort_id.astype(str)
+    labels = pd.read_parquet(folder / "labels.parquet")
+    wide = labels.pivot_table(index="cohort_id", columns="seed", values=target).reindex(features.cohort_id)
+    cohorts = pd.read_parquet(folder / "cohorts.parquet").set_index("cohort_id").reindex(features.cohort_id)
+    if wide.isna().any().any() or cohorts.isna().any().any():
+        raise TapInputError(f"{folder}: labels.parquet or cohorts.parquet lacks a cohort of features.parquet")
+    return World(folder.name, features.reset_index(drop=True), wide.to_numpy(float), cohorts.domain.to_numpy(str),
+                 cohorts.group.to_numpy(), policy_key(config), test, {"folder": str(folder),
+                                                                      "suite": config.world.suite})
 
 
 def shared_columns(worlds: list[World], families: tuple[str, ...]) -> list[str]:
@@ -190,10 +189,6 @@ def signal_scores(world: World, column: str, sign: float) -> np.ndarray:
     return sign * np.where(np.isfinite(values), values, np.nanmedian(values) if np.isfinite(values).any() else 0.0)
 
 
-__all__ = [
-    "World", "load_world", "shared_columns", "normalize", "pooled_training", "fit_pooled", "pooled_estimator",
-    "training_worlds", "leave_one_world_out", "best_signal", "signal_scores", "NORMALIZATIONS", "PROTOCOLS",
-]
 
 
 # --- The leave-one-world-out table -----------------------------------------------------------------------
@@ -300,3 +295,10 @@ def _world_scorers(worlds, held, columns, gradient_columns, predictions, other, 
     chosen = {"signal": {"column": signal[0], "sign": signal[1], "train_mean_rho": signal[2]},
               "gradient": {"column": gradient[0], "sign": gradient[1], "train_mean_rho": gradient[2]}}
     return scorers, chosen
+
+
+__all__ = [
+    "World", "is_exported_world", "load_world", "shared_columns", "normalize", "pooled_training", "fit_pooled",
+    "pooled_estimator", "training_worlds", "leave_one_world_out", "best_signal", "signal_scores",
+    "choose_normalization", "own_kfold", "evaluate_transfer", "NORMALIZATIONS", "PROTOCOLS",
+]

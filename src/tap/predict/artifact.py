@@ -13,6 +13,9 @@ from tap.errors import TapInputError
 from tap.store import atomic_path
 
 FORMAT = "tap-predictor-skops-1"
+# the zoo's pooled predictor that ships with TAP (`tap fit --worlds docs/results/zoo`): `tap score` ranks with it
+# when given no predictor
+SHIPPED_ZOO = Path(__file__).resolve().parent / "shipped" / "zoo.skops"
 
 
 def save_predictor(predictor, path: str | Path, metadata: dict | None = None) -> None:
