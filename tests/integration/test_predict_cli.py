@@ -171,6 +171,16 @@ def test_fit_on_the_zoo_prior_then_score(run_dir, tap_home, tmp_path):
     assert ranked.predicted_lift.is_monotonic_decreasing and (ranked.lo <= ranked.hi).all()
 
 
+def test_a_run_folder_is_a_world_for_transfer(run_dir, tap_home):
+    """`tap evaluate --worlds` takes run folders as well as zoo exports: the labelled cohorts, seeds and groups."""
+    from tap.api.transfer import load_worlds
+
+    world, = load_worlds([run_dir], [], home=tap_home)
+    assert world.name == run_dir.name and world.y_cs.shape == (16, 3) and not world.test
+    cohorts = set(pd.read_parquet(run_dir / "features.parquet").cohort_id)
+    assert len(world.groups) == 16 and set(world.features.cohort_id) == cohorts
+
+
 def test_bad_inputs_are_one_line(tap_home, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
