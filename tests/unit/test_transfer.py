@@ -141,3 +141,15 @@ def test_the_adaptation_chooses_its_shrinkage_without_the_test_world(worlds):
     assert result["summary"]["test"]["worlds"] == ["d"]
     point = result["summary"]["development"]["curve"]["16"]
     assert point["shrunk"]["worlds"] == 3 and point["zero-shot"]["mean"] > 0.9  # the z-scored label transfers
+
+
+def test_a_mean_over_worlds_resamples_the_worlds_too():
+    from tap.evaluate.transfer_scores import STATISTICS, mean_over_worlds
+
+    def world(value):  # no spread within the world: any spread of the mean comes from which worlds are drawn
+        row = dict.fromkeys(STATISTICS, value)
+        return {"full": {"s": row}, "samples": {"s": [row] * 200}}
+
+    per_world = {"a": world(0.0), "b": world(1.0), "c": world(1.0)}
+    rho = mean_over_worlds(per_world, ["a", "b", "c"], "s")["rho"]
+    assert rho["value"] == pytest.approx(2 / 3) and rho["lo"] == 0.0 and rho["hi"] == 1.0

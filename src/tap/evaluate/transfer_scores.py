@@ -13,6 +13,7 @@ Statistics (y = the seed-mean label, s = a scorer's scores on the world's cohort
 
 A bootstrap resample draws the world's item groups with replacement (`tap.stats.resample_groups`) and one
 K-fold repeat; every scorer reads the same resamples, so differences against a reference scorer are paired.
+A mean over worlds resamples the worlds as well (`mean_over_worlds`).
 Random's expected values (ρ 0, fraction 0, AUROC 0.5) need no interval.
 """
 
@@ -94,24 +95,36 @@ def _inputs(scorer: dict, y_cs: np.ndarray, repeats: int) -> tuple[np.ndarray, n
     return scores, selection, per_repeat
 
 
-def mean_over_worlds(per_world: dict[str, dict], worlds: list[str], scorer: str, reference: str | None = None) -> dict:
-    """Each statistic of `scorer` averaged over `worlds` (worlds where it is undefined left out), with the
-    interval of that mean over the worlds' independent resamples (draw i of every world together);
-    with `reference`, the paired mean difference reference − scorer as well."""
+def mean_over_worlds(per_world: dict[str, dict], worlds: list[str], scorer: str, reference: str | None = None,
+                     seed: int = 0) -> dict:
+    """Each statistic of `scorer` averaged over `worlds` (worlds where it is undefined left out), with a two-level
+    bootstrap interval: resample i draws the worlds with replacement, then takes each drawn world's own
+    resample i (its item groups), so the interval holds both which worlds were built and what their cohorts
+    were. With `reference`, the paired mean difference reference − scorer as well (the same draws)."""
+    names = [w for w in worlds if scorer in per_world[w]["samples"]]
+    if not names:
+        return {}
+    resamples = len(per_world[names[0]]["samples"][scorer])
+    rng = np.random.default_rng(seed)
+    picks = [rng.integers(0, len(names), len(names)) for _ in range(resamples)]
     out = {}
     for stat in STATISTICS:
-        values = [per_world[w]["full"][scorer][stat] for w in worlds if scorer in per_world[w]["full"]]
-        resampled = np.array([[s[stat] for s in per_world[w]["samples"][scorer]] for w in worlds
-                              if scorer in per_world[w]["samples"]], float)
-        if not len(resampled):
-            continue
-        means = [np.nanmean(col) if np.isfinite(col).any() else np.nan for col in resampled.T]
-        out[stat] = percentile_interval(finite_mean(values), means)
+        values = [per_world[w]["full"][scorer][stat] for w in names]
+        resampled = np.array([[s[stat] for s in per_world[w]["samples"][scorer]] for w in names], float)
+        out[stat] = percentile_interval(finite_mean(values), _picked_means(resampled, picks))
         if reference is not None and reference != scorer:
-            ref = np.array([[s[stat] for s in per_world[w]["samples"][reference]] for w in worlds
-                            if scorer in per_world[w]["samples"]], float)
-            gaps = [np.nanmean(col) if np.isfinite(col).any() else np.nan for col in (ref - resampled).T]
-            ref_values = [per_world[w]["full"][reference][stat] - per_world[w]["full"][scorer][stat] for w in worlds
-                          if scorer in per_world[w]["full"]]
-            out[f"{stat}_reference_minus_this"] = percentile_interval(finite_mean(ref_values), gaps)
+            ref = np.array([[s[stat] for s in per_world[w]["samples"][reference]] for w in names], float)
+            gaps = [per_world[w]["full"][reference][stat] - per_world[w]["full"][scorer][stat] for w in names]
+            out[f"{stat}_reference_minus_this"] = percentile_interval(
+                finite_mean(gaps), _picked_means(ref - resampled, picks)
+            )
+    return out
+
+
+def _picked_means(table: np.ndarray, picks: list[np.ndarray]) -> list[float]:
+    """Per resample i: the mean over the worlds drawn in picks[i] of their resample-i values (NaN left out)."""
+    out = []
+    for i, rows in enumerate(picks):
+        column = table[rows, i]
+        out.append(float(np.nanmean(column)) if np.isfinite(column).any() else float("nan"))
     return out
