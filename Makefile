@@ -25,8 +25,8 @@ $(VENV)/.installed-dev: $(PY) pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
-# The first run (configs/demo.toml: 32 cohorts x 2 seeds, no loop). 15 min on 2 cores with set-up when it still
-# pretrained the tiny policy (9 of them: bench/results/demo.json); the policy now ships with the package.
+# The first run (configs/demo.toml: 16 cohorts x 2 seeds, the headline scorers, no loop; the tiny policy ships with
+# the package, so nothing pretrains). Its time on a fresh clone, set-up included: bench/results/demo.json.
 demo: $(VENV)/.installed
 	$(TAP) study --config configs/demo.toml --out runs/demo
 	@echo "open runs/demo/report.html in a browser (one self-contained file; works offline)"
