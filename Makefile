@@ -16,13 +16,11 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 $(VENV)/.installed: $(PY) pyproject.toml
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q "$(TORCH)" -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(PY) pyproject.toml
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q "$(TORCH)" -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
 # The first run (configs/demo.toml: 16 cohorts x 2 seeds, the headline scorers, no loop; the tiny policy ships with

@@ -202,6 +202,34 @@ def test_permutation_importance_counts_folds_without_a_rho_instead_of_scoring_th
     )  # constant predictions: ρ undefined everywhere
 
 
+def test_permutation_drops_in_one_prediction_equal_scikit_learns_loop_and_fall_back_when_rows_interact():
+    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import Ridge
+
+    from tap.evaluate.importance import _permutation_drops
+    from tap.stats import spearman
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.normal(size=(30, 4)), columns=list("abcd"))
+    y = X.a.to_numpy() - 0.5 * X.b.to_numpy() + rng.normal(scale=0.3, size=30)
+
+    def rho(estimator, X_, y_):
+        return spearman(estimator.predict(X_), y_)
+
+    class BatchCentred(BaseEstimator, RegressorMixin):  # a prediction that depends on the rows beside it
+        def fit(self, X_, y_):
+            return self
+
+        def predict(self, X_):
+            values = np.asarray(X_)
+            return (values[:, 0] - 20 * np.mean(values[:, 0] * values[:, 1])) ** 2
+
+    for model in (Ridge().fit(X, y), BatchCentred().fit(X, y)):
+        expected = permutation_importance(model, X, y, scoring=rho, n_repeats=4, random_state=7).importances
+        np.testing.assert_allclose(_permutation_drops(model, X, y, None, 4, 7), expected, rtol=0, atol=1e-12)
+
+
 def test_the_kfold_headline_is_paired_against_the_configured_scorer_and_loco_is_skipped_on_large_batteries():
     features, y_cs, domains, members = _world(n=24)
     scorers = [

@@ -21,10 +21,9 @@ def permutation_importances(
     Returns one row per column: mean and std of the drop over folds x repeats where ρ is defined,
     and `undefined`, how many drops were not (a fold whose predictions do not vary has no ρ: it is
     counted, never scored 0)."""
-    from sklearn.inspection import permutation_importance
     from threadpoolctl import threadpool_limits
 
-    from tap.evaluate.protocols import fit_model, predict_model
+    from tap.evaluate.protocols import fit_model
     from tap.stats import group_folds
 
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
@@ -35,11 +34,6 @@ def permutation_importances(
             train, test = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
             if not len(test) or not len(train):
                 continue
-            held = None if subjects is None else np.asarray(subjects)[test]
-
-            def rho(estimator, X_, y_, held=held):  # rows keep their order under permutation: subjects stay aligned
-                return M.spearman(predict_model(estimator, X_, held), y_)
-
             model = fit_model(
                 make_estimator(),
                 X.iloc[train],
@@ -47,10 +41,8 @@ def permutation_importances(
                 None,
                 None if subjects is None else np.asarray(subjects)[train],
             )
-            result = permutation_importance(
-                model, X.iloc[test], y[test], scoring=rho, n_repeats=repeats, random_state=seed
-            )
-            drops.append(result.importances)  # (columns, repeats)
+            held = None if subjects is None else np.asarray(subjects)[test]
+            drops.append(_permutation_drops(model, X.iloc[test], y[test], held, repeats, seed))
     stacked = np.concatenate(drops, axis=1)
     defined = np.isfinite(stacked)
     count = defined.sum(axis=1)
@@ -61,3 +53,39 @@ def permutation_importances(
         .sort_values("importance", ascending=False, kind="stable", na_position="last")
         .reset_index(drop=True)
     )
+
+
+def _permutation_drops(model, X: pd.DataFrame, y: np.ndarray, subjects, repeats: int, seed: int) -> np.ndarray:
+    """(columns, repeats) drops in ρ when one column of X is shuffled: scikit-learn's
+    `permutation_importance(model, X, y, scoring=ρ, n_repeats=repeats, random_state=seed)` to the bit
+    (its shuffles: one seed drawn from `seed`, each column's repeats shuffling cumulatively from it), with
+    every permuted copy predicted in one call. Falls back to scikit-learn's loop when the model's
+    prediction of a row depends on the other rows it is predicted with."""
+    from tap.evaluate.protocols import predict_model
+
+    def rho(pred: np.ndarray) -> float:
+        return M.spearman(pred, y)
+
+    n, columns = len(y), X.to_numpy(dtype=float, copy=True)
+    column_seed = np.random.RandomState(seed).randint(np.iinfo(np.int32).max + 1)
+    blocks = []
+    for c in range(columns.shape[1]):
+        rng, order, permuted = np.random.RandomState(column_seed), np.arange(n), columns.copy()
+        for _ in range(repeats):
+            rng.shuffle(order)
+            permuted[:, c] = permuted[order, c]
+            blocks.append(permuted.copy())
+    stacked = pd.DataFrame(np.concatenate([columns, *blocks]), columns=X.columns)
+    tiled = None if subjects is None else np.tile(np.asarray(subjects), len(blocks) + 1)
+    pred = np.asarray(predict_model(model, stacked, tiled), float)
+    alone = np.asarray(predict_model(model, X, subjects), float)
+    if not np.allclose(pred[:n], alone, rtol=1e-9, atol=1e-12, equal_nan=True):  # rows are not independent
+        from sklearn.inspection import permutation_importance
+
+        def score(estimator, X_, y_):
+            return M.spearman(predict_model(estimator, X_, subjects), y_)
+
+        return permutation_importance(model, X, y, scoring=score, n_repeats=repeats, random_state=seed).importances
+    base = rho(alone)
+    scores = np.array([rho(pred[(b + 1) * n:(b + 2) * n]) for b in range(len(blocks))])
+    return base - scores.reshape(columns.shape[1], repeats)
