@@ -23,7 +23,7 @@ $(VENV)/.installed-dev: $(PY) pyproject.toml
 	$(PY) -m pip install -q "$(TORCH)" -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
-# The first run (configs/demo.toml: 16 cohorts x 2 seeds, the headline scorers, no loop; the tiny policy ships with
+# The first run (configs/demo.toml: 12 cohorts x 2 seeds, the headline scorers, no loop; the tiny policy ships with
 # the package, so nothing pretrains). Its time on a fresh clone, set-up included: bench/results/demo.json.
 demo: $(VENV)/.installed
 	$(TAP) study --config configs/demo.toml --out runs/demo
