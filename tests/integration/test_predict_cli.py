@@ -150,6 +150,16 @@ def test_fit_then_score_ranks_new_cohorts_with_intervals(run_dir, tap_home, tmp_
     np.testing.assert_allclose(
         predictor.predict(features[meta["columns"]].astype(float)), ranked.predicted_lift, rtol=1e-6
     )
+    # each cohort's probability of harm, and the flags (fresh rollouts of the battery's own cohorts can land a little
+    # outside its 16 cohorts' feature ranges: only the predictor's own features are ever named)
+    np.testing.assert_allclose(predictor.probability_below(features[meta["columns"]].astype(float), 0.0),
+                               ranked.p_harm, rtol=1e-6)
+    assert ((ranked.p_harm > 0) & (ranked.p_harm < 1)).all()
+    assert (ranked.likely_harmful == (ranked.p_harm >= 0.5)).all()
+    assert (ranked.learning_signal == (ranked.frac_nondegenerate > 0)).all()
+    assert set(meta["feature_ranges"]) == set(meta["used_columns"])
+    assert all(set(names.split(",")) <= set(meta["used_columns"]) for names in ranked.outside_training.dropna())
+    assert "cohorts likely harmful: P(lift < 0)" in result.stdout and "P(lift < 0)" in result.stdout
 
 
 def test_fit_on_the_zoo_prior_then_score(run_dir, tap_home, tmp_path):

@@ -89,3 +89,57 @@ def test_cv_plus_states_the_guarantee_of_barber_et_al():
         and (errors < 0).any()
         and (errors > 0).any()
     )
+
+
+def _gated_data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"adv_std": rng.normal(size=n), "frac_nondegenerate": rng.uniform(0, 1, size=n)})
+    frame.loc[: n // 4, "frac_nondegenerate"] = 0.0  # a quarter of the cohorts had no learning signal
+    y = 2 * frame.adv_std + rng.normal(scale=0.3, size=n)
+    closed = (frame.frac_nondegenerate == 0).to_numpy()
+    y[closed] = 5.0 + 10 * frame.adv_std[closed]  # nothing the open cohorts' model should learn from
+    return frame, y.to_numpy(), closed
+
+
+def test_the_gate_fits_on_cohorts_with_a_learning_signal_and_gives_the_others_the_shrunk_mean():
+    X, y, closed = _gated_data()
+    gated = TAPPredictor(model="ridge", interval="none", gate="nondegenerate").fit(X, y)
+    alone = TAPPredictor(model="ridge", interval="none").fit(X[~closed], y[~closed])
+    pred = gated.predict(X)
+    np.testing.assert_allclose(pred[~closed], alone.predict(X[~closed]))  # the closed cohorts never reach the fit
+    np.testing.assert_allclose(pred[closed], y[closed].sum() / (closed.sum() + 1))
+    assert "gated on frac_nondegenerate > 0" in gated.describe()
+    by_index = TAPPredictor(model="ridge", interval="none", gate=1).fit(X.to_numpy(), y)  # bare arrays: an index
+    np.testing.assert_allclose(by_index.predict(X.to_numpy()), pred)
+    ungated = TAPPredictor(model="ridge", interval="none").fit(X, y)
+    assert not np.allclose(ungated.predict(X)[closed], pred[closed])
+    no_column = TAPPredictor(model="ridge", interval="none", gate="nondegenerate").fit(X[["adv_std"]], y)
+    assert no_column.gate_ is None  # no frac_nondegenerate: nothing to gate on
+
+
+@pytest.mark.parametrize("interval", ["split", "jackknife+"])
+def test_gated_intervals_still_cover_and_auto_chooses_with_the_gate(interval):
+    X, y, _ = _gated_data(400, seed=1)
+    Xn, yn, _ = _gated_data(2000, seed=2)
+    fitted = TAPPredictor(model="ridge", interval=interval, gate="nondegenerate", random_state=0).fit(X, y)
+    lo, hi = fitted.predict_interval(Xn)
+    assert 0.85 <= np.mean((yn >= lo) & (yn <= hi)) <= 0.97
+    auto = TAPPredictor(model="auto", families=("R",), interval="none", gate="nondegenerate", random_state=0)
+    assert auto.fit(X, y).gate_ == 1 and np.isfinite(auto.predict(Xn)).all()
+
+
+@pytest.mark.parametrize("interval", ["split", "jackknife+"])
+def test_the_probability_of_harm_is_calibrated_on_fresh_data(interval):
+    X, y = _data(400, seed=4)
+    Xn, yn = _data(4000, seed=5)
+    fitted = TAPPredictor(model="ridge", interval=interval, random_state=0).fit(X, y)
+    p = fitted.probability_below(Xn, 0.0)
+    n = len(fitted.heldout_errors_)
+    assert p.min() >= 0.5 / (n + 1) and p.max() <= (n + 0.5) / (n + 1)
+    for lo, hi in [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0)]:  # reliability bins
+        rows = (p >= lo) & (p < hi)
+        assert abs(np.mean(yn[rows] < 0) - p[rows].mean()) < 0.1, (lo, hi)  # 100-400 calibration errors: ±0.05 noise
+    assert abs(np.mean(yn < 0) - p.mean()) < 0.04
+    assert np.all(fitted.probability_below(Xn, 1.0) >= p)  # a distribution function: monotone in the threshold
+    with pytest.raises(ValueError, match="interval='none'"):
+        TAPPredictor(model="ridge", interval="none").fit(X, y).probability_below(X)

@@ -74,3 +74,22 @@ def test_scores_from_another_dataset_or_model_say_the_intervals_assume_resemblan
     notes = provenance_notes(predictor, path, meta, pd.DataFrame({"prompt": ["What is 7*6?"]}), "/models/qwen")
     assert "another model (/models/qwen" in notes[-1] and "another dataset" in notes[-1]
     assert "a guide, not a guarantee" in notes[-1]
+
+
+def test_score_flags_cohorts_outside_training_without_learning_signal_and_likely_harmful():
+    from tap.api.scoring import feature_ranges, learning_signal, outside_training, scoring_notes
+
+    train = pd.DataFrame({"adv_std": [0.0, 1.0, 2.0], "gold_nll": [1.0, 1.5, 2.0]})
+    ranges = feature_ranges(train)
+    assert ranges == {"adv_std": [0.0, 2.0], "gold_nll": [1.0, 2.0]}
+    new = pd.DataFrame({"adv_std": [2.1, 2.3, -1.0], "gold_nll": [1.5, 1.5, 9.0]})
+    # 2.1 lies within the 10% slack (up to 2.2); 2.3 does not; the third is outside on both
+    assert outside_training(new, ranges)["outside_training"] == ["", "adv_std", "adv_std,gold_nll"]
+    assert outside_training(new, None) == {}  # a sidecar from before ranges were stored: no column
+    feats = pd.DataFrame({"frac_nondegenerate": [0.0, 0.5, np.nan]})
+    assert list(learning_signal(feats)["learning_signal"]) == [False, True, True]  # unknown counts as a signal
+    result = pd.DataFrame({"p_harm": [0.7, 0.2, 0.5], "likely_harmful": [True, False, True],
+                           "learning_signal": [False, True, True], "outside_training": ["", "adv_std", ""]})
+    notes = " ".join(scoring_notes(result, predictor=None))
+    assert "2 of 3 cohorts likely harmful" in notes and "1 of 3 cohorts had no learning signal" in notes
+    assert "no gate" in notes and "1 of 3 cohorts have features outside the range" in notes

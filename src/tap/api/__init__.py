@@ -20,6 +20,7 @@ from tap.api.scoring import (
     provenance_notes,
     read_probe,
     score,
+    scoring_notes,
     shipped_zoo_predictor,
 )
 from tap.api.runs import run_config
@@ -50,6 +51,7 @@ __all__ = [
     "rollout",
     "run_config",
     "score",
+    "scoring_notes",
     "shipped_zoo_predictor",
     "world",
     "world_pretrains",

@@ -286,6 +286,9 @@ def fit(
         metadata["used_columns"] = [columns[i] for i in predictor.columns_]
     else:
         metadata.update(used_columns=columns, prior=prior_meta)
+    from tap.api.scoring import feature_ranges
+
+    metadata["feature_ranges"] = feature_ranges(table[metadata["used_columns"]].astype(float))
     if getattr(predictor, "model", None) == "auto":
         metadata["auto_choice"] = predictor.choice_
         metadata["auto_inner_scores"] = predictor.inner_scores_

@@ -183,14 +183,81 @@ def score(
     cohort_subjects = feats.cohort_id.map(subjects).to_numpy()
     pred = predictor.predict(X, subjects=cohort_subjects)
     lo, hi = predictor.predict_interval(X, subjects=cohort_subjects)
+    harm = (predictor.probability_below(X, 0.0, subjects=cohort_subjects) if hasattr(predictor, "probability_below")
+            else np.full(len(X), np.nan))
     result = pd.DataFrame({
         "cohort_id": feats.cohort_id, "subject": feats.cohort_id.map(subjects), "predicted_lift": pred,
         "lo": lo, "hi": hi, "level": predictor.level,
+        "p_harm": harm, "likely_harmful": harm >= HARM_FLAG,
+        **learning_signal(feats), **outside_training(X[meta["used_columns"]], meta.get("feature_ranges")),
         **{c: feats[c] for c in ("pass_rate_mean", "frac_nondegenerate", "adv_std") if c in feats},
     }).sort_values("predicted_lift", ascending=False, kind="stable").reset_index(drop=True)
     result.insert(0, "rank", np.arange(1, len(result) + 1))
     _write_scores(result, out)
     return result
+
+
+HARM_FLAG = 0.5  # a cohort is flagged likely harmful when P(lift < 0) is at least this
+RANGE_SLACK = 0.1  # a feature is outside training beyond its training range widened by this share each side
+
+
+def feature_ranges(X: pd.DataFrame) -> dict[str, list[float]]:
+    """Each column's [min, max] over the training cohorts (NaN-free columns only): what `tap fit`
+    stores so `tap score` can say which new cohorts lie outside what the predictor has seen."""
+    return {c: [float(X[c].min()), float(X[c].max())] for c in X.columns if X[c].notna().any()}
+
+
+def outside_training(X: pd.DataFrame, ranges: dict | None) -> dict[str, list[str]]:
+    """{"outside_training": per cohort, the features (comma separated) beyond their training range
+    widened by RANGE_SLACK of its width each side; "" when none}, or {} when the predictor's sidecar
+    keeps no ranges (fit before they were stored)."""
+    if not ranges:
+        return {}
+    outside = []
+    for row in X.itertuples(index=False):
+        names = []
+        for column, value in zip(X.columns, row):
+            if column not in ranges or not np.isfinite(value):
+                continue
+            low, high = ranges[column]
+            slack = RANGE_SLACK * (high - low)
+            if value < low - slack or value > high + slack:
+                names.append(column)
+        outside.append(",".join(names))
+    return {"outside_training": outside}
+
+
+def learning_signal(feats: pd.DataFrame) -> dict[str, np.ndarray]:
+    """{"learning_signal": whether some rollout group's rewards disagreed (frac_nondegenerate > 0)}: with β = 0,
+    GRPO gets no gradient from a group whose rewards all agree."""
+    if "frac_nondegenerate" not in feats:
+        return {}
+    return {"learning_signal": ~(feats.frac_nondegenerate.to_numpy(float) == 0)}
+
+
+def scoring_notes(result: pd.DataFrame, predictor) -> list[str]:
+    """What the score table's flags say, in sentences: harmful, without learning signal, outside training."""
+    notes, n = [], len(result)
+    if "likely_harmful" in result and result.p_harm.notna().any():
+        k = int(result.likely_harmful.sum())
+        notes.append(f"{k} of {n} cohorts likely harmful: P(lift < 0) ≥ {HARM_FLAG:g} under the predictor's held-out "
+                     "errors (column p_harm)")
+    if "learning_signal" in result and not result.learning_signal.all():
+        k = int((~result.learning_signal).sum())
+        gated = getattr(predictor, "gate_", None) is not None
+        notes.append(f"{k} of {n} cohorts had no learning signal (no rollout group's rewards disagreed: GRPO with "
+                     "beta = 0 gets no gradient from them); "
+                     + ("the predictor gives them the mean lift of such training cohorts" if gated else
+                        "this predictor has no gate (refit with predictor.gate = \"nondegenerate\"), so their "
+                        "predictions extrapolate"))
+    if "outside_training" in result:
+        out = result.outside_training[result.outside_training != ""]
+        if len(out):
+            counts = pd.Series([c for names in out for c in names.split(",")]).value_counts()
+            notes.append(f"{len(out)} of {n} cohorts have features outside the range the predictor was trained on "
+                         f"(most often {', '.join(counts.index[:3])}; column outside_training): their predictions "
+                         "extrapolate")
+    return notes
 
 
 def shipped_zoo_predictor() -> Path:

@@ -318,7 +318,7 @@ def score(
         f"dataset: mean predicted lift per cohort {whole['mean']:+.4f} [{whole['lo']:+.4f}, {whole['hi']:+.4f}] "
         f"(95% bootstrap {spread}; {whole['cohorts']} cohorts)"
     )
-    _print_notes(api.provenance_notes(fitted, predictor, meta, frame, model))
+    _print_notes(api.scoring_notes(result, fitted) + api.provenance_notes(fitted, predictor, meta, frame, model))
     console.print(f"wrote {target}: {len(result)} cohorts ranked best first")
 
 
@@ -355,16 +355,23 @@ def _print_ranked(result, target: str, top: int) -> None:
         if rows.empty:
             continue
         table = Table(title=f"{title}: predicted lift ({target}) with {level:.0%} conformal intervals")
-        for column in ("rank", "cohort", "subject", "predicted", "interval", "pass rate", "nondegenerate"):
-            table.add_column(column, justify="left" if column in ("cohort", "subject") else "right")
+        for column in ("rank", "cohort", "subject", "predicted", "interval", "P(lift < 0)", "pass rate",
+                       "nondegenerate", "flags"):
+            table.add_column(column, justify="left" if column in ("cohort", "subject", "flags") else "right")
         for row in rows.itertuples():
+            flags = [name for name, on in (("likely harmful", getattr(row, "likely_harmful", False)),
+                                           ("no learning signal", not getattr(row, "learning_signal", True)),
+                                           ("outside training", bool(getattr(row, "outside_training", ""))))
+                     if on]
             table.add_row(
                 str(row.rank),
                 row.cohort_id,
                 str(row.subject),
                 f"{row.predicted_lift:+.4f}",
                 _interval(row.lo, row.hi),
+                f"{getattr(row, 'p_harm', float('nan')):.2f}",
                 f"{getattr(row, 'pass_rate_mean', float('nan')):.2f}",
                 f"{getattr(row, 'frac_nondegenerate', float('nan')):.2f}",
+                ", ".join(flags),
             )
         console.print(table)

@@ -231,6 +231,12 @@ class PredictorConfig(_Strict):
     min_samples_leaf: int = Field(5, ge=1, description="Fewest cohorts in a leaf (gbm).")
     alpha: float = Field(1.0, gt=0, description="Ridge penalty on standardized features (ridge).")
     random_state: int = Field(0, description="Seed of the folds, the split and the boosting.")
+    gate: Literal["nondegenerate", "none"] = Field(
+        "nondegenerate",
+        description="nondegenerate: a cohort none of whose rollout groups' rewards disagree (frac_nondegenerate = 0: "
+                    "no GRPO gradient with beta = 0) predicts the mean lift of such training cohorts, shrunk toward "
+                    "0; the model is fit on the others. none: one model for every cohort.",
+    )
 
 
 class EvaluateConfig(_Strict):

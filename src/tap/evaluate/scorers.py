@@ -186,7 +186,7 @@ def build_scorers(
 def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) -> list[Scorer]:
     """TAP's predictor (auto, gbm, ridge, ridge within subject) and the best single feature, per family set,
     and the configured predictor (`predictor`'s model, scaling and families) when it is none of those."""
-    from tap.predict.predictor import TAPPredictor
+    from tap.predict.predictor import TAPPredictor, gate_for
 
     present = {tags[c] for c in usable}
     params = {k: v for k, v in predictor.items() if k not in ("model", "families", "scaling")}
@@ -202,8 +202,9 @@ def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) ->
         models = [*(STANDARD_MODELS if families in FAMILY_SETS else ()),
                   *([configured[:2]] if configured and configured[2] == families else [])]
         for model, scaling in dict.fromkeys(models):
-            def make(model=model, families=families, scaling=scaling):
-                return TAPPredictor(model=model, families=families, scaling=scaling, **params)
+            def make(model=model, families=families, scaling=scaling, columns=columns):
+                return TAPPredictor(model=model, families=families, scaling=scaling,
+                                    **{**params, "gate": gate_for(params.get("gate", "none"), columns)})
 
             label = f"{model}+subject" if scaling == "subject" else model
             scorers.append(

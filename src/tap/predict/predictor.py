@@ -25,6 +25,13 @@ evaluation that needs no intervals should use: CV+ fits `n_folds` extra models):
   1 − α. `guarantee()` returns the bound for the fitted n and K.
 Both keep the signed held-out errors (label − held-out prediction) in `heldout_errors_`: what a
 dataset-level interval needs to include the predictor's own error (api.scoring.dataset_lift).
+
+`gate="nondegenerate"` (or the gate column's index, for X without column names) builds in what GRPO's objective says: with β = 0 a group whose rewards all agree
+has zero advantage and gives no gradient, so a cohort none of whose rollout groups disagreed
+(`frac_nondegenerate` = 0) has no learning signal the features can see. The base model is fit on the
+cohorts that had one; a cohort without predicts the mean label of the training cohorts without one,
+shrunk toward 0 as if one more of them had lift 0 (`GatedModel`). The gate is part of the model, so
+CV+ and split conformal calibrate it like any other and their guarantees hold.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ def _feature_tags() -> dict[str, str]:
 
 
 FAMILY_ORDER = ("R", "F", "G")
+GATE_COLUMN = "frac_nondegenerate"  # share of a cohort's rollout groups whose rewards disagree
 
 # What "auto" chooses among, for each family prefix: (model, scaling, parameters). Small and strongly
 # regularized on purpose: batteries hold tens to hundreds of cohorts.
@@ -64,12 +72,45 @@ AUTO_SPACE = (
 )
 
 
+def gate_for(gate, columns: list[str]):
+    """The `gate` a TAPPredictor fit on a bare array of these columns needs: the gate column's index
+    for "nondegenerate" (or "none" when the columns do not hold it); anything else unchanged."""
+    if gate == "nondegenerate":
+        return list(columns).index(GATE_COLUMN) if GATE_COLUMN in columns else "none"
+    return gate
+
+
+class GatedModel(RegressorMixin, BaseEstimator):
+    """A base model for the cohorts with a learning signal, a constant for those without. The last
+    column of X is the gate (1: some rollout group's rewards disagreed); the base model sees the others.
+    Fit on the open rows (on every row when fewer than 2 are open); closed rows predict
+    Σ y_closed / (n_closed + 1)."""
+
+    def __init__(self, base=None):
+        self.base = base
+
+    def fit(self, X, y):
+        X, y = np.asarray(X, float), np.asarray(y, float)
+        open_ = X[:, -1] > 0.5
+        self.closed_value_ = float(y[~open_].sum() / ((~open_).sum() + 1))
+        rows = open_ if open_.sum() >= 2 else np.ones(len(y), bool)
+        self.model_ = clone(self.base).fit(X[rows, :-1], y[rows])
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X, float)
+        return np.where(X[:, -1] > 0.5, self.model_.predict(X[:, :-1]), self.closed_value_)
+
+
 class TAPPredictor(RegressorMixin, BaseEstimator):
     """Predict a cohort's lift from its features (scikit-learn estimator contract)."""
 
+    gate = "none"  # what a predictor saved before the gate existed loads with
+    gate_ = None
+
     def __init__(self, model="gbm", families=("R", "F"), interval="jackknife+", level=0.9, n_folds=5,
                  calibration_share=0.25, alpha=1.0, max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                 min_samples_leaf=5, random_state=None, scaling="global", inner_folds=5):
+                 min_samples_leaf=5, random_state=None, scaling="global", inner_folds=5, gate="none"):
         self.model = model
         self.families = families
         self.interval = interval
@@ -84,6 +125,7 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.scaling = scaling
         self.inner_folds = inner_folds
+        self.gate = gate
 
     def _params(self) -> dict:
         """The model, scaling and model parameters in force (auto's choice once fitted)."""
@@ -109,13 +151,36 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         raise ValueError(f"model must be 'gbm', 'ridge', 'kernel' or 'auto', got {p['model']!r}")
 
     def _fit_one(self, X, y, params: dict | None = None):
-        """A base model fit on (X, y). A column with no value in these rows (a fold of a small
-        battery can have one) is set to 0 for this fit: scikit-learn's boosting cannot bin it."""
+        """A base model fit on (X, y) (gated when the gate is on: X's last column is then the gate).
+        A column with no value in these rows (a fold of a small battery can have one) is set to 0 for
+        this fit: scikit-learn's boosting cannot bin it."""
         empty = np.isnan(X).all(axis=0)
         if empty.any():
             X = X.copy()
             X[:, empty] = 0.0
-        return clone(self._base(params)).fit(X, y)
+        base = clone(self._base(params))
+        return (GatedModel(base) if self.gate_ is not None else base).fit(X, y)
+
+    def _open(self, X: np.ndarray) -> np.ndarray | None:
+        """The gate of each row (1.0: a learning signal, or unknown), or None when the gate is off."""
+        if self.gate_ is None:
+            return None
+        return (~(X[:, self.gate_] == 0)).astype(float)
+
+    def _gate_index(self) -> int | None:
+        """The gate's column in X: `gate` itself when it is an index (X without column names, as the
+        evaluation passes it), else frac_nondegenerate's place among the names X was fit with; None
+        when the gate is off or X has no such column."""
+        if isinstance(self.gate, (int, np.integer)) and not isinstance(self.gate, bool):
+            if not 0 <= self.gate < self.n_features_in_:
+                raise ValueError(f"gate column {self.gate} is outside X's {self.n_features_in_} columns")
+            return int(self.gate)
+        if self.gate == "none":
+            return None
+        if self.gate != "nondegenerate":
+            raise ValueError(f"gate must be 'nondegenerate', 'none' or a column index, got {self.gate!r}")
+        names = list(getattr(self, "feature_names_in_", ()))
+        return names.index(GATE_COLUMN) if GATE_COLUMN in names else None
 
     def _family_columns(self, families) -> np.ndarray:
         """Column indices of the given families among known feature names, else every column."""
@@ -170,16 +235,19 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             onehot[rows, j] = 1.0
         return np.hstack([out, onehot])
 
-    def _prepare(self, X: np.ndarray, subjects, params: dict, stats: dict | None = None):
-        """(matrix the base model sees, scaling statistics) for columns already selected."""
-        if params["scaling"] != "subject":
-            return X, None
-        stats = (
-            stats
-            if stats is not None
-            else self._scaling_stats(X, None if subjects is None else np.asarray(subjects).astype(str))
-        )
-        return self._scale(X, subjects, stats), stats
+    def _prepare(self, X: np.ndarray, subjects, params: dict, stats: dict | None = None, open_=None):
+        """(matrix the base model sees, scaling statistics) for columns already selected; with the
+        gate on (`open_`, one value per row) the gate is the matrix's last column."""
+        if params["scaling"] == "subject":
+            stats = (
+                stats
+                if stats is not None
+                else self._scaling_stats(X, None if subjects is None else np.asarray(subjects).astype(str))
+            )
+            X = self._scale(X, subjects, stats)
+        else:
+            stats = None
+        return (X if open_ is None else np.column_stack([X, open_])), stats
 
     # --- auto ---------------------------------------------------------------------------------
     def _candidates(self, subjects) -> list[dict]:
@@ -203,6 +271,7 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         folds = group_folds(groups, max(2, min(self.inner_folds, len(np.unique(groups)))), rng)
         subj = None if subjects is None else np.asarray(subjects).astype(str)
+        open_ = self._open(X)
         scores = []
         for cand in self._candidates(subj):
             cols = self._family_columns(cand["families"])
@@ -212,9 +281,11 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             pred = np.zeros(len(y))
             for k in np.unique(folds):
                 train, test = folds != k, folds == k
-                Z, st = self._prepare(X[train][:, cols], None if subj is None else subj[train], cand)
+                Z, st = self._prepare(X[train][:, cols], None if subj is None else subj[train], cand, None,
+                                      None if open_ is None else open_[train])
                 model = self._fit_one(Z, y[train], cand)
-                Zt, _ = self._prepare(X[test][:, cols], None if subj is None else subj[test], cand, st)
+                Zt, _ = self._prepare(X[test][:, cols], None if subj is None else subj[test], cand, st,
+                                      None if open_ is None else open_[test])
                 pred[test] = model.predict(Zt)
             scores.append(fold_mean(spearman, pred, y, folds))
         finite = [i for i, v in enumerate(scores) if np.isfinite(v)]
@@ -242,6 +313,7 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         if self.scaling not in ("global", "subject"):
             raise ValueError(f"scaling must be 'global' or 'subject', got {self.scaling!r}")
         rng = np.random.RandomState(self.random_state if isinstance(self.random_state, int) else None)
+        self.gate_ = self._gate_index()
         if self.model == "auto":
             self._choose(X, y, groups, subjects, rng)
             self.columns_ = self._family_columns(self.choice_["families"])
@@ -251,7 +323,7 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         if not len(self.columns_):
             raise ValueError(f"no feature of the families {self.families} in X")
         params = self._params()
-        Xs, self.scaling_ = self._prepare(X[:, self.columns_], subjects, params)
+        Xs, self.scaling_ = self._prepare(X[:, self.columns_], subjects, params, None, self._open(X))
         if self.interval == "none":
             self.estimator_ = self._fit_one(Xs, y, params)
         elif self.interval == "split":
@@ -279,8 +351,12 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
 
     def _matrix(self, X, subjects):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")[:, self.columns_]
-        return self._prepare(X, subjects, self._params(), self.scaling_)[0] if self.scaling_ is not None else X
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        open_ = self._open(X)
+        X = X[:, self.columns_]
+        if self.scaling_ is not None:
+            return self._prepare(X, subjects, self._params(), self.scaling_, open_)[0]
+        return X if open_ is None else np.column_stack([X, open_])
 
     def predict(self, X, subjects=None):
         X = self._matrix(X, subjects)
@@ -297,7 +373,8 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             else f"{p['max_iter']} trees of {p['max_leaf_nodes']} leaves"
         )
         scale = ", standardized within subject + subject offsets" if p["scaling"] == "subject" else ""
-        return f"{'auto → ' if self.model == 'auto' else ''}{p['model']} ({knob}{scale}) on {fams}"
+        gate = f", gated on {GATE_COLUMN} > 0" if self.gate_ is not None else ""
+        return f"{'auto → ' if self.model == 'auto' else ''}{p['model']} ({knob}{scale}{gate}) on {fams}"
 
     def predict_interval(self, X, subjects=None) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper ends of the conformal interval at `level` for each row."""
@@ -324,6 +401,25 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             else np.full(len(X), np.inf)
         )
         return lower, upper
+
+    def probability_below(self, X, threshold: float = 0.0, subjects=None) -> np.ndarray:
+        """P(lift < threshold) for each row, read off the conformal predictive distribution the
+        intervals come from: the held-out values v_i = μ(x) + e_i (split: the calibration errors around
+        the point model; CV+: μ₋ₖ₍ᵢ₎(x) + e_i with each cohort's signed out-of-fold error) give
+        (#{v_i < threshold} + ½) / (n + 1) — a split conformal predictive system's value with its
+        random tie-break at its mean (Vovk et al. 2019), so never exactly 0 or 1. The probability
+        that a cohort is harmful is `probability_below(X, 0)`."""
+        X = self._matrix(X, subjects)
+        if self.interval == "none":
+            raise ValueError(
+                "this predictor was fit with interval='none': refit with 'split' or 'jackknife+' for probabilities"
+            )
+        if self.interval == "split":
+            values = self.estimator_.predict(X)[None, :] + self.heldout_errors_[:, None]  # (n_cal, m)
+        else:
+            fold_preds = np.stack([m.predict(X) for m in self.fold_models_])  # (K, m)
+            values = fold_preds[self.fold_of_] + self.heldout_errors_[:, None]  # (n, m)
+        return ((values < threshold).sum(axis=0) + 0.5) / (len(values) + 1)
 
     def _ranks(self) -> tuple[int, int]:
         """CV+'s order-statistic ranks ⌊α(n + 1)⌋ and ⌈(1 − α)(n + 1)⌉ (1-based; outside 1..n = unbounded)."""
