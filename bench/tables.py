@@ -687,6 +687,26 @@ def zoo_adaptation(folder: Path) -> str:
                   "zoo's best signal", "shrunk − scratch"], rows)
 
 
+def harm(folder: Path) -> str:
+    """Per zoo world (harm.json): the gated predictor's K-fold ρ, ungated − gated (paired), and how well held-out
+    P(lift < 0) finds lift < 0 (AUROC; Brier score beside the base rate's) against the reward-only heuristics."""
+    data = json.loads((folder / "harm.json").read_text())
+    rows = []
+    for name, w in data["worlds"].items():
+        gated = w["scorers"]["gated"]
+        h = w["harm"][gated] or {}
+        heur = w["harm_heuristics"]
+        rows.append([
+            name + (" (test)" if w["test_world"] else ""), f"{w['cohorts']} ({w['without_learning_signal']})",
+            ci(w["kfold_spearman"][gated]), ci(w["ungated_minus_gated"]), ci(h.get("base_rate")), ci(h.get("auroc")),
+            f"{h['brier']['value']:.3f} / {h['brier_base_rate']['value']:.3f}" if h else "—",
+            ci(heur.get("low pass rate")), ci(heur.get("few non-degenerate groups")),
+        ])
+    return table(["world", "cohorts (without learning signal)", "gated TAP K-fold ρ", "ungated − gated (paired)",
+                  "share lift < 0", "AUROC of P(lift < 0)", "Brier / base rate's", "AUROC low pass rate",
+                  "AUROC few non-degenerate"], rows)
+
+
 def zoo_normalization(folder: Path) -> str:
     """Mean within-world ρ of leave-one-world-out predictions per normalization, on the development worlds only
     (the choice) and, for the record, per held-out world."""
@@ -719,6 +739,7 @@ FOLDER_TABLES = {
     "zoo-paired": zoo_paired,
     "zoo-adaptation": zoo_adaptation,
     "zoo-normalization": zoo_normalization,
+    "harm": harm,
 }
 SOURCES = {
     "policy": "tiny_policy.json",
@@ -748,6 +769,7 @@ SOURCES = {
     "zoo-paired": "transfer.json",
     "zoo-adaptation": "adaptation.json",
     "zoo-normalization": "transfer.json",
+    "harm": "harm.json",
 }
 
 

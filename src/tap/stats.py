@@ -39,6 +39,17 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """P(score of a positive > score of a negative), ties counting one half (Mann–Whitney U / n₊n₋);
+    NaN without both classes."""
+    scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = average_ranks(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def fold_mean(metric: Callable, pred: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
     """Mean over folds of metric(pred, y) within each fold (NaN folds skipped): how the grouped
     K-fold protocol and TAP auto's inner selection score predictions. Within a fold one model made

@@ -188,6 +188,7 @@ def test_the_report_answers_on_its_first_screen(quick_study, tmp_path):
     ranked = dom[dom.index("id=\"ranked\""):]
     ranked = ranked[:ranked.index("</table>")]
     assert ranked.count("<tr>") == 1 + 10 + 1  # header, top 5 and bottom 5 of 16, "… 6 more …"
+    assert "P(lift &lt; 0)" in ranked  # each ranked cohort's held-out probability of harm
     trust = re.search(r'<p id="trust">(.*?)</p>', dom, flags=re.S).group(1)
     assert "TAP ridge R+F" in trust and "best of" in trust and "noise ceiling" in trust
     assert re.search(r"<details id=\"scorers-all\">", dom)  # collapsed: <details> without open

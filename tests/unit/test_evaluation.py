@@ -342,3 +342,24 @@ def test_the_headline_scorer_set_is_what_the_first_screen_compares():
     assert headline < every and len(headline) < len(every) / 3
     assert {"TAP ridge R+F", "best feature R+F", "grad_dot", "measured lift, 1 seed", "random"} <= headline
     assert not any("|" in name or name.startswith("TAP gbm") for name in headline)
+
+
+def test_held_out_probability_of_harm_is_scored_beside_the_reward_only_heuristics():
+    """In this world lift = −pass_rate_mean: a low pass rate means a *good* cohort, so the heuristic that calls
+    low-pass-rate data harmful is worse than chance while TAP's held-out P(lift < 0) finds the harmful ones."""
+    features, y_cs, domains, members = _world(n=48)
+    scorers = [s for s in build_scorers(features, (1.0, 1.0), 3, PREDICTOR) if s.name == "TAP ridge R"]
+    metrics, predictions = evaluate_scorers(scorers, features, y_cs, domains, members, resamples=100, repeats=2)
+    harm = metrics["scorers"][0]["harm"]
+    y = y_cs.mean(axis=1)
+    p = predictions.set_index("cohort_id").loc[features.cohort_id, "p_harm"].to_numpy()
+    assert np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
+    from tap.stats import auroc
+
+    assert harm["auroc"]["value"] == pytest.approx(auroc(p, y < 0)) and harm["auroc"]["value"] > 0.85
+    assert harm["base_rate"]["value"] == pytest.approx(np.mean(y < 0))
+    assert harm["brier"]["value"] < harm["brier_base_rate"]["value"]  # better than predicting the share for all
+    assert sum(b["cohorts"] for b in harm["reliability"]) == 48
+    heuristic = metrics["harm_heuristics"]["low pass rate"]
+    assert heuristic["value"] == pytest.approx(auroc(-features.pass_rate_mean.to_numpy(), y < 0))
+    assert heuristic["value"] < 0.2

@@ -30,7 +30,7 @@ import pandas as pd
 from tap.evaluate import metrics as M
 from tap.evaluate.protocols import kfold, kfold_selection, lodo, loco
 from tap.evaluate.scorers import Scorer
-from tap.evaluate.intervals import Shared, paired, scorer_entry
+from tap.evaluate.intervals import Shared, harm_heuristics, paired, scorer_entry
 from tap.evaluate.selection import measured_scores
 from tap.stats import percentile_interval
 
@@ -54,7 +54,7 @@ def _fit_scorer(scorer: Scorer, X: np.ndarray, y_cs: np.ndarray, domains: np.nda
         out = kfold(point, X, y, groups, domains, folds=folds, repeats=protocol["repeats"], seed=seed)
         if scorer.intervals:  # repeat 0 again, with conformal intervals (the same split: same seed)
             out.update({k: v for k, v in kfold(scorer.make, X, y, groups, domains, folds=folds, repeats=1, seed=seed,
-                                               intervals=True).items() if k in ("lo", "hi")})
+                                               intervals=True).items() if k in ("lo", "hi", "p_harm")})
         if len(y) <= protocol["loco_max"]:
             out["pred"] = loco(point, X, y, subjects=domains)["pred"]
         out["lodo"] = lodo(point, X, y, domains, members, groups=groups)
@@ -127,6 +127,7 @@ def evaluate_scorers(
                      "intervals": "95% bootstrap over item groups (cohorts sharing a pool item resample together)",
                      "loco": n <= loco_max, "loco_max_cohorts": loco_max},
         "noise": noise, "scorers": results_out, "paired": paired(kfold_samples, headline),
+        "harm_heuristics": harm_heuristics(features, y_cs.mean(axis=1), shared.boots),
     }
     return metrics, _predictions(scorers, fits, features, y_cs.mean(axis=1), domains)
 
@@ -216,6 +217,7 @@ def _predictions(
                     "fold": fit["folds"][0],
                     "pred_lo": fit["lo"],
                     "pred_hi": fit["hi"],
+                    "p_harm": fit.get("p_harm", np.full(n, np.nan)),
                     "loco_pred": fit.get("pred", np.full(n, np.nan)),
                     "lodo_pred": fit["lodo"],
                 }

@@ -15,7 +15,7 @@ import numpy as np
 from tap.evaluate import metrics as M
 from tap.evaluate.scorers import Scorer
 from tap.evaluate.selection import CURVE_Q, heldout_selection, selection_curve
-from tap.stats import percentile_interval, resample_groups
+from tap.stats import auroc, percentile_interval, resample_groups
 
 
 def _stats(
@@ -115,6 +115,9 @@ def scorer_entry(scorer: Scorer, fit: dict | None, y_cs: np.ndarray, domains: np
     if scorer.intervals:
         entry["coverage"] = _coverage(fit, y, protocol["level"], shared.boots)
         entry["coverage"]["protocol"] = f"grouped {protocol['folds']}-fold, repeat 0"
+        if np.isfinite(fit.get("p_harm", np.array([np.nan]))).all():
+            entry["harm"] = harm_entry(fit["p_harm"], -fit["kfold"][0], y, shared.boots)
+            entry["harm"]["protocol"] = f"grouped {protocol['folds']}-fold, repeat 0"
     entry["selection_curve"] = {"q": list(CURVE_Q), "mean_lift": selection_curve(fit["selection"], y_cs)}
     kfold = (
         (point["kfold_spearman"], np.array([s["kfold_spearman"] for s in samples]))
@@ -171,6 +174,53 @@ def _coverage(fit: dict, y: np.ndarray, level: float, boots: list[np.ndarray]) -
         "mean_width": float(np.mean(width[finite])) if finite.any() else math.nan,  # over bounded intervals
         "unbounded": int((~finite).sum()),  # too few calibration points for a finite end at this level
     }
+
+
+HARM_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+HARM_HEURISTICS = {  # reward-only ways to call a cohort bad: the higher the score, the more harmful it looks
+    "low pass rate": ("pass_rate_mean", -1.0),
+    "few non-degenerate groups": ("frac_nondegenerate", -1.0),
+}
+
+
+def harm_entry(p_harm: np.ndarray, point_score: np.ndarray, y: np.ndarray, boots: list[np.ndarray]) -> dict:
+    """How well held-out P(lift < 0) finds the harmful cohorts and whether it means what it says: the
+    base rate of lift < 0, AUROC of p_harm and of the point prediction (−ŷ) for lift < 0, the Brier
+    score beside the base rate's own (predicting the share for everyone), and reliability bins (mean
+    p_harm against the share harmful), each with a 95% interval over the shared resamples."""
+    p_harm, harmful = np.asarray(p_harm, float), np.asarray(y) < 0
+
+    def stats(idx: np.ndarray) -> tuple[float, float, float, float, float]:
+        h, p = harmful[idx], p_harm[idx]
+        return (float(h.mean()), auroc(p, h), auroc(point_score[idx], h), float(np.mean((p - h) ** 2)),
+                float(np.mean((h.mean() - h) ** 2)))
+
+    point = stats(np.arange(len(y)))
+    samples = [stats(idx) for idx in boots]
+    names = ("base_rate", "auroc", "auroc_point_prediction", "brier", "brier_base_rate")
+    out = {name: percentile_interval(point[i], [s[i] for s in samples]) for i, name in enumerate(names)}
+    bins = []
+    for lo, hi in zip(HARM_BINS[:-1], HARM_BINS[1:]):
+        rows = (p_harm >= lo) & ((p_harm < hi) if hi < 1 else (p_harm <= hi))
+        bins.append({"lo": lo, "hi": hi, "cohorts": int(rows.sum()),
+                     "mean_p_harm": float(p_harm[rows].mean()) if rows.any() else math.nan,
+                     "share_harmful": float(harmful[rows].mean()) if rows.any() else math.nan})
+    out["reliability"] = bins
+    return out
+
+
+def harm_heuristics(features, y: np.ndarray, boots: list[np.ndarray]) -> dict:
+    """AUROC for lift < 0 of the reward-only heuristics a buyer might use instead (HARM_HEURISTICS), with
+    95% intervals over the shared resamples: what a model's harm probability should beat."""
+    harmful = np.asarray(y) < 0
+    out = {}
+    for name, (column, sign) in HARM_HEURISTICS.items():
+        if column not in features:
+            continue
+        score = sign * features[column].to_numpy(float)
+        out[name] = {"column": column, "sign": sign,
+                     **percentile_interval(auroc(score, harmful), [auroc(score[idx], harmful[idx]) for idx in boots])}
+    return out
 
 
 def _random_scorer(y_cs: np.ndarray, q: float, ceiling: float, measured_gain: float, draws: int, seed: int) -> dict:

@@ -79,14 +79,15 @@ def kfold(
     folds: int = 5, repeats: int = 10, seed: int = 0, intervals: bool = False,
 ) -> dict[str, np.ndarray]:
     """Repeated grouped K-fold: out-of-fold predictions `kfold` (repeats, n) and fold numbers
-    `folds` (repeats, n); with `intervals`, repeat 0's conformal intervals `lo` / `hi` (n,)."""
+    `folds` (repeats, n); with `intervals`, repeat 0's conformal intervals `lo` / `hi` (n,) and each held-out
+    cohort's probability of lift < 0, `p_harm` (n,; NaN for a model without `probability_below`)."""
     X, y = np.asarray(X, float), np.asarray(y, float)
     n = len(y)
     groups = np.arange(n) if groups is None else np.asarray(groups)
     k = max(2, min(folds, len(np.unique(groups))))
     rng = np.random.RandomState(seed)
     pred, fold_of = np.zeros((repeats, n)), np.zeros((repeats, n), dtype=int)
-    lo, hi = np.full(n, np.nan), np.full(n, np.nan)
+    lo, hi, harm = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     for r in range(repeats):
         fold_of[r] = group_folds(groups, k, rng)
         for f in range(k):
@@ -95,7 +96,9 @@ def kfold(
             pred[r, test] = predict_model(model, X[test], _slice(subjects, test))
             if intervals and r == 0:
                 lo[test], hi[test] = predict_model(model, X[test], _slice(subjects, test), "predict_interval")
-    return {"kfold": pred, "folds": fold_of, "lo": lo, "hi": hi}
+                if hasattr(model, "probability_below"):
+                    harm[test] = predict_model(model, X[test], _slice(subjects, test), "probability_below")
+    return {"kfold": pred, "folds": fold_of, "lo": lo, "hi": hi, "p_harm": harm}
 
 
 def kfold_selection(

@@ -22,20 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from tap.evaluate.metrics import fold_mean, selection_on_seed, spearman
-from tap.stats import average_ranks, finite_mean, percentile_interval, resample_groups
+from tap.stats import auroc, finite_mean, percentile_interval, resample_groups
 
 STATISTICS = ("rho", "rho_within_folds", "top_fraction_of_oracle", "auroc_harm")
 RANDOM = {"rho": 0.0, "rho_within_folds": 0.0, "top_fraction_of_oracle": 0.0, "auroc_harm": 0.5}
-
-
-def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """P(score of a positive > score of a negative), ties counting one half (Mann–Whitney U / n₊n₋)."""
-    scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = average_ranks(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def statistics(scores: np.ndarray, selection: np.ndarray, per_repeat: np.ndarray, y_cs: np.ndarray,

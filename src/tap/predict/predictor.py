@@ -26,9 +26,10 @@ evaluation that needs no intervals should use: CV+ fits `n_folds` extra models):
 Both keep the signed held-out errors (label − held-out prediction) in `heldout_errors_`: what a
 dataset-level interval needs to include the predictor's own error (api.scoring.dataset_lift).
 
-`gate="nondegenerate"` (or the gate column's index, for X without column names) builds in what GRPO's objective says: with β = 0 a group whose rewards all agree
-has zero advantage and gives no gradient, so a cohort none of whose rollout groups disagreed
-(`frac_nondegenerate` = 0) has no learning signal the features can see. The base model is fit on the
+`gate="nondegenerate"` (or the gate column's index, for X without column names) builds in what GRPO's
+objective says: with β = 0 a group whose rewards all agree has zero advantage and gives no gradient, so
+a cohort none of whose rollout groups disagreed (`frac_nondegenerate` = 0) has no learning signal the
+features can see. The base model is fit on the
 cohorts that had one; a cohort without predicts the mean label of the training cohorts without one,
 shrunk toward 0 as if one more of them had lift 0 (`GatedModel`). The gate is part of the model, so
 CV+ and split conformal calibrate it like any other and their guarantees hold.

@@ -81,19 +81,24 @@ def curve_shown(curve: dict) -> set[str]:
 
 
 def _ranked_html(pred: pd.DataFrame, headline: str, few: int = 5) -> str:
-    """The cohorts the configured predictor ranks first and last (held-out predictions), with what was measured."""
+    """The cohorts the configured predictor ranks first and last (held-out predictions), with their held-out
+    probability of harm (P(lift < 0), ⚠ at 0.5 or more) when the predictions have it, and what was measured."""
     pred = pred[pred.scorer == headline].sort_values("pred", ascending=False).reset_index(drop=True)
+    harm = "p_harm" in pred and pred.p_harm.notna().any()
+    columns = 6 if harm else 5
     rows = []
     for rank, r in pred.iterrows():
         if few <= rank < len(pred) - few:
             if rank == few:
-                rows.append(f"<tr><td colspan='5' class='note'>… {len(pred) - 2 * few} more …</td></tr>")
+                rows.append(f"<tr><td colspan='{columns}' class='note'>… {len(pred) - 2 * few} more …</td></tr>")
             continue
+        cell = (f"<td>{r.p_harm:.2f}{' ⚠' if r.p_harm >= 0.5 else ''}</td>" if harm else "")
         rows.append(f"<tr><td>{rank + 1}</td><td>{html.escape(str(r.cohort_id))}</td><td>{html.escape(str(r.subject))}"
                     f"</td><td>{r.pred:+.4f} <span class='note'>[{r.pred_lo:+.4f}, {r.pred_hi:+.4f}]</span></td>"
-                    f"<td>{r.label:+.4f}</td></tr>")
+                    f"{cell}<td>{r.label:+.4f}</td></tr>")
+    head = "<th>P(lift &lt; 0)</th>" if harm else ""
     return ("<table id='ranked'><tr><th>rank</th><th>cohort</th><th>subject</th><th>predicted lift [interval]</th>"
-            "<th>measured lift</th></tr>" + "".join(rows) + "</table>")
+            f"{head}<th>measured lift</th></tr>" + "".join(rows) + "</table>")
 
 
 def trust_text(metrics: dict, headline: str) -> tuple[str, list[tuple[str, dict | None]]]:
@@ -121,6 +126,20 @@ def trust_text(metrics: dict, headline: str) -> tuple[str, list[tuple[str, dict 
     return text, rows
 
 
+def _harm_note(metrics: dict, headline: str) -> str:
+    """One sentence on the held-out probability of harm: how well it found lift < 0 here, beside the reward-only
+    heuristics."""
+    harm = next((e.get("harm") for e in metrics["scorers"] if e["name"] == headline), None)
+    if not harm or harm["auroc"].get("value") is None or not np.isfinite(harm["auroc"]["value"]):
+        return ""
+    heuristics = "; ".join(
+        f"{html.escape(name)} {fmt(h)}" for name, h in (metrics.get("harm_heuristics") or {}).items()
+    )
+    return (f"<p class='note' id='harm'>P(lift &lt; 0) comes from the predictor's held-out errors (⚠: 0.5 or more). "
+            f"Here it tells the {harm['base_rate']['value']:.0%} of cohorts whose lift was below 0 at AUROC "
+            f"{fmt(harm['auroc'])}" + (f" (reward-only heuristics: {heuristics})" if heuristics else "") + ".</p>")
+
+
 def answer_html(data: dict, metrics: dict, headline: str, trust_div: str) -> str:
     """The first screen: which cohorts, how far to trust that, and where the whole ranking is."""
     text, _ = trust_text(metrics, headline)
@@ -131,8 +150,9 @@ def answer_html(data: dict, metrics: dict, headline: str, trust_div: str) -> str
         f"<p class='note'>{html.escape(headline)}'s held-out prediction of each of the {n} cohorts (predicted "
         "before its own labels were seen), best and worst first, beside the lift GRPO training really gave.</p>"
         + _ranked_html(data["predictions"], headline)
+        + _harm_note(metrics, headline)
         + "<p class='note' id='full-ranking'>The whole ranking: <code>predictions.parquet</code>, rows with scorer "
-        f"== \"{html.escape(headline)}\" (columns pred, pred_lo, pred_hi, label). New cohorts: "
+        f"== \"{html.escape(headline)}\" (columns pred, pred_lo, pred_hi, p_harm, label). New cohorts: "
         "<code>tap score COHORTS --predictor predictor.skops</code>.</p></div>"
         "<div style='flex:1 1 500px; min-width:420px'><h2>How far to trust it</h2>"
         f"<p id='trust'>{text}</p>{trust_div}</div>"
