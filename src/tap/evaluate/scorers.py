@@ -186,7 +186,8 @@ def build_scorers(
 def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) -> list[Scorer]:
     """TAP's predictor (auto, gbm, ridge, ridge within subject) and the best single feature, per family set,
     and the configured predictor (`predictor`'s model, scaling and families) when it is none of those."""
-    from tap.predict.predictor import TAPPredictor, gate_for
+    from tap.predict.gate import gate_for
+    from tap.predict.predictor import TAPPredictor
 
     present = {tags[c] for c in usable}
     params = {k: v for k, v in predictor.items() if k not in ("model", "families", "scaling")}

@@ -50,6 +50,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from tap.predict.gate import GATE_COLUMN, GatedModel
+from tap.predict.scaling import subject_scale, subject_stats
+
 
 def _feature_tags() -> dict[str, str]:
     from tap.features.catalog import feature_tags
@@ -58,7 +61,6 @@ def _feature_tags() -> dict[str, str]:
 
 
 FAMILY_ORDER = ("R", "F", "G")
-GATE_COLUMN = "frac_nondegenerate"  # share of a cohort's rollout groups whose rewards disagree
 
 # What "auto" chooses among, for each family prefix: (model, scaling, parameters). Small and strongly
 # regularized on purpose: batteries hold tens to hundreds of cohorts.
@@ -71,36 +73,6 @@ AUTO_SPACE = (
         {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10, "l2_regularization": 1.0},
     ),
 )
-
-
-def gate_for(gate, columns: list[str]):
-    """The `gate` a TAPPredictor fit on a bare array of these columns needs: the gate column's index
-    for "nondegenerate" (or "none" when the columns do not hold it); anything else unchanged."""
-    if gate == "nondegenerate":
-        return list(columns).index(GATE_COLUMN) if GATE_COLUMN in columns else "none"
-    return gate
-
-
-class GatedModel(RegressorMixin, BaseEstimator):
-    """A base model for the cohorts with a learning signal, a constant for those without. The last
-    column of X is the gate (1: some rollout group's rewards disagreed); the base model sees the others.
-    Fit on the open rows (on every row when fewer than 2 are open); closed rows predict
-    Σ y_closed / (n_closed + 1)."""
-
-    def __init__(self, base=None):
-        self.base = base
-
-    def fit(self, X, y):
-        X, y = np.asarray(X, float), np.asarray(y, float)
-        open_ = X[:, -1] > 0.5
-        self.closed_value_ = float(y[~open_].sum() / ((~open_).sum() + 1))
-        rows = open_ if open_.sum() >= 2 else np.ones(len(y), bool)
-        self.model_ = clone(self.base).fit(X[rows, :-1], y[rows])
-        return self
-
-    def predict(self, X):
-        X = np.asarray(X, float)
-        return np.where(X[:, -1] > 0.5, self.model_.predict(X[:, :-1]), self.closed_value_)
 
 
 class TAPPredictor(RegressorMixin, BaseEstimator):
@@ -197,45 +169,7 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
     def _select(self, X):
         return self._family_columns(self.families)
 
-    # --- within-subject standardization -------------------------------------------------------
-    @staticmethod
-    def _scaling_stats(X: np.ndarray, subjects: np.ndarray | None) -> dict:
-        """Medians (the fill), global and per-subject means and stds of X's columns."""
-        empty = np.isnan(X).all(axis=0)
-        fill = np.zeros(X.shape[1])
-        fill[~empty] = np.nanmedian(X[:, ~empty], axis=0)
-        Z = np.where(np.isnan(X), fill, X)
-        names = np.unique(subjects) if subjects is not None else np.array([], dtype=object)
-
-        def stats(rows):
-            sd = Z[rows].std(axis=0)
-            return Z[rows].mean(axis=0), np.where(sd > 0, sd, 1.0)
-        glob = stats(np.ones(len(Z), bool))
-        per = [stats(subjects == s) if (subjects == s).sum() >= 2 else glob for s in names]
-        return {
-            "fill": fill,
-            "subjects": names.astype(str),
-            "means": np.array([m for m, _ in per]).reshape(len(names), -1),
-            "stds": np.array([d for _, d in per]).reshape(len(names), -1),
-            "mean": glob[0],
-            "std": glob[1],
-        }
-
-    @staticmethod
-    def _scale(X: np.ndarray, subjects: np.ndarray | None, st: dict) -> np.ndarray:
-        """X standardized within subject, plus one offset column per training subject."""
-        if subjects is None:
-            raise ValueError("this predictor standardizes features within subject: pass subjects= to fit and predict")
-        subjects = np.asarray(subjects).astype(str)
-        Z = np.where(np.isnan(X), st["fill"], X)
-        out = (Z - st["mean"]) / st["std"]
-        onehot = np.zeros((len(Z), len(st["subjects"])))
-        for j, s in enumerate(st["subjects"]):
-            rows = subjects == s
-            out[rows] = (Z[rows] - st["means"][j]) / st["stds"][j]
-            onehot[rows, j] = 1.0
-        return np.hstack([out, onehot])
-
+    # --- within-subject standardization (tap.predict.scaling) ----------------------------------
     def _prepare(self, X: np.ndarray, subjects, params: dict, stats: dict | None = None, open_=None):
         """(matrix the base model sees, scaling statistics) for columns already selected; with the
         gate on (`open_`, one value per row) the gate is the matrix's last column."""
@@ -243,9 +177,9 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             stats = (
                 stats
                 if stats is not None
-                else self._scaling_stats(X, None if subjects is None else np.asarray(subjects).astype(str))
+                else subject_stats(X, None if subjects is None else np.asarray(subjects).astype(str))
             )
-            X = self._scale(X, subjects, stats)
+            X = subject_scale(X, subjects, stats)
         else:
             stats = None
         return (X if open_ is None else np.column_stack([X, open_])), stats
