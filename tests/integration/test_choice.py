@@ -89,7 +89,7 @@ def test_judge_and_summary():
 
 
 def test_the_report_draws_choice_quality():
-    from tap.report.figures import choice_quality
+    from tap.report.experiment_figures import choice_quality
 
     summary = {
         "states": 8,

@@ -39,4 +39,4 @@ def main() -> None:
 
 
 # Commands register on `app` as their modules are imported (this order is the order of `tap --help`).
-from tap.cli import pipeline, data, predict, experiments  # noqa: E402,F401
+from tap.cli import world, pipeline, data, predict, experiments  # noqa: E402,F401

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from tap.errors import TapInputError
+import tap.report.experiment_figures as E
 import tap.report.figures as F
 from tap.report.answer import (
     answer_html, curve_shown, fmt, headline_table, show_few, shown_scorers, subset, trust_text,
@@ -196,11 +197,11 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         figure = show_few(F.learning_curve(curve), curve_shown(curve))
         figures.append(("learning", "How many labelled cohorts", figure))
     if data["loop"] is not None:
-        figures.append(("loop", "Closed loop", F.loop_curves(data["loop"])))
+        figures.append(("loop", "Closed loop", E.loop_curves(data["loop"])))
     if data["choice"] is not None:
-        figures.append(("choice", "Choice quality, step by step", F.choice_quality(data["choice"])))
+        figures.append(("choice", "Choice quality, step by step", E.choice_quality(data["choice"])))
     if data["intervention"] is not None:
-        figures.append(("intervention", "Causal intervention", F.intervention(*data["intervention"])))
+        figures.append(("intervention", "Causal intervention", E.intervention(*data["intervention"])))
 
     blocks = {
         key: (
