@@ -159,7 +159,7 @@ def test_fit_then_score_ranks_new_cohorts_with_intervals(run_dir, tap_home, tmp_
     assert (ranked.learning_signal == (ranked.frac_nondegenerate > 0)).all()
     assert set(meta["feature_ranges"]) == set(meta["used_columns"])
     assert all(set(names.split(",")) <= set(meta["used_columns"]) for names in ranked.outside_training.dropna())
-    assert "cohorts likely harmful: P(lift < 0)" in result.stdout and "P(lift < 0)" in result.stdout
+    assert "cohorts likely harmful: P(lift < 0)" in result.stderr and "P(lift < 0)" in result.stdout  # notes: stderr
 
 
 def test_fit_on_the_zoo_prior_then_score(run_dir, tap_home, tmp_path):
