@@ -150,10 +150,10 @@ def answer_html(data: dict, metrics: dict, headline: str, trust_div: str) -> str
         f"<p class='note'>{html.escape(headline)}'s held-out prediction of each of the {n} cohorts (predicted "
         "before its own labels were seen), best and worst first, beside the lift GRPO training really gave.</p>"
         + _ranked_html(data["predictions"], headline)
-        + _harm_note(metrics, headline)
         + "<p class='note' id='full-ranking'>The whole ranking: <code>predictions.parquet</code>, rows with scorer "
         f"== \"{html.escape(headline)}\" (columns pred, pred_lo, pred_hi, p_harm, label). New cohorts: "
-        "<code>tap score COHORTS --predictor predictor.skops</code>.</p></div>"
+        "<code>tap score COHORTS --predictor predictor.skops</code>.</p>"
+        + _harm_note(metrics, headline) + "</div>"
         "<div style='flex:1 1 500px; min-width:420px'><h2>How far to trust it</h2>"
         f"<p id='trust'>{text}</p>{trust_div}</div>"
         "</div></section>"
