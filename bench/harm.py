@@ -50,11 +50,13 @@ def world_metrics(folder: Path, resamples: int, repeats: int) -> dict:
                                           which="headline") if s.group == "tap")
     plain = dataclasses.replace(plain, name=plain.name + " without the gate")
     domains = cohorts.domain.to_numpy()
-    metrics, _ = evaluate_scorers(
+    metrics, predictions = evaluate_scorers(
         [gated, plain], features, y_cs, domains, [{d} for d in domains], resamples=resamples, repeats=repeats,
         groups=pd.factorize(cohorts.group)[0], headline=gated.name, loco_max=0,
     )
     entries = {e["name"]: e for e in metrics["scorers"]}
+    groups = pd.factorize(cohorts.group)[0]
+    p_harm = predictions[predictions.scorer == gated.name].set_index("cohort_id").p_harm.reindex(features.cohort_id)
     closed = features.frac_nondegenerate.to_numpy(float) == 0
     return {
         "cohorts": int(len(features)), "seeds": int(y_cs.shape[1]), "target": target,
@@ -65,9 +67,29 @@ def world_metrics(folder: Path, resamples: int, repeats: int) -> dict:
         "ungated_minus_gated": metrics["paired"]["minus_headline"].get(plain.name),
         "harm": {name: e.get("harm") for name, e in entries.items()},
         "harm_heuristics": metrics["harm_heuristics"],
+        "auroc_minus_heuristic": paired_auroc(p_harm.to_numpy(float), features, y_cs.mean(axis=1), groups, resamples),
         "noise_ceiling": metrics["noise"]["ceiling"],
         "scorers": {"gated": gated.name, "ungated": plain.name},
     }
+
+
+def paired_auroc(p_harm: np.ndarray, features: pd.DataFrame, y: np.ndarray, groups: np.ndarray, resamples: int) -> dict:
+    """AUROC of the held-out P(lift < 0) minus each reward-only heuristic's, paired over resamples of item groups
+    (the evaluation's own resampler and seed)."""
+    from tap.evaluate.intervals import HARM_HEURISTICS
+    from tap.stats import auroc, percentile_interval, resample_groups
+
+    harmful = y < 0
+    boots = resample_groups(groups, resamples, 0)
+    out = {}
+    for name, (column, sign) in HARM_HEURISTICS.items():
+        score = sign * features[column].to_numpy(float)
+
+        def diff(idx: np.ndarray) -> float:
+            return auroc(p_harm[idx], harmful[idx]) - auroc(score[idx], harmful[idx])
+
+        out[name] = percentile_interval(diff(np.arange(len(y))), [diff(idx) for idx in boots])
+    return out
 
 
 def fmt(entry: dict | None, digits: int = 2) -> str:

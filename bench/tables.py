@@ -700,11 +700,12 @@ def harm(folder: Path) -> str:
             name + (" (test)" if w["test_world"] else ""), f"{w['cohorts']} ({w['without_learning_signal']})",
             ci(w["kfold_spearman"][gated]), ci(w["ungated_minus_gated"]), ci(h.get("base_rate")), ci(h.get("auroc")),
             f"{h['brier']['value']:.3f} / {h['brier_base_rate']['value']:.3f}" if h else "—",
-            ci(heur.get("low pass rate")), ci(heur.get("few non-degenerate groups")),
+            ci(heur.get("low pass rate")), ci((w.get("auroc_minus_heuristic") or {}).get("low pass rate")),
+            ci(heur.get("few non-degenerate groups")),
         ])
     return table(["world", "cohorts (without learning signal)", "gated TAP K-fold ρ", "ungated − gated (paired)",
                   "share lift < 0", "AUROC of P(lift < 0)", "Brier / base rate's", "AUROC low pass rate",
-                  "AUROC few non-degenerate"], rows)
+                  "P(lift < 0) − low pass rate (paired)", "AUROC few non-degenerate"], rows)
 
 
 def zoo_normalization(folder: Path) -> str:
