@@ -230,9 +230,11 @@ def outside_training(X: pd.DataFrame, ranges: dict | None) -> dict[str, list[str
 def learning_signal(feats: pd.DataFrame) -> dict[str, np.ndarray]:
     """{"learning_signal": whether some rollout group's rewards disagreed (frac_nondegenerate > 0)}: with β = 0,
     GRPO gets no gradient from a group whose rewards all agree."""
+    from tap.predict.gate import has_learning_signal
+
     if "frac_nondegenerate" not in feats:
         return {}
-    return {"learning_signal": ~(feats.frac_nondegenerate.to_numpy(float) == 0)}
+    return {"learning_signal": has_learning_signal(feats.frac_nondegenerate)}
 
 
 def scoring_notes(result: pd.DataFrame, predictor) -> list[str]:

@@ -13,6 +13,11 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 GATE_COLUMN = "frac_nondegenerate"  # share of a cohort's rollout groups whose rewards disagree
 
 
+def has_learning_signal(frac_nondegenerate) -> np.ndarray:
+    """Whether each cohort had a learning signal: frac_nondegenerate > 0, an unknown (NaN) value counting as one."""
+    return ~(np.asarray(frac_nondegenerate, float) == 0)
+
+
 def gate_for(gate, columns: list[str]):
     """The `gate` a TAPPredictor fit on a bare array of these columns needs: the gate column's index
     for "nondegenerate" (or "none" when the columns do not hold it); anything else unchanged."""

@@ -29,10 +29,10 @@ dataset-level interval needs to include the predictor's own error (api.scoring.d
 `gate="nondegenerate"` (or the gate column's index, for X without column names) builds in what GRPO's
 objective says: with β = 0 a group whose rewards all agree has zero advantage and gives no gradient, so
 a cohort none of whose rollout groups disagreed (`frac_nondegenerate` = 0) has no learning signal the
-features can see. The base model is fit on the
-cohorts that had one; a cohort without predicts the mean label of the training cohorts without one,
-shrunk toward 0 as if one more of them had lift 0 (`GatedModel`). The gate is part of the model, so
-CV+ and split conformal calibrate it like any other and their guarantees hold.
+features can see. The base model is fit on the cohorts that had one; a cohort without predicts the mean
+label of the training cohorts without one, shrunk toward 0 as if one more of them had lift 0 (`GatedModel`).
+The gate is part of the model, so CV+ and split conformal calibrate it like any other and their guarantees
+hold.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from tap.predict.gate import GATE_COLUMN, GatedModel
+from tap.predict.gate import GATE_COLUMN, GatedModel, has_learning_signal
 from tap.predict.scaling import subject_scale, subject_stats
 
 
@@ -138,7 +138,7 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         """The gate of each row (1.0: a learning signal, or unknown), or None when the gate is off."""
         if self.gate_ is None:
             return None
-        return (~(X[:, self.gate_] == 0)).astype(float)
+        return has_learning_signal(X[:, self.gate_]).astype(float)
 
     def _gate_index(self) -> int | None:
         """The gate's column in X: `gate` itself when it is an index (X without column names, as the
