@@ -32,7 +32,7 @@ from tap import api
 from tap.api.pipeline import label_selection, run_probe
 from tap.api.runs import folder_config, save_run_config
 from tap.evaluate import evidence, linearization
-from tap.features.gradients import probe_gradient
+from tap.features.gradients import probe_gradient, probe_pass_gradient
 from tap.labels.battery import label_settings
 from tap.labels.ledger import Ledger
 from tap.labels.summary import step_lifts
@@ -52,7 +52,7 @@ def linearization_check(
     prompts, golds = list(probe.prompt), [str(g) for g in probe.gold]
     probes = {
         "nll": probe_gradient(policy, prompts, golds),
-        "pass": linearization.pass_gradient(policy, prompts, golds),
+        "pass": probe_pass_gradient(policy, prompts, golds),
     }
     first = Ledger(RunPaths(run_dir).labels).details("first_steps", selection.config_hash)
     first = first.merge(selection.rows[["cohort_id", "cohort_hash", "seed"]], on=["cohort_id", "cohort_hash", "seed"])

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from tap.features.gradients import cohort_gradient, count_sketch, head_parameter_names, probe_gradient, scores
+from tap.features.gradients import (
+    cohort_gradient, count_sketch, head_parameter_names, probe_gradient, probe_pass_gradient, scores,
+)
 from tap.rollouts import rollout_cohorts
 
 
@@ -40,6 +42,31 @@ def test_grad_dot_predicts_the_probe_change_of_a_small_step(setting):
     # Central difference: (NLL(θ − ηg) − NLL(θ + ηg)) / 2 is first order with an O(η³) error.
     measured = (nll_after_step(-1.0) - nll_after_step(+1.0)) / 2
     assert measured == pytest.approx(eta * exact["grad_dot"], rel=0.05)
+
+
+def test_grad_pass_dot_predicts_the_expected_accuracy_change_of_a_small_step(setting):
+    """The expected-accuracy direction against autograd's own first order: a central difference of the probe's
+    mean gold-string probability along g_c matches η ⟨g_c, g_pass⟩."""
+    policy, probe, g_c, _ = setting
+    g_pass = probe_pass_gradient(policy, list(probe.prompt), list(probe.gold))
+    exact = scores(g_c, g_pass, list(g_c), prefix="grad_pass")
+    assert set(exact) == {"grad_pass_dot", "grad_pass_cos", "grad_pass_adam"} and exact["grad_pass_dot"] != 0
+    eta = 1e-3 / max(1e-12, float(sum((g**2).sum() for g in g_c.values())) ** 0.5)
+    params = dict(policy.model.named_parameters())
+    conts = policy.encode_answers(list(probe.gold))
+
+    def accuracy_after_step(sign: float) -> float:
+        with torch.no_grad():
+            for name, g in g_c.items():
+                params[name].add_(sign * eta * g)
+            logps = policy.continuation_logps(policy.encode_prompts(list(probe.prompt)), conts)
+            value = float(sum(lp.double().sum().exp() for lp in logps) / len(conts))
+            for name, g in g_c.items():
+                params[name].sub_(sign * eta * g)
+        return value
+
+    measured = (accuracy_after_step(+1.0) - accuracy_after_step(-1.0)) / 2
+    assert measured == pytest.approx(eta * exact["grad_pass_dot"], rel=0.05)
 
 
 def test_count_sketch_preserves_inner_products(setting):

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from tap.features.head_align import _sketch, alignment, cohort_head_gradient, probe_head_gradient
+from tap.features.head_align import (
+    _sketch, alignment, cohort_head_gradient, probe_head_gradient, probe_pass_head_gradient,
+)
 from tap.grpo import group_advantages
 from tap.rollouts import rollout_cohorts
 
@@ -48,6 +50,34 @@ def _autograd_head_grads(policy, rows, probe):
         nll_terms.append(-token_logps(policy.encode_prompts([prompt])[0], cont).mean())
     (g_nll,) = torch.autograd.grad(torch.stack(nll_terms).mean(), weight)
     return g_c, -g_nll
+
+
+def _autograd_pass_head_grad(policy, probe):
+    """d/dW of the probe's mean expected accuracy exp(Σ log p(gold + end)), through logits = h Wᵀ (h fixed)."""
+    model, tok = policy.model, policy.tokenizer
+    weight = model.lm_head.weight.detach().clone().requires_grad_(True)
+    terms = []
+    for prompt, gold in zip(probe.prompt, probe.gold):
+        prompt_ids = policy.encode_prompts([prompt])[0]
+        cont = tok(gold, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        with torch.no_grad():
+            h = model(input_ids=torch.tensor([prompt_ids + cont]), output_hidden_states=True).hidden_states[-1][0]
+        logp = torch.log_softmax(h[len(prompt_ids) - 1:-1] @ weight.T, -1)[torch.arange(len(cont)), torch.tensor(cont)]
+        terms.append(logp.sum().exp())
+    (g,) = torch.autograd.grad(torch.stack(terms).mean(), weight)
+    return g
+
+
+def test_expected_accuracy_head_gradient_equals_autograd(setting):
+    policy, rows, probe = setting
+    g_pass = probe_pass_head_gradient(policy, list(probe.prompt), list(probe.gold))
+    ref = _autograd_pass_head_grad(policy, probe)
+    assert float(ref.norm()) > 0
+    torch.testing.assert_close(g_pass, ref, atol=1e-7, rtol=1e-4)
+    g_c = cohort_head_gradient(policy, rows, 8)
+    ours = alignment(g_c, g_pass, prefix="head_align_pass")
+    assert ours["head_align_pass_dot"] == pytest.approx(float((g_c * ref).sum()), abs=1e-7, rel=1e-4)
+    assert set(ours) == {"head_align_pass_dot", "head_align_pass_cos", "head_align_pass_adam"}
 
 
 def test_exact_mode_equals_autograd(setting):

@@ -18,23 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from tap.advantages import Objective
 from tap.evaluate import metrics as M
 from tap.features.gradients import ADAM_EPS, cohort_gradient
 
 CLIP_NORM = 1.0  # transformers' TrainingArguments.max_grad_norm default, which the label runs keep
-
-
-def pass_gradient(policy, prompts, golds) -> dict[str, torch.Tensor]:
-    """∇ of the probe's mean over items of exp(Σ log π(gold + end token)): its expected accuracy."""
-    conts = policy.encode_answers(golds)
-    logps = policy.continuation_logps(policy.encode_prompts(prompts), conts)
-    objective = sum(lp.sum().exp() for lp in logps) / len(conts)
-    params = {n: p for n, p in policy.model.named_parameters() if p.requires_grad}
-    values = torch.autograd.grad(objective, list(params.values()), allow_unused=True)
-    return {n: (g if g is not None else torch.zeros_like(p)).detach() for (n, p), g in zip(params.items(), values)}
 
 
 def first_order(g_c: dict, probes: dict[str, dict], lr: float, clip: float = CLIP_NORM) -> dict[str, float]:

@@ -31,13 +31,14 @@ SKETCH_DIM = 1024
 
 def _forward_features(policy, items: pd.DataFrame, rollouts: pd.DataFrame, probe: pd.DataFrame, objective: Objective,
                       seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """The model-based F features per cohort (gold_nll, probe_similarity, cohort_diversity, head_align_*)
-    from two forward passes: the probe (its mean prompt representation and G_p), and the cohorts'
+    """The model-based F features per cohort (gold_nll, probe_similarity, cohort_diversity, head_align_*,
+    head_align_pass_*) from three forward passes: the probe (its mean prompt representation, G_p and its golds'
+    log-probs), the probe again with the expected-accuracy weights those log-probs give (G_pass), and the cohorts'
     items with their rollouts, each distinct prompt read once and followed by its gold (gold NLL,
     prompt representations) and its rollouts (G_c per cohort, weighted as `objective`, the label
     runs' GRPO loss). Returns the table and the cost."""
     from tap.features.forward import forward_pass
-    from tap.features.head_align import _sketch, alignment, cohort_weights, probe_continuations
+    from tap.features.head_align import _sketch, alignment, cohort_weights, pass_weights, probe_continuations
 
     vocab = policy.model.get_output_embeddings().weight.shape[0]  # the head's rows (may exceed the tokenizer's size)
     sketch = None if vocab <= EXACT_VOCAB_LIMIT else _sketch(vocab, SKETCH_DIM, seed)
@@ -45,6 +46,9 @@ def _forward_features(policy, items: pd.DataFrame, rollouts: pd.DataFrame, probe
     probe_pass = forward_pass(policy, policy.encode_prompts(list(probe.prompt)), conts, weights=weights, sketch=sketch,
                               prompt_means=True)
     probe_mean, g_p = probe_pass.prompt_means.mean(0), probe_pass.head[0]
+    pass_pass = forward_pass(policy, policy.encode_prompts(list(probe.prompt)), conts,
+                             weights=pass_weights(probe_pass.logps), sketch=sketch)
+    g_pass = pass_pass.head[0]
     golds = policy.encode_answers(list(items.gold))
     ordered = rollouts.sort_values(["cohort_id", "position", "sample"])
     records, token_weights = [], []
@@ -82,8 +86,9 @@ def _forward_features(policy, items: pd.DataFrame, rollouts: pd.DataFrame, probe
         row["undefined_model"] = "; ".join(missing)
         if str(cohort_id) in both.head:
             row.update(alignment(both.head[str(cohort_id)], g_p, adam=sketch is None))
+            row.update(alignment(both.head[str(cohort_id)], g_pass, adam=sketch is None, prefix="head_align_pass"))
         rows.append(row)
-    tokens = probe_pass.tokens + both.tokens
+    tokens = probe_pass.tokens + pass_pass.tokens + both.tokens
     return pd.DataFrame(rows), {"forward_tokens": tokens, "flops": 2.0 * policy.num_parameters * tokens}
 
 
@@ -91,13 +96,17 @@ def _gradient_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, obje
                        seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """grad_* over all parameters and head_grad_* over the LM-head matrix, per cohort, with cost.
     Projections (large models) share one CountSketch, and the probe gradient is sketched once."""
-    from tap.features.gradients import CountSketch, cohort_gradient, head_parameter_names, probe_gradient, scores
+    from tap.features.gradients import (
+        CountSketch, cohort_gradient, head_parameter_names, probe_gradient, probe_pass_gradient, scores,
+    )
 
     if k is None:
         k = 0 if policy.num_parameters <= EXACT_GRADIENT_PARAMS else GRADIENT_PROJECTION_DIM
     g_p = probe_gradient(policy, list(probe.prompt), list(probe.gold))
+    g_pass = probe_pass_gradient(policy, list(probe.prompt), list(probe.gold))
     sketch = CountSketch(k, seed) if k > 0 else None
     sketched_probe = sketch(g_p) if sketch is not None else None
+    sketched_pass = sketch(g_pass) if sketch is not None else None
     head_names, tied = head_parameter_names(policy.model)
     rows, tokens = [], 0
     for cohort_id, frame in rollouts.sort_values(["cohort_id", "position", "sample"]).groupby("cohort_id", sort=True):
@@ -107,12 +116,14 @@ def _gradient_features(policy, rollouts: pd.DataFrame, probe: pd.DataFrame, obje
             {
                 "cohort_id": str(cohort_id),
                 **scores(g_c, g_p, list(g_c), k=k, seed=seed, sketch=sketch, sketched_probe=sketched_probe),
+                **scores(g_c, g_pass, list(g_c), k=k, seed=seed, sketch=sketch, sketched_probe=sketched_pass,
+                         prefix="grad_pass"),
                 **scores(g_c, g_p, head_names, k=0, prefix="head_grad"),
                 "head_tied": tied,
             }
         )
         tokens += int(frame.n_tokens.sum()) + sum(len(ids) for ids in policy.encode_prompts(list(frame.prompt)))
-    tokens += sum(
+    tokens += 2 * sum(  # two probe backward passes: gold NLL and expected accuracy
         len(p) + len(policy.tokenizer(x)["input_ids"]) + 1
         for p, x in zip(policy.encode_prompts(list(probe.prompt)), probe.gold)
     )

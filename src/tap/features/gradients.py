@@ -5,12 +5,17 @@ scale it), w_t = A_t / the loss's normalizer (dapo: the cohort's N completion to
 tap.advantages.Objective), log-probs at the label temperature and ratio = 1 (the first step):
     g_c = ∇θ Σ_t w_t log π(y_t)                       ascent direction of the GRPO objective
     g_p = −∇θ mean_items mean_tokens NLL(gold)          descent direction of the probe NLL
+    g_pass = ∇θ mean_items exp(Σ_s log π(gold_s))       ascent direction of the probe's expected accuracy
+                                                        (canonical-answer items: the gold string's probability)
     grad_dot = ⟨g_c, g_p⟩   (first-order probe-NLL reduction per unit step along g_c)
     grad_cos = grad_dot / (|g_c| |g_p|)
     grad_adam = Σ (g_c / (|g_c| + ε)) ⊙ g_p   (AdamW's first update is ≈ lr·sign(g_c): the first-order
                                               probe change of one Adam step, per unit lr)
-Positive = predicted lift. Projection: `k` > 0 replaces dot and cos by those of seeded CountSketch
-projections (each coordinate hashed to one of k buckets with a random sign, applied parameter
+grad_pass_* are the same three scores with g_pass in place of g_p: the first-order change of the probe's
+expected accuracy (what lift_pass measures) rather than of its gold NLL; the NLL direction weights every item
+alike, the expected-accuracy one weights item i by its gold's probability exp(Σ log π), so items the policy
+is about to get right count most. Positive = predicted lift. Projection: `k` > 0 replaces dot and cos by those
+of seeded CountSketch projections (each coordinate hashed to one of k buckets with a random sign, applied parameter
 tensor by parameter tensor, so the full projection matrix never exists); grad_adam always uses the
 full vectors. `head_*` restricts θ to the output matrix; with tied embeddings that matrix is also the
 input embedding, and its gradient here includes both paths (column `head_tied` says so).
@@ -31,6 +36,10 @@ GRADIENT_FEATURES = {
                 "pass).",
     "grad_cos": "cosine of g_c and g_p over all parameters (exact for small models, else a k-dim CountSketch).",
     "grad_adam": "Σ (g_c / (|g_c| + ε)) ⊙ g_p: first-order probe change of one Adam step (full vectors).",
+    "grad_pass_dot": "⟨g_c, g_pass⟩ over all parameters: first-order change of the probe's expected accuracy "
+                     "(gold-string probability) of the cohort's GRPO step (backward pass).",
+    "grad_pass_cos": "cosine of g_c and g_pass over all parameters (exact for small models, else a k-dim CountSketch).",
+    "grad_pass_adam": "Σ (g_c / (|g_c| + ε)) ⊙ g_pass: first-order expected-accuracy change of one Adam step.",
     "head_grad_dot": "grad_dot restricted to the LM-head matrix (tied embeddings: both paths).",
     "head_grad_cos": "grad_cos restricted to the LM-head matrix.",
     "head_grad_adam": "grad_adam restricted to the LM-head matrix.",
@@ -64,6 +73,14 @@ def probe_gradient(policy, prompts: Sequence[str], golds: Sequence[str]) -> dict
     conts = policy.encode_answers(golds)
     mean_logp = sum(lp.mean() for lp in policy.continuation_logps(policy.encode_prompts(prompts), conts))
     return _grads(policy.model, mean_logp / len(conts))
+
+
+def probe_pass_gradient(policy, prompts: Sequence[str], golds: Sequence[str]) -> dict[str, torch.Tensor]:
+    """g_pass = ∇ of the probe's mean over items of exp(Σ log π(gold + end token)): its expected accuracy
+    (exact for canonical-answer items; for an item whose verifier accepts other strings, the gold string's share)."""
+    conts = policy.encode_answers(golds)
+    logps = policy.continuation_logps(policy.encode_prompts(prompts), conts)
+    return _grads(policy.model, sum(lp.sum().exp() for lp in logps) / len(conts))
 
 
 class CountSketch:
