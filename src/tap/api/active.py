@@ -38,7 +38,7 @@ def label_active(
     Cohorts already labelled under the run's label config count as paid; with `upto`, `count` is the
     total to reach rather than how many more. Returns what was labelled."""
     from tap.active import PaidLabels, label_order
-    from tap.predict.predictor import TAPPredictor
+    from tap.api.predict import configured_predictor
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
@@ -81,7 +81,7 @@ def label_active(
     before = len(paid)
     if upto:
         count = max(0, count - before)
-    make = lambda: TAPPredictor(**{**config.predictor.model_dump(), "interval": "none"})  # noqa: E731
+    make = lambda: configured_predictor(config, list(features.columns), arrays=True, interval="none")  # noqa: E731
     if count:
         label_order(features, paid, before + count, strategy="active", start=start, batch=batch, make_model=make,
                     q=config.evaluate.top_q, seed=int(config.predictor.random_state or 0))

@@ -242,10 +242,24 @@ def _fit_on_prior(prior: str | Path, run_dir: Path, table: pd.DataFrame, y: np.n
                                 "normalization": meta["normalization"], "shrinkage": predictor.shrinkage}
 
 
-def _predictor_from_config(config: TapConfig):
+def configured_predictor(config: TapConfig, columns: list[str], *, arrays: bool = False, **overrides):
+    """The configured TAPPredictor for a table of these feature columns (`arrays`: fit on bare arrays of them, so
+    the gate and the prior are given as column indices). A prior the table lacks is left out (`predictor.prior`
+    names a column the features do not hold: e.g. only the R family was computed); the fitted predictor's
+    describe() says whether it starts from one. A `model = "prior"` without its column is an error."""
+    from tap.predict.gate import gate_for
     from tap.predict.predictor import TAPPredictor
+    from tap.predict.shrink import prior_for
 
-    return TAPPredictor(**config.predictor.model_dump())
+    params = {**config.predictor.model_dump(), **overrides}
+    if params["prior"] != "none" and params["prior"] not in columns:
+        if params["model"] == "prior":
+            raise TapInputError(f"predictor.model = 'prior' reads {params['prior']!r}, which the features lack "
+                                "(compute the F family, or the G family for a gradient score)")
+        params["prior"] = "none"
+    if arrays:
+        params.update(gate=gate_for(params["gate"], columns), prior=prior_for(params["prior"], columns))
+    return TAPPredictor(**params)
 
 
 def fit(
@@ -271,7 +285,7 @@ def fit(
     if prior is not None:
         predictor, columns, prior_meta = _fit_on_prior(prior, run_dir, table, y, data["groups"], config)
     else:
-        predictor = _predictor_from_config(config).fit(X, y, groups=data["groups"], subjects=data["domains"])
+        predictor = configured_predictor(config, columns).fit(X, y, groups=data["groups"], subjects=data["domains"])
         prior_meta = None
     target = Path(out) if out else RunPaths(run_dir).predictor
     metadata = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Optional
 
 from pydantic import Field, model_validator
@@ -202,14 +203,19 @@ class LabelConfig(_Strict):
     lora_target_modules: str = Field("all-linear", description="peft target_modules for LoRA (lora_r > 0).")
 
 
+# the theory-signed scores (tap.features.head_align, tap.features.gradients): higher = more lift, no label needed
+PRIOR_PATTERN = r"(head_align|head_align_pass|grad|grad_pass|head_grad)_(dot|cos|adam)"
+
+
 class PredictorConfig(_Strict):
     """The predictor `tap fit` trains and `tap evaluate` judges (TAPPredictor's parameters)."""
 
-    model: Literal["auto", "gbm", "ridge", "kernel"] = Field(
+    model: Literal["auto", "gbm", "ridge", "bayes", "kernel", "prior"] = Field(
         "ridge",
         description="ridge (the default, what TAP auto chose on the 256-cohort battery; docs/evaluation.md): "
                     "standardized ridge; auto: model, families and penalty chosen by inner grouped CV on the training "
-                    "cohorts; gbm: HistGradientBoostingRegressor; kernel: RBF kernel ridge.",
+                    "cohorts; bayes: standardized Bayesian ridge (penalty from the labels' evidence); gbm: "
+                    "HistGradientBoostingRegressor; kernel: RBF kernel ridge; prior: the `prior` score alone.",
     )
     scaling: Literal["global", "subject"] = Field(
         "global",
@@ -237,6 +243,22 @@ class PredictorConfig(_Strict):
                     "no GRPO gradient with beta = 0) predicts the mean lift of such training cohorts, shrunk toward "
                     "0; the model is fit on the others. none: one model for every cohort.",
     )
+    prior: str = Field(
+        "none",
+        description="A label-free score to start from (e.g. head_align_dot): the model is fit to the labels' "
+                    "departures from it, so with no labels it ranks as that score and with few stays near it "
+                    "(auto also tries the score alone); 'none': no prior. Ignored, with a note, when the features "
+                    "lack that column.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "PredictorConfig":
+        if self.prior != "none" and not re.fullmatch(PRIOR_PATTERN, self.prior):
+            raise ValueError(f"prior must be 'none' or a label-free score whose sign theory gives (head_align_*, "
+                             f"head_align_pass_*, grad_*, grad_pass_*, head_grad_*), got {self.prior!r}")
+        if self.model == "prior" and self.prior == "none":
+            raise ValueError("model = 'prior' needs a prior, e.g. prior = 'head_align_dot'")
+        return self
 
 
 class EvaluateConfig(_Strict):

@@ -188,6 +188,7 @@ def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) ->
     and the configured predictor (`predictor`'s model, scaling and families) when it is none of those."""
     from tap.predict.gate import gate_for
     from tap.predict.predictor import TAPPredictor
+    from tap.predict.shrink import prior_for
 
     present = {tags[c] for c in usable}
     params = {k: v for k, v in predictor.items() if k not in ("model", "families", "scaling")}
@@ -203,9 +204,12 @@ def _tap_scorers(usable: list[str], tags: dict, costs: dict, predictor: dict) ->
         models = [*(STANDARD_MODELS if families in FAMILY_SETS else ()),
                   *([configured[:2]] if configured and configured[2] == families else [])]
         for model, scaling in dict.fromkeys(models):
+            if model == "prior" and params.get("prior", "none") not in columns:
+                continue  # the prior alone needs its column among these families'
             def make(model=model, families=families, scaling=scaling, columns=columns):
                 return TAPPredictor(model=model, families=families, scaling=scaling,
-                                    **{**params, "gate": gate_for(params.get("gate", "none"), columns)})
+                                    **{**params, "gate": gate_for(params.get("gate", "none"), columns),
+                                       "prior": prior_for(params.get("prior", "none"), columns)})
 
             label = f"{model}+subject" if scaling == "subject" else model
             scorers.append(

@@ -30,7 +30,8 @@ def save_predictor(predictor, path: str | Path, metadata: dict | None = None) ->
 
 
 def _trusted(untrusted: list[str]) -> list[str]:
-    allowed_prefixes = ("tap.predict.predictor.", "tap.predict.prior.", "tap.predict.gate.", "sklearn.", "numpy.",
+    allowed_prefixes = ("tap.predict.predictor.", "tap.predict.prior.", "tap.predict.gate.", "tap.predict.shrink.",
+                        "sklearn.", "numpy.",
                         "scipy.", "builtins.")
     return [t for t in untrusted if t.startswith(allowed_prefixes)]
 

@@ -1,7 +1,8 @@
 """TAPPredictor: features -> predicted lift, with conformal prediction intervals.
 
 Models: gradient boosting (HistGradientBoostingRegressor; handles NaN features), a standardized
-ridge (median-imputed), an RBF kernel ridge on the same standardized features, or "auto": model,
+ridge (median-imputed), a Bayesian ridge on the same standardized features ("bayes": its penalty set by
+the labels' evidence, scikit-learn's BayesianRidge), an RBF kernel ridge, or "auto": model,
 feature families and regularization chosen by grouped inner cross-validation on the training rows
 alone (`AUTO_SPACE`; the choice is kept in `choice_` and its inner scores in `inner_scores_`).
 `families` keeps only the feature columns whose cost tag is listed (when X is a DataFrame whose
@@ -33,6 +34,14 @@ features can see. The base model is fit on the cohorts that had one; a cohort wi
 label of the training cohorts without one, shrunk toward 0 as if one more of them had lift 0 (`GatedModel`).
 The gate is part of the model, so CV+ and split conformal calibrate it like any other and their guarantees
 hold.
+
+`prior="head_align_dot"` (a feature name, or its column index) starts from a label-free score: every base
+model is fit to the labels' departures from the standardized prior and adds them back (`ShrunkToPrior`; a
+ridge is then a ridge whose prior mean weighs the prior 1 and the rest 0), model "prior" is the prior alone,
+and with no labelled row at all the prediction is the prior's own ranking. "auto" with a prior also tries the
+prior alone and ridges shrunk toward it. Auto keeps the first candidate, in its order of preference (the
+prior alone, ridges shrunk toward the prior, then `AUTO_SPACE`'s from the fewest families and the strongest
+penalty on), whose inner score is within one standard error (over the inner folds) of the best.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.kernel_ridge import KernelRidge
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import BayesianRidge, Ridge
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -52,6 +61,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tap.predict.gate import GATE_COLUMN, GatedModel, has_learning_signal
 from tap.predict.scaling import subject_scale, subject_stats
+from tap.predict.shrink import ShrunkToPrior
 
 
 def _feature_tags() -> dict[str, str]:
@@ -62,11 +72,13 @@ def _feature_tags() -> dict[str, str]:
 
 FAMILY_ORDER = ("R", "F", "G")
 
-# What "auto" chooses among, for each family prefix: (model, scaling, parameters). Small and strongly
+# What "auto" chooses among, for each family prefix: (model, scaling, parameters), in its order of preference
+# (the simpler first: the stronger penalty, global before within-subject scaling). Small and strongly
 # regularized on purpose: batteries hold tens to hundreds of cohorts.
+PENALTIES = (1000.0, 100.0, 10.0, 1.0)
 AUTO_SPACE = (
-    *[("ridge", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in (1.0, 10.0, 100.0, 1000.0)],
-    *[("kernel", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in (0.3, 3.0)],
+    *[("ridge", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in PENALTIES],
+    *[("kernel", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in (3.0, 0.3)],
     (
         "gbm",
         "global",
@@ -80,10 +92,12 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
 
     gate = "none"  # what a predictor saved before the gate existed loads with
     gate_ = None
+    prior = "none"  # ... and before the prior existed
+    prior_ = None
 
     def __init__(self, model="gbm", families=("R", "F"), interval="jackknife+", level=0.9, n_folds=5,
                  calibration_share=0.25, alpha=1.0, max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                 min_samples_leaf=5, random_state=None, scaling="global", inner_folds=5, gate="none"):
+                 min_samples_leaf=5, random_state=None, scaling="global", inner_folds=5, gate="none", prior="none"):
         self.model = model
         self.families = families
         self.interval = interval
@@ -99,6 +113,7 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         self.scaling = scaling
         self.inner_folds = inner_folds
         self.gate = gate
+        self.prior = prior
 
     def _params(self) -> dict:
         """The model, scaling and model parameters in force (auto's choice once fitted)."""
@@ -110,6 +125,8 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
 
     def _base(self, params: dict | None = None):
         p = params or self._params()
+        if p["model"] == "prior":
+            return None
         if p["model"] == "gbm":
             return HistGradientBoostingRegressor(
                 max_iter=p["max_iter"], learning_rate=p["learning_rate"], max_leaf_nodes=p["max_leaf_nodes"],
@@ -119,20 +136,30 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         scale = [SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()]
         if p["model"] == "ridge":
             return make_pipeline(*scale, Ridge(alpha=p["alpha"]))
+        if p["model"] == "bayes":  # the penalty set by the labels' own evidence (empirical Bayes), no inner CV
+            return make_pipeline(*scale, BayesianRidge())
         if p["model"] == "kernel":
             return make_pipeline(*scale, KernelRidge(alpha=p["alpha"], kernel="rbf"))  # γ = 1 / features
-        raise ValueError(f"model must be 'gbm', 'ridge', 'kernel' or 'auto', got {p['model']!r}")
+        raise ValueError(f"model must be 'gbm', 'ridge', 'bayes', 'kernel', 'prior' or 'auto', got {p['model']!r}")
 
     def _fit_one(self, X, y, params: dict | None = None):
-        """A base model fit on (X, y) (gated when the gate is on: X's last column is then the gate).
+        """A base model fit on (X, y): shrunk toward the prior when `params` use it (the prior is then X's
+        column after the features), gated when the gate is on (X's last column is then the gate).
         A column with no value in these rows (a fold of a small battery can have one) is set to 0 for
         this fit: scikit-learn's boosting cannot bin it."""
+        params = params or self._params()
         empty = np.isnan(X).all(axis=0)
+        if self._uses_prior(params):
+            empty[-1 - (self.gate_ is not None)] = False  # the prior: NaN means "unknown", read as its mean
         if empty.any():
             X = X.copy()
             X[:, empty] = 0.0
-        base = clone(self._base(params))
-        return (GatedModel(base) if self.gate_ is not None else base).fit(X, y)
+        base = self._base(params)
+        model = ShrunkToPrior(None if base is None else clone(base)) if self._uses_prior(params) else clone(base)
+        return (GatedModel(model) if self.gate_ is not None else model).fit(X, y)
+
+    def _uses_prior(self, params: dict) -> bool:
+        return self.prior_ is not None and params.get("prior", True)
 
     def _open(self, X: np.ndarray) -> np.ndarray | None:
         """The gate of each row (1.0: a learning signal, or unknown), or None when the gate is off."""
@@ -140,14 +167,32 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             return None
         return has_learning_signal(X[:, self.gate_]).astype(float)
 
+    def _given_index(self, value, what: str) -> int | None:
+        """`value` as a column index of X when it is one (checked against X's width), else None."""
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            return None
+        if not 0 <= value < self.n_features_in_:
+            raise ValueError(f"{what} column {value} is outside X's {self.n_features_in_} columns")
+        return int(value)
+
+    def _prior_index(self) -> int | None:
+        """The prior's column in X: `prior` itself when it is an index, else the place of that feature name
+        among the names X was fit with; None when there is no prior."""
+        if (index := self._given_index(self.prior, "prior")) is not None:
+            return index
+        if self.prior == "none":
+            return None
+        names = list(getattr(self, "feature_names_in_", ()))
+        if self.prior not in names:
+            raise ValueError(f"prior {self.prior!r} is not a column of X (a label-free score such as head_align_dot)")
+        return names.index(self.prior)
+
     def _gate_index(self) -> int | None:
         """The gate's column in X: `gate` itself when it is an index (X without column names, as the
         evaluation passes it), else frac_nondegenerate's place among the names X was fit with; None
         when the gate is off or X has no such column."""
-        if isinstance(self.gate, (int, np.integer)) and not isinstance(self.gate, bool):
-            if not 0 <= self.gate < self.n_features_in_:
-                raise ValueError(f"gate column {self.gate} is outside X's {self.n_features_in_} columns")
-            return int(self.gate)
+        if (index := self._given_index(self.gate, "gate")) is not None:
+            return index
         if self.gate == "none":
             return None
         if self.gate != "nondegenerate":
@@ -170,9 +215,9 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         return self._family_columns(self.families)
 
     # --- within-subject standardization (tap.predict.scaling) ----------------------------------
-    def _prepare(self, X: np.ndarray, subjects, params: dict, stats: dict | None = None, open_=None):
-        """(matrix the base model sees, scaling statistics) for columns already selected; with the
-        gate on (`open_`, one value per row) the gate is the matrix's last column."""
+    def _prepare(self, X: np.ndarray, subjects, params: dict, stats: dict | None = None, open_=None, prior=None):
+        """(matrix the base model sees, scaling statistics) for columns already selected; the prior's raw
+        values follow (`prior`, one per row, when `params` use it), then the gate (`open_`, when on)."""
         if params["scaling"] == "subject":
             stats = (
                 stats
@@ -182,52 +227,76 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             X = subject_scale(X, subjects, stats)
         else:
             stats = None
-        return (X if open_ is None else np.column_stack([X, open_])), stats
+        extra = [v for v in (prior if self._uses_prior(params) else None, open_) if v is not None]
+        return (np.column_stack([X, *extra]) if extra else X), stats
+
+    def _prior_values(self, X: np.ndarray) -> np.ndarray | None:
+        return None if self.prior_ is None else X[:, self.prior_]
 
     # --- auto ---------------------------------------------------------------------------------
     def _candidates(self, subjects) -> list[dict]:
+        """What auto tries, in its order of preference: with a prior, the prior alone and ridges shrunk toward
+        it (every family prefix, strongest penalty first); then AUTO_SPACE's for every family prefix."""
         families = [f for f in FAMILY_ORDER if f in set(self.families)]
         prefixes = [tuple(families[:i]) for i in range(1, len(families) + 1)]
+        base = {"alpha": 1.0, "max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10,
+                "l2_regularization": 0.0}
+        space = [(model, scaling, params, False) for model, scaling, params in AUTO_SPACE]
         out = []
-        for fams in prefixes:
-            for model, scaling, params in AUTO_SPACE:
-                if scaling == "subject" and subjects is None:
-                    continue
-                base = {"model": model, "scaling": scaling, "families": list(fams), "alpha": 1.0, "max_iter": 100,
-                        "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10, "l2_regularization": 0.0}
-                out.append({**base, **params})
+        if self.prior_ is not None:
+            out.append({**base, "model": "prior", "scaling": "global", "families": list(prefixes[-1]), "prior": True})
+            shrunk_space = [(model, scaling, params, True) for model, scaling, params in AUTO_SPACE if model == "ridge"]
+            space = shrunk_space + space
+        for shrunk in (True, False):
+            for fams in prefixes:
+                for model, scaling, params, prior in space:
+                    if prior != shrunk or (scaling == "subject" and subjects is None):
+                        continue
+                    out.append({**base, "model": model, "scaling": scaling, "families": list(fams), **params,
+                                **({"prior": prior} if self.prior_ is not None else {})})
         return out
 
     def _choose(self, X, y, groups, subjects, rng) -> None:
-        """Inner grouped K-fold over AUTO_SPACE on these rows only; keeps the best by the mean
-        within-fold Spearman ρ (what the headline protocol scores)."""
-        from tap.stats import fold_mean, group_folds, spearman
+        """Inner grouped K-fold over the candidates on these rows only, each scored by its within-fold
+        Spearman ρ (what the headline protocol scores); keeps the first candidate whose mean is within one
+        standard error (over the inner folds) of the best mean. With a prior and fewer than 3 item
+        groups there is nothing to cross-validate: the prior alone."""
+        from tap.stats import group_folds, spearman
 
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-        folds = group_folds(groups, max(2, min(self.inner_folds, len(np.unique(groups)))), rng)
         subj = None if subjects is None else np.asarray(subjects).astype(str)
-        open_ = self._open(X)
-        scores = []
-        for cand in self._candidates(subj):
+        candidates = self._candidates(subj)
+        if self.prior_ is not None and len(np.unique(groups)) < 3:
+            self.choice_, self.inner_scores_ = candidates[0], []
+            return
+        folds = group_folds(groups, max(2, min(self.inner_folds, len(np.unique(groups)))), rng)
+        open_, prior = self._open(X), self._prior_values(X)
+        per_fold = []
+        for cand in candidates:
             cols = self._family_columns(cand["families"])
             if not len(cols):
-                scores.append(float("nan"))
+                per_fold.append([])
                 continue
             pred = np.zeros(len(y))
             for k in np.unique(folds):
                 train, test = folds != k, folds == k
                 Z, st = self._prepare(X[train][:, cols], None if subj is None else subj[train], cand, None,
-                                      None if open_ is None else open_[train])
+                                      None if open_ is None else open_[train], None if prior is None else prior[train])
                 model = self._fit_one(Z, y[train], cand)
                 Zt, _ = self._prepare(X[test][:, cols], None if subj is None else subj[test], cand, st,
-                                      None if open_ is None else open_[test])
+                                      None if open_ is None else open_[test], None if prior is None else prior[test])
                 pred[test] = model.predict(Zt)
-            scores.append(fold_mean(spearman, pred, y, folds))
-        finite = [i for i, v in enumerate(scores) if np.isfinite(v)]
-        best = max(finite, key=lambda i: scores[i]) if finite else 0  # ties: the earlier (simpler) candidate
-        candidates = self._candidates(subj)
-        self.choice_ = candidates[best]
-        self.inner_scores_ = [{**c, "inner_spearman": s} for c, s in zip(candidates, scores)]
+            values = [spearman(pred[folds == k], y[folds == k]) for k in np.unique(folds)]
+            per_fold.append([v for v in values if np.isfinite(v)])
+        means = [float(np.mean(v)) if v else float("nan") for v in per_fold]
+        errors = [float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0 for v in per_fold]
+        finite = [i for i, v in enumerate(means) if np.isfinite(v)]
+        best = max(finite, key=lambda i: means[i]) if finite else 0  # ties: the earlier (preferred) candidate
+        chosen = next((i for i in finite if means[i] >= means[best] - errors[best]), best)
+        self.choice_ = candidates[chosen]
+        self.best_inner_ = candidates[best]
+        self.inner_scores_ = [{**c, "inner_spearman": m, "inner_standard_error": e}
+                              for c, m, e in zip(candidates, means, errors)]
 
     # --- fit / predict ------------------------------------------------------------------------
     def fit(self, X, y, groups=None, subjects=None):
@@ -240,7 +309,11 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             return self._fit(X, y, groups, subjects)
 
     def _fit(self, X, y, groups, subjects):
-        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
+        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True,
+                             ensure_min_samples=0 if self.prior != "none" else 1)
+        self.prior_ = self._prior_index()
+        if self.prior_ is None and self.model == "prior":
+            raise ValueError("model 'prior' needs a prior: a label-free score column such as prior='head_align_dot'")
         if self.interval not in ("split", "jackknife+", "none"):
             raise ValueError(f"interval must be 'split', 'jackknife+' or 'none', got {self.interval!r}")
         if not 0 < self.level < 1:
@@ -258,9 +331,14 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         if not len(self.columns_):
             raise ValueError(f"no feature of the families {self.families} in X")
         params = self._params()
-        Xs, self.scaling_ = self._prepare(X[:, self.columns_], subjects, params, None, self._open(X))
+        Xs, self.scaling_ = self._prepare(X[:, self.columns_], subjects, params, None, self._open(X),
+                                          self._prior_values(X))
         if self.interval == "none":
             self.estimator_ = self._fit_one(Xs, y, params)
+        elif len(y) < 2:  # a prior with fewer than 2 labels: nothing to calibrate, so the interval is unbounded
+            self.estimator_ = self._fit_one(Xs, y, params)
+            self.heldout_errors_, self.residuals_, self.fold_models_ = np.zeros(0), np.zeros(0), []
+            self.fold_of_, self.quantile_ = np.zeros(0, dtype=int), math.inf
         elif self.interval == "split":
             order = rng.permutation(len(y))
             n_cal = max(1, int(round(self.calibration_share * len(y))))
@@ -287,11 +365,12 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
     def _matrix(self, X, subjects):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        open_ = self._open(X)
+        open_, prior = self._open(X), self._prior_values(X)
         X = X[:, self.columns_]
+        params = self._params()
         if self.scaling_ is not None:
-            return self._prepare(X, subjects, self._params(), self.scaling_, open_)[0]
-        return X if open_ is None else np.column_stack([X, open_])
+            return self._prepare(X, subjects, params, self.scaling_, open_, prior)[0]
+        return self._prepare(X, None, {**params, "scaling": "global"}, None, open_, prior)[0]
 
     def predict(self, X, subjects=None):
         X = self._matrix(X, subjects)
@@ -302,14 +381,26 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         p = self._params()
         fams = "+".join(p["families"] if self.model == "auto" else [f for f in FAMILY_ORDER if f in set(self.families)])
+        gate = f", gated on {GATE_COLUMN} > 0" if self.gate_ is not None else ""
+        auto = "auto → " if self.model == "auto" else ""
+        if p["model"] == "prior":
+            return f"{auto}the prior {self.prior_name()} alone (standardized; no label moves its ranking{gate})"
+        shrunk = f", shrunk toward the prior {self.prior_name()}" if self._uses_prior(p) else ""
         knob = (
             f"alpha {p['alpha']:g}"
             if p["model"] in ("ridge", "kernel")
+            else "penalty from the evidence" if p["model"] == "bayes"
             else f"{p['max_iter']} trees of {p['max_leaf_nodes']} leaves"
         )
         scale = ", standardized within subject + subject offsets" if p["scaling"] == "subject" else ""
-        gate = f", gated on {GATE_COLUMN} > 0" if self.gate_ is not None else ""
-        return f"{'auto → ' if self.model == 'auto' else ''}{p['model']} ({knob}{scale}{gate}) on {fams}"
+        return f"{auto}{p['model']} ({knob}{scale}{shrunk}{gate}) on {fams}"
+
+    def prior_name(self) -> str | None:
+        """The prior's feature name (or "column i" for X without names); None without a prior."""
+        if self.prior_ is None:
+            return None
+        names = getattr(self, "feature_names_in_", None)
+        return str(names[self.prior_]) if names is not None else f"column {self.prior_}"
 
     def predict_interval(self, X, subjects=None) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper ends of the conformal interval at `level` for each row."""
@@ -321,6 +412,8 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         if self.interval == "split":
             center = self.estimator_.predict(X)
             return center - self.quantile_, center + self.quantile_
+        if not self.fold_models_:
+            return np.full(len(X), -np.inf), np.full(len(X), np.inf)
         fold_preds = np.stack([m.predict(X) for m in self.fold_models_])  # (K, m)
         per_row = fold_preds[self.fold_of_]  # (n, m): μ₋ₖ₍ᵢ₎(x)
         low_rank, high_rank = self._ranks()
@@ -349,6 +442,8 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
             raise ValueError(
                 "this predictor was fit with interval='none': refit with 'split' or 'jackknife+' for probabilities"
             )
+        if not len(self.heldout_errors_):
+            return np.full(len(X), 0.5)
         if self.interval == "split":
             values = self.estimator_.predict(X)[None, :] + self.heldout_errors_[:, None]  # (n_cal, m)
         else:
@@ -380,6 +475,8 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
         if self.interval != "jackknife+":
             return None
         n, k, a = len(self.residuals_), len(self.fold_models_), 1 - self.level
+        if not k:
+            return 0.0
         return max(0.0, 1 - 2 * a - min(2 * (1 - 1 / k) / (n / k + 1), (1 - k / n) / (k + 1)))
 
     def __sklearn_tags__(self):
