@@ -2,8 +2,9 @@
 
 For each world exported under docs/results/zoo/ (features.parquet, labels.parquet, cohorts.parquet), runs
 `tap.evaluate.evaluation.evaluate_scorers` (grouped K-fold over item groups, 95% bootstrap intervals over item
-groups) on two scorers: the configured predictor (ridge on R+F, `predictor.gate = "nondegenerate"`, the default)
-and the same predictor without the gate. Records per world:
+groups) on two scorers: the configured predictor (the config's default: ridge α 1000 on R+F shrunk toward the
+label-free prior head_align_pass_dot, `predictor.gate = "nondegenerate"`) and the same predictor without the gate.
+Records per world:
 - K-fold ρ of each, and ungated − gated, paired over the same resamples;
 - the gated predictor's held-out P(lift < 0) (repeat 0 of the K-fold, CV+): AUROC for lift < 0, the Brier score
   beside the base rate's, and reliability bins; the same for the ungated one;
@@ -43,7 +44,7 @@ def world_metrics(folder: Path, resamples: int, repeats: int) -> dict:
     cohorts = pd.read_parquet(folder / "cohorts.parquet").set_index("cohort_id").reindex(features.cohort_id)
     target = load_config(folder / "config.toml").evaluate.target
     y_cs = labels.pivot_table(index="cohort_id", columns="seed", values=target).reindex(features.cohort_id).to_numpy()
-    predictor = load_config().predictor.model_dump()  # the configured default: ridge R+F, gated
+    predictor = load_config().predictor.model_dump()  # the configured default: ridge R+F → head_align_pass_dot, gated
     gated = next(s for s in build_scorers(features, (1.0, 1.0), y_cs.shape[1], predictor, which="headline")
                  if s.group == "tap")
     plain = next(s for s in build_scorers(features, (1.0, 1.0), y_cs.shape[1], {**predictor, "gate": "none"},

@@ -708,6 +708,74 @@ def harm(folder: Path) -> str:
                   "P(lift < 0) − low pass rate (paired)", "AUROC few non-degenerate"], rows)
 
 
+def _prior_data(folder: Path) -> tuple[dict, str]:
+    data = json.loads((folder / "prior.json").read_text())
+    return data, data["choice"]["chosen"]
+
+
+PRIOR_REFERENCES = ("ridge R+F", "best feature R+F (in-fold)", "head_align_dot alone", "head_align_pass_dot alone")
+
+
+def prior_kfold(folder: Path) -> str:
+    """Per zoo world (prior.json): K-fold ρ of the chosen configured predictor, today's, the best single feature chosen
+    in-fold and the label-free priors alone; the chosen one's paired differences and its ρ / noise ceiling."""
+    data, chosen = _prior_data(folder)
+    prior = data["protocol"]["candidates"][chosen].get("prior")
+    rows = []
+    for name, w in data["worlds"].items():
+        k, paired = w["kfold"], w["kfold"]["paired"].get(chosen, {})
+        rows.append([name + (" (test)" if w["test_world"] else ""), str(w["cohorts"]), ci(k["noise_ceiling"]),
+                     ci(k["kfold_spearman"][chosen]), *(ci(k["kfold_spearman"].get(r)) for r in PRIOR_REFERENCES
+                                                       if r != chosen),
+                     ci(paired.get("minus best feature R+F (in-fold)")),
+                     ci(paired.get(f"minus {prior} alone")) if prior else "—", ci(k["rho_over_ceiling"][chosen])])
+    return table(["world", "cohorts", "noise ceiling", f"{chosen} (configured)",
+                  *(r + (" (before)" if r == "ridge R+F" else "") for r in PRIOR_REFERENCES if r != chosen),
+                  "configured − best feature (paired)", "configured − its prior (paired)",
+                  "configured ρ / ceiling"], rows)
+
+
+def prior_curve(folder: Path) -> str:
+    """Per zoo world and k labelled cohorts (prior.json): mean ρ over draws on the cohorts left, with intervals over
+    item groups; the chosen configured predictor against the best feature chosen on the k and its prior."""
+    data, chosen = _prior_data(folder)
+    prior = data["protocol"]["candidates"][chosen].get("prior")
+    rows = []
+    for name, w in data["worlds"].items():
+        for k in ("0", "16", "64"):
+            point = w["learning_curve"].get(k)
+            if not point:
+                continue
+            rho_, paired = point["rho"], point["paired"].get(chosen, {})
+            rows.append([name + (" (test)" if w["test_world"] else ""), k, ci(rho_.get(chosen)),
+                         ci(rho_.get("ridge R+F")), ci(rho_.get("best feature R+F (in-fold)")),
+                         ci(rho_.get(f"{prior} alone")) if prior else "—",
+                         ci(paired.get("minus best feature R+F (in-fold)")),
+                         ci(paired.get(f"minus {prior} alone")) if prior else "—"])
+    return table(["world", "k labelled", f"{chosen} (configured)", "ridge R+F (before)",
+                  "best feature R+F (on the k)", f"{prior} alone", "configured − best feature (paired)",
+                  "configured − its prior (paired)"], rows)
+
+
+def prior_choice(folder: Path) -> str:
+    """The candidates' scores on the development worlds (prior.json's choice)."""
+    data, chosen = _prior_data(folder)
+    rows = [[name, f"{score:.3f}", "chosen" if name == chosen else ""]
+            for name, score in data["choice"]["scores"].items()]
+    return table(["candidate", f"mean over {len(data['choice']['development_worlds'])} development worlds of "
+                  "(ρ at k = 16, K-fold ρ)", ""], rows)
+
+
+def prior_signals(folder: Path) -> str:
+    """The theory-signed scores' ρ with the label over the default world and within each of its subjects."""
+    data, _ = _prior_data(folder)
+    signals = data["worlds"]["tiny-default"]["signals"]
+    parts = [p for p in next(iter(signals.values())) if p != "all"]
+    rows = [[signal, ci(entry["all"]), *(ci(entry.get(p)) for p in parts)] for signal, entry in signals.items()]
+    return table(["score on the default world (theory-signed)", "ρ over the world", *(f"ρ within {p}" for p in parts)],
+                 rows)
+
+
 def zoo_normalization(folder: Path) -> str:
     """Mean within-world ρ of leave-one-world-out predictions per normalization, on the development worlds only
     (the choice) and, for the record, per held-out world."""
@@ -741,6 +809,10 @@ FOLDER_TABLES = {
     "zoo-adaptation": zoo_adaptation,
     "zoo-normalization": zoo_normalization,
     "harm": harm,
+    "prior-kfold": prior_kfold,
+    "prior-curve": prior_curve,
+    "prior-choice": prior_choice,
+    "prior-signals": prior_signals,
 }
 SOURCES = {
     "policy": "tiny_policy.json",
@@ -771,6 +843,7 @@ SOURCES = {
     "zoo-adaptation": "adaptation.json",
     "zoo-normalization": "transfer.json",
     "harm": "harm.json",
+    **dict.fromkeys(("prior-kfold", "prior-curve", "prior-choice", "prior-signals"), "prior.json"),
 }
 
 

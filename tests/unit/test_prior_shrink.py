@@ -165,7 +165,7 @@ def test_the_configured_predictor_reads_its_prior_by_name_or_index_and_leaves_ou
     with pytest.raises(ValidationError, match="label-free score"):
         PredictorConfig(prior="pass_rate_mean")  # its sign is not given by theory: not a prior
     with pytest.raises(ValidationError, match="needs a prior"):
-        PredictorConfig(model="prior")
+        PredictorConfig(model="prior", prior="none")
 
 
 def test_a_bayesian_ridge_sets_its_own_penalty_keeps_a_prior_the_labels_agree_with_and_learns_another_signal():

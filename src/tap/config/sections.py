@@ -212,7 +212,8 @@ class PredictorConfig(_Strict):
 
     model: Literal["auto", "gbm", "ridge", "bayes", "kernel", "prior"] = Field(
         "ridge",
-        description="ridge (the default, what TAP auto chose on the 256-cohort battery; docs/evaluation.md): "
+        description="ridge (the default: with alpha 1000 and the prior head_align_pass_dot, the best of the "
+                    "candidates on the zoo's development worlds; docs/results.md): "
                     "standardized ridge; auto: model, families and penalty chosen by inner grouped CV on the training "
                     "cohorts; bayes: standardized Bayesian ridge (penalty from the labels' evidence); gbm: "
                     "HistGradientBoostingRegressor; kernel: RBF kernel ridge; prior: the `prior` score alone.",
@@ -235,7 +236,8 @@ class PredictorConfig(_Strict):
     learning_rate: float = Field(0.05, gt=0, description="Boosting learning rate (gbm).")
     max_leaf_nodes: int = Field(15, ge=2, description="Leaves per tree (gbm).")
     min_samples_leaf: int = Field(5, ge=1, description="Fewest cohorts in a leaf (gbm).")
-    alpha: float = Field(1.0, gt=0, description="Ridge penalty on standardized features (ridge).")
+    alpha: float = Field(1000.0, gt=0, description="Ridge penalty on standardized features (ridge); 1000 keeps the "
+                         "ridge close to the prior with few labels (without a prior, 1 was the old default).")
     random_state: int = Field(0, description="Seed of the folds, the split and the boosting.")
     gate: Literal["nondegenerate", "none"] = Field(
         "nondegenerate",
@@ -244,7 +246,7 @@ class PredictorConfig(_Strict):
                     "0; the model is fit on the others. none: one model for every cohort.",
     )
     prior: str = Field(
-        "none",
+        "head_align_pass_dot",
         description="A label-free score to start from (e.g. head_align_dot): the model is fit to the labels' "
                     "departures from it, so with no labels it ranks as that score and with few stays near it "
                     "(auto also tries the score alone); 'none': no prior. Ignored, with a note, when the features "
