@@ -4,6 +4,9 @@ On the same cohorts of the default tiny world, in one process with the same torc
 - TAP scoring = sample the rollouts + compute the predictor's features (R+F; also R alone);
 - gradient baseline = the same rollouts + the G family (GRPO-loss and probe-loss gradients);
 - label run = GRPO-train the cohort for one seed with TRL and measure the probe (what TAP predicts).
+The expected-accuracy direction (issue 30, item 2) is priced on its own too: what it adds to a scoring run is one
+probe forward pass with the expected-accuracy weights (head_align_pass_*, F) and one probe backward pass
+(grad_pass_*, G), once per run whatever the number of cohorts; shown per cohort and as a share of its family.
 Prints a table and writes bench/results/cost.json. Goals (issue 19): TAP scoring (R+F) <= 1/20 of
 a 1-seed label run and <= 1/2 of the gradient baseline, per cohort, in seconds. The rollouts and
 each scoring arm are timed `--repeats` times, interleaved, and the median taken; the label runs once.
@@ -28,6 +31,9 @@ from tap import api
 from tap.advantages import Objective
 from tap.config import load_config
 from tap.features.compute import build_features
+from tap.features.forward import forward_pass
+from tap.features.gradients import probe_pass_gradient
+from tap.features.head_align import pass_weights
 from tap.labels.ledger import Ledger
 from tap.policy.hf import HFPolicy
 from tap.rollouts import rollout_cohorts
@@ -77,6 +83,14 @@ def main() -> None:
         "RG": lambda: build_features(rollouts, {"R", "G"}, **features),
     }, args.repeats)
     (r_s, _), (rf_s, rf), (g_s, g) = timings["R"], timings["RF"], timings["RG"]
+    probe_prompts = policy.encode_prompts(list(world.probe.prompt))
+    probe_golds = policy.encode_answers(list(world.probe.gold))
+    probe_logps = forward_pass(policy, probe_prompts, probe_golds).logps
+    direction = median_timed({  # what the expected-accuracy direction adds to a scoring run (once per run)
+        "F": lambda: forward_pass(policy, probe_prompts, probe_golds, weights=pass_weights(probe_logps)),
+        "G": lambda: probe_pass_gradient(policy, list(world.probe.prompt), list(world.probe.gold)),
+    }, args.repeats)
+    pass_f_s, pass_g_s = direction["F"][0], direction["G"][0]
     with tempfile.TemporaryDirectory() as run:  # 1 seed per cohort, in this process, all cores (same as above)
         label_wall, _ = timed(lambda: api.label(run, config=config, cohorts=items, seeds=1, workers=1))
         ledger = Ledger(Path(run) / "labels.sqlite").table()
@@ -111,6 +125,14 @@ def main() -> None:
             "tap_over_gradient_seconds": tap[0] / grad_cost[0],
             "tap_over_gradient_flops": tap[1] / grad_cost[1],
         },
+        "expected_accuracy_direction": {
+            "what": "once per scoring run: F = one probe forward pass with the expected-accuracy weights "
+                    "(head_align_pass_*), G = one probe backward pass (grad_pass_*); included in the rows above",
+            "probe_items": int(len(world.probe)),
+            "F_seconds_per_run": pass_f_s, "G_seconds_per_run": pass_g_s,
+            "F_seconds_per_cohort": pass_f_s / n, "G_seconds_per_cohort": pass_g_s / n,
+            "F_share_of_RF_features": pass_f_s / rf_s, "G_share_of_G_features": pass_g_s / g_s,
+        },
         "goal": "TAP scoring (R+F) <= 1/20 of a 1-seed label run and <= 1/2 of the gradient baseline, per cohort, in "
                 "seconds",
     }
@@ -122,6 +144,10 @@ def main() -> None:
     for name, (s, f) in rows.items():
         print(f"{name:<46}{s:>10.4f}{f / 1e9:>10.2f}{s / label_cost[0]:>13.4f}{s / grad_cost[0]:>16.3f}")
     ratios = payload["ratios"]
+    d = payload["expected_accuracy_direction"]
+    print(f"expected-accuracy direction, once per run of {n} cohorts: F {pass_f_s:.4f} s "
+          f"({d['F_share_of_RF_features']:.1%} of the R+F features' time), G {pass_g_s:.4f} s "
+          f"({d['G_share_of_G_features']:.1%} of the G features' time)")
     print(
         f"TAP (R+F) / label run: {ratios['tap_over_label_seconds']:.4f} in seconds, "
         f"{ratios['tap_over_label_flops']:.4f} in FLOPs "
