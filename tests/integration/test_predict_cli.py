@@ -111,7 +111,8 @@ def test_fit_auto_shows_and_saves_its_choice_and_scores_new_cohorts(run_dir, tap
     assert result.returncode == 0, result.stderr
     assert "TAP auto: inner grouped-CV" in result.stdout and "auto → " in result.stdout
     sidecar = json.loads((tmp_path / "auto.json").read_text())
-    assert sidecar["auto_choice"]["model"] in ("ridge", "kernel", "gbm") and sidecar["model"].startswith("auto → ")
+    assert sidecar["auto_choice"]["model"] in ("prior", "ridge", "kernel", "gbm")
+    assert sidecar["model"].startswith("auto → ")
     new = pd.read_parquet(run_dir / "cohorts.parquet")
     new = new[new.cohort_id.isin(sorted(new.cohort_id.unique())[:3])]
     new.to_json(tmp_path / "vendor.jsonl", orient="records", lines=True)

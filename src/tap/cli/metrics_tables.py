@@ -171,14 +171,21 @@ def _any_undefined(tree) -> bool:
 
 
 def _print_auto_choice(predictor) -> None:
-    """The candidates TAP auto compared on the full battery (inner grouped K-fold ρ), best first."""
-    table = Table(title="TAP auto: inner grouped-CV ρ of each candidate on this battery (the chosen one first)")
-    for column in ("model", "scaling", "families", "penalty", "inner ρ"):
-        table.add_column(column, justify="right" if column == "inner ρ" else "left")
-    rows = sorted(
-        predictor.inner_scores_, key=lambda r: -r["inner_spearman"] if math.isfinite(r["inner_spearman"]) else 9
-    )
-    for row in rows[:8]:
-        penalty = f"alpha {row['alpha']:g}" if row["model"] != "gbm" else f"l2 {row['l2_regularization']:g}"
-        table.add_row(row["model"], row["scaling"], "+".join(row["families"]), penalty, f"{row['inner_spearman']:+.3f}")
+    """The candidates TAP auto compared on the full battery (inner grouped K-fold ρ ± its standard error over the
+    inner folds): the chosen one (the first, in auto's order of preference, within one standard error of the best)
+    first, then the best of the others."""
+    table = Table(title="TAP auto: inner grouped-CV ρ of each candidate on this battery (the chosen one first: the "
+                        "first, in auto's order of preference, within one standard error of the best)")
+    for column in ("model", "scaling", "families", "penalty", "prior", "inner ρ ± SE"):
+        table.add_column(column, justify="right" if column.startswith("inner") else "left")
+    prior = predictor.prior_name() if hasattr(predictor, "prior_name") else None
+    chosen = [r for r in predictor.inner_scores_ if {k: r.get(k) for k in predictor.choice_} == predictor.choice_]
+    others = sorted((r for r in predictor.inner_scores_ if r not in chosen[:1]),
+                    key=lambda r: -r["inner_spearman"] if math.isfinite(r["inner_spearman"]) else 9)
+    for row in [*chosen[:1], *others][:8]:
+        penalty = ("—" if row["model"] == "prior" else "evidence" if row["model"] == "bayes"
+                   else f"l2 {row['l2_regularization']:g}" if row["model"] == "gbm" else f"alpha {row['alpha']:g}")
+        shrunk = (prior or "") if row.get("prior") else ""
+        table.add_row(row["model"], row["scaling"], "+".join(row["families"]), penalty, shrunk,
+                      f"{row['inner_spearman']:+.3f} ± {row.get('inner_standard_error', float('nan')):.3f}")
     console.print(table)
