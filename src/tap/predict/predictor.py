@@ -4,7 +4,7 @@ Models: gradient boosting (HistGradientBoostingRegressor; handles NaN features),
 ridge (median-imputed), a Bayesian ridge on the same standardized features ("bayes": its penalty set by
 the labels' evidence, scikit-learn's BayesianRidge), an RBF kernel ridge, or "auto": model,
 feature families and regularization chosen by grouped inner cross-validation on the training rows
-alone (`AUTO_SPACE`; the choice is kept in `choice_` and its inner scores in `inner_scores_`).
+alone (`tap.predict.auto.AUTO_SPACE`; the choice is kept in `choice_` and its inner scores in `inner_scores_`).
 `families` keeps only the feature columns whose cost tag is listed (when X is a DataFrame whose
 columns TAP knows; other arrays use every column); "auto" also tries each shorter family prefix.
 `scaling="subject"` standardizes every feature within each cohort's subject (training statistics;
@@ -59,6 +59,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from tap.predict.auto import FAMILY_ORDER, candidates, choose
 from tap.predict.gate import GATE_COLUMN, GatedModel, has_learning_signal
 from tap.predict.scaling import subject_scale, subject_stats
 from tap.predict.shrink import ShrunkToPrior
@@ -68,23 +69,6 @@ def _feature_tags() -> dict[str, str]:
     from tap.features.catalog import feature_tags
 
     return feature_tags()
-
-
-FAMILY_ORDER = ("R", "F", "G")
-
-# What "auto" chooses among, for each family prefix: (model, scaling, parameters), in its order of preference
-# (the simpler first: the stronger penalty, global before within-subject scaling). Small and strongly
-# regularized on purpose: batteries hold tens to hundreds of cohorts.
-PENALTIES = (1000.0, 100.0, 10.0, 1.0)
-AUTO_SPACE = (
-    *[("ridge", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in PENALTIES],
-    *[("kernel", scaling, {"alpha": a}) for scaling in ("global", "subject") for a in (3.0, 0.3)],
-    (
-        "gbm",
-        "global",
-        {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10, "l2_regularization": 1.0},
-    ),
-)
 
 
 class TAPPredictor(RegressorMixin, BaseEstimator):
@@ -233,70 +217,12 @@ class TAPPredictor(RegressorMixin, BaseEstimator):
     def _prior_values(self, X: np.ndarray) -> np.ndarray | None:
         return None if self.prior_ is None else X[:, self.prior_]
 
-    # --- auto ---------------------------------------------------------------------------------
+    # --- auto (tap.predict.auto) --------------------------------------------------------------
     def _candidates(self, subjects) -> list[dict]:
-        """What auto tries, in its order of preference: with a prior, the prior alone and ridges shrunk toward
-        it (every family prefix, strongest penalty first); then AUTO_SPACE's for every family prefix."""
-        families = [f for f in FAMILY_ORDER if f in set(self.families)]
-        prefixes = [tuple(families[:i]) for i in range(1, len(families) + 1)]
-        base = {"alpha": 1.0, "max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 4, "min_samples_leaf": 10,
-                "l2_regularization": 0.0}
-        space = [(model, scaling, params, False) for model, scaling, params in AUTO_SPACE]
-        out = []
-        if self.prior_ is not None:
-            out.append({**base, "model": "prior", "scaling": "global", "families": list(prefixes[-1]), "prior": True})
-            shrunk_space = [(model, scaling, params, True) for model, scaling, params in AUTO_SPACE if model == "ridge"]
-            space = shrunk_space + space
-        for shrunk in (True, False):
-            for fams in prefixes:
-                for model, scaling, params, prior in space:
-                    if prior != shrunk or (scaling == "subject" and subjects is None):
-                        continue
-                    out.append({**base, "model": model, "scaling": scaling, "families": list(fams), **params,
-                                **({"prior": prior} if self.prior_ is not None else {})})
-        return out
+        return candidates(self.families, subjects, with_prior=self.prior_ is not None)
 
     def _choose(self, X, y, groups, subjects, rng) -> None:
-        """Inner grouped K-fold over the candidates on these rows only, each scored by its within-fold
-        Spearman ρ (what the headline protocol scores); keeps the first candidate whose mean is within one
-        standard error (over the inner folds) of the best mean. With a prior and fewer than 3 item
-        groups there is nothing to cross-validate: the prior alone."""
-        from tap.stats import group_folds, spearman
-
-        groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-        subj = None if subjects is None else np.asarray(subjects).astype(str)
-        candidates = self._candidates(subj)
-        if self.prior_ is not None and len(np.unique(groups)) < 3:
-            self.choice_, self.inner_scores_ = candidates[0], []
-            return
-        folds = group_folds(groups, max(2, min(self.inner_folds, len(np.unique(groups)))), rng)
-        open_, prior = self._open(X), self._prior_values(X)
-        per_fold = []
-        for cand in candidates:
-            cols = self._family_columns(cand["families"])
-            if not len(cols):
-                per_fold.append([])
-                continue
-            pred = np.zeros(len(y))
-            for k in np.unique(folds):
-                train, test = folds != k, folds == k
-                Z, st = self._prepare(X[train][:, cols], None if subj is None else subj[train], cand, None,
-                                      None if open_ is None else open_[train], None if prior is None else prior[train])
-                model = self._fit_one(Z, y[train], cand)
-                Zt, _ = self._prepare(X[test][:, cols], None if subj is None else subj[test], cand, st,
-                                      None if open_ is None else open_[test], None if prior is None else prior[test])
-                pred[test] = model.predict(Zt)
-            values = [spearman(pred[folds == k], y[folds == k]) for k in np.unique(folds)]
-            per_fold.append([v for v in values if np.isfinite(v)])
-        means = [float(np.mean(v)) if v else float("nan") for v in per_fold]
-        errors = [float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0 for v in per_fold]
-        finite = [i for i, v in enumerate(means) if np.isfinite(v)]
-        best = max(finite, key=lambda i: means[i]) if finite else 0  # ties: the earlier (preferred) candidate
-        chosen = next((i for i in finite if means[i] >= means[best] - errors[best]), best)
-        self.choice_ = candidates[chosen]
-        self.best_inner_ = candidates[best]
-        self.inner_scores_ = [{**c, "inner_spearman": m, "inner_standard_error": e}
-                              for c, m, e in zip(candidates, means, errors)]
+        choose(self, X, y, groups, subjects, rng)
 
     # --- fit / predict ------------------------------------------------------------------------
     def fit(self, X, y, groups=None, subjects=None):
