@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -135,12 +137,20 @@ class Ledger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file: later connections read it from there
             _migrate(db)
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """One connection per use: committed when the block ends, rolled back on an error, and closed
+        either way (sqlite3's own context manager commits but leaves the connection, and the WAL's
+        shared-memory file, open until the garbage collector finds it)."""
         db = sqlite3.connect(self.path, timeout=60)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
 
     def finished(self, config_hash: str) -> set[tuple[str, str, int]]:
         """(cohort_id, cohort_hash, seed) of the units already labelled `ok` under this config hash,
@@ -168,7 +178,7 @@ class Ledger:
             "label_steps": row.get("steps") or [],
             "first_steps": row.get("first_step") or [],
         }
-        with self._connect() as db:  # the context manager commits the one transaction
+        with self._connect() as db:  # one transaction, committed as the block ends
             db.execute(
                 f"INSERT OR REPLACE INTO labels ({', '.join(COLUMNS)}) VALUES ({placeholders})",
                 [record[c] for c in COLUMNS],
