@@ -5,7 +5,7 @@ mean label of every cohort in predictions.parquet) is the label source: buying a
 costs its 3 label runs and reads its committed mean, so no label run is spent here. Each repetition
 holds out 64 random cohorts as a test set (never labelled, never seen by the selection) and starts
 both orders from the same 16 random pool cohorts; then labels 8 cohorts per round, by expected
-improvement (tap.active) or at random, up to 192. After every round the configured predictor
+improvement (tap.experiments.active) or at random, up to 192. After every round the configured predictor
 (configs/tiny.toml's [predictor]: ridge on R+F) is fitted on the labelled cohorts and ranks the test
 set: Spearman ρ and the top-10% fraction of the oracle's gain (tap.evaluate.metrics). Both orders
 are paired by repetition (same test set, same start); intervals are 95% t-intervals over
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tap.active import PaidLabels, label_order
+from tap.experiments.active import PaidLabels, label_order
 from tap.api import feature_catalog
 from tap.api.predict import _predictor_from_config
 from tap.config import load_config

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tap.choice import judge, summarize
+from tap.experiments.choice import judge, summarize
 from tap.config import load_config
 from tap.labels.ledger import Ledger
-from tap.loop import candidates
+from tap.experiments.loop import candidates
 from tests.conftest import run_tap
 
 pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it

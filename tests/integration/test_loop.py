@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tap.config import load_config
-from tap.loop import OnlineScorer, _train, candidates, summarize
+from tap.experiments.loop import OnlineScorer, _train, candidates, summarize
 from tap.policy.hf import HFPolicy
 from tests.conftest import run_tap
 

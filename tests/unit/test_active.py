@@ -1,4 +1,4 @@
-"""Active labeling (tap/active.py): labels are read only once paid for, the random start is shared
+"""Active labeling (tap/experiments/active.py): labels are read only once paid for, the random start is shared
 by both orders, expected improvement is right, and on a battery whose label follows one feature the
 active order finds the top cohorts sooner than random order."""
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
 
-from tap.active import PaidLabels, expected_improvement, label_order, next_batch
+from tap.experiments.active import PaidLabels, expected_improvement, label_order, next_batch
 
 
 class Ledger:

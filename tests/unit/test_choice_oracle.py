@@ -5,7 +5,7 @@ row into the oracle."""
 import pandas as pd
 
 import tap.api.experiments as experiments
-import tap.choice
+import tap.experiments.choice
 from tap.config import load_config
 from tap.labels.battery import BatteryResult
 from tap.labels.identity import cohort_hashes
@@ -39,7 +39,7 @@ def test_the_choice_oracle_takes_only_rows_of_the_candidates_items(tmp_path, mon
     monkeypatch.setattr(experiments, "label", fake_label)
     monkeypatch.setattr(experiments, "build_world", lambda config, home=None: None)
     monkeypatch.setattr(experiments, "choice_summary", lambda *a, **k: {})
-    monkeypatch.setattr(tap.choice, "run_seed", fake_seed)
+    monkeypatch.setattr(tap.experiments.choice, "run_seed", fake_seed)
     experiments.choice(tmp_path, config=load_config(None, ["loop.seeds=1"]))
     (labels,) = seen
     assert labels.to_dict(orient="records") == [{"cohort_id": "s0t0-0000", "seed": 0, "value": 0.25}]

@@ -1,5 +1,5 @@
 """Active labeling's API (`tap label --active`, `study.active_labels`): label only the cohorts that
-most improve the predictor's top ranking (tap/active.py), through the ordinary label runs."""
+most improve the predictor's top ranking (tap/experiments/active.py), through the ordinary label runs."""
 
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ def label_active(
     progress: Callable[[int, int, int], None] | None = None,
 ) -> dict:
     """Label `count` more cohorts, chosen where they most improve the predictor's top-q ranking
-    (tap/active.py): `start` at random when fewer are labelled, then `batch` per round by expected
+    (tap/experiments/active.py): `start` at random when fewer are labelled, then `batch` per round by expected
     improvement from an ensemble of the configured predictor on the run's features.parquet.
     Cohorts already labelled under the run's label config count as paid; with `upto`, `count` is the
     total to reach rather than how many more. Returns what was labelled."""
-    from tap.active import PaidLabels, label_order
+    from tap.experiments.active import PaidLabels, label_order
     from tap.api.predict import configured_predictor
 
     run_dir = Path(run_dir)

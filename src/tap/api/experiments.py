@@ -20,7 +20,7 @@ from tap.world.build import build_world
 def _loop_prior(config: TapConfig, families: tuple[str, ...] = ("R",)):
     """The TAP arm's prior: the advantage-spread heuristic, or a saved predictor whose features are
     all of `families`. Returns (score function, name, the predictor's columns)."""
-    from tap.loop import adv_spread_prior
+    from tap.experiments.loop import adv_spread_prior
 
     if config.loop.prior == "adv_std":
         return (*adv_spread_prior(), ["adv_std"])
@@ -49,7 +49,7 @@ def loop(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Run the closed loop for every seed and arm; write loop.parquet and loop.json (the summary)."""
-    from tap.loop import run_arm, summarize
+    from tap.experiments.loop import run_arm, summarize
     from tap.store import write_json
 
     run_dir = Path(run_dir)
@@ -86,11 +86,11 @@ def choice(
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Per-step choice quality (tap/choice.py): at every state along the followed arm's path, every
+    """Per-step choice quality (tap/experiments/choice.py): at every state along the followed arm's path, every
     arm chooses among the same candidates, and every candidate is labelled from that state through
     the ledger in RUN_DIR/choice/. Writes choice.parquet (state x arm), choice_candidates.parquet
     (state x candidate: each arm's score and the oracle's labels) and choice.json (the summary)."""
-    from tap.choice import run_seed
+    from tap.experiments.choice import run_seed
     from tap.labels.identity import cohort_hashes
     from tap.labels.ledger import Ledger
     from tap.store import RunPaths, write_json
@@ -149,9 +149,9 @@ def choice(
 def choice_summary(
     table: pd.DataFrame, candidates: pd.DataFrame, config: TapConfig, prior: str, label_runs: int | None = None
 ) -> dict:
-    """choice.json: the per-arm summary (tap.choice.summarize), the oracle's seed agreement, the settings
+    """choice.json: the per-arm summary (tap.experiments.choice.summarize), the oracle's seed agreement, the settings
     and how many label runs the choice ledger holds."""
-    from tap.choice import oracle_agreement, summarize
+    from tap.experiments.choice import oracle_agreement, summarize
 
     lp = config.loop
     summary = summarize(table, resamples=config.evaluate.bootstrap, seed=config.evaluate.bootstrap_seed)
@@ -182,7 +182,7 @@ def intervention(
     the slope of lift on frac_nondegenerate. Writes RUN_DIR/intervention/ (its own cohorts, rollouts
     and labels.sqlite, resumable), RUN_DIR/intervention.parquet and RUN_DIR/intervention.json."""
     from tap.features.compute import build_features
-    from tap.intervention import item_pass_rates, matched_cohorts, slope_with_interval
+    from tap.experiments.intervention import item_pass_rates, matched_cohorts, slope_with_interval
     from tap.rollouts import rollout_cohorts
     from tap.store import write_json
 

@@ -1,11 +1,11 @@
 """Per-step choice quality (issue 18): how good is each arm's pick, judged where it is made.
 
-The cumulative loop (tap/loop.py) compares arms whose trajectories part after their first different
+The cumulative loop (tap/experiments/loop.py) compares arms whose trajectories part after their first different
 choice, so its paired interval cannot resolve realistic differences. Here every arm chooses from
 the same state among the same candidates, and every candidate is labelled from that state:
 
 For each loop seed, from the base policy, T times:
-1. draw M fresh candidate cohorts (the loop's stream: `tap.loop.candidates`);
+1. draw M fresh candidate cohorts (the loop's stream: `tap.experiments.loop.candidates`);
 2. read their features with the current policy (R, plus F / G when an arm needs them);
 3. label every candidate from the current weights: S seeds of K GRPO steps each, through the run's
    ledger like any label run (the oracle), and one short run per candidate on a seed the oracle does
@@ -169,7 +169,7 @@ def run_seed(
 ) -> tuple[list[dict], list[dict]]:
     """One loop seed: T states along the followed arm's path. Returns (one row per state and arm,
     one row per state and candidate)."""
-    from tap.loop import candidates
+    from tap.experiments.loop import candidates
     from tap.policy.hf import HFPolicy
 
     lp = config.loop
