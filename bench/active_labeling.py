@@ -28,7 +28,7 @@ import pandas as pd
 
 from tap.experiments.active import PaidLabels, label_order
 from tap.api import feature_catalog
-from tap.api.predict import _predictor_from_config
+from tap.api.predict import configured_predictor
 from tap.config import load_config
 from tap.evaluate import metrics as M
 from tap.features.compute import feature_columns
@@ -59,7 +59,7 @@ def replay(features: pd.DataFrame, labels: pd.Series, config, args) -> dict:
     q = config.evaluate.top_q
 
     def make_model():
-        return _predictor_from_config(config).set_params(interval="none")
+        return configured_predictor(config, list(features.columns), arrays=True, interval="none")
 
     curves = {s: {} for s in ("active", "random")}
     began = time.perf_counter()

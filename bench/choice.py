@@ -1,15 +1,22 @@
-"""Choosing where it counts (issue 18, item 1): per-step choice quality and the cumulative loop.
+"""Choosing where it counts (issues 18, 31): per-step choice quality with each arm's price, and the cumulative loop.
 
-1. The TAP arm's prior: the configured predictor (configs/tiny.toml's [predictor]) fitted on the
-   default study's committed battery (docs/results/default-study: its features.parquet and the
-   S-seed mean labels of its predictions.parquet), saved to RUN_DIR/prior.skops with its sidecar.
-2. `tap choice`: at every state along TAP's path, all arms choose among the same M candidates and
-   every candidate is labelled from that state (loop.oracle_seeds runs of loop.train_steps steps).
-3. `tap loop` (the cumulative curves: arms whose trajectories diverge), with the same prior.
+1. The TAP arm's prior: the configured predictor (the config's [predictor]) fitted on the zoo's labelled
+   battery of the same world and policy (docs/results/zoo/tiny-default for the default tiny world: 256
+   cohorts x 3 seeds; docs/results/zoo/reasoning-gym for configs/reasoning-gym-tiny.toml), on its
+   S-seed mean labels of evaluate.target, saved to RUN_DIR/prior.skops with its sidecar.
+2. `tap choice`: at every state along TAP's path, all arms (the cascades included) choose among the
+   same M candidates, every candidate is labelled from that state (loop.oracle_seeds runs of
+   loop.train_steps steps), and every arm is priced in seconds and FLOPs from what the state measured.
+3. `tap loop` (the cumulative curves: arms whose trajectories diverge) on evaluate.target, with the
+   same prior.
 Copies choice.json, choice.parquet, choice_candidates.parquet, loop.json, loop.parquet and
 config.toml to --out, with the command and the wall time of each part in bench.json.
 
-    python bench/choice.py runs/choice --seeds 10 --out docs/results/choice
+    python bench/choice.py runs/choice --seeds 10 --skip-loop --out docs/results/choice
+    python bench/choice.py runs/choice --seeds 10 --skip-choice --out docs/results/choice \
+        --set 'loop.arms=["tap", "cascade", "reward_filter", "random"]'
+    python bench/choice.py runs/choice-rg --config configs/reasoning-gym-tiny.toml --seeds 4 --skip-loop \
+        --out docs/results/choice-reasoning-gym
 """
 
 from __future__ import annotations
@@ -26,35 +33,34 @@ from pathlib import Path
 import pandas as pd
 
 from tap import api
-from tap.api.predict import _predictor_from_config
-from tap.config import load_config
-from tap.features.compute import feature_columns
+from tap.api.predict import configured_predictor
+from tap.config import load_config, policy_key
+from tap.evaluate.transfer import load_world
 from tap.predict.artifact import save_predictor
 from tap.store import write_json
 
 REPO = Path(__file__).resolve().parents[1]
-BATTERY = REPO / "docs/results/default-study"
+BATTERIES = {"tiny": REPO / "docs/results/zoo/tiny-default", "reasoning-gym": REPO / "docs/results/zoo/reasoning-gym"}
 
 
-def fit_prior(config, out: Path) -> dict:
-    """The configured predictor on the default study's battery (the labels are its S-seed means)."""
-    features = pd.read_parquet(BATTERY / "features.parquet")
-    labels = pd.read_parquet(BATTERY / "predictions.parquet").groupby("cohort_id").label.first()
-    subjects = pd.read_parquet(BATTERY / "predictions.parquet").groupby("cohort_id").subject.first()
-    features = features[features.cohort_id.isin(labels.index)].set_index("cohort_id")
+def fit_prior(config, out: Path, battery: Path) -> dict:
+    """The configured predictor on a zoo battery of the same policy (labels: its S-seed means of evaluate.target)."""
+    world = load_world(battery, target=config.evaluate.target)
+    if world.policy != policy_key(config):
+        sys.exit(f"{battery}: its policy ({world.policy}) is not this config's ({policy_key(config)}); "
+                 "give --battery a zoo export of the same world")
     known = {name: tag for name, tag, _ in api.feature_catalog()}
-    columns = [c for c in feature_columns(features.reset_index()) if known.get(c) in config.predictor.families
-               and features[c].notna().any()]
-    y = labels.reindex(features.index).to_numpy(float)
-    predictor = _predictor_from_config(config).fit(
-        features[columns].astype(float), y, subjects=subjects.reindex(features.index).to_numpy()
-    )
+    features = world.features.set_index("cohort_id")
+    columns = [c for c in features.columns if known.get(c) in config.predictor.families and features[c].notna().any()]
+    predictor = configured_predictor(config, columns).fit(features[columns].astype(float), world.y,
+                                                          subjects=world.domains)
     metadata = {
         "columns": columns,
         "used_columns": [columns[i] for i in predictor.columns_],
         "target": config.evaluate.target,
-        "cohorts": int(len(y)),
-        "battery": str(BATTERY.relative_to(REPO)),
+        "cohorts": int(len(world)),
+        "seeds": int(world.y_cs.shape[1]),
+        "battery": str(battery.resolve().relative_to(REPO)) if battery.resolve().is_relative_to(REPO) else str(battery),
         "model": predictor.describe(),
     }
     save_predictor(predictor, out, metadata)
@@ -72,12 +78,16 @@ def main() -> None:
     parser.add_argument("--resummarize", action="store_true",
                         help="only recompute RUN_DIR/choice.json from its choice.parquet and choice_candidates.parquet")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config overrides (key=value)")
+    parser.add_argument("--config", type=Path, default=None, help="the world's config (default: the tiny defaults)")
+    parser.add_argument("--battery", type=Path, default=None,
+                        help="zoo export the prior is fitted on (default: the zoo's battery of the config's suite)")
     args = parser.parse_args()
     run = args.run_dir
     run.mkdir(parents=True, exist_ok=True)
     prior = run / "prior.skops"
-    config = load_config(None, [*args.overrides, f"loop.prior={json.dumps(str(prior))}", f"loop.seeds={args.seeds}"])
-    meta = fit_prior(config, prior)
+    config = load_config(args.config, [*args.overrides, f"loop.prior={json.dumps(str(prior))}",
+                                       f"loop.seeds={args.seeds}"])
+    meta = fit_prior(config, prior, args.battery or BATTERIES[config.world.suite])
     if args.resummarize:
         from tap.api.experiments import choice_summary
         from tap.labels.ledger import Ledger

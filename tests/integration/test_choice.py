@@ -40,7 +40,7 @@ def test_every_arm_chooses_among_the_same_candidates_at_the_same_state(default_w
             assert row.oracle_value == pytest.approx(oracle[row.chosen]) and row.regret >= 0 and 1 <= row.rank <= 3
             if row.arm not in ("random",):
                 arm_scores = here[here.arm == row.arm].set_index("cohort_id").score
-                assert row.chosen == arm_scores.idxmax()
+                assert arm_scores[row.chosen] == arm_scores.max()
         followed = here[(here.arm == "oracle") & here.followed.astype(bool)].cohort_id.tolist()
         assert followed == [state[state.arm == "tap"].chosen.iloc[0]]
     ledger = Ledger(tmp_path / "choice" / "labels.sqlite").table()
@@ -52,6 +52,25 @@ def test_every_arm_chooses_among_the_same_candidates_at_the_same_state(default_w
     summary = json.loads((tmp_path / "choice.json").read_text())
     assert summary["states"] == 2 and set(summary["arms"]) == set(arms) and "tap" in summary["paired_vs_random"]
     assert "Choice quality" in result.stdout
+
+
+def test_the_cascade_short_runs_only_taps_top_candidates(default_world, tap_home, tmp_path):
+    """Without the short-run arm, the ledger holds the oracle's runs and one short run per state: of the
+    candidate TAP ranked first (cascade1), on the seed the oracle does not use; the arm is priced."""
+    settings = [*CHOICE, "loop.steps=1", 'loop.choice_arms=["tap", "random", "cascade1"]']  # the last --set wins
+    sets = [a for s in settings for a in ("--set", s)]
+    result = run_tap("choice", str(tmp_path), *sets, "--workers", "1", env={"TAP_HOME": str(tap_home)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = pd.read_parquet(tmp_path / "choice_candidates.parquet")
+    tap = scores[scores.arm == "tap"].set_index("cohort_id").score
+    ok = Ledger(tmp_path / "choice" / "labels.sqlite").table().query("status == 'ok'")
+    assert sorted(ok[ok.seed == 0].cohort_id) == sorted(tap.index)  # the oracle: every candidate
+    assert ok[ok.seed == 1].cohort_id.tolist() == [tap.idxmax()]  # the short run: TAP's first only
+    table = pd.read_parquet(tmp_path / "choice.parquet").set_index("arm")
+    assert table.loc["cascade1", "chosen"] == tap.idxmax() and table.loc["cascade1", "short_runs"] == 1
+    assert table.loc["cascade1", "seconds"] > table.loc["tap", "seconds"] > 0 == table.loc["random", "seconds"]
+    summary = json.loads((tmp_path / "choice.json").read_text())
+    assert summary["arms"]["cascade1"]["cost_per_state"]["short_runs"] == 1
 
 
 def test_judge_and_summary():

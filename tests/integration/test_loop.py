@@ -15,7 +15,8 @@ from tests.conftest import run_tap
 
 pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: `make test-all` and CI run it
 
-LOOP = ["loop.steps=2", "loop.candidates=3", "loop.train_steps=2", "loop.seeds=2", 'loop.arms=["tap", "random"]']
+LOOP = ["loop.steps=2", "loop.candidates=3", "loop.train_steps=2", "loop.seeds=2",
+        'loop.arms=["tap", "random", "cascade"]', "loop.cascade_top=2"]
 
 
 def test_online_scorer_uses_its_prior_then_a_ridge_refit():
@@ -51,26 +52,42 @@ def test_training_continues_with_the_same_optimizer_state(default_world):
 
 
 def test_tap_loop_writes_the_table_and_a_paired_summary(default_world, tap_home, tmp_path):
+    """The loop's realized lift is the configured target (lift_pass: the probe's expected accuracy, measured
+    as a label run measures it), and the cascade trains on the better short run of TAP's top two."""
     sets = [a for s in LOOP for a in ("--set", s)]
     result = run_tap("loop", str(tmp_path), *sets, env={"TAP_HOME": str(tap_home)})
     assert result.returncode == 0, result.stderr[-2000:]
     table = pd.read_parquet(tmp_path / "loop.parquet")
-    assert len(table) == 2 * 2 * 2 and set(table.arm) == {"tap", "random"}
+    assert len(table) == 3 * 2 * 2 and set(table.arm) == {"tap", "random", "cascade"}
     assert set(table[table.arm == "tap"].scorer) == {"prior: adv_std"}  # fewer than 4 observations: no refit yet
     config = load_config(None, LOOP)
+    assert config.evaluate.target == "lift_pass" and set(table.target) == {"lift_pass"}
     for row in table.itertuples():
         pool = candidates(config, default_world.items, row.loop_seed, row.step - 1, 3)
         assert row.chosen in set(pool.cohort_id)
-    for _, run in table.groupby(["loop_seed", "arm"]):
-        np.testing.assert_allclose(run.realized_lift.cumsum(), run.cumulative_nll_drop, atol=1e-9)
+    for (seed, arm), run in table.groupby(["loop_seed", "arm"]):
+        run = run.sort_values("step")
+        np.testing.assert_allclose(run.realized_lift.cumsum(), run.cumulative_lift, atol=1e-9)
+        np.testing.assert_allclose(run.realized_lift.iloc[1:], np.diff(run.probe_pass), atol=1e-9)  # the target
+        if arm == "cascade":
+            for row in run.itertuples():
+                shorts = list(row.short_runs)
+                assert len(shorts) == 2 and row.chosen == max(shorts, key=lambda r: r["value"])["cohort_id"]
+        else:
+            assert all(len(r) == 0 for r in run.short_runs)
+    tap_first = table[(table.arm == "tap") & (table.step == 1)].set_index("loop_seed").chosen
+    cascade_first = table[(table.arm == "cascade") & (table.step == 1)].set_index("loop_seed")
+    for seed, row in cascade_first.iterrows():  # same state, same prior: TAP's top pick is among the short runs
+        assert tap_first[seed] in {r["cohort_id"] for r in row.short_runs}
     summary = json.loads((tmp_path / "loop.json").read_text())
-    assert summary["seeds"] == 2 and set(summary["arms"]) == {"tap", "random"}
+    assert summary["seeds"] == 2 and summary["target"] == "lift_pass" and set(summary["arms"]) == {"tap", "random",
+                                                                                                   "cascade"}
     assert summary["paired_vs_random"]["tap"]["lo"] <= summary["paired_vs_random"]["tap"]["mean"]
     assert "minus random (paired)" in result.stdout
 
 
 def test_summary_pairs_arms_by_loop_seed():
-    rows = [{"loop_seed": s, "arm": arm, "step": 1, "cumulative_nll_drop": base + gain}
+    rows = [{"loop_seed": s, "arm": arm, "step": 1, "target": "lift_pass", "cumulative_lift": base + gain}
             for s, base in enumerate([0.1, -0.3, 0.5]) for arm, gain in (("tap", 0.01), ("random", 0.0))]
     summary = summarize(pd.DataFrame(rows))
     paired = summary["paired_vs_random"]["tap"]

@@ -101,7 +101,8 @@ def choice(
     lp = config.loop
     score, name, columns = _loop_prior(config, ("R", "F", "G"))
     tags = {feature: tag for feature, tag, _ in feature_catalog()}
-    families = {tags[c] for c in columns if c in tags} | ({"G"} if "gradient" in lp.choice_arms else set())
+    tap_families = {tags[c] for c in columns if c in tags}
+    families = tap_families | ({"G"} if "gradient" in lp.choice_arms else set())
     work = run_dir / "choice"
     work.mkdir(parents=True, exist_ok=True)
     target = config.evaluate.target
@@ -119,7 +120,8 @@ def choice(
         # by content as well as id: ids like s0t0-0000 recur across reruns with other cohort settings
         rows = Ledger(RunPaths(work).labels).select(result.config_hash, cohort_hashes(pool, cfg.label.verifier)).rows
         rows = rows[(rows.status == "ok") & rows.seed.between(first_seed, first_seed + seeds - 1)]
-        return rows.rename(columns={target: "value"})[["cohort_id", "seed", "value"]].reset_index(drop=True)
+        columns = ["cohort_id", "seed", "value", "wall_seconds", "flops"]
+        return rows.rename(columns={target: "value"})[columns].reset_index(drop=True)
 
     total, done = lp.seeds * lp.steps, 0
 
@@ -132,7 +134,8 @@ def choice(
     arm_rows, candidate_rows = [], []
     for seed in range(lp.seeds):
         arms, cands = run_seed(
-            seed, config, built, (score, name, columns), label_state, work, families=families, progress=tick
+            seed, config, built, (score, name, columns), label_state, work, families=families,
+            tap_families=tap_families, progress=tick,
         )
         arm_rows += arms
         candidate_rows += cands

@@ -171,7 +171,8 @@ def loop_command(
     home: HomeOpt = None,
 ) -> None:
     """The closed loop: each step, score fresh candidate cohorts against the current policy, GRPO-train on the
-    chosen one, measure the probe; TAP against random (and the frac_nondegenerate filter) on the same candidates."""
+    chosen one, measure the probe's evaluate.target; TAP against random, the frac_nondegenerate filter and the
+    cascade (TAP's top loop.cascade_top short-run) on the same candidates (loop.arms)."""
     from tap import api
 
     cfg = _run_config(run_dir, config, set_, "loop", produces=("loop",))
@@ -193,13 +194,14 @@ def _print_loop(summary: dict) -> None:
     def interval(t: dict) -> str:
         return f"{t['mean']:+.4f}" + (f" [{t['lo']:+.4f}, {t['hi']:+.4f}]" if t.get("lo") is not None else "")
 
-    table = Table(title=f"Cumulative probe-NLL drop after {summary['steps']} steps (nats/token; positive = better), "
+    target = summary.get("target", "lift_nll")
+    table = Table(title=f"Cumulative {target} after {summary['steps']} steps (positive = better), "
                         f"mean [95% t-interval] over {summary['seeds']} loop seeds")
-    for column in ("arm", "cumulative drop", "minus random (paired)"):
+    for column in ("arm", f"cumulative {target}", "minus random (paired)", "minus reward filter (paired)"):
         table.add_column(column, justify="left" if column == "arm" else "right")
     for arm, t in summary["arms"].items():
-        paired = summary["paired_vs_random"].get(arm)
-        table.add_row(arm, interval(t), interval(paired) if paired else "—")
+        paired = [summary.get(key, {}).get(arm) for key in ("paired_vs_random", "paired_vs_reward_filter")]
+        table.add_row(arm, interval(t), *(interval(p) if p else "—" for p in paired))
     console.print(table)
 
 
@@ -248,16 +250,23 @@ def _print_choice(summary: dict) -> None:
         f"{summary['candidates']} candidates; {summary['target']} over {summary['train_steps']} GRPO steps, "
         f"mean [95% bootstrap over loop seeds])"
     )
-    for column in ("arm", "regret", "regret minus random (paired)", "rank of chosen", "share of oracle's gain"):
+    priced = any("cost_per_state" in t for t in summary["arms"].values())
+    columns = ["arm", "regret", "regret minus random (paired)", "rank of chosen", "share of oracle's gain"]
+    columns += ["seconds / state", "TFLOPs / state", "cost / short run's"] if priced else []
+    for column in columns:
         table.add_column(column, justify="left" if column == "arm" else "right")
     for arm, t in summary["arms"].items():
         paired = summary["paired_vs_random"].get(arm)
+        cost = t.get("cost_per_state", {})
+        ratio = f"{cost['seconds_vs_short_run']:.2f}" if "seconds_vs_short_run" in cost else "—"
+        prices = [f"{cost['seconds']:.2f}", f"{cost['flops'] / 1e12:.3g}", ratio] if cost else ["—"] * 3
         table.add_row(
             arm,
             interval(t["regret"]),
             interval(paired["regret"]) if paired else "—",
             interval(t["rank"], ".2f"),
             interval(t["fraction_of_oracle"], "+.2f"),
+            *(prices if priced else []),
         )
     console.print(table)
 

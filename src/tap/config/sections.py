@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
@@ -203,6 +203,9 @@ class LabelConfig(_Strict):
     lora_target_modules: str = Field("all-linear", description="peft target_modules for LoRA (lora_r > 0).")
 
 
+CHOICE_ARM = r"^(tap|random|learnability|reward_filter|gradient|short_run|cascade[1-9][0-9]*)$"
+
+
 class LoopConfig(_Strict):
     """The closed loop (`tap loop`): TAP choosing what GRPO trains on next, against random choice."""
 
@@ -214,8 +217,13 @@ class LoopConfig(_Strict):
         4, ge=1, description="K: GRPO optimizer steps on the chosen cohort (AdamW state kept across loop steps)."
     )
     seeds: int = Field(5, ge=1, description="Loop seeds; the TAP - random difference gets a 95% interval over them.")
-    arms: list[Literal["tap", "random", "reward_filter"]] = Field(
-        ["tap", "random", "reward_filter"], description="Arms to run: tap, random, and the frac_nondegenerate filter."
+    arms: list[Literal["tap", "random", "reward_filter", "cascade"]] = Field(
+        ["tap", "random", "reward_filter"],
+        description="Arms to run: tap, random, the frac_nondegenerate filter, and cascade (TAP's top loop.cascade_top "
+                    "candidates each short-run from the current weights, the best short run trained on).",
+    )
+    cascade_top: int = Field(
+        2, ge=1, description="k of the loop's cascade arm: how many of TAP's best candidates get a short run."
     )
     refit_after: int = Field(
         4, ge=2, description="The TAP arm refits a ridge on its realized lifts once it has this many."
@@ -230,12 +238,12 @@ class LoopConfig(_Strict):
         description="Run the loop inside `tap study` (the default loop adds ~3 min to the ~11-min default study on 2 "
                     "cores).",
     )
-    choice_arms: list[Literal["tap", "random", "learnability", "reward_filter", "gradient", "short_run"]] = Field(
-        ["tap", "random", "learnability", "reward_filter", "gradient", "short_run"],
+    choice_arms: list[Annotated[str, Field(pattern=CHOICE_ARM)]] = Field(
+        ["tap", "random", "learnability", "reward_filter", "gradient", "short_run", "cascade1", "cascade2", "cascade3"],
         description="`tap choice`: arms judged at every state (tap, random, learnability, reward_filter, gradient, "
-                    "short_run).",
+                    "short_run, and cascade<k>: TAP's top k candidates short-run, the best short run chosen).",
     )
-    follow: Literal["tap", "random", "learnability", "reward_filter", "gradient", "short_run"] = Field(
+    follow: Annotated[str, Field(pattern=CHOICE_ARM)] = Field(
         "tap",
         description="`tap choice`: whose choice the trajectory follows (its states are where every arm is judged).",
     )

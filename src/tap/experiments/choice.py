@@ -18,8 +18,15 @@ For each loop seed, from the base policy, T times:
 Arms: "tap" (the offline predictor as its prior plus a ridge on its residuals, refitted online from
 the labels of what it trained on), "random", "learnability" (mean p(1-p)), "reward_filter"
 (frac_nondegenerate, the DAPO-style filter), "gradient" (a gradient feature, grad_cos by default)
-and "short_run" (another seed's lift after a 1-step run). Summaries pair arms by state: they all
-chose from it. Intervals resample loop seeds (states within a seed share a trajectory).
+"short_run" (another seed's lift after a 1-step run) and "cascade<k>" (TAP ranks all M, the short run
+is run on its top k only, and the best short run is chosen; issue 31). Summaries pair arms by state:
+they all chose from it. Intervals resample loop seeds (states within a seed share a trajectory).
+
+Every arm is priced at every state, from what that state's run measured: the rollouts and the R, F
+and G features (build_features' cost columns) and each short run (the ledger's wall seconds and
+FLOPs of that label run). An arm pays for what it reads: random nothing; learnability and
+reward_filter the rollouts and R; gradient also G; TAP the families its prior reads; the short-run
+arm M short runs; a cascade TAP's price plus the k short runs it ran.
 """
 
 from __future__ import annotations
@@ -33,13 +40,49 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tap.experiments.cascade import cascade_pick, cascade_top
 from tap.stats import percentile_interval, resample_indices
 
-CHOICE_ARMS = ("tap", "random", "learnability", "reward_filter", "gradient", "short_run")
+CHOICE_ARMS = ("tap", "random", "learnability", "reward_filter", "gradient", "short_run")  # and cascade<k>
 HEURISTICS = {"learnability": "learnability", "reward_filter": "frac_nondegenerate"}
+# What each scoring arm reads besides the rollouts (TAP reads its prior's families, given at run time).
+ARM_FAMILIES = {"random": (), "learnability": ("R",), "reward_filter": ("R",), "gradient": ("R", "G")}
+
+
+def state_costs(features: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Seconds and FLOPs of what one state's scoring computed, summed over its candidates: the
+    rollouts and each feature family present (build_features' per-cohort cost columns)."""
+    def total(column: str) -> float:
+        return float(features[column].sum()) if column in features else float("nan")
+
+    parts = {"rollouts": {"seconds": total("cost_rollout_seconds"), "flops": total("cost_rollout_flops")},
+             "R": {"seconds": total("cost_R_seconds"), "flops": 0.0}}
+    for family in ("F", "G"):
+        if f"cost_{family}_seconds" in features:
+            parts[family] = {"seconds": total(f"cost_{family}_seconds"), "flops": total(f"cost_{family}_flops")}
+    return parts
+
+
+def arm_price(arm: str, parts: dict, tap_families: set[str], short_costs: pd.DataFrame, ran: list[str]) -> dict:
+    """One arm's seconds and FLOPs at one state: the rollouts and feature families it reads (`parts`,
+    from state_costs) and the short runs it ran (`short_costs`: seconds, flops per cohort id)."""
+    if arm == "tap" or cascade_top(arm) is not None:
+        families = {"R", *tap_families}
+    elif arm == "short_run":
+        families = set()
+    else:
+        families = set(ARM_FAMILIES[arm])
+    pieces = [parts["rollouts"], *(parts[f] for f in sorted(families) if f in parts)] if families else []
+    runs = short_costs.loc[ran]
+    return {
+        "seconds": float(sum(p["seconds"] for p in pieces) + runs.seconds.sum()),
+        "flops": float(sum(p["flops"] for p in pieces) + runs.flops.sum()),
+        "short_runs": len(ran),
+    }
 
 # A callable that labels `pool` from the weights in `state_dir`: (state_dir, pool, steps, seeds, first_seed)
-# -> one row per cohort x seed with columns cohort_id, seed, value (the configured target).
+# -> one row per cohort x seed with columns cohort_id, seed, value (the configured target), and the
+# run's wall_seconds and flops where known (what the short-run arm and the cascades pay).
 LabelState = Callable[[Path, pd.DataFrame, int, int, int], pd.DataFrame]
 
 
@@ -84,7 +127,7 @@ class ResidualRefit:
 def arm_scores(
     arm: str, features: pd.DataFrame, short: pd.Series, tap: ResidualRefit, gradient_feature: str
 ) -> tuple[np.ndarray, str]:
-    """Every arm but random scores the candidates (rows of `features`, in candidate order)."""
+    """Every arm but random and the cascades scores the candidates (rows of `features`, in candidate order)."""
     if arm == "tap":
         return tap.score(features)
     if arm in HEURISTICS:
@@ -165,10 +208,11 @@ def _advance(policy, state_dir: Path, cohort: pd.DataFrame, settings: dict, seed
 
 def run_seed(
     loop_seed: int, config, world, prior: tuple[Callable, str, list[str]], label_state: LabelState, work_dir: Path,
-    *, families: set[str], progress: Callable[[], None] | None = None,
+    *, families: set[str], tap_families: set[str] = frozenset({"R"}), progress: Callable[[], None] | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """One loop seed: T states along the followed arm's path. Returns (one row per state and arm,
-    one row per state and candidate)."""
+    """One loop seed: T states along the followed arm's path. `families`: the feature families read at
+    every state; `tap_families`: those the TAP arm's prior reads (what it pays for). Returns (one row
+    per state and arm, with its price; one row per state and candidate)."""
     from tap.experiments.loop import candidates
     from tap.policy.hf import HFPolicy
 
@@ -190,27 +234,52 @@ def run_seed(
             raise RuntimeError(
                 f"loop seed {loop_seed} step {step + 1}: no oracle label for {list(oracle[oracle.isna()].index)}"
             )
-        short = pd.Series(np.nan, index=ids)
+        short = pd.Series(np.nan, index=ids, dtype=float)
+        short_costs = pd.DataFrame(np.nan, index=ids, columns=["seconds", "flops"])
+        asked: set[str] = set()
+
+        def run_short(indices: list[int]) -> np.ndarray:
+            """Short runs of these candidates from this state, each run once whoever asks."""
+            missing = [ids[i] for i in indices if ids[i] not in asked]
+            if missing:
+                asked.update(missing)
+                rows = label_state(
+                    state_dir, pool[pool.cohort_id.isin(missing)], lp.short_run_steps, 1, lp.oracle_seeds
+                ).set_index("cohort_id")
+                short.loc[missing] = rows.value.reindex(missing).to_numpy(float)
+                for column, name in (("wall_seconds", "seconds"), ("flops", "flops")):
+                    if column in rows:
+                        short_costs.loc[missing, name] = rows[column].reindex(missing).to_numpy(float)
+            return short.iloc[indices].to_numpy(float)
+
         if "short_run" in arms:
-            short = label_state(state_dir, pool, lp.short_run_steps, 1, lp.oracle_seeds).set_index("cohort_id").value
+            run_short(list(range(len(ids))))
+        parts = state_costs(features)
+        tap_scores = tap.score(features) if any(a == "tap" or cascade_top(a) for a in arms) else None
         chooser = random.Random(f"choice-random-{loop_seed}-{step}")
         picks = {}
         for arm in arms:
+            ran = ids if arm == "short_run" else []
             if arm == "random":
                 index, name, scores = chooser.randrange(len(ids)), "uniform", np.full(len(ids), np.nan)
+            elif (k := cascade_top(arm)) is not None:
+                index, scores, top = cascade_pick(tap_scores[0], run_short, k)
+                name, ran = f"{tap_scores[1]}, then a short run on its top {k}", [ids[i] for i in top]
             else:
-                scores, name = arm_scores(arm, features, short, tap, lp.gradient_feature)
+                scores, name = tap_scores if arm == "tap" else arm_scores(arm, features, short, tap,
+                                                                          lp.gradient_feature)
                 index = int(np.argmax(np.nan_to_num(np.asarray(scores, float), nan=-np.inf)))
             picks[arm] = index
             arm_rows.append({"loop_seed": loop_seed, "step": step + 1, "arm": arm, "chosen": ids[index], "scorer": name,
-                             "score": float(scores[index]), **judge(oracle.to_numpy(), index)})
+                             "score": float(scores[index]), **judge(oracle.to_numpy(), index),
+                             **arm_price(arm, parts, tap_families, short_costs, ran)})
             for cohort_id, s in zip(ids, scores):
                 candidate_rows.append(
                     {"loop_seed": loop_seed, "step": step + 1, "cohort_id": cohort_id, "arm": arm, "score": float(s)}
                 )
         chosen = ids[picks[follow]]
         for cohort_id in ids:
-            values = labels[labels.cohort_id == cohort_id].sort_values("seed").value.to_list()
+            runs = labels[labels.cohort_id == cohort_id].sort_values("seed")
             candidate_rows.append(
                 {
                     "loop_seed": loop_seed,
@@ -218,8 +287,10 @@ def run_seed(
                     "cohort_id": cohort_id,
                     "arm": "oracle",
                     "score": float(oracle[cohort_id]),
-                    "seed_values": values,
+                    "seed_values": runs.value.to_list(),
                     "followed": cohort_id == chosen,
+                    "seconds": float(runs.wall_seconds.sum()) if "wall_seconds" in runs else float("nan"),
+                    "flops": float(runs.flops.sum()) if "flops" in runs else float("nan"),
                 }
             )
         realized = labels[(labels.cohort_id == chosen) & (labels.seed == 0)].value
@@ -234,8 +305,9 @@ def run_seed(
 
 def summarize(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> dict:
     """Per arm: mean regret, mean rank and the share of the oracle's gain (Σ gain / Σ best gain)
-    over all states, with 95% bootstrap intervals over loop seeds; and each arm's regret minus
-    random's and minus TAP's, paired by state."""
+    over all states, with 95% bootstrap intervals over loop seeds; its mean price per state (seconds,
+    FLOPs, short runs; and as a share of the short-run arm's) where the table has prices; and each
+    arm's regret minus random's and minus TAP's, paired by state."""
     seeds = np.array(sorted(table.loop_seed.unique()))
     by_seed = {s: table[table.loop_seed == s] for s in seeds}
     draws = [seeds[idx] for idx in resample_indices(len(seeds), resamples, seed)]
@@ -264,6 +336,18 @@ def summarize(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0) -> d
             "fraction_of_oracle": stat(lambda t, a=arm: fraction(t[t.arm == a])),
             "scorers": sorted(rows.scorer.unique().tolist()),
         }
+        if "seconds" in rows:  # measured at every state of this run (arm_price); older tables have no prices
+            out["arms"][arm]["cost_per_state"] = {
+                "seconds": float(rows.seconds.mean()), "flops": float(rows.flops.mean()),
+                "short_runs": float(rows.short_runs.mean()),
+            }
+    short = out["arms"].get("short_run", {}).get("cost_per_state")
+    if short and short["seconds"] > 0:
+        for arm in arms:
+            cost = out["arms"][arm].get("cost_per_state")
+            if cost:
+                cost["seconds_vs_short_run"] = cost["seconds"] / short["seconds"]
+                cost["flops_vs_short_run"] = cost["flops"] / short["flops"] if short["flops"] > 0 else float("nan")
     first = table[table.arm == arms[0]]
     out["uniform"] = {"regret": float((first.best_value - first.mean_value).mean()), "fraction_of_oracle": 0.0}
     wide = table.pivot_table(index=["loop_seed", "step"], columns="arm", values="regret")

@@ -200,6 +200,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         figures.append(("loop", "Closed loop", E.loop_curves(data["loop"])))
     if data["choice"] is not None:
         figures.append(("choice", "Choice quality, step by step", E.choice_quality(data["choice"])))
+        if any("cost_per_state" in t for t in data["choice"]["arms"].values()):
+            figures.append(("choice-cost", "Choice quality against cost", E.choice_cost(data["choice"])))
     if data["intervention"] is not None:
         figures.append(("intervention", "Causal intervention", E.intervention(*data["intervention"])))
 
