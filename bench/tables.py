@@ -287,19 +287,23 @@ def correlations(folder: Path) -> str:
 
 
 def loop(folder: Path) -> str:
-    """The closed loop's cumulative probe-NLL drop per arm (mean [95% t-interval] over loop seeds) and each
-    arm minus random, paired by seed."""
+    """The closed loop's cumulative lift of its target per arm (mean [95% t-interval] over loop seeds) and each
+    arm minus random and minus the reward filter, paired by seed (loops run before the target was configurable
+    measured the probe-NLL drop)."""
     summary = json.loads((folder / "loop.json").read_text())
     arms = sorted(summary["arms"], key=lambda a: (a != "random", a))
+    target = summary.get("target")
+    references = [("random", "paired_vs_random")] + ([("reward_filter", "paired_vs_reward_filter")] if target else [])
     rows = [
         [
             arm,
             interval(summary["arms"][arm]),
-            interval(summary["paired_vs_random"][arm]) if arm in summary.get("paired_vs_random", {}) else "—",
+            *(interval(summary[key][arm]) if arm in summary.get(key, {}) else "—" for _, key in references),
         ]
         for arm in arms
     ]
-    return table(["arm", "cumulative drop", "minus random (paired by seed)"], rows)
+    return table(["arm", f"cumulative {target}" if target else "cumulative drop",
+                  *(f"minus {ref.replace('_', ' ')} (paired by seed)" for ref, _ in references)], rows)
 
 
 def intervention(folder: Path) -> str:
@@ -502,8 +506,13 @@ def choice(folder: Path) -> str:
     for arm in arms:
         part = summary["arms"][arm]
         paired = [summary.get(key, {}).get(arm, {}).get("regret") for key in ("paired_vs_random", "paired_vs_tap")]
+        cost = part.get("cost_per_state")
+        prices = [f"{cost['seconds']:.1f}", f"{cost['flops'] / 1e9:.1f}",
+                  f"{cost['flops_vs_short_run']:.2f}" if "flops_vs_short_run" in cost else "—"] if cost else []
         rows.append([arm, interval(part["regret"]), *(interval(p) if p else "—" for p in paired),
-                     interval(part["rank"], digits=2).replace("+", ""), interval(part["fraction_of_oracle"], digits=2)])
+                     interval(part["rank"], digits=2).replace("+", ""), interval(part["fraction_of_oracle"], digits=2),
+                     *prices])
+    priced = any("cost_per_state" in part for part in summary["arms"].values())
     rows.append(
         [
             "(uniform expectation)",
@@ -512,6 +521,7 @@ def choice(folder: Path) -> str:
             "—",
             f"{summary['uniform']['rank']:.2f}",
             "+0.00",
+            *(["—"] * 3 if priced else []),
         ]
     )
     return table(
@@ -522,6 +532,7 @@ def choice(folder: Path) -> str:
             "minus TAP (paired by state)",
             "rank of the chosen (1 = best)",
             "share of the oracle's gain",
+            *(["seconds / state", "GFLOPs / state", "FLOPs / short run's"] if priced else []),
         ],
         rows,
     )

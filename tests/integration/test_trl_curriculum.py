@@ -172,3 +172,42 @@ def test_dynamic_sampling_drops_all_equal_groups_refills_and_stops_at_its_cap(de
                 assert not record["cap_reached"] and record["masked_groups"] == 0
                 assert not set(record["trained"]) & solved and len(record["trained"]) == size
         assert sum(generated) == sum(4 * (size + r["extra_prompts"]) for r in curriculum.history)
+
+
+def test_the_cascade_short_runs_taps_top_candidates_on_a_copy_and_trains_on_the_best(default_world):
+    """TAPCurriculum(short_run=...): the short runs see TAP's top cascade_top candidates only, leave the
+    trainer's weights as they were, and the batch trains on the best short run."""
+    from tap.config import LabelConfig
+    from tap.integrations.trl_curriculum import short_run_scorer
+
+    tokenizer = AutoTokenizer.from_pretrained(default_world.policy_dir, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(default_world.policy_dir, dtype=torch.float32)
+    pool = default_world.cohorts[default_world.cohorts.cohort_id.isin([f"c{i:04d}" for i in range(8)])]
+    settings = {**LabelConfig().model_dump(), "steps": 1, "num_generations": 4}
+    scorer = short_run_scorer(tokenizer, default_world.probe.head(16), settings, target="lift_pass")
+    calls = []
+
+    def short_run(m, cohorts):
+        weights = _weights_sum(m)
+        values = scorer(m, cohorts)
+        calls.append([c.cohort_id.iloc[0] for c in cohorts])
+        assert _weights_sum(m) == weights  # the short runs trained copies
+        return values
+
+    curriculum = TAPCurriculum(pool, tokenizer, candidates=3, num_generations=4, seed=2, short_run=short_run,
+                               cascade_top=2)
+    batches = []
+
+    def reward(completions, cohort_id, **_):
+        batches.append(set(cohort_id))
+        return [float(i % 2) for i in range(len(completions))]
+
+    with tempfile.TemporaryDirectory() as out:
+        trainer = TAPGRPOTrainer(model=model, reward_funcs=reward, args=_grpo_args(out, curriculum.cohort_size, 4, 1),
+                                 processing_class=tokenizer, curriculum=curriculum)
+        trainer.train()
+    record, = curriculum.history
+    by_score = sorted(range(3), key=lambda i: -record["scores"][i])
+    assert calls == [[record["candidates"][i] for i in by_score[:2]]]  # TAP's two best, in its order, once
+    assert record["chosen"] == max(record["short_runs"], key=record["short_runs"].get)
+    assert batches[0] == {record["chosen"]}

@@ -63,3 +63,18 @@ def test_the_summary_prices_each_arm_against_the_short_run():
     assert summary["arms"]["random"]["cost_per_state"]["seconds"] == 0.0
     assert "cost_per_state" not in summarize(pd.DataFrame(rows).drop(columns=["seconds", "flops", "short_runs"]),
                                              resamples=50)["arms"]["tap"]
+
+
+def test_the_report_draws_share_of_the_oracle_against_cost():
+    from tap.report.experiment_figures import choice_cost
+
+    share = {"mean": 0.7, "lo": 0.6, "hi": 0.8}
+    summary = {"states": 4, "arms": {
+        "tap": {"fraction_of_oracle": share, "cost_per_state": {"seconds": 2.0}},
+        "cascade2": {"fraction_of_oracle": {**share, "mean": 0.9, "hi": 0.95}, "cost_per_state": {"seconds": 9.0}},
+        "random": {"fraction_of_oracle": {"mean": 0.0, "lo": -0.1, "hi": 0.1}, "cost_per_state": {"seconds": 0.0}},
+    }}
+    trace = choice_cost(summary).data[0]
+    assert list(trace.text) == ["tap", "cascade2", "random"] and list(trace.y) == [0.7, 0.9, 0.0]
+    assert list(trace.x) == [2.0, 9.0, 0.5]  # random's zero drawn at a quarter of the cheapest priced arm (log axis)
+    assert list(trace.error_y.array) == pytest.approx([0.1, 0.05, 0.1])

@@ -11,6 +11,11 @@ where TRL generates, not where accelerate's data loader prefetches), reads their
 trains on the best-scoring one (its items, each repeated num_generations times, as TRL's
 RepeatSampler lays them out). `score=None` keeps the candidates' random order (no TAP ranking).
 
+The cascade (issue 31): with `short_run=short_run_scorer(tokenizer, probe, settings)` the best
+`cascade_top` candidates by score each get a short GRPO run on a copy of the current model (a fresh
+optimizer; the trainer's model is left as it is), and the best short run's lift on the probe is
+trained on. `tap choice` measures what that buys over TAP alone and what it costs.
+
 Dynamic sampling (DAPO): groups whose rewards are all equal carry no advantage; they are dropped
 and the batch is refilled with the items of the next-ranked candidates (then fresh candidates)
 until it holds a cohort's worth of groups, or `max_extra_prompts` more prompts were generated. A
@@ -44,7 +49,8 @@ class TAPCurriculum:
 
     def __init__(self, pool: pd.DataFrame, tokenizer, *, score: Callable[[pd.DataFrame], np.ndarray] = adv_spread,
                  candidates: int = 8, num_generations: int = 8, max_new_tokens: int = 8, temperature: float = 1.0,
-                 verifier: str = "exact", seed: int = 0):
+                 verifier: str = "exact", seed: int = 0,
+                 short_run: Callable[[object, list[pd.DataFrame]], list[float]] | None = None, cascade_top: int = 2):
         sizes = pool.groupby("cohort_id").size()
         if sizes.nunique() != 1:
             raise ValueError(f"every cohort needs the same number of items (got sizes {sorted(set(sizes))})")
@@ -57,6 +63,10 @@ class TAPCurriculum:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.verifier = verifier
+        if short_run is not None and (score is None or cascade_top < 1):
+            raise ValueError("the cascade needs a score to rank by and cascade_top >= 1")
+        self.short_run = short_run
+        self.cascade_top = cascade_top
         self.rng = random.Random(seed)
         self.history: list[dict] = []
 
@@ -75,8 +85,10 @@ class TAPCurriculum:
 
         ids = list(dict.fromkeys(self.pool.cohort_id))
         picked = self.rng.sample(ids, min(self.candidates, len(ids)))
+        shorts: dict[str, float] = {}
         if self.score is None:
             scores = np.zeros(len(picked))
+            order = list(range(len(picked)))
         else:
             items = self.pool[self.pool.cohort_id.isin(picked)]
             was_training = model.training
@@ -92,13 +104,19 @@ class TAPCurriculum:
                     seed=len(self.history),
                     verifier=self.verifier,
                 )
+                features = build_features(rollouts, {"R"}).set_index("cohort_id").loc[picked]
+                scores = np.nan_to_num(np.asarray(self.score(features), float), nan=-np.inf)
+                order = sorted(range(len(picked)), key=lambda i: -scores[i])  # stable: ties keep the random order
+                if self.short_run is not None:
+                    top = order[:self.cascade_top]
+                    values = self.short_run(model, [self.pool[self.pool.cohort_id == picked[i]] for i in top])
+                    shorts = {picked[i]: float(v) for i, v in zip(top, values)}
+                    top = sorted(top, key=lambda i: -np.nan_to_num(shorts[picked[i]], nan=-np.inf))  # stable
+                    order = top + order[self.cascade_top:]
             finally:
                 model.train(was_training)
-            features = build_features(rollouts, {"R"}).set_index("cohort_id").loc[picked]
-            scores = np.nan_to_num(np.asarray(self.score(features), float), nan=-np.inf)
-        order = sorted(range(len(picked)), key=lambda i: -scores[i])  # stable: ties keep the random order
         self.history.append({"batch": len(self.history), "chosen": picked[order[0]], "candidates": picked,
-                             "scores": [float(s) for s in scores]})
+                             "scores": [float(s) for s in scores], "short_runs": shorts})
         return [picked[i] for i in order]
 
     def choose(self, model) -> list[int]:
@@ -107,6 +125,23 @@ class TAPCurriculum:
 
     def rows(self, cohort_id: str) -> list[int]:
         return list(self.pool.index[self.pool.cohort_id == cohort_id])
+
+
+def short_run_scorer(tokenizer, probe: pd.DataFrame, settings: dict, *, target: str = "lift_pass", seed: int = 0,
+                     prompt_format=None) -> Callable[[object, list[pd.DataFrame]], list[float]]:
+    """TAPCurriculum's `short_run`: the probe measured once on the current model, then each cohort
+    GRPO-trained for settings["steps"] steps on a copy of it and scored by the probe's `target` lift
+    (tap.experiments.cascade.short_run_lifts). `probe`: prompt, gold, subject (and verifier) columns;
+    `settings`: label settings, e.g. `{**tap.config.LabelConfig().model_dump(), "steps": 1}`."""
+    from tap.experiments.cascade import probe_summary, short_run_lifts
+    from tap.policy.hf import HFPolicy
+
+    def short_run(model, cohorts: list[pd.DataFrame]) -> list[float]:
+        policy = HFPolicy(model, tokenizer, device=next(model.parameters()).device, prompt_format=prompt_format)
+        before = probe_summary(policy, probe, settings)
+        return [short_run_lifts(policy, cohort, settings, seed, probe, before)[target] for cohort in cohorts]
+
+    return short_run
 
 
 class TAPCohortSampler(Sampler):
