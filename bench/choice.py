@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -109,7 +110,8 @@ def main() -> None:
             write(
                 {
                     **earlier,
-                    "choice_resummarized_command": "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:]),
+                    "choice_resummarized_command": shlex.join(["python", f"bench/{Path(__file__).name}",
+                                                               *sys.argv[1:]]),
                 },
                 record,
             )
@@ -140,7 +142,7 @@ def main() -> None:
         timings["loop_seconds"] = time.perf_counter() - start
         print()
         for arm, t in summary["arms"].items():
-            print(f"{arm:14s} cumulative drop {t['mean']:+.4f} [{t['lo']:+.4f}, {t['hi']:+.4f}]")
+            print(f"{arm:14s} cumulative {summary['target']} {t['mean']:+.4f} [{t['lo']:+.4f}, {t['hi']:+.4f}]")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for name in (
@@ -153,7 +155,7 @@ def main() -> None:
         ):
             if (run / name).exists():
                 shutil.copy(run / name, args.out / name)
-        command = "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
+        command = "python bench/" + Path(__file__).name + " " + shlex.join(sys.argv[1:])
         record = args.out / "bench.json"  # the choice and the loop parts may run as two commands: keep both
         earlier = json.loads(record.read_text()) if record.exists() else {}
         part = "choice" if not args.skip_choice else "loop"
