@@ -42,4 +42,7 @@ def test_the_choice_oracle_takes_only_rows_of_the_candidates_items(tmp_path, mon
     monkeypatch.setattr(tap.experiments.choice, "run_seed", fake_seed)
     experiments.choice(tmp_path, config=load_config(None, ["loop.seeds=1"]))
     (labels,) = seen
-    assert labels.to_dict(orient="records") == [{"cohort_id": "s0t0-0000", "seed": 0, "value": 0.25}]
+    assert labels[["cohort_id", "seed", "value"]].to_dict(orient="records") == [
+        {"cohort_id": "s0t0-0000", "seed": 0, "value": 0.25}
+    ]
+    assert {"wall_seconds", "flops"} <= set(labels.columns)  # what the short-run arm and the cascades pay
